@@ -1,0 +1,96 @@
+package rep
+
+import "logship/wal/lsn"
+
+// pendingCommit is a commit record waiting for its ack policy.
+type pendingCommit struct {
+	lsn      lsn.LSN
+	deadline uint64 // tick after which it is reported not permanent
+}
+
+// ackCount is the input of the ack-policy math: the group's shape and
+// how many of the other sites have acknowledged a given record.
+type ackCount struct {
+	Clients          int  // other sites in the group
+	ElectableClients int  // of those, priority > 0
+	Acked            int  // other sites whose acked LSN covers the record
+	AckedElectable   int  // of those, priority > 0
+	SelfElectable    bool // the master itself has priority > 0
+}
+
+// ackPolicyMet reports whether policy p is satisfied by c. The master's
+// own durability is checked by the caller. Policies that name a kind of
+// site the group does not have are met vacuously (a single-site group
+// commits on its own fsync), except that quorum always requires a
+// majority of the electable sites.
+func ackPolicyMet(p AckPolicy, c ackCount) bool {
+	switch p {
+	case AckNone:
+		return true
+	case AckOne:
+		return c.Clients == 0 || c.Acked >= 1
+	case AckOnePeer:
+		return c.ElectableClients == 0 || c.AckedElectable >= 1
+	case AckAll:
+		return c.Acked >= c.Clients
+	case AckAllPeers:
+		return c.AckedElectable >= c.ElectableClients
+	case AckQuorum:
+		electable, have := c.ElectableClients, c.AckedElectable
+		if c.SelfElectable {
+			electable++
+			have++
+		}
+		return electable == 0 || have >= electable/2+1
+	}
+	return false
+}
+
+// permMet reports whether the record at at satisfies the ack policy.
+func (n *Node) permMet(at lsn.LSN) bool {
+	c := ackCount{SelfElectable: n.cfg.Priority > 0}
+	for _, s := range n.cfg.Sites {
+		st := n.sites[s.ID]
+		c.Clients++
+		if s.Priority > 0 {
+			c.ElectableClients++
+		}
+		if !st.acked.Less(at) {
+			c.Acked++
+			if s.Priority > 0 {
+				c.AckedElectable++
+			}
+		}
+	}
+	return ackPolicyMet(n.cfg.AckPolicy, c)
+}
+
+// checkPerms reports permanent every waiting commit, oldest first, that
+// is durable locally and meets the policy. Satisfaction is monotone in
+// the LSN, so the scan stops at the first one that does not.
+func (n *Node) checkPerms() {
+	i := 0
+	for ; i < len(n.m.pending); i++ {
+		p := n.m.pending[i]
+		if n.durable.Less(p.lsn) || !n.permMet(p.lsn) {
+			break
+		}
+		n.out.commits = append(n.out.commits, CommitResult{LSN: p.lsn, Permanent: true})
+		n.stats.Perms++
+		n.stats.MaxPermLSN = p.lsn
+	}
+	n.m.pending = n.m.pending[i:]
+}
+
+// expirePerms reports not permanent every waiting commit past its
+// deadline. Deadlines grow with the LSN, so only a prefix can expire.
+func (n *Node) expirePerms() {
+	i := 0
+	for ; i < len(n.m.pending) && n.m.pending[i].deadline <= n.now; i++ {
+		p := n.m.pending[i]
+		n.out.commits = append(n.out.commits, CommitResult{LSN: p.lsn})
+		n.stats.PermFailed++
+		n.event(Event{Type: EventPermFailed, LSN: p.lsn, Gen: n.gen})
+	}
+	n.m.pending = n.m.pending[i:]
+}

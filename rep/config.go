@@ -1,0 +1,218 @@
+package rep
+
+import (
+	"errors"
+	"fmt"
+)
+
+// SiteID names a site in the replication group. Zero means "no site".
+type SiteID uint64
+
+// TickMillis is the tick length the defaults assume: the env driver calls
+// [Node.Tick] every 10 ms. A driver with another tick length must scale
+// every *Ticks field.
+const TickMillis = 10
+
+// Site describes another member of the group.
+type Site struct {
+	ID SiteID
+	// Priority 0 means the site can never become master (not electable);
+	// only electable sites count for the one_peer, all_peers and quorum
+	// ack policies.
+	Priority uint32
+}
+
+// AckPolicy says which acknowledgements make a commit permanent
+// (Berkeley DB's repmgr_set_ack_policy).
+type AckPolicy uint8
+
+const (
+	// AckNone: permanent as soon as it is durable on the master.
+	AckNone AckPolicy = iota
+	// AckOne: at least one client (any priority) has it durable.
+	AckOne
+	// AckOnePeer: at least one electable client has it durable.
+	AckOnePeer
+	// AckAll: every client has it durable.
+	AckAll
+	// AckAllPeers: every electable client has it durable.
+	AckAllPeers
+	// AckQuorum: a majority of the electable sites (the master included
+	// when electable) has it durable, so any election winner has it.
+	AckQuorum
+)
+
+var ackPolicyNames = [...]string{"none", "one", "one_peer", "all", "all_peers", "quorum"}
+
+func (p AckPolicy) String() string {
+	if int(p) < len(ackPolicyNames) {
+		return ackPolicyNames[p]
+	}
+	return fmt.Sprintf("AckPolicy(%d)", uint8(p))
+}
+
+// ParseAckPolicy reads the --ack flag spelling ("quorum", "one_peer", ...).
+func ParseAckPolicy(s string) (AckPolicy, error) {
+	for i, n := range ackPolicyNames {
+		if n == s {
+			return AckPolicy(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown ack policy %q", ErrBadConfig, s)
+}
+
+// Config configures a Node. Start from DefaultConfig, set ID, Sites and
+// Log, then call Validate (New does).
+type Config struct {
+	// ID is this site's id, non-zero.
+	ID SiteID
+	// Priority of this site; 0 = never master.
+	Priority uint32
+	// Sites are the other members of the group (not this site).
+	Sites []Site
+	// Log is the local log, read for shipping, serving and verify.
+	Log LogReader
+
+	// AckPolicy decides permanence on the master. Default AckQuorum: a
+	// commit reported permanent survives any failover.
+	AckPolicy AckPolicy
+	// Peer, when non-zero, is the client this client asks first for log
+	// it lacks (client-to-client sync, requests marked "anywhere").
+	Peer SiteID
+	// DelayClient: do not synchronise with a new master until Sync is
+	// called (Berkeley DB DB_REP_CONF_DELAYCLIENT). Default off.
+	DelayClient bool
+	// NoWait: operations on a synchronising client fail with ErrLockout
+	// instead of waiting (DB_REP_CONF_NOWAIT). rep only reports it in
+	// Status; the driver enforces it. Default off.
+	NoWait bool
+	// NoAutoInit: a client too far behind gets ErrJoinFailure and a
+	// JoinFailure event instead of internal init (DB_REP_CONF_AUTOINIT
+	// off). Default off, i.e. auto-init on, as in Berkeley DB.
+	NoAutoInit bool
+	// Bulk: records appended together travel in one LOG message
+	// (DB_REP_CONF_BULK). Default on.
+	Bulk bool
+
+	// BulkBytes bounds the payload bytes of one LOG message. Default
+	// 1 MiB, Berkeley DB's bulk buffer size; a single record larger than
+	// it is sent alone.
+	BulkBytes int
+	// ThrottleBytes bounds the bytes sent in answer to one LOG_REQ (one
+	// "pass"); the master then sends LOG_MORE and the client asks for the
+	// rest, so each client is served at its own pace. At least one record
+	// is sent per pass. 0 = unlimited. Default 10 MiB, Berkeley DB's
+	// rep_set_limit default.
+	ThrottleBytes int
+	// GapBufferBytes bounds the records a client holds that arrived ahead
+	// of a gap; beyond it they are dropped and requested again later.
+	// Default 4 MiB.
+	GapBufferBytes int
+	// InitChunkBytes is the size of one snapshot chunk (PAGE) in internal
+	// init. Default 256 KiB: big enough to amortise a round trip, small
+	// enough to interleave with live log traffic.
+	InitChunkBytes int
+
+	// HeartbeatTicks: the master sends HEARTBEAT when it has sent
+	// nothing for this long. Default 100 (1 s). Berkeley DB leaves
+	// heartbeats off; logship turns them on so a silent master and a lost
+	// tail record are noticed. 0 = off.
+	HeartbeatTicks int
+	// HeartbeatMonitorTicks: a client that hears nothing from its master
+	// for this long emits EventMasterSilent. Must exceed HeartbeatTicks so
+	// one late heartbeat is not an outage. Default 300 (3 s). 0 = off.
+	HeartbeatMonitorTicks int
+	// AckTimeoutTicks: a commit whose ack policy is not met this long
+	// after it was appended is reported not permanent (it stays
+	// committed) with EventPermFailed. Default 100 (1 s), Berkeley DB's
+	// DB_REP_ACK_TIMEOUT.
+	AckTimeoutTicks int
+	// RequestMinTicks is the first retransmission wait for a missing log
+	// range or chunk; it doubles per retry up to RequestMaxTicks. It is
+	// also how long a request to the peer may go unanswered before it is
+	// re-requested from the master. Default 4 (40 ms), Berkeley DB's
+	// rep_set_request minimum.
+	RequestMinTicks int
+	// RequestMaxTicks caps the retransmission back-off. Default 128
+	// (1.28 s), Berkeley DB's rep_set_request maximum.
+	RequestMaxTicks int
+}
+
+// DefaultConfig returns the defaults documented on each field. ID, Sites
+// and Log must still be set.
+func DefaultConfig() Config {
+	return Config{
+		AckPolicy:             AckQuorum,
+		Bulk:                  true,
+		BulkBytes:             1 << 20,
+		ThrottleBytes:         10 << 20,
+		GapBufferBytes:        4 << 20,
+		InitChunkBytes:        256 << 10,
+		HeartbeatTicks:        100,
+		HeartbeatMonitorTicks: 300,
+		AckTimeoutTicks:       100,
+		RequestMinTicks:       4,
+		RequestMaxTicks:       128,
+	}
+}
+
+// MaxChunkBytes bounds InitChunkBytes so a PAGE fits in one message.
+const MaxChunkBytes = 8 << 20
+
+// Validate reports every bad field, naming it; it never mutates c.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, args...)...))
+	}
+	if c.ID == 0 {
+		bad("ID must be non-zero")
+	}
+	if c.Log == nil {
+		bad("Log must be set")
+	}
+	seen := map[SiteID]bool{}
+	for i, s := range c.Sites {
+		switch {
+		case s.ID == 0:
+			bad("Sites[%d].ID must be non-zero", i)
+		case s.ID == c.ID:
+			bad("Sites[%d].ID (%d) is this site's own ID", i, s.ID)
+		case seen[s.ID]:
+			bad("Sites[%d].ID (%d) is listed twice", i, s.ID)
+		}
+		seen[s.ID] = true
+	}
+	if c.Peer != 0 && !seen[c.Peer] {
+		bad("Peer (%d) is not in Sites", c.Peer)
+	}
+	if int(c.AckPolicy) >= len(ackPolicyNames) {
+		bad("AckPolicy (%d) is not a known policy", c.AckPolicy)
+	}
+	nonNeg := func(name string, v int) {
+		if v < 0 {
+			bad("%s (%d) must be >= 0", name, v)
+		}
+	}
+	nonNeg("BulkBytes", c.BulkBytes)
+	nonNeg("ThrottleBytes", c.ThrottleBytes)
+	nonNeg("GapBufferBytes", c.GapBufferBytes)
+	nonNeg("HeartbeatTicks", c.HeartbeatTicks)
+	nonNeg("HeartbeatMonitorTicks", c.HeartbeatMonitorTicks)
+	if c.InitChunkBytes < 1 || c.InitChunkBytes > MaxChunkBytes {
+		bad("InitChunkBytes (%d) must be in [1, %d]", c.InitChunkBytes, MaxChunkBytes)
+	}
+	if c.AckTimeoutTicks < 1 {
+		bad("AckTimeoutTicks (%d) must be >= 1", c.AckTimeoutTicks)
+	}
+	if c.RequestMinTicks < 1 {
+		bad("RequestMinTicks (%d) must be >= 1", c.RequestMinTicks)
+	}
+	if c.RequestMaxTicks < c.RequestMinTicks {
+		bad("RequestMaxTicks (%d) must be >= RequestMinTicks (%d)", c.RequestMaxTicks, c.RequestMinTicks)
+	}
+	if c.HeartbeatTicks > 0 && c.HeartbeatMonitorTicks > 0 && c.HeartbeatMonitorTicks <= c.HeartbeatTicks {
+		bad("HeartbeatMonitorTicks (%d) must be > HeartbeatTicks (%d)", c.HeartbeatMonitorTicks, c.HeartbeatTicks)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,34 @@
+package rep
+
+import "errors"
+
+// Sentinel errors. Wrap them with %w when adding context.
+var (
+	// ErrNotMaster is returned by master-only inputs (Appended) on a site
+	// that is not the master.
+	ErrNotMaster = errors.New("rep: not master")
+	// ErrNotClient is returned by client-only inputs (Sync) on a site that
+	// is not a client.
+	ErrNotClient = errors.New("rep: not client")
+	// ErrLockout is what the driver returns to an operation on a client
+	// that is synchronising (verify, rollback, internal init) when NoWait
+	// is configured; without NoWait the driver makes the operation wait.
+	ErrLockout = errors.New("rep: client is synchronising (lockout)")
+	// ErrJoinFailure means the client is too far behind the master to
+	// catch up from the log and NoAutoInit forbids internal init.
+	ErrJoinFailure = errors.New("rep: client too far out of date and auto-init is off (join failure)")
+	// ErrStaleGen rejects a role change to a generation older than the
+	// one the site already knows.
+	ErrStaleGen = errors.New("rep: stale generation")
+	// ErrBadMessage is wrapped by every Unmarshal error.
+	ErrBadMessage = errors.New("rep: malformed message")
+	// ErrNotFound is what a LogReader returns for a position that holds
+	// no record (past the end, not a record start).
+	ErrNotFound = errors.New("rep: no such log record")
+	// ErrLogRemoved is what a LogReader returns when the record asked for
+	// existed but its log file has been removed (archived): a client
+	// needing it must be rebuilt by internal init.
+	ErrLogRemoved = errors.New("rep: log record removed")
+	// ErrBadConfig is wrapped by every Config.Validate error.
+	ErrBadConfig = errors.New("rep: invalid config")
+)

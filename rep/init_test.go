@@ -1,0 +1,121 @@
+package rep
+
+import (
+	"errors"
+	"testing"
+)
+
+// archivedHarness: site 3 misses 40 records, then the master archives
+// the log it would need.
+func archivedHarness(t *testing.T, opts ...func(SiteID, *Config)) *harness {
+	h := newHarness(t, 3, opts...)
+	h.group()
+	h.put(1, "shared")
+	h.stabilize()
+	h.partition(1, 3)
+	h.putN(1, 40, "while-away-")
+	h.stabilize()
+	h.archive(1, h.node(1).log.Last())
+	h.heal()
+	return h
+}
+
+func TestClientBehindArchivedLogIsRebuiltByInternalInit(t *testing.T) {
+	h := archivedHarness(t, func(_ SiteID, c *Config) { c.InitChunkBytes = 100 })
+	h.node(3).n.PeerUp(1)
+	h.process(3)
+	h.stabilize()
+	h.requireDataEqual(1, 3)
+	h.requireEvent(3, EventInitStarted)
+	h.requireEvent(3, EventInitDone)
+	h.requireEvent(3, EventStartupDone)
+	s := h.node(3).n.Stats()
+	if s.Inits != 1 || s.InitsDone != 1 || s.PagesRecv < 2 {
+		t.Fatalf("stats %+v", s)
+	}
+	if st := h.node(3).n.Status(); st.InitDone != st.InitTotal || st.InitTotal == 0 {
+		t.Fatalf("progress %d/%d", st.InitDone, st.InitTotal)
+	}
+	// Then it follows the live log.
+	h.put(1, "after-init")
+	h.stabilize()
+	h.requireDataEqual(1, 3)
+	if r := h.node(1).n.RetainLSN(); !r.IsZero() {
+		t.Fatalf("master still retains %s after the client caught up", r)
+	}
+	if h.node(1).n.m.snap != nil {
+		t.Fatal("snapshot not released")
+	}
+}
+
+func TestNoAutoInitGivesJoinFailure(t *testing.T) {
+	h := archivedHarness(t, func(_ SiteID, c *Config) { c.NoAutoInit = true })
+	h.node(3).n.PeerUp(1)
+	h.process(3)
+	h.stabilize()
+	h.requireEvent(3, EventJoinFailure)
+	st := h.node(3).status
+	if !errors.Is(st.Err, ErrJoinFailure) || st.SyncState != SyncJoinFailed {
+		t.Fatalf("status %+v", st)
+	}
+	if s := h.node(3).n.Stats(); s.Inits != 0 || s.JoinFailures != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestNewMasterWithoutSyncPointTriggersInit(t *testing.T) {
+	h := newHarness(t, 2)
+	h.group()
+	h.put(1, "a")
+	h.stabilize()
+	h.partition(1, 2)
+	b := h.put(1, "b")[0]
+	h.stabilize()
+	h.heal()
+	h.archive(1, b.LSN) // "a" is gone from the master's log
+	h.master(1)         // new generation: site 2 verifies "a", which is gone
+	h.stabilize()
+	h.requireEvent(2, EventInitDone)
+	h.requireDataEqual(1, 2)
+	if s := h.node(2).n.Stats(); s.Outdated != 1 {
+		t.Fatalf("Outdated = %d", s.Outdated)
+	}
+}
+
+func TestBrokenInitResumesFromLastChunk(t *testing.T) {
+	h := archivedHarness(t, func(_ SiteID, c *Config) { c.InitChunkBytes = 64 })
+	h.node(3).n.PeerUp(1)
+	h.process(3)
+	pages := 0
+	h.drop = func(m Message) bool {
+		if m.Type == MsgPage && m.To == 3 {
+			pages++
+			return pages > 3 // the link breaks after three chunks
+		}
+		return false
+	}
+	h.stabilize()
+	got := h.node(3).n.Status().InitDone
+	if got != 3*64 {
+		t.Fatalf("received %d bytes before the break", got)
+	}
+	if r := h.node(1).n.RetainLSN(); r.IsZero() {
+		t.Fatal("master does not retain the log for the init in progress")
+	}
+	h.drop = nil
+	h.tick(DefaultConfig().RequestMinTicks)
+	h.requireDataEqual(1, 3)
+	var offsets []int64
+	for _, m := range h.sent {
+		if m.Type == MsgPageReq && m.From == 3 {
+			offsets = append(offsets, m.Offset)
+		}
+	}
+	// 0, 64, 128, 192 (lost answer), 192 again, ...
+	if offsets[3] != 192 || offsets[4] != 192 {
+		t.Fatalf("chunk requests %v", offsets)
+	}
+	if s := h.node(1).n.Stats(); s.SnapshotsTaken != 1 {
+		t.Fatalf("snapshots taken %d, want the one reused", s.SnapshotsTaken)
+	}
+}

@@ -1,0 +1,227 @@
+package rep
+
+import (
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"logship/wal/lsn"
+)
+
+// Version is the wire version of Message. Unmarshal rejects any other.
+const Version = 1
+
+// MaxMessageBytes bounds an encoded message; Unmarshal rejects larger
+// input before decoding.
+const MaxMessageBytes = 64 << 20
+
+// MsgType is the kind of a Message. docs/protocol.md describes each: who
+// sends it, when, and which fields it carries.
+type MsgType uint8
+
+const (
+	msgInvalid MsgType = iota
+	// MsgLog carries one or more contiguous records (bulk): Records, Last.
+	MsgLog
+	// MsgLogReq asks for the records after LSN, up to (not including)
+	// Until (Zero = to the end); Anywhere marks a request a peer may serve.
+	MsgLogReq
+	// MsgLogMore ends a throttled pass: the sender stopped after LSN; ask
+	// again for the rest.
+	MsgLogMore
+	// MsgLogNotAvail: the sender cannot serve the LogReq for LSN; Outdated
+	// (master only) says the log was archived and only internal init helps.
+	MsgLogNotAvail
+	// MsgAck: the client's log is durable up to LSN.
+	MsgAck
+	// MsgVerifyReq asks for the identity of the record at LSN.
+	MsgVerifyReq
+	// MsgVerify answers with the identity (RecGen, Checksum; Found false if
+	// the sender has no record there).
+	MsgVerify
+	// MsgVerifyFail: the LSN is older than the master's log (archived):
+	// internal init is needed.
+	MsgVerifyFail
+	// MsgNewMaster announces From as master of Gen; Last is its log end.
+	MsgNewMaster
+	// MsgNewClient announces a client that (re)started; the master
+	// answers NewMaster.
+	MsgNewClient
+	// MsgMasterReq asks "who is master?"; the master answers NewMaster.
+	MsgMasterReq
+	// MsgHeartbeat is the master's idle keep-alive; Last is its log end.
+	MsgHeartbeat
+	// MsgUpdateReq asks for internal init.
+	MsgUpdateReq
+	// MsgUpdate describes the snapshot to install: Snap.
+	MsgUpdate
+	// MsgPageReq asks for the snapshot chunk of Snap.ID at Offset.
+	MsgPageReq
+	// MsgPage carries snapshot bytes Data at Offset; NotAvail set when the
+	// snapshot is no longer served.
+	MsgPage
+	msgTypeEnd
+)
+
+var msgTypeNames = [...]string{"INVALID", "LOG", "LOG_REQ", "LOG_MORE", "LOG_NOTAVAIL", "ACK",
+	"VERIFY_REQ", "VERIFY", "VERIFY_FAIL", "NEWMASTER", "NEWCLIENT", "MASTER_REQ", "HEARTBEAT",
+	"UPDATE_REQ", "UPDATE", "PAGE_REQ", "PAGE"}
+
+func (t MsgType) String() string {
+	if t < msgTypeEnd {
+		return msgTypeNames[t]
+	}
+	return fmt.Sprintf("MsgType(%d)", uint8(t))
+}
+
+// LogRecord is a record on the wire. Prev is the LSN of the record before
+// it in the sender's log: a receiver whose last record is Prev can append
+// it; anything else is a gap (Prev later) or a duplicate (LSN not later).
+type LogRecord struct {
+	LSN      lsn.LSN `msgpack:"l"`
+	Prev     lsn.LSN `msgpack:"p"`
+	Gen      uint64  `msgpack:"g"`
+	Checksum uint32  `msgpack:"c"`
+	Payload  []byte  `msgpack:"d"`
+}
+
+func (r LogRecord) record() Record {
+	return Record{LSN: r.LSN, Gen: r.Gen, Checksum: r.Checksum, Payload: r.Payload}
+}
+
+// SnapInfo describes a snapshot for internal init.
+type SnapInfo struct {
+	// ID names the snapshot; a client resumes a transfer only while the
+	// sender still serves the same ID.
+	ID uint64 `msgpack:"i"`
+	// LSN is the last record the snapshot reflects; the client's log
+	// continues after it.
+	LSN lsn.LSN `msgpack:"l"`
+	// Size is the total number of bytes.
+	Size int64 `msgpack:"s"`
+}
+
+// Message is every protocol message. Which fields a type uses is listed
+// on the MsgType constants and in docs/protocol.md; the rest are zero.
+type Message struct {
+	V    uint8   `msgpack:"v"`
+	Type MsgType `msgpack:"t"`
+	From SiteID  `msgpack:"f"`
+	To   SiteID  `msgpack:"o"`
+	// Gen is the sender's master generation. Messages of an older
+	// generation are dropped (Stats.MsgsBadGen).
+	Gen uint64 `msgpack:"g"`
+
+	Records  []LogRecord `msgpack:"r,omitempty"`
+	LSN      lsn.LSN     `msgpack:"l,omitempty"`
+	Until    lsn.LSN     `msgpack:"u,omitempty"`
+	Last     lsn.LSN     `msgpack:"e,omitempty"`
+	Anywhere bool        `msgpack:"a,omitempty"`
+	Outdated bool        `msgpack:"x,omitempty"`
+	Found    bool        `msgpack:"n,omitempty"`
+	RecGen   uint64      `msgpack:"rg,omitempty"`
+	Checksum uint32      `msgpack:"c,omitempty"`
+	Priority uint32      `msgpack:"pr,omitempty"`
+	Snap     *SnapInfo   `msgpack:"s,omitempty"`
+	Offset   int64       `msgpack:"of,omitempty"`
+	Data     []byte      `msgpack:"d,omitempty"`
+	NotAvail bool        `msgpack:"na,omitempty"`
+}
+
+func (m Message) String() string {
+	s := fmt.Sprintf("%s %d->%d g%d", m.Type, m.From, m.To, m.Gen)
+	switch m.Type {
+	case MsgLog:
+		if len(m.Records) > 0 {
+			s += fmt.Sprintf(" [%s..%s]x%d", m.Records[0].LSN, m.Records[len(m.Records)-1].LSN, len(m.Records))
+		}
+		s += " last=" + m.Last.String()
+	case MsgLogReq:
+		s += fmt.Sprintf(" after=%s until=%s anywhere=%t", m.LSN, m.Until, m.Anywhere)
+	case MsgPage, MsgPageReq:
+		s += fmt.Sprintf(" off=%d n=%d", m.Offset, len(m.Data))
+	default:
+		s += " lsn=" + m.LSN.String() + " last=" + m.Last.String()
+	}
+	return s
+}
+
+// Marshal encodes m (setting its version) as msgpack.
+func Marshal(m Message) ([]byte, error) {
+	m.V = Version
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	return msgpack.Marshal(&m)
+}
+
+// Unmarshal decodes and validates one message. It returns an error
+// wrapping ErrBadMessage for any malformed input and never panics.
+func Unmarshal(b []byte) (m Message, err error) {
+	if len(b) > MaxMessageBytes {
+		return Message{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadMessage, len(b), MaxMessageBytes)
+	}
+	defer func() {
+		// msgpack is not ours; a panic in it on hostile input must still
+		// be an error here.
+		if r := recover(); r != nil {
+			m, err = Message{}, fmt.Errorf("%w: %v", ErrBadMessage, r)
+		}
+	}()
+	if err := checkWire(b); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if err := msgpack.Unmarshal(b, &m); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if err := m.validate(); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// validate checks the per-type invariants a receiver relies on.
+func (m *Message) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: "+format, append([]any{ErrBadMessage, m.Type}, args...)...)
+	}
+	if m.V != Version {
+		return fmt.Errorf("%w: version %d, want %d", ErrBadMessage, m.V, Version)
+	}
+	if m.Type == msgInvalid || m.Type >= msgTypeEnd {
+		return fmt.Errorf("%w: unknown type %d", ErrBadMessage, uint8(m.Type))
+	}
+	if m.From == 0 {
+		return bad("zero sender")
+	}
+	if len(m.Records) > 0 && m.Type != MsgLog {
+		return bad("unexpected records")
+	}
+	switch m.Type {
+	case MsgLog:
+		for i, r := range m.Records {
+			if r.LSN.IsZero() || !r.Prev.Less(r.LSN) {
+				return bad("record %d: LSN %s must follow Prev %s", i, r.LSN, r.Prev)
+			}
+			if i > 0 && r.Prev != m.Records[i-1].LSN {
+				return bad("record %d: Prev %s breaks the chain after %s", i, r.Prev, m.Records[i-1].LSN)
+			}
+		}
+	case MsgLogReq:
+		if !m.Until.IsZero() && !m.LSN.Less(m.Until) {
+			return bad("empty range (%s, %s)", m.LSN, m.Until)
+		}
+	case MsgUpdate:
+		if m.Snap == nil || m.Snap.Size < 0 {
+			return bad("missing or negative snapshot")
+		}
+	case MsgPageReq, MsgPage:
+		if m.Snap == nil || m.Offset < 0 || m.Snap.Size < 0 || m.Offset+int64(len(m.Data)) > m.Snap.Size && m.Type == MsgPage && !m.NotAvail {
+			return bad("bad chunk (offset %d, %d bytes)", m.Offset, len(m.Data))
+		}
+		if len(m.Data) > MaxChunkBytes {
+			return bad("chunk of %d bytes exceeds %d", len(m.Data), MaxChunkBytes)
+		}
+	}
+	return nil
+}

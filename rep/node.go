@@ -1,0 +1,377 @@
+package rep
+
+import (
+	"fmt"
+
+	"logship/wal/lsn"
+)
+
+// Role is a site's part in the group.
+type Role uint8
+
+const (
+	// RoleNone: replication not started (before BecomeMaster/BecomeClient).
+	RoleNone Role = iota
+	RoleMaster
+	RoleClient
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleMaster:
+		return "master"
+	case RoleClient:
+		return "client"
+	}
+	return "none"
+}
+
+// SyncState is where a client stands with its master.
+type SyncState uint8
+
+const (
+	// SyncNone: a master, or not started.
+	SyncNone SyncState = iota
+	// SyncDelayed: a new master is known; waiting for Sync (DelayClient).
+	// The old data stays readable.
+	SyncDelayed
+	// SyncVerify: walking back to the sync point. Locked out.
+	SyncVerify
+	// SyncInit: internal init in progress. Locked out.
+	SyncInit
+	// SyncCatchup: synchronised, requesting the log from the sync point.
+	SyncCatchup
+	// SyncReady: caught up, processing live records (StartupDone).
+	SyncReady
+	// SyncJoinFailed: too far behind with NoAutoInit. Status.Err is
+	// ErrJoinFailure.
+	SyncJoinFailed
+)
+
+var syncStateNames = [...]string{"none", "delayed", "verify", "init", "catchup", "ready", "join_failed"}
+
+func (s SyncState) String() string {
+	if int(s) < len(syncStateNames) {
+		return syncStateNames[s]
+	}
+	return fmt.Sprintf("SyncState(%d)", uint8(s))
+}
+
+// Status is the node's externally visible state.
+type Status struct {
+	ID        SiteID
+	Role      Role
+	Master    SiteID
+	Gen       uint64
+	SyncState SyncState
+	// Lockout is true while a client's data may be rolled back or replaced
+	// (verify, init): the driver makes operations wait, or fail with
+	// ErrLockout when NoWait is set.
+	Lockout bool
+	// NoWait echoes Config.NoWait.
+	NoWait bool
+	// Err is non-nil when the site cannot continue (ErrJoinFailure).
+	Err error
+	// Last is the newest record in (or handed to the driver for) the
+	// local log; Durable the newest the driver reported persisted.
+	Last, Durable lsn.LSN
+	// MasterLast is the newest master LSN this client has heard of.
+	MasterLast lsn.LSN
+	// InitDone/InitTotal: bytes of the snapshot received / its size.
+	InitDone, InitTotal int64
+	// RetainLSN (master): the log from this LSN must be kept for an init
+	// in progress; Zero when nothing needs retaining.
+	RetainLSN lsn.LSN
+}
+
+// outbox accumulates side effects until Advance.
+type outbox struct {
+	rollback    *Rollback
+	chunks      []Chunk
+	install     *Install
+	appends     []Record
+	msgs        []Message
+	takeSnap    bool
+	releaseSnap uint64
+	commits     []CommitResult
+	events      []Event
+	lastStatus  Status
+}
+
+// Node is one site's replication state machine. It is not safe for
+// concurrent use: one goroutine (the env driver) owns it.
+type Node struct {
+	cfg    Config
+	log    LogReader
+	role   Role
+	gen    uint64
+	master SiteID
+	now    uint64 // ticks since New
+
+	last    lsn.LSN // newest record in the local log or handed to Append
+	durable lsn.LSN
+
+	sites map[SiteID]*siteState
+	m     masterState
+	c     clientState
+
+	out   outbox
+	stats Stats
+}
+
+// siteState is what this node knows about another site.
+type siteState struct {
+	Site
+	connected bool
+	acked     lsn.LSN // master: durable LSN acknowledged at our gen
+	initLSN   lsn.LSN // master: snapshot LSN while this site is in init
+	initWait  bool    // master: UPDATE_REQ waiting for a snapshot
+}
+
+// New returns a node in RoleNone over cfg.Log, which it assumes durable.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Log, sites: map[SiteID]*siteState{}}
+	for _, s := range cfg.Sites {
+		n.sites[s.ID] = &siteState{Site: s, connected: true}
+	}
+	n.last = cfg.Log.Last()
+	n.durable = n.last
+	n.out.lastStatus = n.Status()
+	return n, nil
+}
+
+// Status returns the node's current status.
+func (n *Node) Status() Status {
+	st := Status{
+		ID: n.cfg.ID, Role: n.role, Master: n.master, Gen: n.gen,
+		NoWait: n.cfg.NoWait, Last: n.last, Durable: n.durable,
+	}
+	switch n.role {
+	case RoleClient:
+		st.SyncState = n.c.state
+		st.Lockout = n.c.state == SyncVerify || n.c.state == SyncInit
+		st.MasterLast = n.c.masterLast
+		st.InitDone, st.InitTotal = n.c.initOffset, n.c.snap.Size
+		if n.c.state == SyncJoinFailed {
+			st.Err = ErrJoinFailure
+		}
+	case RoleMaster:
+		st.RetainLSN = n.RetainLSN()
+	}
+	return st
+}
+
+// SiteStatus is the master's view of another site.
+type SiteStatus struct {
+	ID        SiteID
+	Priority  uint32
+	Connected bool
+	// Acked is the durable LSN the site acknowledged (master only).
+	Acked lsn.LSN
+}
+
+// Sites returns the view of every other site, in Config.Sites order.
+func (n *Node) Sites() []SiteStatus {
+	out := make([]SiteStatus, 0, len(n.cfg.Sites))
+	for _, s := range n.cfg.Sites {
+		st := n.sites[s.ID]
+		out = append(out, SiteStatus{ID: s.ID, Priority: s.Priority, Connected: st.connected, Acked: st.acked})
+	}
+	return out
+}
+
+func (n *Node) send(m Message) {
+	m.V = Version
+	m.From = n.cfg.ID
+	m.Gen = n.gen
+	n.out.msgs = append(n.out.msgs, m)
+}
+
+func (n *Node) event(e Event) { n.out.events = append(n.out.events, e) }
+
+// broadcast sends m to every connected site.
+func (n *Node) broadcast(m Message) {
+	for _, s := range n.cfg.Sites {
+		if n.sites[s.ID].connected {
+			m.To = s.ID
+			n.send(m)
+		}
+	}
+}
+
+// Step processes one received message. Messages from unknown sites, of an
+// older generation, or that make no sense in the current role are dropped
+// and counted; Step returns an error only for a message addressed to
+// another site.
+func (n *Node) Step(m Message) error {
+	if m.To != n.cfg.ID {
+		return fmt.Errorf("rep: message for site %d delivered to %d", m.To, n.cfg.ID)
+	}
+	n.stats.MsgsRecv++
+	s, ok := n.sites[m.From]
+	if !ok {
+		n.stats.MsgsIgnored++
+		return nil
+	}
+	s.connected = true
+	if n.role == RoleNone {
+		n.stats.MsgsIgnored++
+		return nil
+	}
+	switch {
+	case m.Gen < n.gen && m.Type != MsgNewClient && m.Type != MsgMasterReq:
+		n.stats.MsgsBadGen++
+		return nil
+	case m.Gen > n.gen:
+		if m.Type != MsgNewMaster && m.Type != MsgHeartbeat {
+			n.stats.MsgsBadGen++
+			if n.role == RoleClient {
+				n.send(Message{Type: MsgMasterReq, To: m.From})
+			}
+			return nil
+		}
+		// A master of a newer generation: follow it.
+		if n.role == RoleMaster {
+			n.event(Event{Type: EventDupMaster, Site: m.From, Gen: m.Gen})
+		}
+		n.becomeClient(m.From, m.Gen)
+	}
+	switch n.role {
+	case RoleMaster:
+		n.stepMaster(m)
+	case RoleClient:
+		n.stepClient(m)
+	default:
+		n.stats.MsgsIgnored++
+	}
+	return nil
+}
+
+// Tick advances the node's clock by one tick (TickMillis).
+func (n *Node) Tick() {
+	n.now++
+	switch n.role {
+	case RoleMaster:
+		n.tickMaster()
+	case RoleClient:
+		n.tickClient()
+	}
+}
+
+// Persisted tells the node the local log is durable up to at.
+func (n *Node) Persisted(at lsn.LSN) {
+	at = lsn.Min(at, n.last)
+	if !n.durable.Less(at) {
+		return
+	}
+	n.durable = at
+	switch n.role {
+	case RoleMaster:
+		n.checkPerms()
+	case RoleClient:
+		n.maybeAck()
+	}
+}
+
+// PeerUp tells the node the connection to id is (re)established.
+func (n *Node) PeerUp(id SiteID) {
+	s, ok := n.sites[id]
+	if !ok {
+		return
+	}
+	s.connected = true
+	if n.role == RoleClient && id == n.master {
+		// Warm resume: announce ourselves and ask for what we lack.
+		n.send(Message{Type: MsgNewClient, To: id, Priority: n.cfg.Priority, LSN: n.last})
+		n.resume()
+	}
+}
+
+// PeerDown tells the node the connection to id broke.
+func (n *Node) PeerDown(id SiteID) {
+	s, ok := n.sites[id]
+	if !ok || !s.connected {
+		return
+	}
+	s.connected = false
+	n.event(Event{Type: EventConnectBroken, Site: id})
+}
+
+// BecomeMaster makes this site master of gen (Berkeley DB rep_start with
+// DB_REP_MASTER). gen must not be older than the generation the site
+// knows; records appended from now on must carry it.
+func (n *Node) BecomeMaster(gen uint64) error {
+	if gen < n.gen || gen == n.gen && n.role == RoleClient {
+		return fmt.Errorf("%w: master gen %d, site knows %d", ErrStaleGen, gen, n.gen)
+	}
+	if n.role == RoleMaster && gen == n.gen {
+		return nil
+	}
+	n.role, n.gen, n.master = RoleMaster, gen, n.cfg.ID
+	n.c = clientState{}
+	n.m = masterState{}
+	for _, s := range n.sites {
+		s.acked, s.initLSN, s.initWait = lsn.Zero, lsn.Zero, false
+	}
+	n.stats.MasterChanges++
+	n.event(Event{Type: EventNewMaster, Site: n.cfg.ID, Gen: gen})
+	n.broadcast(Message{Type: MsgNewMaster, Last: n.last, Priority: n.cfg.Priority})
+	return nil
+}
+
+// BecomeClient makes this site a client of master at gen (rep_start with
+// DB_REP_CLIENT). A client already synchronised with the same master and
+// generation resumes warm: no verify, and only records after its last one
+// are requested. Otherwise it synchronises (verify, rollback, catch up),
+// after Sync if DelayClient is set.
+func (n *Node) BecomeClient(master SiteID, gen uint64) error {
+	if _, ok := n.sites[master]; !ok {
+		return fmt.Errorf("rep: master %d is not in Sites", master)
+	}
+	if gen < n.gen || gen == n.gen && n.role == RoleMaster {
+		return fmt.Errorf("%w: client of gen %d, site knows %d", ErrStaleGen, gen, n.gen)
+	}
+	n.becomeClient(master, gen)
+	return nil
+}
+
+func (n *Node) becomeClient(master SiteID, gen uint64) {
+	warm := n.role == RoleClient && n.master == master && n.gen == gen &&
+		(n.c.state == SyncCatchup || n.c.state == SyncReady)
+	if warm {
+		n.send(Message{Type: MsgNewClient, To: master, Priority: n.cfg.Priority, LSN: n.last})
+		n.resume()
+		return
+	}
+	if n.role == RoleMaster {
+		n.m = masterState{}
+	}
+	n.role, n.master, n.gen = RoleClient, master, gen
+	n.c = clientState{}
+	n.c.reset(n.cfg)
+	n.stats.MasterChanges++
+	n.event(Event{Type: EventNewMaster, Site: master, Gen: gen})
+	n.send(Message{Type: MsgNewClient, To: master, Priority: n.cfg.Priority, LSN: n.last})
+	if n.cfg.DelayClient {
+		n.c.state = SyncDelayed
+		n.stats.SyncsDelayed++
+		n.event(Event{Type: EventSyncDelayed, Site: master, Gen: gen})
+		return
+	}
+	n.startSync()
+}
+
+// Sync starts a delayed synchronisation with the master (rep_sync). It is
+// a no-op when the client is not waiting for it.
+func (n *Node) Sync() error {
+	if n.role != RoleClient {
+		return ErrNotClient
+	}
+	if n.c.state == SyncDelayed {
+		n.startSync()
+	}
+	return nil
+}
