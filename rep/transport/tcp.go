@@ -1,0 +1,491 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TCP is the transport between sites in separate processes: one TCP (or
+// TLS) connection per pair of sites, opened by the site with the lower ID.
+// See the package documentation for the connection rule and queue policy.
+type TCP struct {
+	cfg       Config
+	log       *slog.Logger
+	ln        net.Listener
+	pmu       sync.RWMutex
+	peers     map[ID]*peer // guarded by pmu; see AddPeer, RemovePeer
+	recv      chan Message
+	serverTLS *tls.Config
+
+	ctx     context.Context // cancelled by Close; aborts dials in progress
+	cancel  context.CancelFunc
+	closing chan struct{} // closed by Close; every goroutine selects on it
+	once    sync.Once
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	sockets map[net.Conn]struct{} // every open socket, so Close can abort handshakes and I/O
+
+	inboundRefused atomic.Uint64
+}
+
+// peer is one configured site and its current connection, if any.
+type peer struct {
+	id    ID
+	addr  string
+	dials bool          // this site opens the connection (SelfID < id)
+	stop  chan struct{} // closed when the peer is removed
+	st    peerCounters
+
+	mu      sync.Mutex
+	cur     *conn
+	lastErr string
+	removed bool
+}
+
+var _ Transport = (*TCP)(nil)
+
+// New validates cfg, starts listening and starts connecting to the peers
+// this site dials. It returns without waiting for any connection.
+func New(cfg Config) (*TCP, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
+			return nil, fmt.Errorf("transport: listen on %s: %w", cfg.ListenAddr, err)
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &TCP{
+		cfg:     cfg,
+		log:     log.With("site", cfg.SelfID),
+		ln:      ln,
+		peers:   make(map[ID]*peer, len(cfg.Peers)),
+		recv:    make(chan Message, cfg.RecvQueueLen),
+		closing: make(chan struct{}),
+		sockets: make(map[net.Conn]struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	if cfg.TLS != nil {
+		// Mutual authentication is not optional once TLS is on: a site
+		// without a certificate from the group's CA must get nothing.
+		t.serverTLS = cfg.TLS.Clone()
+		t.serverTLS.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	t.wg.Add(1)
+	go t.acceptLoop()
+	for id, addr := range cfg.Peers {
+		t.AddPeer(id, addr)
+	}
+	return t, nil
+}
+
+// peer returns the peer with ID id, or nil.
+func (t *TCP) peer(id ID) *peer {
+	t.pmu.RLock()
+	defer t.pmu.RUnlock()
+	return t.peers[id]
+}
+
+// peerList returns the current peers.
+func (t *TCP) peerList() []*peer {
+	t.pmu.RLock()
+	defer t.pmu.RUnlock()
+	ps := make([]*peer, 0, len(t.peers))
+	for _, p := range t.peers {
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// known reports whether id is a current peer; the handshake uses it.
+func (t *TCP) known(id ID) bool { return t.peer(id) != nil }
+
+// Addr returns the address the transport listens on.
+func (t *TCP) Addr() net.Addr { return t.ln.Addr() }
+
+// Recv returns the channel of received messages and connection events. It
+// is closed when Close returns.
+func (t *TCP) Recv() <-chan Message { return t.recv }
+
+// Send queues body for site to. It never blocks: when there is no
+// connection or its queue is full, the message is dropped, counted, and an
+// error returned. body must not be modified after the call.
+func (t *TCP) Send(to ID, body []byte) error {
+	p := t.peer(to)
+	if p == nil {
+		return fmt.Errorf("%w: site %d is not a configured peer", ErrUnknownSite, to)
+	}
+	return t.send(p, body, true)
+}
+
+// send queues body on p's connection. The drop paths return bare
+// sentinels: they are hot when a peer is overloaded, and the caller knows
+// which peer it sent to.
+func (t *TCP) send(p *peer, body []byte, countNotConnected bool) error {
+	select {
+	case <-t.closing:
+		return ErrClosed
+	default:
+	}
+	if len(body) > t.cfg.MaxFrameSize {
+		p.st.drops.Add(1)
+		return fmt.Errorf("%w: %d bytes to site %d, limit %d", ErrFrameTooLarge, len(body), p.id, t.cfg.MaxFrameSize)
+	}
+	p.mu.Lock()
+	c := p.cur
+	p.mu.Unlock()
+	if c == nil {
+		if countNotConnected {
+			p.st.drops.Add(1)
+		}
+		return ErrNotConnected
+	}
+	select {
+	case c.queue <- body:
+		return nil
+	default:
+		p.st.drops.Add(1)
+		return ErrQueueFull
+	}
+}
+
+// Broadcast queues body for every connected peer and returns how many
+// accepted it. Peers without a connection are skipped, not counted as
+// drops; peers whose queue is full count a drop.
+func (t *TCP) Broadcast(body []byte) int {
+	n := 0
+	for _, p := range t.peerList() {
+		if t.send(p, body, false) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Connected reports whether a connection to id is up.
+func (t *TCP) Connected(id ID) bool {
+	p := t.peer(id)
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur != nil
+}
+
+// Stats returns a snapshot of the per-peer counters.
+func (t *TCP) Stats() Stats {
+	s := Stats{Peers: make(map[ID]PeerStats), InboundRefused: t.inboundRefused.Load()}
+	for _, p := range t.peerList() {
+		ps := p.st.snapshot()
+		p.mu.Lock()
+		ps.Connected, ps.LastError = p.cur != nil, p.lastErr
+		p.mu.Unlock()
+		s.Peers[p.id] = ps
+	}
+	return s
+}
+
+// Close closes the listener and every connection, waits for every
+// goroutine of the transport to end, then closes the Recv channel.
+// Messages still queued are dropped. Close is idempotent.
+func (t *TCP) Close() error {
+	t.once.Do(func() {
+		close(t.closing)
+		t.cancel()
+		t.ln.Close()
+		t.mu.Lock()
+		t.closed = true
+		for s := range t.sockets {
+			s.Close()
+		}
+		t.mu.Unlock()
+		t.wg.Wait()
+		close(t.recv)
+	})
+	return nil
+}
+
+// track registers an open socket so Close can abort it; false means the
+// transport is closing and the socket has been closed.
+func (t *TCP) track(s net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		s.Close()
+		return false
+	}
+	t.sockets[s] = struct{}{}
+	return true
+}
+
+func (t *TCP) untrack(s net.Conn) {
+	s.Close()
+	t.mu.Lock()
+	delete(t.sockets, s)
+	t.mu.Unlock()
+}
+
+// emit delivers m to the receive channel, giving up if the transport
+// closes first.
+func (t *TCP) emit(m Message) bool {
+	select {
+	case t.recv <- m:
+		return true
+	case <-t.closing:
+		return false
+	}
+}
+
+// setNoDelay turns Nagle's algorithm off. Go does this by default, but the
+// protocol's latency depends on it (with Nagle, an ack waits ~40 ms for the
+// peer's delayed ACK), so it is set explicitly and checked by a test.
+func setNoDelay(c net.Conn) error {
+	if tc, ok := c.(*net.TCPConn); ok {
+		return tc.SetNoDelay(true)
+	}
+	return nil
+}
+
+func (t *TCP) acceptLoop() {
+	defer t.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		s, err := t.ln.Accept()
+		if err != nil {
+			select {
+			case <-t.closing:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				// Closed by someone else: no more inbound connections,
+				// but outbound ones keep working.
+				t.log.Error("transport: listener closed, no longer accepting", "err", err)
+				return
+			}
+			// Out of file descriptors and the like: wait rather than spin.
+			t.log.Warn("transport: accept failed", "err", err, "retry_in", backoff)
+			if !t.sleep(backoff, nil) {
+				return
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		if !t.track(s) {
+			return
+		}
+		t.wg.Add(1)
+		go t.serveInbound(s)
+	}
+}
+
+// sleep waits d, or until the transport closes or stop (if not nil) is
+// closed, and then returns false.
+func (t *TCP) sleep(d time.Duration, stop <-chan struct{}) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-t.closing:
+		return false
+	case <-stop:
+		return false
+	}
+}
+
+// serveInbound runs the accepting side of the handshake, then the
+// connection. It owns s.
+func (t *TCP) serveInbound(s net.Conn) {
+	defer t.wg.Done()
+	defer t.untrack(s)
+	remote := s.RemoteAddr().String()
+	fail := func(msg string, err error) {
+		t.inboundRefused.Add(1)
+		t.log.Warn("transport: "+msg, "remote", remote, "reason", err)
+	}
+	if err := setNoDelay(s); err != nil {
+		fail("set TCP_NODELAY on inbound connection", err)
+		return
+	}
+	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	var c net.Conn = s
+	if t.serverTLS != nil {
+		tc := tls.Server(s, t.serverTLS)
+		if err := tc.HandshakeContext(t.ctx); err != nil {
+			fail("TLS handshake failed, connection refused", err)
+			return
+		}
+		c = tc
+	}
+	// Unarmed during the handshake, which has its own deadline.
+	pr := &progressReader{c: c}
+	br := bufio.NewReaderSize(pr, readBufSize)
+	h, err := func() (hello, error) {
+		typ, body, err := readFrame(br, maxHandshakeFrame)
+		if err != nil {
+			return hello{}, fmt.Errorf("%w: %w", ErrHandshake, err)
+		}
+		if typ != frameHello {
+			return hello{}, fmt.Errorf("%w: frame type %d before hello", ErrHandshake, typ)
+		}
+		h, err := decodeHello(body)
+		if err != nil {
+			return h, err
+		}
+		if err := checkHello(t.cfg.GroupName, t.cfg.SelfID, t.known, h, 0); err != nil {
+			return h, err
+		}
+		if h.ID > t.cfg.SelfID {
+			// Only the lower ID dials; accepting this would give the pair
+			// two connections that keep replacing each other.
+			return h, fmt.Errorf("%w: site %d dialled site %d, but the lower ID dials", ErrHandshake, h.ID, t.cfg.SelfID)
+		}
+		return h, verifyIdentity(t.cfg.VerifyPeer, h.ID, c)
+	}()
+	if err != nil {
+		fail("connection refused", err)
+		// Tell the peer why, so its operator sees the reason too.
+		c.Write(appendFrame(nil, frameReject, encodeReject(codeOf(err), err.Error())))
+		return
+	}
+	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName}
+	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
+		fail("write hello", err)
+		return
+	}
+	s.SetDeadline(time.Time{})
+	p := t.peer(h.ID)
+	if p == nil {
+		fail("connection refused", fmt.Errorf("%w: site %d was removed during the handshake", ErrUnknownSite, h.ID))
+		return
+	}
+	t.log.Info("transport: connection accepted", "peer", p.id, "remote", remote)
+	t.runConn(p, s, c, pr, br)
+}
+
+// dialLoop keeps a connection to p open, redialling with back-off. It runs
+// only for peers with a higher ID than this site.
+func (t *TCP) dialLoop(p *peer) {
+	defer t.wg.Done()
+	backoff := t.cfg.ReconnectMin
+	for {
+		select {
+		case <-t.closing:
+			return
+		case <-p.stop:
+			return
+		default:
+		}
+		up, err := t.dialOnce(p)
+		if err != nil {
+			p.st.dialFailures.Add(1)
+			p.mu.Lock()
+			repeated := p.lastErr == err.Error()
+			p.lastErr = err.Error()
+			p.mu.Unlock()
+			// Log a new failure loudly and a repeated one quietly, so a
+			// peer that is down for an hour does not flood the log.
+			level := slog.LevelWarn
+			if repeated {
+				level = slog.LevelDebug
+			}
+			t.log.Log(t.ctx, level, "transport: cannot connect", "peer", p.id, "addr", p.addr, "err", err)
+		}
+		if up {
+			backoff = t.cfg.ReconnectMin
+		}
+		// Jitter of up to a quarter keeps restarted sites from dialling in
+		// lock-step.
+		wait := backoff + rand.N(backoff/4+1)
+		if !t.sleep(wait, p.stop) {
+			return
+		}
+		if !up {
+			backoff = min(2*backoff, t.cfg.ReconnectMax)
+		}
+	}
+}
+
+// dialOnce dials p, runs the dialer side of the handshake and then the
+// connection until it fails. up reports whether the connection was
+// established; err is why it could not be.
+func (t *TCP) dialOnce(p *peer) (up bool, err error) {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+	defer cancel()
+	dial := t.cfg.Dial
+	if dial == nil {
+		dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	s, err := dial(ctx, p.addr)
+	if err != nil {
+		return false, err
+	}
+	if !t.track(s) {
+		return false, ErrClosed
+	}
+	defer t.untrack(s)
+	if err := setNoDelay(s); err != nil {
+		return false, fmt.Errorf("set TCP_NODELAY: %w", err)
+	}
+	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	var c net.Conn = s
+	if t.cfg.TLS != nil {
+		cfg := t.cfg.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
+		}
+		tc := tls.Client(s, cfg)
+		if err := tc.HandshakeContext(t.ctx); err != nil {
+			return false, fmt.Errorf("TLS handshake: %w", err)
+		}
+		c = tc
+	}
+	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName}
+	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
+		return false, fmt.Errorf("write hello: %w", err)
+	}
+	// Unarmed during the handshake, which has its own deadline.
+	pr := &progressReader{c: c}
+	br := bufio.NewReaderSize(pr, readBufSize)
+	h, err := readHandshake(br)
+	if err != nil {
+		return false, err
+	}
+	if err := checkHello(t.cfg.GroupName, t.cfg.SelfID, t.known, h, p.id); err != nil {
+		return false, err
+	}
+	if err := verifyIdentity(t.cfg.VerifyPeer, h.ID, c); err != nil {
+		return false, err
+	}
+	s.SetDeadline(time.Time{})
+	t.log.Info("transport: connected", "peer", p.id, "addr", p.addr)
+	t.runConn(p, s, c, pr, br)
+	return true, nil
+}
+
+// errTransportClosed distinguishes a shutdown from a connection failure in
+// logs.
+var errTransportClosed = errors.New("transport closing")

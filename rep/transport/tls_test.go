@@ -1,0 +1,189 @@
+package transport
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testCA is a certificate authority made up for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newCA(t testing.TB, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// site issues a certificate usable as both TLS server and client, valid
+// for 127.0.0.1, and returns a config trusting trust.
+func (ca *testCA) site(t testing.TB, name string, trust *x509.CertPool) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		RootCAs:      trust,
+		ClientCAs:    trust,
+	}
+}
+
+// TestTLSMutualAuth runs four sites: 2 and 3 hold certificates from the
+// group's CA; 1 and 4 hold certificates from another CA (but trust the
+// group's, so only the other side's check can stop them). Site 1 dials
+// everyone and is refused as a client; 2 and 3 dial 4 and refuse it as a
+// server. 2 and 3 talk; 1 and 4 receive nothing.
+func TestTLSMutualAuth(t *testing.T) {
+	checkNoLeak(t)
+	group1, rogueCA := newCA(t, "group CA"), newCA(t, "rogue CA")
+	sites := group(t, 4, func(c *Config) {
+		switch c.SelfID {
+		case 2, 3:
+			c.TLS = group1.site(t, "honest", group1.pool)
+		default:
+			c.TLS = rogueCA.site(t, "rogue", group1.pool)
+		}
+	})
+	honest2, honest3 := sites[1], sites[2]
+	waitConnected(t, honest2, honest3)
+	if err := honest2.Send(3, []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, honest3); string(m.Body) != "secret" {
+		t.Fatalf("got %q", m.Body)
+	}
+	// Wait until every rogue connection has been tried and refused, from
+	// both sides, then check that nothing got through.
+	waitFor(t, "refusals", func() bool {
+		return honest2.Stats().InboundRefused > 0 && honest3.Stats().InboundRefused > 0 &&
+			honest2.Stats().Peers[4].DialFailures > 0 && honest3.Stats().Peers[4].DialFailures > 0 &&
+			sites[0].Stats().Peers[2].DialFailures > 0 && sites[0].Stats().Peers[3].DialFailures > 0
+	})
+	for _, h := range []*TCP{honest2, honest3} {
+		h.Broadcast([]byte("secret"))
+		if h.Connected(1) || h.Connected(4) {
+			t.Fatalf("site %d connected to a rogue", h.cfg.SelfID)
+		}
+	}
+	for _, rogue := range []*TCP{sites[0], sites[3]} {
+		select {
+		case m := <-rogue.Recv():
+			t.Fatalf("rogue site %d received %+v", rogue.cfg.SelfID, m)
+		default:
+		}
+		for id, ps := range rogue.Stats().Peers {
+			if ps.FramesRecv != 0 || ps.Connects != 0 {
+				t.Fatalf("rogue site %d, peer %d: %+v", rogue.cfg.SelfID, id, ps)
+			}
+		}
+	}
+	t.Logf("site 2 dialling rogue 4: %s", honest2.Stats().Peers[4].LastError)
+	t.Logf("rogue 1 dialling site 2: %s", sites[0].Stats().Peers[2].LastError)
+}
+
+func TestValidateTLS(t *testing.T) {
+	c := testConfig(1, listen(t), nil)
+	c.TLS = &tls.Config{}
+	err := c.Validate()
+	for _, want := range []string{"TLS has no certificate", "TLS.ClientCAs is nil", "TLS.RootCAs is nil"} {
+		if err == nil || !contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to mention %q", err, want)
+		}
+	}
+	c.Listener.Close()
+}
+
+// TestVerifyPeerBindsCertToID gives every site a certificate from the
+// group's CA, but sites 1 and 4 hold certificates named for other sites.
+// With VerifyPeer requiring CommonName "site-<id>", the impostors are
+// refused both when they dial (1 -> 2, 3) and when they are dialled
+// (2, 3 -> 4), with ErrIdentity on the dialling side.
+func TestVerifyPeerBindsCertToID(t *testing.T) {
+	checkNoLeak(t)
+	ca := newCA(t, "group CA")
+	verify := func(id ID, cs tls.ConnectionState) error {
+		if cn := cs.PeerCertificates[0].Subject.CommonName; cn != fmt.Sprintf("site-%d", id) {
+			return fmt.Errorf("certificate is for %q", cn)
+		}
+		return nil
+	}
+	sites := group(t, 4, func(c *Config) {
+		name := fmt.Sprintf("site-%d", c.SelfID)
+		if c.SelfID == 1 || c.SelfID == 4 {
+			name = "site-2" // impersonation
+		}
+		c.TLS = ca.site(t, name, ca.pool)
+		c.VerifyPeer = verify
+	})
+	waitConnected(t, sites[1], sites[2])
+	waitFor(t, "refusals", func() bool {
+		return sites[1].Stats().InboundRefused > 0 && sites[2].Stats().InboundRefused > 0 &&
+			sites[1].Stats().Peers[4].DialFailures > 0 && sites[2].Stats().Peers[4].DialFailures > 0 &&
+			sites[0].Stats().Peers[2].DialFailures > 0
+	})
+	if e := sites[1].Stats().Peers[4].LastError; !strings.Contains(e, ErrIdentity.Error()) || !strings.Contains(e, `certificate is for "site-2"`) {
+		t.Fatalf("site 2 dialling 4: %q", e)
+	}
+	if e := sites[0].Stats().Peers[2].LastError; !strings.Contains(e, ErrIdentity.Error()) {
+		t.Fatalf("site 1 dialling 2: %q", e)
+	}
+	for _, s := range sites {
+		for _, imp := range []ID{1, 4} {
+			if s.Connected(imp) {
+				t.Fatalf("site %d connected to impostor %d", s.cfg.SelfID, imp)
+			}
+		}
+	}
+}
