@@ -20,8 +20,12 @@ type clientState struct {
 	verifyLSN lsn.LSN
 
 	// internal init (init.go)
-	snap       SnapInfo
-	initOffset int64
+	snap         SnapInfo
+	initOffset   int64
+	initFrom     SiteID // the site the snapshot is asked of (peer or master)
+	initPeerMiss bool   // the peer could not serve this init
+	afterInit    bool   // catching up after an init, not yet StartupDone
+	err          error  // Status.Err: why the client cannot continue
 }
 
 func (c *clientState) reset(cfg Config) {
@@ -59,16 +63,17 @@ func (n *Node) stepClient(m Message) {
 			n.handleVerify(m)
 		}
 	case MsgUpdate:
-		if fromMaster {
-			n.handleUpdate(m)
-		}
+		n.handleUpdate(m)
 	case MsgPage:
-		if fromMaster {
-			n.handlePage(m)
-		}
+		n.handlePage(m)
 	case MsgLogReq:
 		n.servePeer(m)
-	case MsgVerifyReq, MsgUpdateReq, MsgPageReq:
+	case MsgUpdateReq:
+		n.servePeerUpdate(m)
+	case MsgPageReq:
+		n.stats.ClientSvcReq++
+		n.servePage(m)
+	case MsgVerifyReq:
 		// Only the master serves these; say so, so the sender looks
 		// elsewhere.
 		n.stats.ClientSvcReq++
@@ -106,6 +111,7 @@ func (n *Node) handleLog(m Message) {
 	}
 	if progress {
 		n.drainBuffer()
+		n.checkRetain()
 		n.c.req.elapsed = 0
 	}
 	n.afterLog(m, progress)
@@ -116,6 +122,7 @@ func (n *Node) handleLog(m Message) {
 func (n *Node) accept(r LogRecord) {
 	n.out.appends = append(n.out.appends, r.record())
 	n.last = r.LSN
+	n.written += uint64(r.record().size())
 	n.stats.LogRecords++
 	n.stats.LogBytesRecv += uint64(len(r.Payload))
 	if n.c.masterLast.Less(r.LSN) {
@@ -146,7 +153,7 @@ func (n *Node) checkStartup() {
 	if n.c.state != SyncCatchup || len(n.c.buf) > 0 || n.last.Less(n.c.masterLast) {
 		return
 	}
-	n.c.state = SyncReady
+	n.c.state, n.c.afterInit = SyncReady, false
 	n.stats.StartupsDone++
 	n.event(Event{Type: EventStartupDone, Site: n.master, Gen: n.gen, LSN: n.last})
 }

@@ -112,6 +112,19 @@ type Config struct {
 	// init. Default 256 KiB: big enough to amortise a round trip, small
 	// enough to interleave with live log traffic.
 	InitChunkBytes int
+	// InitRetainMaxBytes bounds the log a site retains for one client's
+	// internal init: from the moment the snapshot is taken until the
+	// client has caught up past it, the serving site (master, or peer)
+	// keeps its log from the snapshot's LSN (Status.RetainLSN), so the
+	// client cannot fall behind the log again and loop through init.
+	// If more than this many bytes of log (record payload plus 24 bytes
+	// each) are written after the snapshot before the client caught up,
+	// the site stops retaining for it and the client stops with
+	// ErrInitAbandoned and EventInitFailed rather than start over. The
+	// disk an init can pin is thus at most this much log. Default 1 GiB:
+	// minutes of a busy master's log, far more than a client that can
+	// keep up at all needs. 0 = no bound (retain until caught up).
+	InitRetainMaxBytes int64
 
 	// HeartbeatTicks: the master sends HEARTBEAT when it has sent
 	// nothing for this long. Default 100 (1 s). Berkeley DB leaves
@@ -148,6 +161,7 @@ func DefaultConfig() Config {
 		ThrottleBytes:         10 << 20,
 		GapBufferBytes:        4 << 20,
 		InitChunkBytes:        256 << 10,
+		InitRetainMaxBytes:    1 << 30,
 		HeartbeatTicks:        100,
 		HeartbeatMonitorTicks: 300,
 		AckTimeoutTicks:       100,
@@ -197,6 +211,9 @@ func (c Config) Validate() error {
 	nonNeg("BulkBytes", c.BulkBytes)
 	nonNeg("ThrottleBytes", c.ThrottleBytes)
 	nonNeg("GapBufferBytes", c.GapBufferBytes)
+	if c.InitRetainMaxBytes < 0 {
+		bad("InitRetainMaxBytes (%d) must be >= 0", c.InitRetainMaxBytes)
+	}
 	nonNeg("HeartbeatTicks", c.HeartbeatTicks)
 	nonNeg("HeartbeatMonitorTicks", c.HeartbeatMonitorTicks)
 	if c.InitChunkBytes < 1 || c.InitChunkBytes > MaxChunkBytes {

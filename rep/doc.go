@@ -24,11 +24,20 @@
 //	    n.Appended(recs)       // master: records written to the local log
 //	    n.Persisted(lsn)       // the local log is durable up to lsn
 //	    n.PeerUp(id) / n.PeerDown(id)    // transport connection changes
-//	    n.SnapshotTaken(info, r)         // master: answer to Ready.TakeSnapshot
+//	    n.SnapshotTaken(info, r)         // answer to Ready.TakeSnapshot (master, or a client serving its peer)
 //	    n.Sync()               // delayed client: synchronise now (rep_sync)
 //	    rd := n.Ready()        // all side effects, see [Ready] for the order
 //	    ... carry rd out ...
 //	    n.Advance(rd)
+//
+// Messages travel as bytes: [Marshal] and [Unmarshal] have exactly the
+// signatures of the transport's codec, so the driver plugs them in as
+//
+//	codec := transport.Codec[rep.Message]{Encode: rep.Marshal, Decode: rep.Unmarshal}
+//
+// (rep does not import rep/transport, which does I/O). Unmarshal
+// validates every received body and never panics; a body it rejects is
+// dropped, as a lost message would be.
 //
 // [Ready]'s doc comment is the contract: roll back, write chunks, install,
 // append, then send; appends need not be fsynced before sending, because
@@ -49,8 +58,13 @@
 //     sync point (or after internal init), so it never mixes histories.
 //   - Messages of an older generation are dropped. A NEWMASTER or
 //     HEARTBEAT of a newer generation makes the site a client of it.
-//   - While the master serves an internal init it retains its log from
-//     the snapshot's LSN until the client caught up ([Node.RetainLSN]).
+//   - While a site (the master, or a client for its peer) serves an
+//     internal init it retains its log from the snapshot's LSN until the
+//     client caught up ([Node.RetainLSN]), for at most
+//     InitRetainMaxBytes of log written after the snapshot; past that it
+//     stops retaining and the client stops with ErrInitAbandoned. A
+//     client never starts another init because its catch-up after a
+//     master's snapshot found the log gone: init never loops.
 //
 // docs/protocol.md describes every message.
 package rep

@@ -17,6 +17,13 @@ var (
 	// ErrJoinFailure means the client is too far behind the master to
 	// catch up from the log and NoAutoInit forbids internal init.
 	ErrJoinFailure = errors.New("rep: client too far out of date and auto-init is off (join failure)")
+	// ErrInitAbandoned means the client's internal init cannot complete:
+	// the master (or peer) stopped retaining the log from the snapshot's
+	// LSN before the client caught up past it, because the log written
+	// meanwhile exceeded InitRetainMaxBytes. The client stops rather than
+	// start another init that would likely fail the same way; Sync
+	// retries (raise InitRetainMaxBytes or ThrottleBytes first).
+	ErrInitAbandoned = errors.New("rep: internal init abandoned: the log needed to catch up after the snapshot was not retained")
 	// ErrStaleGen rejects a role change to a generation older than the
 	// one the site already knows.
 	ErrStaleGen = errors.New("rep: stale generation")

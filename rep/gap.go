@@ -1,6 +1,9 @@
 package rep
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+)
 
 // request is the client's one outstanding request (LOG_REQ, VERIFY_REQ,
 // UPDATE_REQ or PAGE_REQ) with its retransmission timer: it is re-sent
@@ -43,6 +46,11 @@ func (n *Node) tickRequest() {
 	}
 	r.wait = min(2*r.wait, n.cfg.RequestMaxTicks)
 	n.stats.Retransmits++
+	if (r.msg.Type == MsgUpdateReq || r.msg.Type == MsgPageReq) && r.to != n.master {
+		// The peer did not answer in time: the init goes to the master.
+		n.initRereq()
+		return
+	}
 	if r.msg.Type == MsgLogReq {
 		if r.to != n.master {
 			n.stats.Rereqs++
@@ -164,15 +172,27 @@ func (n *Node) handleLogMore(m Message) {
 	n.needLog()
 }
 
-// handleNotAvail reacts to a site that cannot serve our log request: the
-// peer's refusal is re-requested from the master at once; the master's
-// "outdated" starts internal init.
+// handleNotAvail reacts to a site that cannot serve our request: the
+// peer's refusal (of a log range or of an init) is re-requested from the
+// master at once; the master's "outdated" starts internal init, unless
+// the master abandoned an init for us or we are catching up right after
+// one, which would only loop (initOutdated).
 func (n *Node) handleNotAvail(m Message) {
 	switch {
+	case m.From == n.master && m.Abandoned:
+		if n.c.state == SyncInit || n.c.state == SyncCatchup && n.c.afterInit {
+			n.initFailed(fmt.Errorf("%w: master %d stopped retaining its log for this client's internal init (InitRetainMaxBytes exceeded)",
+				ErrInitAbandoned, n.master))
+		}
 	case m.From == n.master && m.Outdated:
-		if n.c.state == SyncCatchup || n.c.state == SyncReady || n.c.state == SyncVerify {
+		switch {
+		case n.c.state == SyncCatchup && n.c.afterInit:
+			n.initOutdated()
+		case n.c.state == SyncCatchup || n.c.state == SyncReady || n.c.state == SyncVerify:
 			n.startInit()
 		}
+	case m.From != n.master && n.c.state == SyncInit && m.From == n.c.initFrom:
+		n.initRereq()
 	case m.From != n.master && n.c.req.msg.Type == MsgLogReq && n.c.req.to == m.From:
 		n.rereq()
 	}

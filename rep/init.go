@@ -1,6 +1,10 @@
 package rep
 
-import "logship/wal/lsn"
+import (
+	"fmt"
+
+	"logship/wal/lsn"
+)
 
 // SnapshotReader reads a snapshot the driver took (a file, in env). rep
 // reads chunks from it while serving PAGE_REQ.
@@ -8,34 +12,69 @@ type SnapshotReader interface {
 	ReadAt(p []byte, off int64) (int, error)
 }
 
-// masterSnap is the snapshot the master serves for internal init.
-type masterSnap struct {
-	info SnapInfo
-	r    SnapshotReader
+// snapServer is the snapshot a site serves for internal init: the master,
+// or a client serving its peers (client-to-client init).
+type snapServer struct {
+	snap    *servedSnap
+	pending bool // Ready.TakeSnapshot asked, SnapshotTaken not yet called
 }
 
+type servedSnap struct {
+	info SnapInfo
+	r    SnapshotReader
+	mark uint64 // Node.written when the snapshot was taken
+}
+
+// ---- Client: receiving an init --------------------------------------------
+
 // startInit begins internal initialization, or fails the join when
-// NoAutoInit is configured.
-func (n *Node) startInit() {
+// NoAutoInit is configured. The snapshot is asked of the peer first when
+// one is configured (client-to-client), else of the master.
+func (n *Node) startInit() { n.startInitFrom(true) }
+
+// startInitFrom is startInit; peerOK false skips the peer.
+func (n *Node) startInitFrom(peerOK bool) {
 	n.dropBuffer()
 	n.clearRequest()
+	n.c.afterInit, n.c.initPeerMiss = false, !peerOK
 	if n.cfg.NoAutoInit {
 		n.c.state = SyncJoinFailed
+		n.c.err = fmt.Errorf("%w: master %d (gen %d) no longer has the log after %s", ErrJoinFailure, n.master, n.gen, n.last)
 		n.stats.JoinFailures++
 		n.event(Event{Type: EventJoinFailure, Site: n.master, Gen: n.gen, LSN: n.last})
 		return
 	}
 	n.c.state = SyncInit
-	n.c.snap, n.c.initOffset = SnapInfo{}, 0
 	n.stats.Inits++
 	n.event(Event{Type: EventInitStarted, Site: n.master, Gen: n.gen})
-	n.request(Message{Type: MsgUpdateReq}, n.master)
+	n.requestUpdate()
 }
 
-// handleUpdate starts (or resumes) receiving the snapshot the master
-// describes.
+// requestUpdate asks for a snapshot from the start: of the peer (marked
+// anywhere) unless it failed this init, else of the master.
+func (n *Node) requestUpdate() {
+	n.c.snap, n.c.initOffset = SnapInfo{}, 0
+	m, to := Message{Type: MsgUpdateReq}, n.master
+	if p := n.cfg.Peer; p != 0 && p != n.master && n.sites[p].connected && !n.c.initPeerMiss {
+		to, m.Anywhere = p, true
+	}
+	n.c.initFrom = to
+	n.request(m, to)
+}
+
+// initRereq abandons the peer for this init and asks the master
+// (rereq): the peer cannot serve, stopped serving, or did not answer.
+func (n *Node) initRereq() {
+	n.stats.Rereqs++
+	n.c.initPeerMiss = true
+	n.c.req.wait = n.cfg.RequestMinTicks
+	n.requestUpdate()
+}
+
+// handleUpdate starts (or resumes) receiving the snapshot the site we
+// asked describes.
 func (n *Node) handleUpdate(m Message) {
-	if n.c.state != SyncInit {
+	if n.c.state != SyncInit || m.From != n.c.initFrom {
 		n.stats.MsgsIgnored++
 		return
 	}
@@ -53,20 +92,24 @@ func (n *Node) nextChunk() {
 		return
 	}
 	snap := n.c.snap
-	n.request(Message{Type: MsgPageReq, Snap: &snap, Offset: n.c.initOffset}, n.master)
+	n.request(Message{Type: MsgPageReq, Snap: &snap, Offset: n.c.initOffset, Anywhere: n.c.initFrom != n.master}, n.c.initFrom)
 }
 
 // handlePage stores an in-order chunk and asks for the next one. A chunk
-// for another snapshot or offset is a duplicate; NotAvail (the master no
-// longer serves this snapshot) starts the init over.
+// from another site, for another snapshot or at another offset is a
+// duplicate; NotAvail (the sender no longer serves this snapshot) starts
+// the init over, from the master.
 func (n *Node) handlePage(m Message) {
-	if n.c.state != SyncInit || n.c.snap.ID == 0 || m.Snap.ID != n.c.snap.ID {
+	if n.c.state != SyncInit || n.c.snap.ID == 0 || m.From != n.c.initFrom || m.Snap.ID != n.c.snap.ID {
 		n.stats.MsgsIgnored++
 		return
 	}
 	if m.NotAvail {
-		n.c.snap, n.c.initOffset = SnapInfo{}, 0
-		n.request(Message{Type: MsgUpdateReq}, n.master)
+		if m.From != n.master {
+			n.initRereq()
+			return
+		}
+		n.requestUpdate()
 		return
 	}
 	if m.Offset != n.c.initOffset || len(m.Data) == 0 {
@@ -77,6 +120,9 @@ func (n *Node) handlePage(m Message) {
 	n.c.initOffset += int64(len(m.Data))
 	n.stats.PagesRecv++
 	n.stats.PageBytesRecv += uint64(len(m.Data))
+	if m.From != n.master {
+		n.stats.PageBytesFromPeer += uint64(len(m.Data))
+	}
 	n.c.req.wait = n.cfg.RequestMinTicks
 	n.nextChunk()
 }
@@ -90,21 +136,64 @@ func (n *Node) finishInit() {
 	n.last, n.durable = n.c.snap.LSN, n.c.snap.LSN
 	n.c.ackSent = lsn.Zero
 	n.stats.InitsDone++
-	n.event(Event{Type: EventInitDone, Site: n.master, Gen: n.gen, LSN: n.c.snap.LSN})
+	if n.c.initFrom != n.master {
+		n.stats.InitsFromPeer++
+	}
+	n.event(Event{Type: EventInitDone, Site: n.c.initFrom, Gen: n.gen, LSN: n.c.snap.LSN})
 	n.c.state = SyncCatchup
+	n.c.afterInit = true
 	n.needLog()
 	n.maybeAck()
 }
 
-// SnapshotTaken gives the master the snapshot it asked for with
+// initOutdated handles the master's "outdated" (the log we need is
+// archived) during catch-up right after an init. After a master's
+// snapshot that means the master stopped retaining the log for us: a new
+// init would only loop, so the client stops with ErrInitAbandoned. After
+// a peer's snapshot the master may simply be older than the peer's
+// snapshot: init again, from the master.
+func (n *Node) initOutdated() {
+	if n.c.initFrom != n.master {
+		n.startInitFrom(false)
+		return
+	}
+	n.initFailed(fmt.Errorf("%w: master %d no longer has the log after snapshot %s (catch-up exceeded its InitRetainMaxBytes)",
+		ErrInitAbandoned, n.master, n.c.snap.LSN))
+}
+
+// initFailed stops the client: the init cannot complete. Sync retries.
+func (n *Node) initFailed(err error) {
+	n.dropBuffer()
+	n.clearRequest()
+	n.c.state, n.c.err, n.c.afterInit = SyncInitFailed, err, false
+	n.stats.InitsFailed++
+	n.event(Event{Type: EventInitFailed, Site: n.master, Gen: n.gen, LSN: n.c.snap.LSN})
+}
+
+// ---- Serving an init: master, or a client for its peers --------------------
+
+// SnapshotTaken gives the node the snapshot it asked for with
 // Ready.TakeSnapshot: info.LSN is the last record it reflects, r reads
-// its bytes. Every site waiting for init is sent UPDATE.
+// its bytes. Every site waiting for init is sent UPDATE; a snapshot that
+// no site waits for any more (the role changed meanwhile) is released at
+// once.
 func (n *Node) SnapshotTaken(info SnapInfo, r SnapshotReader) error {
-	if n.role != RoleMaster {
+	if n.role == RoleNone {
 		return ErrNotMaster
 	}
-	n.m.snapPending = false
-	n.m.snap = &masterSnap{info: info, r: r}
+	n.sv.pending = false
+	waiting := false
+	for _, s := range n.sites {
+		waiting = waiting || s.initWait
+	}
+	if !waiting {
+		n.out.releaseSnap = info.ID
+		return nil
+	}
+	if old := n.sv.snap; old != nil && old.info.ID != info.ID {
+		n.out.releaseSnap = old.info.ID
+	}
+	n.sv.snap = &servedSnap{info: info, r: r, mark: n.written}
 	n.stats.SnapshotsTaken++
 	for _, s := range n.cfg.Sites {
 		if st := n.sites[s.ID]; st.initWait {
@@ -117,27 +206,47 @@ func (n *Node) SnapshotTaken(info SnapInfo, r SnapshotReader) error {
 
 // serveUpdate answers UPDATE_REQ with the current snapshot, asking the
 // driver for one first if there is none. From then until the site has
-// caught up, the master retains its log from the snapshot's LSN.
+// caught up, this site retains its log from the snapshot's LSN, for at
+// most InitRetainMaxBytes of log written after the snapshot.
 func (n *Node) serveUpdate(s *siteState) {
-	if n.m.snap == nil {
+	s.initAbandoned = false
+	if n.sv.snap == nil {
 		s.initWait = true
-		if !n.m.snapPending {
-			n.m.snapPending = true
+		if !n.sv.pending {
+			n.sv.pending = true
 			n.out.takeSnap = true
 		}
 		return
 	}
-	info := n.m.snap.info
+	info := n.sv.snap.info
 	if s.initLSN.IsZero() || info.LSN.Less(s.initLSN) {
-		s.initLSN = info.LSN
+		s.initLSN, s.initTarget, s.initMark = info.LSN, lsn.Zero, n.sv.snap.mark
 	}
 	n.stats.InitsServed++
 	n.send(Message{Type: MsgUpdate, To: s.ID, Snap: &info})
 }
 
+// servePeerUpdate answers an UPDATE_REQ that reached this client: it
+// serves a snapshot while synchronised with the same master generation,
+// else says LOG_NOTAVAIL and the requester asks the master.
+func (n *Node) servePeerUpdate(m Message) {
+	n.stats.ClientSvcReq++
+	if (n.c.state != SyncCatchup && n.c.state != SyncReady) || m.Gen != n.gen || m.From == n.master {
+		n.stats.ClientSvcMiss++
+		n.send(Message{Type: MsgLogNotAvail, To: m.From, LSN: m.LSN})
+		return
+	}
+	n.serveUpdate(n.sites[m.From])
+}
+
 // servePage answers PAGE_REQ with one chunk of the current snapshot.
+// A site whose init was abandoned is told so again.
 func (n *Node) servePage(m Message) {
-	ms := n.m.snap
+	if s := n.sites[m.From]; s.initAbandoned && n.role == RoleMaster {
+		n.sendAbandoned(s)
+		return
+	}
+	ms := n.sv.snap
 	if ms == nil || ms.info.ID != m.Snap.ID {
 		n.send(Message{Type: MsgPage, To: m.From, Snap: m.Snap, Offset: m.Offset, NotAvail: true})
 		return
@@ -158,37 +267,85 @@ func (n *Node) servePage(m Message) {
 	n.send(Message{Type: MsgPage, To: m.From, Snap: &info, Offset: m.Offset, Data: buf})
 }
 
-// releaseInit moves a site's retention point along with its acks and
-// drops it once the site has caught up; the snapshot is released when no
-// site needs it any more.
-func (n *Node) releaseInit(s *siteState) {
-	if s.initLSN.IsZero() || s.acked.Less(s.initLSN) {
+// initProgress moves a site's retention point along with its progress
+// (the master: its ACKs; a peer: its LOG_REQs). The first time the site
+// is past the snapshot, the target becomes this site's log end; once the
+// site reaches it, the init is over and nothing is retained for it.
+func (n *Node) initProgress(s *siteState, at lsn.LSN) {
+	if s.initLSN.IsZero() || at.Less(s.initLSN) {
 		return
 	}
-	s.initLSN = s.acked
-	if s.acked.Less(n.last) {
+	if s.initTarget.IsZero() {
+		s.initTarget = n.last
+	}
+	s.initLSN = at
+	if at.Less(s.initTarget) {
 		return
 	}
-	s.initLSN = lsn.Zero
+	s.initLSN, s.initTarget = lsn.Zero, lsn.Zero
+	n.maybeReleaseSnap()
+}
+
+// checkRetain abandons every init whose retained log exceeds
+// InitRetainMaxBytes: the site stops retaining for it and (the master)
+// tells the client, which stops with ErrInitAbandoned instead of
+// starting over.
+func (n *Node) checkRetain() {
+	max := n.cfg.InitRetainMaxBytes
+	if max <= 0 {
+		return
+	}
+	for _, c := range n.cfg.Sites {
+		s := n.sites[c.ID]
+		if s.initLSN.IsZero() || n.written-s.initMark <= uint64(max) {
+			continue
+		}
+		n.stats.InitsAbandoned++
+		n.event(Event{Type: EventInitFailed, Site: s.ID, Gen: n.gen, LSN: s.initLSN})
+		s.initLSN, s.initTarget, s.initAbandoned = lsn.Zero, lsn.Zero, true
+		if n.role == RoleMaster {
+			n.sendAbandoned(s)
+		}
+		n.maybeReleaseSnap()
+	}
+}
+
+func (n *Node) sendAbandoned(s *siteState) {
+	n.send(Message{Type: MsgLogNotAvail, To: s.ID, Outdated: true, Abandoned: true})
+}
+
+// maybeReleaseSnap releases the snapshot when no site needs it any more.
+func (n *Node) maybeReleaseSnap() {
 	for _, o := range n.sites {
 		if !o.initLSN.IsZero() || o.initWait {
 			return
 		}
 	}
-	if n.m.snap != nil {
-		n.out.releaseSnap = n.m.snap.info.ID
-		n.m.snap = nil
+	if n.sv.snap != nil {
+		n.out.releaseSnap = n.sv.snap.info.ID
+		n.sv.snap = nil
 	}
 }
 
-// RetainLSN is the oldest LSN the master must keep in its log for an
-// internal init in progress (Zero when none): log archival must not
-// remove it or anything after it.
+// resetServing forgets every init this site serves (a role change):
+// the snapshot is released and nothing is retained any more.
+func (n *Node) resetServing() {
+	for _, s := range n.sites {
+		s.initLSN, s.initTarget, s.initWait, s.initAbandoned = lsn.Zero, lsn.Zero, false, false
+	}
+	if n.sv.snap != nil {
+		n.out.releaseSnap = n.sv.snap.info.ID
+	}
+	n.sv = snapServer{}
+}
+
+// RetainLSN is the oldest LSN this site must keep in its log for an
+// internal init it serves (Zero when none): log archival must not remove
+// it or anything after it. On the master it covers each client from the
+// moment its snapshot is taken until it caught up past it; on a client
+// serving its peer, the same, as far as the peer's requests show it.
 func (n *Node) RetainLSN() lsn.LSN {
 	var r lsn.LSN
-	if n.role != RoleMaster {
-		return r
-	}
 	for _, s := range n.sites {
 		if !s.initLSN.IsZero() && (r.IsZero() || s.initLSN.Less(r)) {
 			r = s.initLSN

@@ -43,7 +43,7 @@ func TestClientBehindArchivedLogIsRebuiltByInternalInit(t *testing.T) {
 	if r := h.node(1).n.RetainLSN(); !r.IsZero() {
 		t.Fatalf("master still retains %s after the client caught up", r)
 	}
-	if h.node(1).n.m.snap != nil {
+	if h.node(1).n.sv.snap != nil {
 		t.Fatal("snapshot not released")
 	}
 }

@@ -118,14 +118,17 @@ type Message struct {
 	Last     lsn.LSN     `msgpack:"e,omitempty"`
 	Anywhere bool        `msgpack:"a,omitempty"`
 	Outdated bool        `msgpack:"x,omitempty"`
-	Found    bool        `msgpack:"n,omitempty"`
-	RecGen   uint64      `msgpack:"rg,omitempty"`
-	Checksum uint32      `msgpack:"c,omitempty"`
-	Priority uint32      `msgpack:"pr,omitempty"`
-	Snap     *SnapInfo   `msgpack:"s,omitempty"`
-	Offset   int64       `msgpack:"of,omitempty"`
-	Data     []byte      `msgpack:"d,omitempty"`
-	NotAvail bool        `msgpack:"na,omitempty"`
+	// Abandoned (LOG_NOTAVAIL, master only): the master gave up retaining
+	// its log for this client's internal init (InitRetainMaxBytes).
+	Abandoned bool      `msgpack:"ab,omitempty"`
+	Found     bool      `msgpack:"n,omitempty"`
+	RecGen    uint64    `msgpack:"rg,omitempty"`
+	Checksum  uint32    `msgpack:"c,omitempty"`
+	Priority  uint32    `msgpack:"pr,omitempty"`
+	Snap      *SnapInfo `msgpack:"s,omitempty"`
+	Offset    int64     `msgpack:"of,omitempty"`
+	Data      []byte    `msgpack:"d,omitempty"`
+	NotAvail  bool      `msgpack:"na,omitempty"`
 }
 
 func (m Message) String() string {

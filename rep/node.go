@@ -43,12 +43,16 @@ const (
 	SyncCatchup
 	// SyncReady: caught up, processing live records (StartupDone).
 	SyncReady
-	// SyncJoinFailed: too far behind with NoAutoInit. Status.Err is
-	// ErrJoinFailure.
+	// SyncJoinFailed: too far behind with NoAutoInit. Status.Err wraps
+	// ErrJoinFailure. Sync retries.
 	SyncJoinFailed
+	// SyncInitFailed: the master stopped retaining the log this client
+	// needed to catch up after internal init (InitRetainMaxBytes).
+	// Status.Err wraps ErrInitAbandoned. Sync retries.
+	SyncInitFailed
 )
 
-var syncStateNames = [...]string{"none", "delayed", "verify", "init", "catchup", "ready", "join_failed"}
+var syncStateNames = [...]string{"none", "delayed", "verify", "init", "catchup", "ready", "join_failed", "init_failed"}
 
 func (s SyncState) String() string {
 	if int(s) < len(syncStateNames) {
@@ -70,7 +74,8 @@ type Status struct {
 	Lockout bool
 	// NoWait echoes Config.NoWait.
 	NoWait bool
-	// Err is non-nil when the site cannot continue (ErrJoinFailure).
+	// Err is non-nil when the site cannot continue: it wraps
+	// ErrJoinFailure or ErrInitAbandoned.
 	Err error
 	// Last is the newest record in (or handed to the driver for) the
 	// local log; Durable the newest the driver reported persisted.
@@ -79,8 +84,9 @@ type Status struct {
 	MasterLast lsn.LSN
 	// InitDone/InitTotal: bytes of the snapshot received / its size.
 	InitDone, InitTotal int64
-	// RetainLSN (master): the log from this LSN must be kept for an init
-	// in progress; Zero when nothing needs retaining.
+	// RetainLSN: the log from this LSN must be kept for an init this
+	// site serves (master, or a client serving its peer); Zero when
+	// nothing needs retaining. See [Node.RetainLSN].
 	RetainLSN lsn.LSN
 }
 
@@ -110,10 +116,12 @@ type Node struct {
 
 	last    lsn.LSN // newest record in the local log or handed to Append
 	durable lsn.LSN
+	written uint64 // bytes of records added to the local log (Record.size), for InitRetainMaxBytes
 
 	sites map[SiteID]*siteState
 	m     masterState
 	c     clientState
+	sv    snapServer // snapshot served for internal init (init.go)
 
 	out   outbox
 	stats Stats
@@ -124,8 +132,12 @@ type siteState struct {
 	Site
 	connected bool
 	acked     lsn.LSN // master: durable LSN acknowledged at our gen
-	initLSN   lsn.LSN // master: snapshot LSN while this site is in init
-	initWait  bool    // master: UPDATE_REQ waiting for a snapshot
+	// Serving this site an internal init (init.go), as master or peer:
+	initLSN       lsn.LSN // retained from here while the site is in init
+	initTarget    lsn.LSN // the init ends when the site reaches this
+	initMark      uint64  // Node.written at the snapshot, for InitRetainMaxBytes
+	initWait      bool    // UPDATE_REQ waiting for a snapshot
+	initAbandoned bool    // retention given up (InitRetainMaxBytes)
 }
 
 // New returns a node in RoleNone over cfg.Log, which it assumes durable.
@@ -155,12 +167,9 @@ func (n *Node) Status() Status {
 		st.Lockout = n.c.state == SyncVerify || n.c.state == SyncInit
 		st.MasterLast = n.c.masterLast
 		st.InitDone, st.InitTotal = n.c.initOffset, n.c.snap.Size
-		if n.c.state == SyncJoinFailed {
-			st.Err = ErrJoinFailure
-		}
-	case RoleMaster:
-		st.RetainLSN = n.RetainLSN()
+		st.Err = n.c.err
 	}
+	st.RetainLSN = n.RetainLSN()
 	return st
 }
 
@@ -313,8 +322,9 @@ func (n *Node) BecomeMaster(gen uint64) error {
 	n.role, n.gen, n.master = RoleMaster, gen, n.cfg.ID
 	n.c = clientState{}
 	n.m = masterState{}
+	n.resetServing()
 	for _, s := range n.sites {
-		s.acked, s.initLSN, s.initWait = lsn.Zero, lsn.Zero, false
+		s.acked = lsn.Zero
 	}
 	n.stats.MasterChanges++
 	n.event(Event{Type: EventNewMaster, Site: n.cfg.ID, Gen: gen})
@@ -349,6 +359,7 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 	if n.role == RoleMaster {
 		n.m = masterState{}
 	}
+	n.resetServing()
 	n.role, n.master, n.gen = RoleClient, master, gen
 	n.c = clientState{}
 	n.c.reset(n.cfg)
@@ -364,13 +375,16 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 	n.startSync()
 }
 
-// Sync starts a delayed synchronisation with the master (rep_sync). It is
-// a no-op when the client is not waiting for it.
+// Sync starts a delayed synchronisation with the master (rep_sync), or
+// retries one that failed (SyncJoinFailed, SyncInitFailed). It is a
+// no-op otherwise.
 func (n *Node) Sync() error {
 	if n.role != RoleClient {
 		return ErrNotClient
 	}
-	if n.c.state == SyncDelayed {
+	switch n.c.state {
+	case SyncDelayed, SyncJoinFailed, SyncInitFailed:
+		n.c.err = nil
 		n.startSync()
 	}
 	return nil

@@ -105,10 +105,16 @@ const (
 	EventInitDone
 	// EventDupMaster: another site claims to be master of Gen.
 	EventDupMaster
+	// EventInitFailed: an internal init was given up because the log
+	// written since its snapshot exceeded InitRetainMaxBytes. On the
+	// serving site (master or peer) Site is the client and LSN the
+	// retention point dropped; on the client Site is its master, LSN the
+	// snapshot's, and Status.Err wraps ErrInitAbandoned.
+	EventInitFailed
 )
 
 var eventNames = [...]string{"", "NewMaster", "StartupDone", "PermFailed", "JoinFailure",
-	"ConnectBroken", "MasterSilent", "Rollback", "SyncDelayed", "InitStarted", "InitDone", "DupMaster"}
+	"ConnectBroken", "MasterSilent", "Rollback", "SyncDelayed", "InitStarted", "InitDone", "DupMaster", "InitFailed"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventNames) && t != 0 {

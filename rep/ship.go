@@ -4,10 +4,8 @@ import "fmt"
 
 // masterState is the master's side of the protocol.
 type masterState struct {
-	pending     []pendingCommit
-	idle        int // ticks since the master last sent to all clients
-	snap        *masterSnap
-	snapPending bool
+	pending []pendingCommit
+	idle    int // ticks since the master last sent to all clients
 }
 
 // Appended tells the master that recs were written to its log (not
@@ -28,6 +26,7 @@ func (n *Node) Appended(recs []Record) error {
 		}
 		wire = append(wire, LogRecord{LSN: r.LSN, Prev: n.last, Gen: r.Gen, Checksum: r.Checksum, Payload: r.Payload})
 		n.last = r.LSN
+		n.written += uint64(r.size())
 		if r.Perm {
 			n.m.pending = append(n.m.pending, pendingCommit{lsn: r.LSN, deadline: n.now + uint64(n.cfg.AckTimeoutTicks)})
 		}
@@ -38,6 +37,7 @@ func (n *Node) Appended(recs []Record) error {
 		}
 	}
 	n.m.idle = 0
+	n.checkRetain()
 	n.checkPerms()
 	return nil
 }
@@ -136,7 +136,7 @@ func (n *Node) stepMaster(m Message) {
 		if s.acked.Less(m.LSN) && !n.last.Less(m.LSN) {
 			s.acked = m.LSN
 		}
-		n.releaseInit(s)
+		n.initProgress(s, s.acked)
 		n.checkPerms()
 	case MsgLogReq:
 		n.serveLog(m)

@@ -28,9 +28,10 @@ type Stats struct {
 	PermFailed     uint64  // commits past AckTimeoutTicks (st_perm_failed)
 	MaxPermLSN     lsn.LSN // gauge: newest permanent commit (st_max_perm_lsn)
 	SnapshotsTaken uint64
-	InitsServed    uint64 // UPDATE sent
+	InitsServed    uint64 // UPDATE sent (by the master, or by a client to its peer)
 	PagesSent      uint64
 	PageBytesSent  uint64
+	InitsAbandoned uint64 // inits whose log retention exceeded InitRetainMaxBytes
 
 	// Client side: receiving and gap repair.
 	LogRecords      uint64 // records appended in order (st_log_records)
@@ -49,20 +50,23 @@ type Stats struct {
 	MasterSilent    uint64
 
 	// Client side: synchronisation.
-	MasterChanges   uint64 // (st_master_changes)
-	SyncsDelayed    uint64
-	Syncs           uint64  // syncs with a master started
-	VerifyRequests  uint64  // VERIFY_REQ sent (walk-back steps + 1 per sync)
-	SyncPoint       lsn.LSN // gauge: the last sync point found
-	Rollbacks       uint64
-	StartupsDone    uint64
-	Outdated        uint64 // the master no longer had our sync point (st_outdated)
-	Inits           uint64 // internal inits started
-	InitsDone       uint64
-	JoinFailures    uint64
-	PagesRecv       uint64 // snapshot chunks received (st_pg_records)
-	PageBytesRecv   uint64
-	PagesDuplicated uint64 // (st_pg_duplicated)
+	MasterChanges     uint64 // (st_master_changes)
+	SyncsDelayed      uint64
+	Syncs             uint64  // syncs with a master started
+	VerifyRequests    uint64  // VERIFY_REQ sent (walk-back steps + 1 per sync)
+	SyncPoint         lsn.LSN // gauge: the last sync point found
+	Rollbacks         uint64
+	StartupsDone      uint64
+	Outdated          uint64 // the master no longer had our sync point (st_outdated)
+	Inits             uint64 // internal inits started
+	InitsDone         uint64
+	JoinFailures      uint64
+	PagesRecv         uint64 // snapshot chunks received (st_pg_records)
+	PageBytesRecv     uint64
+	PagesDuplicated   uint64 // (st_pg_duplicated)
+	InitsFromPeer     uint64 // inits whose snapshot came from the peer (client-to-client)
+	PageBytesFromPeer uint64 // snapshot bytes received from the peer
+	InitsFailed       uint64 // inits stopped with ErrInitAbandoned
 }
 
 // Stats returns a snapshot of the counters.
