@@ -233,3 +233,11 @@ func (f *injFile) Close() error {
 	}
 	return f.File.Close()
 }
+
+// StartWriteback passes the hint through when the wrapped file takes it.
+func (f *injFile) StartWriteback(off, n int64) error {
+	if w, ok := f.File.(WritebackStarter); ok {
+		return w.StartWriteback(off, n)
+	}
+	return nil
+}

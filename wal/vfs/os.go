@@ -3,8 +3,6 @@ package vfs
 import (
 	"os"
 	"sort"
-
-	"golang.org/x/sys/unix"
 )
 
 // OS is the host file system. Sync is fdatasync(2): the log only needs its
@@ -52,18 +50,6 @@ func (osFS) SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-func (f osFile) Sync() error {
-	for {
-		err := unix.Fdatasync(int(f.Fd()))
-		if err != unix.EINTR {
-			if err != nil {
-				return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
-			}
-			return nil
-		}
-	}
 }
 
 func (f osFile) Size() (int64, error) {

@@ -50,3 +50,10 @@ func Open(fs FS, name string) (File, error) { return fs.OpenFile(name, os.O_RDON
 func Create(fs FS, name string) (File, error) {
 	return fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 }
+
+// WritebackStarter is an optional File capability: start writing the range
+// [off, off+n) back to disk without waiting for it. It is a hint that makes
+// nothing durable; callers ignore its errors.
+type WritebackStarter interface {
+	StartWriteback(off, n int64) error
+}
