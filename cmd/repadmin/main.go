@@ -1,0 +1,67 @@
+// Command repadmin is the operator's tool for a logship replication group.
+//
+// Subcommands that work on a stopped site's directory:
+//
+//	repadmin log dump   --dir DIR   print every record: LSN, length, summary
+//	repadmin log verify --dir DIR   check every record; exit 1 naming the first bad LSN
+//
+// Subcommands that talk to a running repnode (--node host:port) arrive with
+// the daemon.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// usageError is a mistake in how repadmin was called: it prints the usage
+// and exits 2, where a failure of the operation itself exits 1.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `usage: repadmin <command> [flags]
+
+Commands:
+  log dump   --dir DIR    print the records of a stopped site's log
+  log verify --dir DIR    check every record of a stopped site's log
+
+Run "repadmin <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit status, so tests can
+// drive every subcommand in-process.
+func run(args []string, stdout, stderr io.Writer) int {
+	err := dispatch(args, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "repadmin: %s\n\n%s", ue.msg, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "repadmin: %v\n", err)
+		return 1
+	}
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "log":
+		return runLog(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
