@@ -1,0 +1,137 @@
+package env
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"logship/wal/lsn"
+)
+
+// CheckpointInfo describes a checkpoint.
+type CheckpointInfo struct {
+	// LSN is the checkpoint: the data file holds, durably, every record up
+	// to it. Recovery replays only the records after it.
+	LSN lsn.LSN
+	// KeepFrom is the first LSN whose log file must be kept (recovery
+	// and, later, replication retention need the log from there).
+	KeepFrom lsn.LSN
+	// Removable names the log files (paths) that hold only records before
+	// KeepFrom: no longer needed for recovery.
+	Removable []string
+	// Removed names the files removed (with Config.AutoRemoveLogs).
+	Removed []string
+}
+
+// Checkpoint makes every commit made before the call part of the durable
+// data file (the applier catches up; bbolt fsyncs each of its commits),
+// records that as the checkpoint, and reports the log files recovery no
+// longer needs. With Config.AutoRemoveLogs it also removes them.
+func (e *Env) Checkpoint(ctx context.Context) (CheckpointInfo, error) {
+	if err := e.enter(); err != nil {
+		return CheckpointInfo{}, err
+	}
+	defer e.exit()
+	e.ctl.Lock()
+	defer e.ctl.Unlock()
+	last := e.log.Last()
+	if err := e.log.Sync(last); err != nil {
+		return CheckpointInfo{}, e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
+	}
+	if err := e.waitApplied(ctx, last); err != nil {
+		return CheckpointInfo{}, err
+	}
+	// Published means committed (and fsynced) by bbolt.
+	applied, end, _ := e.appliedPos()
+	e.dbMu.RLock()
+	err := e.dbUpdate(func(btx *bolt.Tx) error {
+		return putCheckpoint(btx.Bucket(bucketMeta), applied, end)
+	})
+	e.dbMu.RUnlock()
+	if err != nil {
+		return CheckpointInfo{}, e.fail(fmt.Errorf("env: record checkpoint: %w", err))
+	}
+	e.st.checkpoint.Add(1)
+	info := CheckpointInfo{LSN: applied, KeepFrom: e.logKeepFrom(applied)}
+	if info.Removable, err = e.removableLogs(info.KeepFrom); err != nil {
+		return info, err
+	}
+	if e.cfg.AutoRemoveLogs {
+		if info.Removed, err = e.removeLogs(info.KeepFrom); err != nil {
+			return info, err
+		}
+	}
+	e.logger.Debug("env: checkpoint", "lsn", applied, "keep_from", info.KeepFrom, "removable", len(info.Removable))
+	return info, nil
+}
+
+// RemoveLogs removes the log files that the last checkpoint made
+// unnecessary, and returns their paths.
+func (e *Env) RemoveLogs() ([]string, error) {
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	defer e.exit()
+	e.ctl.Lock()
+	defer e.ctl.Unlock()
+	var m metaState
+	e.dbMu.RLock()
+	err := e.db.View(func(btx *bolt.Tx) (err error) {
+		m, err = readMeta(btx)
+		return err
+	})
+	e.dbMu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	return e.removeLogs(e.logKeepFrom(lsn.Min(m.ckpt, m.applied)))
+}
+
+// logKeepFrom returns the LSN from which the log must be kept, given the
+// checkpoint: the checkpoint's own record, so that the file the data file
+// continues from is kept. This is the one place where retention is
+// decided; replication adds its constraints here (clients still catching
+// up, an internal initialization in progress).
+func (e *Env) logKeepFrom(ckpt lsn.LSN) lsn.LSN {
+	return ckpt
+}
+
+// removeLogs removes the log files wholly before keep.
+func (e *Env) removeLogs(keep lsn.LSN) ([]string, error) {
+	if keep.IsZero() {
+		return nil, nil
+	}
+	removed, err := e.log.RemoveBefore(keep)
+	if err != nil {
+		return removed, fmt.Errorf("env: remove logs before %s: %w", keep, err)
+	}
+	if len(removed) > 0 {
+		e.logger.Info("env: removed log files", "before", keep, "files", len(removed))
+	}
+	return removed, nil
+}
+
+// removableLogs lists the log files RemoveBefore(keep) would remove: those
+// numbered below keep.File (a file's number is the File of its records'
+// LSNs), never the last one.
+func (e *Env) removableLogs(keep lsn.LSN) ([]string, error) {
+	if keep.IsZero() {
+		return nil, nil
+	}
+	segs := e.log.Segments()
+	var out []string
+	for _, path := range segs[:max(len(segs)-1, 0)] {
+		num, ok := strings.CutPrefix(filepath.Base(path), "log.")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseUint(num, 10, 32); err == nil && uint32(n) < keep.File {
+			out = append(out, path)
+		}
+	}
+	return out, nil
+}

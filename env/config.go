@@ -1,0 +1,130 @@
+package env
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"logship/wal"
+	"logship/wal/vfs"
+)
+
+// MaxKeySize is the longest key or bucket name, in bytes. It is well below
+// bbolt's own limit (32 KiB) so that a transaction's record stays small and
+// the worst case is easy to bound against Config.LogFileSize.
+const MaxKeySize = 4096
+
+// walReserve is what a log file must keep for the log's own framing (segment
+// header, record header) besides the largest record env writes. It is an
+// allowance, not the wal's exact overhead; wal rejects a record that does not
+// fit with its own error, which env reports as ErrTxTooLarge.
+const walReserve = 4096
+
+// Config configures an environment. Start from DefaultConfig and change what
+// you need; Open rejects a configuration that does not Validate.
+type Config struct {
+	// LogFileSize is the size at which the log rolls over to a new file
+	// (default 10 MiB). Smaller files let checkpoints free disk sooner;
+	// larger ones mean fewer files. Every transaction's record must fit in
+	// one file.
+	LogFileSize int64
+
+	// MaxValueSize is the largest value a Put accepts (default 1 MiB). A
+	// put of the largest value over another one of the largest value, with
+	// the longest key, must fit in one log file (its record carries the new
+	// value and the before-image), so 2*MaxValueSize plus keys must be less
+	// than LogFileSize.
+	MaxValueSize int
+
+	// AutoRemoveLogs makes Checkpoint remove the log files it reports as no
+	// longer needed (default false: keep them until RemoveLogs is called,
+	// as an operator may want them for archiving or replication).
+	AutoRemoveLogs bool
+
+	// ApplyDelay is how long the applier may wait to gather a batch of
+	// durable records before applying them to bbolt (default 5 ms). Each
+	// batch costs bbolt's fsyncs, which compete with the log's, so
+	// batching keeps the commit rate close to the log's own; for the same
+	// reason the applier also spaces batches so that its bbolt commits
+	// take about an eighth of the time at most (on a slow disk, batches
+	// grow). A caller waiting in WaitApplied, Checkpoint, Snapshot or
+	// RollbackTo makes the applier apply at once, so neither adds latency
+	// to a read-your-writes. Zero means no delay beyond that spacing.
+	ApplyDelay time.Duration
+
+	// MaxUnappliedBytes bounds the committed but not yet applied part of
+	// the log (default 64 MiB). Those writes are held in memory (the
+	// overlay that Update reads through), so an Update waits while the
+	// bound is exceeded: memory stays bounded however fast writers go.
+	MaxUnappliedBytes int64
+
+	// FS is the file system for the log (default vfs.OS; nil means
+	// vfs.OS). The bbolt data file always uses the operating system.
+	FS vfs.FS
+
+	// Logger receives the environment's events (default slog.Default();
+	// nil means slog.Default()).
+	Logger *slog.Logger
+
+	hooks *testHooks // tests only
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() Config {
+	return Config{
+		LogFileSize:       10 << 20,
+		MaxValueSize:      1 << 20,
+		AutoRemoveLogs:    false,
+		ApplyDelay:        5 * time.Millisecond,
+		MaxUnappliedBytes: 64 << 20,
+		FS:                vfs.OS,
+		Logger:            slog.Default(),
+	}
+}
+
+// maxRecordSize is an upper bound on the encoded record of a transaction
+// holding one put of a value of maxValue bytes over another such value.
+func maxRecordSize(maxValue int) int64 {
+	return recordHeaderMax + opOverheadMax + 2*MaxKeySize + 2*int64(maxValue)
+}
+
+// Validate reports every field that is out of range, naming it and its
+// value. It never changes c.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("env: "+format, args...))
+	}
+	if c.LogFileSize <= 0 {
+		bad("LogFileSize (%d) must be > 0", c.LogFileSize)
+	} else if c.LogFileSize > wal.MaxSegmentSize {
+		bad("LogFileSize (%d) must be <= %d", c.LogFileSize, int64(wal.MaxSegmentSize))
+	}
+	if c.MaxValueSize <= 0 {
+		bad("MaxValueSize (%d) must be > 0", c.MaxValueSize)
+	} else if c.LogFileSize > 0 {
+		if need := maxRecordSize(c.MaxValueSize) + walReserve; need > c.LogFileSize {
+			bad("MaxValueSize (%d) too large for LogFileSize (%d): a record holding one such value and its before-image needs %d bytes of a log file",
+				c.MaxValueSize, c.LogFileSize, need)
+		}
+	}
+	if c.ApplyDelay < 0 {
+		bad("ApplyDelay (%v) must be >= 0", c.ApplyDelay)
+	}
+	if c.MaxUnappliedBytes <= 0 {
+		bad("MaxUnappliedBytes (%d) must be > 0", c.MaxUnappliedBytes)
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns c with nil FS and Logger replaced by the defaults.
+func (c Config) withDefaults() Config {
+	if c.FS == nil {
+		c.FS = vfs.OS
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

@@ -1,0 +1,514 @@
+package env
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"logship/wal"
+	"logship/wal/lsn"
+)
+
+// Env is an open environment: a log and the bbolt data file it is applied
+// to. Its methods are safe for concurrent use.
+type Env struct {
+	dir    string
+	cfg    Config
+	logger *slog.Logger
+	log    *wal.Log
+
+	// dbMu guards the db pointer, which InstallSnapshot replaces: readers
+	// of e.db outside the writer mutex and the applier lock hold it.
+	dbMu sync.RWMutex
+	db   *bolt.DB
+
+	// ctl serializes the control operations (RollbackTo, Checkpoint,
+	// RemoveLogs, InstallSnapshot). Lock order: ctl, mu, ap.mu, dbMu.
+	ctl sync.Mutex
+
+	rc readCache // the bbolt read transaction Updates share
+
+	// mu is the writer mutex. It serializes Update functions, the append
+	// of their records (so log order is serialization order) and every
+	// access to ov.
+	mu      sync.Mutex
+	ov      *overlay
+	gen     uint64        // generation stamped on new records
+	writers atomic.Int32  // Updates queued for or holding mu (group commit)
+	epoch   atomic.Uint64 // bumped when RollbackTo or InstallSnapshot cut the log
+	syncMu  sync.Mutex
+	syncCh  chan struct{} // closed and replaced after each group sync
+	encBuf  []byte        // reused record buffer
+	befores []before      // reused scratch for building records
+
+	// The applied position, published by the applier after each bbolt
+	// commit. appliedCh is closed and replaced whenever it changes (and
+	// when the environment fails or closes), waking the waiters.
+	amu        sync.Mutex
+	applied    lsn.LSN // last record applied
+	appliedEnd lsn.LSN // where the next record to apply starts
+	appliedGen uint64
+	appliedCh  chan struct{}
+
+	ap      applier
+	waiters atomic.Int32  // callers who need the applier to catch up now
+	kick    chan struct{} // wakes the applier (capacity 1)
+	stop    chan struct{} // closed to stop the applier
+	done    chan struct{} // closed when the applier has stopped
+
+	// Life cycle. An operation enters (counted in ops) only while closed
+	// is false; Close sets closed, wakes the waiters, then waits for ops.
+	life    sync.RWMutex
+	closed  bool
+	closing chan struct{}
+	ops     sync.WaitGroup
+	failMu  sync.Mutex
+	failErr error
+
+	st counters
+
+	// Replication (replica.go, driver.go): the storage layer, the driver
+	// when replication is started, and the hook that hands each commit
+	// record to it as soon as it is appended (under mu).
+	replicaOnce sync.Once
+	replica     *Replica
+	drv         atomic.Pointer[driver]
+	appendHook  func(at, prev lsn.LSN, gen uint64, payload []byte)
+}
+
+// counters are the Stats counters.
+type counters struct {
+	commits, readOnly, aborted                      atomic.Uint64
+	batches, records, bytes, rolledBack, checkpoint atomic.Uint64
+}
+
+// Stats is a snapshot of an environment's counters.
+type Stats struct {
+	Commits        uint64  // Updates that committed a record
+	ReadOnly       uint64  // Updates that wrote nothing
+	Aborted        uint64  // Updates whose function returned an error
+	AppliedBatches uint64  // bbolt transactions of the applier
+	AppliedRecords uint64  // records applied to bbolt
+	AppliedBytes   uint64  // payload bytes of those records
+	RolledBack     uint64  // transactions undone by RollbackTo
+	Checkpoints    uint64  // checkpoints taken
+	AppliedLSN     lsn.LSN // last record applied (not a counter)
+	LastLSN        lsn.LSN // last record in the log (not a counter)
+}
+
+// Sub returns the counters accumulated since prev; LSNs are s's.
+func (s Stats) Sub(prev Stats) Stats {
+	return Stats{
+		Commits:        s.Commits - prev.Commits,
+		ReadOnly:       s.ReadOnly - prev.ReadOnly,
+		Aborted:        s.Aborted - prev.Aborted,
+		AppliedBatches: s.AppliedBatches - prev.AppliedBatches,
+		AppliedRecords: s.AppliedRecords - prev.AppliedRecords,
+		AppliedBytes:   s.AppliedBytes - prev.AppliedBytes,
+		RolledBack:     s.RolledBack - prev.RolledBack,
+		Checkpoints:    s.Checkpoints - prev.Checkpoints,
+		AppliedLSN:     s.AppliedLSN,
+		LastLSN:        s.LastLSN,
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Env) Stats() Stats {
+	applied, _, _ := e.appliedPos()
+	s := Stats{
+		Commits:        e.st.commits.Load(),
+		ReadOnly:       e.st.readOnly.Load(),
+		Aborted:        e.st.aborted.Load(),
+		AppliedBatches: e.st.batches.Load(),
+		AppliedRecords: e.st.records.Load(),
+		AppliedBytes:   e.st.bytes.Load(),
+		RolledBack:     e.st.rolledBack.Load(),
+		Checkpoints:    e.st.checkpoint.Load(),
+		AppliedLSN:     applied,
+	}
+	if e.enter() == nil {
+		s.LastLSN = e.log.Last()
+		e.exit()
+	}
+	return s
+}
+
+// Update runs fn in a read-write transaction and commits it: when Update
+// returns nil, the transaction's record is durable in the log and the
+// returned token names it. If fn returns an error nothing is written and
+// that error is returned. A transaction that wrote nothing appends no
+// record; its token names the last record in the log (which is durable when
+// Update returns, so nothing fn read can be lost).
+//
+// Transactions are serialized: fn runs with the writer mutex held, so it
+// must not call Update (or anything that waits for the environment) itself,
+// and should be short: concurrent commits share one fsync, made by the last
+// writer of those queued for the mutex, so a slow fn also delays the
+// acknowledgement of the commits queued before it. Update waits, respecting
+// ctx, while more than Config.MaxUnappliedBytes of committed data awaits
+// the applier; once fn has run, the commit completes regardless of ctx.
+func (e *Env) Update(ctx context.Context, fn func(*Tx) error) (Token, error) {
+	if err := e.enter(); err != nil {
+		return Token{}, err
+	}
+	defer e.exit()
+	if err := ctx.Err(); err != nil {
+		return Token{}, err
+	}
+	if err := e.waitRoom(ctx); err != nil {
+		return Token{}, err
+	}
+	// Group commit. Writers still queued for the writer mutex will append
+	// after this one; the last writer of such a run syncs the log for all
+	// of them (one fsync), the others wait for it. A run ends whenever no
+	// writer is queued, so nobody waits for a writer that is not coming.
+	e.writers.Add(1)
+	finished := false
+	defer func() {
+		if !finished { // fn panicked: leave the run without stalling it
+			if e.writers.Add(-1) == 0 {
+				_ = e.syncAll()
+			}
+		}
+	}()
+	at, epoch, wrote, err := e.runTx(fn)
+	finished = true
+	if e.writers.Add(-1) == 0 {
+		if serr := e.syncAll(); serr != nil {
+			return Token{}, serr
+		}
+	} else if err == nil && !at.IsZero() {
+		if werr := e.waitDurable(at, epoch); werr != nil {
+			return Token{}, werr
+		}
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	if wrote {
+		e.st.commits.Add(1)
+	}
+	return Token{LSN: at}, nil
+}
+
+// newEpoch is called, with the writer mutex held and every record durable,
+// before the log is cut: writers waiting for their records to become
+// durable stop waiting.
+func (e *Env) newEpoch() {
+	e.epoch.Add(1)
+	e.syncMu.Lock()
+	close(e.syncCh)
+	e.syncCh = make(chan struct{})
+	e.syncMu.Unlock()
+}
+
+// syncAll makes every record appended so far durable, wakes the writers
+// waiting for that, and wakes the applier.
+func (e *Env) syncAll() error {
+	var err error
+	if last := e.log.Last(); !last.IsZero() && !last.Less(e.log.DurableEnd()) {
+		if err = e.log.Sync(last); err != nil {
+			err = e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
+		}
+	}
+	// Wake the run's writers even if nothing needed syncing: another
+	// Sync (a checkpoint's, say) may have made their records durable.
+	e.syncMu.Lock()
+	close(e.syncCh)
+	e.syncCh = make(chan struct{})
+	e.syncMu.Unlock()
+	if err == nil {
+		e.kickApplier()
+	}
+	return err
+}
+
+// waitDurable waits until the record at `at`, appended in the given log
+// epoch, is durable, made so by the writer that ends the current run (see
+// Update). RollbackTo and InstallSnapshot make every record durable before
+// they cut the log and start a new epoch, so a record of an older epoch was
+// durable.
+func (e *Env) waitDurable(at lsn.LSN, epoch uint64) error {
+	for {
+		e.syncMu.Lock()
+		ch := e.syncCh
+		e.syncMu.Unlock()
+		if at.Less(e.log.DurableEnd()) || e.epoch.Load() != epoch {
+			return nil
+		}
+		if err := e.failure(); err != nil {
+			return err
+		}
+		<-ch
+	}
+}
+
+// runTx runs fn under the writer mutex and appends its record. It returns
+// the LSN to make durable, the log epoch, and whether a record was written.
+func (e *Env) runTx(fn func(*Tx) error) (at lsn.LSN, epoch uint64, wrote bool, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	epoch = e.epoch.Load()
+	at, wrote, err = e.runTxLocked(fn)
+	return at, epoch, wrote, err
+}
+
+func (e *Env) runTxLocked(fn func(*Tx) error) (lsn.LSN, bool, error) {
+	if err := e.failure(); err != nil {
+		return lsn.Zero, false, err
+	}
+	applied, _, _ := e.appliedPos()
+	e.ov.prune(applied) // before the Tx opens its bbolt snapshot
+	tx := &Tx{e: e, applied: applied}
+	defer tx.close()
+	if err := fn(tx); err != nil {
+		e.st.aborted.Add(1)
+		return lsn.Zero, false, err
+	}
+	payload, nops, bs, err := tx.appendRecord(e.encBuf[:0], e.gen, time.Now().UnixNano(), e.befores)
+	clear(bs)
+	e.befores = bs[:0]
+	if err != nil {
+		e.st.aborted.Add(1)
+		return lsn.Zero, false, err
+	}
+	if nops == 0 {
+		e.st.readOnly.Add(1)
+		return e.log.Last(), false, nil
+	}
+	if size := int64(len(payload)); size+walReserve > e.cfg.LogFileSize {
+		e.st.aborted.Add(1)
+		return lsn.Zero, false, fmt.Errorf("%w: record of %d bytes, LogFileSize is %d", ErrTxTooLarge, size, e.cfg.LogFileSize)
+	}
+	at, err := e.log.Append(payload)
+	if cap(payload) <= 64<<10 {
+		e.encBuf = payload[:0]
+	}
+	if err != nil {
+		e.st.aborted.Add(1)
+		if errors.Is(err, wal.ErrTooLarge) {
+			return lsn.Zero, false, fmt.Errorf("%w: %w", ErrTxTooLarge, err)
+		}
+		return lsn.Zero, false, e.fail(fmt.Errorf("env: log append: %w", err))
+	}
+	for n := tx.writes.seek(""); n != nil; n = n.next[0] {
+		e.ov.add(n.key, entry{value: n.e.value, del: n.e.del, lsn: at})
+	}
+	return at, true, nil
+}
+
+// waitRoom waits until the unapplied part of the log is under
+// MaxUnappliedBytes.
+func (e *Env) waitRoom(ctx context.Context) error {
+	for {
+		_, end, ch := e.appliedPos()
+		if e.distance(end, e.log.End()) < e.cfg.MaxUnappliedBytes {
+			return nil
+		}
+		e.kickApplier()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.closing:
+			return ErrClosed
+		}
+		if err := e.failure(); err != nil {
+			return err
+		}
+	}
+}
+
+// distance estimates the log bytes from a to b (0 if b <= a), counting
+// every log file between them as full.
+func (e *Env) distance(a, b lsn.LSN) int64 {
+	if !a.Less(b) {
+		return 0
+	}
+	if a.File == b.File {
+		return int64(b.Offset - a.Offset)
+	}
+	d := int64(b.File-a.File-1)*e.cfg.LogFileSize + int64(b.Offset)
+	if rest := e.cfg.LogFileSize - int64(a.Offset); rest > 0 {
+		d += rest
+	}
+	return d
+}
+
+// View runs fn in a read-only transaction over a consistent snapshot of the
+// applied data. It does not see commits the applier has not applied yet:
+// use WaitApplied with an Update's token first to read your own writes. fn
+// must not wait for the applier (WaitApplied, Checkpoint, ...): a long View
+// can hold up the applier when the data file grows.
+func (e *Env) View(fn func(*ReadTx) error) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	e.dbMu.RLock()
+	defer e.dbMu.RUnlock()
+	return e.db.View(func(btx *bolt.Tx) error {
+		m, err := readMeta(btx)
+		if err != nil {
+			return err
+		}
+		rt := &ReadTx{btx: btx, data: btx.Bucket(bucketData), applied: m.applied}
+		defer func() { rt.closed = true }()
+		return fn(rt)
+	})
+}
+
+// WaitApplied returns once the commit named by tok is visible to View, or
+// when ctx ends (returning its error). It makes the applier apply at once
+// rather than wait for a fuller batch.
+func (e *Env) WaitApplied(ctx context.Context, tok Token) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	return e.waitApplied(ctx, tok.LSN)
+}
+
+// waitApplied waits until the applied LSN is at least at.
+func (e *Env) waitApplied(ctx context.Context, at lsn.LSN) error {
+	registered := false
+	defer func() {
+		if registered {
+			e.waiters.Add(-1)
+		}
+	}()
+	for {
+		applied, _, ch := e.appliedPos()
+		if !applied.Less(at) {
+			return nil
+		}
+		if err := e.failure(); err != nil {
+			return err
+		}
+		if !registered {
+			registered = true
+			e.waiters.Add(1)
+		}
+		e.kickApplier()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// appliedPos returns the published applied position and the channel closed
+// at its next change.
+func (e *Env) appliedPos() (applied, end lsn.LSN, ch chan struct{}) {
+	e.amu.Lock()
+	defer e.amu.Unlock()
+	return e.applied, e.appliedEnd, e.appliedCh
+}
+
+// publishApplied sets the applied position and wakes its waiters.
+func (e *Env) publishApplied(applied, end lsn.LSN, gen uint64) {
+	e.amu.Lock()
+	e.applied, e.appliedEnd, e.appliedGen = applied, end, gen
+	close(e.appliedCh)
+	e.appliedCh = make(chan struct{})
+	e.amu.Unlock()
+}
+
+// wakeWaiters wakes everyone waiting on the applied position without
+// changing it (the environment failed).
+func (e *Env) wakeWaiters() {
+	e.amu.Lock()
+	close(e.appliedCh)
+	e.appliedCh = make(chan struct{})
+	e.amu.Unlock()
+}
+
+func (e *Env) kickApplier() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// enter admits an operation unless the environment is closed or failed.
+func (e *Env) enter() error {
+	e.life.RLock()
+	defer e.life.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if err := e.failure(); err != nil {
+		return err
+	}
+	e.ops.Add(1)
+	return nil
+}
+
+func (e *Env) exit() { e.ops.Done() }
+
+// fail records the first unrecoverable error; every later operation
+// returns it, wrapped with ErrFailed. It returns the wrapped error.
+func (e *Env) fail(err error) error {
+	e.failMu.Lock()
+	if e.failErr == nil {
+		e.failErr = fmt.Errorf("%w: %w", ErrFailed, err)
+		e.logger.Error("env: failed", "err", err)
+	}
+	ferr := e.failErr
+	e.failMu.Unlock()
+	e.wakeWaiters()
+	return ferr
+}
+
+// failure returns the error the environment failed with, or nil.
+func (e *Env) failure() error {
+	e.failMu.Lock()
+	defer e.failMu.Unlock()
+	return e.failErr
+}
+
+// setGeneration sets the generation stamped on the records of later
+// commits. Replication sets it to the master's generation.
+func (e *Env) setGeneration(gen uint64) {
+	e.mu.Lock()
+	e.gen = gen
+	e.mu.Unlock()
+}
+
+// Close waits for the operations in progress, lets the applier apply what
+// is durable, and closes the data file and the log. Calls after Close
+// return ErrClosed; waiters in WaitApplied return ErrClosed at once.
+func (e *Env) Close() error {
+	e.life.Lock()
+	if e.closed {
+		e.life.Unlock()
+		return ErrClosed
+	}
+	e.closed = true
+	close(e.closing)
+	e.life.Unlock()
+	e.ops.Wait()
+	close(e.stop)
+	<-e.done
+	e.rc.drop()
+	var errs []error
+	if err := e.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("env: close data file: %w", err))
+	}
+	if err := e.log.Close(); err != nil && !errors.Is(err, wal.ErrFailed) {
+		errs = append(errs, fmt.Errorf("env: close log: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Dir returns the environment's directory.
+func (e *Env) Dir() string { return e.dir }
