@@ -147,13 +147,17 @@ func (n *Node) finishInit() {
 }
 
 // initOutdated handles the master's "outdated" (the log we need is
-// archived) during catch-up right after an init. After a master's
-// snapshot that means the master stopped retaining the log for us: a new
-// init would only loop, so the client stops with ErrInitAbandoned. After
-// a peer's snapshot the master may simply be older than the peer's
-// snapshot: init again, from the master.
+// archived) during catch-up right after an init. After a peer's snapshot
+// the master may simply be older than the peer's snapshot: init again,
+// from the master. After a master's snapshot it depends on progress. The
+// master retains its log only until the client has caught up to the
+// master's end as of the client's first ack past the snapshot, and may
+// archive after that while the client still catches up with a busy
+// master; a client that got past the snapshot made progress, so a fresh
+// init (from a later snapshot) is not a loop. A client that got nothing
+// past the snapshot would only loop: it stops with ErrInitAbandoned.
 func (n *Node) initOutdated() {
-	if n.c.initFrom != n.master {
+	if n.c.initFrom != n.master || n.c.snap.LSN.Less(n.last) {
 		n.startInitFrom(false)
 		return
 	}
