@@ -46,6 +46,12 @@ type Env struct {
 	syncCh  chan struct{} // closed and replaced after each group sync
 	encBuf  []byte        // reused record buffer
 	befores []before      // reused scratch for building records
+	// remote is set (under mu) when records written elsewhere (a master's,
+	// appended by Replica.Append) may be in the log unapplied. Those
+	// never pass through the overlay, so a transaction must not start
+	// before the applier has caught up with them: it would read stale
+	// values and record stale before-images.
+	remote bool
 
 	// The applied position, published by the applier after each bbolt
 	// commit. appliedCh is closed and replaced whenever it changes (and
@@ -153,7 +159,20 @@ func (e *Env) Stats() Stats {
 // acknowledgement of the commits queued before it. Update waits, respecting
 // ctx, while more than Config.MaxUnappliedBytes of committed data awaits
 // the applier; once fn has run, the commit completes regardless of ctx.
+//
+// With replication started (StartReplication), Update is allowed on the
+// master only (ErrNotMaster elsewhere) and waits while a client is locked
+// out; the token also says whether the commit is permanent under the ack
+// policy (see driver.go).
 func (e *Env) Update(ctx context.Context, fn func(*Tx) error) (Token, error) {
+	if d := e.drv.Load(); d != nil {
+		return d.update(ctx, fn)
+	}
+	return e.localUpdate(ctx, fn)
+}
+
+// localUpdate is Update without replication's gate.
+func (e *Env) localUpdate(ctx context.Context, fn func(*Tx) error) (Token, error) {
 	if err := e.enter(); err != nil {
 		return Token{}, err
 	}
@@ -263,6 +282,11 @@ func (e *Env) runTxLocked(fn func(*Tx) error) (lsn.LSN, bool, error) {
 	if err := e.failure(); err != nil {
 		return lsn.Zero, false, err
 	}
+	if e.remote {
+		if err := e.applyRemote(); err != nil {
+			return lsn.Zero, false, err
+		}
+	}
 	applied, _, _ := e.appliedPos()
 	e.ov.prune(applied) // before the Tx opens its bbolt snapshot
 	tx := &Tx{e: e, applied: applied}
@@ -286,6 +310,10 @@ func (e *Env) runTxLocked(fn func(*Tx) error) (lsn.LSN, bool, error) {
 		e.st.aborted.Add(1)
 		return lsn.Zero, false, fmt.Errorf("%w: record of %d bytes, LogFileSize is %d", ErrTxTooLarge, size, e.cfg.LogFileSize)
 	}
+	var prev lsn.LSN
+	if e.appendHook != nil {
+		prev = e.log.Last()
+	}
 	at, err := e.log.Append(payload)
 	if cap(payload) <= 64<<10 {
 		e.encBuf = payload[:0]
@@ -296,6 +324,9 @@ func (e *Env) runTxLocked(fn func(*Tx) error) (lsn.LSN, bool, error) {
 			return lsn.Zero, false, fmt.Errorf("%w: %w", ErrTxTooLarge, err)
 		}
 		return lsn.Zero, false, e.fail(fmt.Errorf("env: log append: %w", err))
+	}
+	if e.appendHook != nil {
+		e.appendHook(at, prev, e.gen, payload)
 	}
 	for n := tx.writes.seek(""); n != nil; n = n.next[0] {
 		e.ov.add(n.key, entry{value: n.e.value, del: n.e.del, lsn: at})
@@ -347,6 +378,11 @@ func (e *Env) distance(a, b lsn.LSN) int64 {
 // must not wait for the applier (WaitApplied, Checkpoint, ...): a long View
 // can hold up the applier when the data file grows.
 func (e *Env) View(fn func(*ReadTx) error) error {
+	if d := e.drv.Load(); d != nil {
+		if err := d.gate(context.Background(), false); err != nil {
+			return err
+		}
+	}
 	if err := e.enter(); err != nil {
 		return err
 	}
@@ -368,11 +404,34 @@ func (e *Env) View(fn func(*ReadTx) error) error {
 // when ctx ends (returning its error). It makes the applier apply at once
 // rather than wait for a fuller batch.
 func (e *Env) WaitApplied(ctx context.Context, tok Token) error {
+	if d := e.drv.Load(); d != nil {
+		if err := d.gate(ctx, false); err != nil {
+			return err
+		}
+	}
 	if err := e.enter(); err != nil {
 		return err
 	}
 	defer e.exit()
 	return e.waitApplied(ctx, tok.LSN)
+}
+
+// applyRemote makes every record in the log durable and waits until the
+// applier has applied them, so that a transaction on a site that was just
+// a client reads what its former master wrote. The caller holds mu; the
+// applier never waits for mu.
+func (e *Env) applyRemote() error {
+	last := e.log.Last()
+	if !last.IsZero() {
+		if err := e.syncAll(); err != nil {
+			return err
+		}
+		if err := e.waitApplied(context.Background(), last); err != nil {
+			return fmt.Errorf("env: apply records received before this transaction: %w", err)
+		}
+	}
+	e.remote = false
+	return nil
 }
 
 // waitApplied waits until the applied LSN is at least at.
@@ -488,6 +547,9 @@ func (e *Env) setGeneration(gen uint64) {
 // is durable, and closes the data file and the log. Calls after Close
 // return ErrClosed; waiters in WaitApplied return ErrClosed at once.
 func (e *Env) Close() error {
+	if d := e.drv.Swap(nil); d != nil {
+		d.shutdown() // replication first: its goroutine uses the environment
+	}
 	e.life.Lock()
 	if e.closed {
 		e.life.Unlock()

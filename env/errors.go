@@ -1,6 +1,11 @@
 package env
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"logship/rep"
+)
 
 // Sentinel errors. Callers branch on them with errors.Is; the errors the
 // environment returns wrap them with context.
@@ -38,4 +43,20 @@ var (
 	// ErrCorrupt is returned when a log record cannot be decoded or the
 	// data file and the log disagree.
 	ErrCorrupt = errors.New("env: corrupt")
+
+	// Replication (driver.go). Each also matches rep's sentinel of
+	// the same name with errors.Is.
+
+	// ErrNotMaster: a write on a site that is not the master. The error
+	// returned is a *NotMasterError naming the master.
+	ErrNotMaster = fmt.Errorf("env: not master: %w", rep.ErrNotMaster)
+	// ErrLockout: an operation on a client that is synchronising (verify,
+	// rollback, internal init) with NoWait configured.
+	ErrLockout = fmt.Errorf("env: %w", rep.ErrLockout)
+	// ErrJoinFailure: the client is too far behind its master to catch
+	// up from the log and NoAutoInit forbids internal init.
+	ErrJoinFailure = fmt.Errorf("env: %w", rep.ErrJoinFailure)
+	// ErrReplication: a replication call on an environment without
+	// replication started, or a second StartReplication.
+	ErrReplication = errors.New("env: replication not started")
 )

@@ -216,7 +216,7 @@ func TestRollbackUnderLoad(t *testing.T) {
 	cancel()
 	wg.Wait()
 	last := e.log.Last()
-	if err := e.WaitApplied(t.Context(), Token{last}); err != nil {
+	if err := e.WaitApplied(t.Context(), Token{LSN: last}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := dump(t, e)

@@ -95,7 +95,7 @@ func TestSnapshotInstall(t *testing.T) {
 	if err := dst.log.Sync(lastLSN); err != nil {
 		t.Fatal(err)
 	}
-	if err := dst.WaitApplied(t.Context(), Token{lastLSN}); err != nil {
+	if err := dst.WaitApplied(t.Context(), Token{LSN: lastLSN}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = dump(t, dst)

@@ -13,6 +13,9 @@ import (
 // to read your own writes through View.
 type Token struct {
 	LSN lsn.LSN
+	// Permanent (replication only): the commit met the ack policy in
+	// time. A commit that did not is still committed locally.
+	Permanent bool
 }
 
 // Tx is a read-write transaction, valid only inside the function passed to

@@ -1,0 +1,674 @@
+package env
+
+// Replication on an environment: the driver.
+//
+// StartReplication starts ONE goroutine that owns the rep.Node. It
+// receives transport messages (rep.Unmarshal; a body it rejects is logged
+// and counted, never a panic), ticks on a real ticker, takes the records
+// of local commits as soon as they are appended (so shipping overlaps the
+// master's own fsync), carries out every Ready through the Replica in the
+// contract order, and calls Advance. Everyone else talks to it through
+// channels: commands (StartMaster, StartClient, Sync) run on the driver
+// goroutine; commit results come back on per-commit channels; status,
+// statistics and events are published by it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"logship/rep"
+	"logship/rep/transport"
+	"logship/wal/lsn"
+)
+
+// Replication types, re-exported so that embedders (and cmd) need only
+// env.
+type (
+	SiteID    = rep.SiteID
+	Site      = rep.Site
+	AckPolicy = rep.AckPolicy
+	Role      = rep.Role
+	SyncState = rep.SyncState
+	RepEvent  = rep.Event
+	EventType = rep.EventType
+)
+
+// ParseAckPolicy reads an ack policy name ("quorum", "one_peer", ...).
+func ParseAckPolicy(s string) (AckPolicy, error) { return rep.ParseAckPolicy(s) }
+
+// NotMasterError is returned by Update on a site that is not the master.
+// It matches ErrNotMaster (and rep.ErrNotMaster) with errors.Is.
+type NotMasterError struct {
+	Master SiteID // the master this site knows; 0 if none
+}
+
+func (e *NotMasterError) Error() string {
+	if e.Master == 0 {
+		return "env: not master; no master known"
+	}
+	return fmt.Sprintf("env: not master; the master is site %d", e.Master)
+}
+
+func (e *NotMasterError) Unwrap() error { return ErrNotMaster }
+
+// ReplicationConfig configures replication on an environment. Start from
+// DefaultReplicationConfig. Zero durations mean rep's defaults.
+type ReplicationConfig struct {
+	// Transport carries the messages; the caller owns it (Close does not
+	// close it).
+	Transport transport.Transport
+	// ID is this site's id; Priority 0 = never master; Sites are the
+	// other members of the group.
+	ID       SiteID
+	Priority uint32
+	Sites    []Site
+
+	// AckPolicy decides when a commit is permanent (default quorum).
+	AckPolicy AckPolicy
+	// Peer: client-to-client sync source (0 = none).
+	Peer SiteID
+	// DelayClient: do not sync with a new master until Env.Sync.
+	DelayClient bool
+	// NoWait: operations on a synchronising client fail with ErrLockout
+	// instead of waiting.
+	NoWait bool
+	// NoAutoInit: a client too far behind fails with ErrJoinFailure
+	// instead of internal init.
+	NoAutoInit bool
+
+	// Timeouts; zero = rep's default (ack 1 s, heartbeat 1 s, heartbeat
+	// monitor 3 s, request back-off 40 ms to 1.28 s).
+	AckTimeout        time.Duration
+	HeartbeatInterval time.Duration
+	HeartbeatMonitor  time.Duration
+	RequestMin        time.Duration
+	RequestMax        time.Duration
+
+	// TickInterval is the driver's clock: one rep tick (default 10 ms,
+	// rep.TickMillis).
+	TickInterval time.Duration
+
+	// Tune, if not nil, may change any other rep setting (throttle, bulk,
+	// chunk size, ...) before the node is created.
+	Tune func(*rep.Config)
+
+	// OnEvent, if not nil, is called on the driver goroutine with every
+	// event; it must not block. Events, if not nil, receives every event
+	// without blocking: an event that does not fit is dropped and counted
+	// (RepStats.EventsDropped).
+	OnEvent func(RepEvent)
+	Events  chan<- RepEvent
+
+	// Logger for role changes, sync phases, rollbacks and inits (default:
+	// the environment's).
+	Logger *slog.Logger
+}
+
+// DefaultReplicationConfig returns the defaults; set Transport, ID and
+// Sites.
+func DefaultReplicationConfig() ReplicationConfig {
+	return ReplicationConfig{AckPolicy: rep.AckQuorum, TickInterval: rep.TickMillis * time.Millisecond}
+}
+
+// repConfig builds the rep.Config, converting durations to ticks.
+func (c ReplicationConfig) repConfig(log rep.LogReader) (rep.Config, error) {
+	if c.Transport == nil {
+		return rep.Config{}, fmt.Errorf("%w: Transport must be set", rep.ErrBadConfig)
+	}
+	if c.TickInterval <= 0 {
+		return rep.Config{}, fmt.Errorf("%w: TickInterval (%v) must be > 0", rep.ErrBadConfig, c.TickInterval)
+	}
+	rc := rep.DefaultConfig()
+	scale := func(def int, d time.Duration) int {
+		if d > 0 {
+			return max(1, int((d+c.TickInterval-1)/c.TickInterval))
+		}
+		if def == 0 {
+			return 0
+		}
+		return max(1, int(time.Duration(def)*rep.TickMillis*time.Millisecond/c.TickInterval))
+	}
+	rc.ID, rc.Priority, rc.Sites, rc.Log = c.ID, c.Priority, c.Sites, log
+	rc.AckPolicy, rc.Peer, rc.DelayClient, rc.NoWait, rc.NoAutoInit = c.AckPolicy, c.Peer, c.DelayClient, c.NoWait, c.NoAutoInit
+	rc.AckTimeoutTicks = scale(rc.AckTimeoutTicks, c.AckTimeout)
+	rc.HeartbeatTicks = scale(rc.HeartbeatTicks, c.HeartbeatInterval)
+	rc.HeartbeatMonitorTicks = scale(rc.HeartbeatMonitorTicks, c.HeartbeatMonitor)
+	rc.RequestMinTicks = scale(rc.RequestMinTicks, c.RequestMin)
+	rc.RequestMaxTicks = scale(rc.RequestMaxTicks, c.RequestMax)
+	if c.Tune != nil {
+		c.Tune(&rc)
+	}
+	return rc, rc.Validate()
+}
+
+// RepSite is the master's view of another site.
+type RepSite struct {
+	ID        SiteID
+	Priority  uint32
+	Connected bool
+	Acked     lsn.LSN // durable LSN the site acknowledged (master only)
+	LagBytes  int64   // log bytes from Acked to the end of the log (master only)
+}
+
+// RepStatus is a site's replication status.
+type RepStatus struct {
+	ID         SiteID
+	Role       Role
+	Master     SiteID
+	Gen        uint64
+	LSN        lsn.LSN // end of log: the newest record
+	DurableLSN lsn.LSN
+	AppliedLSN lsn.LSN
+	MasterLSN  lsn.LSN // client: the newest master LSN heard of
+	SyncState  SyncState
+	Lockout    bool
+	InitDone   int64 // internal init: bytes received of InitTotal
+	InitTotal  int64
+	Err        error // ErrJoinFailure or an abandoned init, when stuck
+	Sites      []RepSite
+}
+
+// RepStats are rep's counters plus the driver's.
+type RepStats struct {
+	rep.Stats
+	BadMessages   uint64 // bodies rep.Unmarshal rejected
+	SendErrors    uint64 // messages the transport refused (not connected, queue full)
+	EventsDropped uint64 // events that did not fit in ReplicationConfig.Events
+	Fsyncs        uint64 // client log syncs made by the driver
+}
+
+// commitWaiter is a committer waiting for its commit's ack-policy result.
+type commitWaiter struct {
+	lsn lsn.LSN // set by the append hook, under the writer mutex
+	ch  chan bool
+}
+
+type driver struct {
+	e   *Env
+	r   *Replica
+	n   *rep.Node
+	tr  transport.Transport
+	cfg ReplicationConfig
+	log *slog.Logger
+
+	cmds chan func()
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	owner *commitWaiter // guarded by e.mu: the committer whose record is being appended
+
+	qmu     sync.Mutex
+	queue   []rep.Record // appended, not yet handed to the node
+	durable lsn.LSN      // newest master record known durable
+	waiters map[lsn.LSN]*commitWaiter
+
+	pmu      sync.Mutex
+	status   RepStatus
+	stats    RepStats
+	statusCh chan struct{} // closed and replaced when status changes
+
+	badMsgs, sendErrs, dropped, fsyncs atomic.Uint64
+}
+
+// StartReplication turns replication on: a driver goroutine owns a rep
+// node over this environment and cfg.Transport. The site starts in no
+// role; call StartMaster or StartClient (Berkeley DB's rep_start).
+// Close stops replication, then closes the environment.
+func (e *Env) StartReplication(cfg ReplicationConfig) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	r := e.Replica()
+	r.SetSite(uint64(cfg.ID))
+	rc, err := cfg.repConfig(r)
+	if err != nil {
+		return err
+	}
+	n, err := rep.New(rc)
+	if err != nil {
+		return err
+	}
+	d := &driver{
+		e: e, r: r, n: n, tr: cfg.Transport, cfg: cfg, log: cfg.Logger,
+		cmds: make(chan func()), kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		waiters: map[lsn.LSN]*commitWaiter{}, statusCh: make(chan struct{}),
+	}
+	if d.log == nil {
+		d.log = e.logger
+	}
+	d.log = d.log.With("site", uint64(cfg.ID))
+	e.mu.Lock()
+	if e.appendHook != nil {
+		e.mu.Unlock()
+		return fmt.Errorf("%w: already started", ErrReplication)
+	}
+	e.appendHook = d.onAppend
+	e.mu.Unlock()
+	d.publish()
+	e.drv.Store(d)
+	go d.run()
+	return nil
+}
+
+func (e *Env) repDriver() (*driver, error) {
+	d := e.drv.Load()
+	if d == nil {
+		return nil, ErrReplication
+	}
+	return d, nil
+}
+
+// StartMaster makes this site the master of generation gen (rep_start
+// with DB_REP_MASTER): commits are stamped with gen and shipped. gen must
+// exceed every generation the group used before.
+func (e *Env) StartMaster(gen uint64) error {
+	d, err := e.repDriver()
+	if err != nil {
+		return err
+	}
+	return d.do(func() error {
+		if err := d.n.BecomeMaster(gen); err != nil {
+			return err
+		}
+		d.r.SetGeneration(gen)
+		return nil
+	})
+}
+
+// StartClient makes this site a client of master (rep_start with
+// DB_REP_CLIENT). It learns the master's generation from its NEWMASTER
+// announcement and synchronises (verify, rollback, catch up), unless
+// DelayClient holds it until Sync.
+func (e *Env) StartClient(master SiteID) error {
+	d, err := e.repDriver()
+	if err != nil {
+		return err
+	}
+	return d.do(func() error { return d.n.BecomeClient(master, d.n.Status().Gen) })
+}
+
+// Sync starts a delayed client's synchronisation with its master now
+// (rep_sync), or retries a failed join or init.
+func (e *Env) Sync() error {
+	d, err := e.repDriver()
+	if err != nil {
+		return err
+	}
+	return d.do(d.n.Sync)
+}
+
+// RepStatus returns the replication status.
+func (e *Env) RepStatus() (RepStatus, error) {
+	d, err := e.repDriver()
+	if err != nil {
+		return RepStatus{}, err
+	}
+	d.pmu.Lock()
+	defer d.pmu.Unlock()
+	st := d.status
+	st.Sites = append([]RepSite(nil), st.Sites...)
+	st.AppliedLSN, _, _ = e.appliedPos()
+	return st, nil
+}
+
+// RepStats returns the replication counters.
+func (e *Env) RepStats() (RepStats, error) {
+	d, err := e.repDriver()
+	if err != nil {
+		return RepStats{}, err
+	}
+	d.pmu.Lock()
+	defer d.pmu.Unlock()
+	s := d.stats
+	s.BadMessages, s.SendErrors, s.EventsDropped, s.Fsyncs = d.badMsgs.Load(), d.sendErrs.Load(), d.dropped.Load(), d.fsyncs.Load()
+	return s, nil
+}
+
+// do runs f on the driver goroutine and returns its error.
+func (d *driver) do(f func() error) error {
+	res := make(chan error, 1)
+	select {
+	case d.cmds <- func() {
+		err := f()
+		d.process() // publish the new status before the caller returns
+		res <- err
+	}:
+	case <-d.done:
+		return ErrClosed
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-d.done:
+		return ErrClosed
+	}
+}
+
+func (d *driver) wake() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// onAppend is the environment's append hook, called under the writer
+// mutex right after a commit record is appended (before it is durable).
+func (d *driver) onAppend(at, prev lsn.LSN, gen uint64, payload []byte) {
+	w := d.owner
+	d.owner = nil
+	rec := rep.Record{LSN: at, Gen: gen, Checksum: identity(gen, payload), Payload: append([]byte(nil), payload...), Perm: true}
+	d.qmu.Lock()
+	d.queue = append(d.queue, rec)
+	if w != nil {
+		w.lsn = at
+		d.waiters[at] = w
+	}
+	d.qmu.Unlock()
+	d.wake()
+}
+
+// update is Env.Update with replication on.
+func (d *driver) update(ctx context.Context, fn func(*Tx) error) (Token, error) {
+	if err := d.gate(ctx, true); err != nil {
+		return Token{}, err
+	}
+	w := &commitWaiter{ch: make(chan bool, 1)}
+	tok, err := d.e.localUpdate(ctx, func(tx *Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		d.owner = w // under the writer mutex, like the hook that takes it
+		return nil
+	})
+	if err != nil || w.lsn.IsZero() {
+		return tok, err
+	}
+	// Durable locally: tell the node, then wait for the ack policy.
+	d.qmu.Lock()
+	if d.durable.Less(w.lsn) {
+		d.durable = w.lsn
+	}
+	d.qmu.Unlock()
+	d.wake()
+	select {
+	case tok.Permanent = <-w.ch:
+	case <-ctx.Done():
+	case <-d.done:
+	}
+	return tok, nil
+}
+
+// gate admits an operation: a write needs the master role; anything
+// waits while a client is locked out (or fails with ErrLockout under
+// NoWait); a stuck client (join failure) fails.
+func (d *driver) gate(ctx context.Context, write bool) error {
+	for {
+		d.pmu.Lock()
+		st, ch := d.status, d.statusCh
+		d.pmu.Unlock()
+		if write && st.Role != rep.RoleMaster {
+			return &NotMasterError{Master: st.Master}
+		}
+		if st.Err != nil {
+			if errors.Is(st.Err, rep.ErrJoinFailure) {
+				return fmt.Errorf("%w: %w", ErrJoinFailure, st.Err)
+			}
+			return st.Err
+		}
+		if !st.Lockout {
+			return nil
+		}
+		if d.cfg.NoWait {
+			return fmt.Errorf("%w (sync state %s)", ErrLockout, st.SyncState)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.done:
+			return ErrClosed
+		}
+	}
+}
+
+// shutdown stops the driver goroutine and releases what it holds.
+func (d *driver) shutdown() {
+	close(d.stop)
+	<-d.done
+	d.e.mu.Lock()
+	d.e.appendHook = nil
+	d.e.mu.Unlock()
+	d.r.Close()
+}
+
+// run is the driver goroutine.
+func (d *driver) run() {
+	defer close(d.done)
+	tick := time.NewTicker(d.cfg.TickInterval)
+	defer tick.Stop()
+	recv := d.tr.Recv()
+	for {
+		select {
+		case <-d.stop:
+			d.failWaiters()
+			return
+		case m, ok := <-recv:
+			if !ok {
+				recv = nil
+				continue
+			}
+			d.receive(m)
+			// Take what else has arrived, so a burst costs one fsync.
+		more:
+			for range 256 {
+				select {
+				case m, ok := <-recv:
+					if !ok {
+						recv = nil
+						break more
+					}
+					d.receive(m)
+				default:
+					break more
+				}
+			}
+		case <-tick.C:
+			d.n.Tick()
+		case <-d.kick:
+		case f := <-d.cmds:
+			f()
+		}
+		d.takeLocal()
+		d.process()
+	}
+}
+
+// receive steps one transport message.
+func (d *driver) receive(tm transport.Message) {
+	id := SiteID(tm.From)
+	switch tm.Kind {
+	case transport.KindConnUp:
+		d.n.PeerUp(id)
+	case transport.KindConnDown:
+		d.n.PeerDown(id)
+	case transport.KindMessage:
+		m, err := rep.Unmarshal(tm.Body)
+		if err != nil {
+			d.badMsgs.Add(1)
+			d.log.Warn("rep: dropped a malformed message", "from", tm.From, "err", err)
+			return
+		}
+		if err := d.n.Step(m); err != nil {
+			d.badMsgs.Add(1)
+			d.log.Warn("rep: dropped a message", "from", tm.From, "err", err)
+		}
+	}
+}
+
+// takeLocal hands the node the commits appended (and made durable) since
+// the last call.
+func (d *driver) takeLocal() {
+	d.qmu.Lock()
+	recs, durable := d.queue, d.durable
+	d.queue = nil
+	d.qmu.Unlock()
+	if len(recs) > 0 {
+		if err := d.n.Appended(recs); err != nil {
+			// Not the master any more: these commits are not replicated;
+			// a sync with the new master rolls them back into the
+			// rollback file.
+			d.log.Warn("rep: local commits while not master", "first", recs[0].LSN, "n", len(recs), "err", err)
+			for _, r := range recs {
+				d.resolve(r.LSN, false)
+			}
+		}
+	}
+	if !durable.IsZero() {
+		d.n.Persisted(durable)
+	}
+}
+
+func (d *driver) resolve(at lsn.LSN, perm bool) {
+	d.qmu.Lock()
+	w := d.waiters[at]
+	delete(d.waiters, at)
+	d.qmu.Unlock()
+	if w != nil {
+		w.ch <- perm
+	}
+}
+
+func (d *driver) failWaiters() {
+	d.qmu.Lock()
+	ws := d.waiters
+	d.waiters = map[lsn.LSN]*commitWaiter{}
+	d.qmu.Unlock()
+	for _, w := range ws {
+		w.ch <- false
+	}
+}
+
+// process carries out the node's Ready until it has nothing more.
+func (d *driver) process() {
+	ctx := context.Background()
+	for d.n.HasReady() {
+		rd := d.n.Ready()
+		wasMaster := d.n.Status().Role == rep.RoleMaster
+		if err := d.r.CarryOut(ctx, d.n, rd, d.send); err != nil {
+			// Storage failed: the environment cannot go on consistently.
+			d.log.Error("rep: carrying out ready failed", "err", err)
+			_ = d.e.fail(fmt.Errorf("env: replication: %w", err))
+			d.n.Advance(rd)
+			d.publish()
+			return
+		}
+		if rd.Rollback != nil {
+			d.log.Info("rep: rolled back", "to", rd.Rollback.To, "from", rd.Rollback.From)
+		}
+		if rd.Install != nil {
+			d.log.Info("rep: installed snapshot", "lsn", rd.Install.Snap.LSN, "bytes", rd.Install.Snap.Size)
+		}
+		for _, c := range rd.Commits {
+			d.resolve(c.LSN, c.Permanent)
+		}
+		for _, ev := range rd.Events {
+			d.event(ev)
+		}
+		if len(rd.Append) > 0 {
+			at, err := d.r.Sync()
+			if err != nil {
+				d.log.Error("rep: log sync failed", "err", err)
+				d.publish()
+				return
+			}
+			d.fsyncs.Add(1)
+			d.n.Persisted(at)
+		}
+		if wasMaster && d.n.Status().Role != rep.RoleMaster {
+			d.failWaiters()
+		}
+		if rd.Status != nil {
+			d.logStatus(*rd.Status)
+		}
+	}
+	d.publish()
+}
+
+func (d *driver) send(m rep.Message) {
+	b, err := rep.Marshal(m)
+	if err != nil {
+		d.log.Error("rep: encode message", "msg", m.String(), "err", err)
+		return
+	}
+	if err := d.tr.Send(transport.ID(m.To), b); err != nil {
+		d.sendErrs.Add(1)
+	}
+}
+
+func (d *driver) event(ev rep.Event) {
+	lvl := slog.LevelInfo
+	switch ev.Type {
+	case rep.EventPermFailed, rep.EventConnectBroken, rep.EventMasterSilent:
+		lvl = slog.LevelWarn
+	case rep.EventJoinFailure, rep.EventInitFailed, rep.EventDupMaster:
+		lvl = slog.LevelError
+	}
+	d.log.Log(context.Background(), lvl, "rep: "+ev.Type.String(), "peer", uint64(ev.Site), "gen", ev.Gen, "lsn", ev.LSN.String())
+	if d.cfg.OnEvent != nil {
+		d.cfg.OnEvent(ev)
+	}
+	if d.cfg.Events != nil {
+		select {
+		case d.cfg.Events <- ev:
+		default:
+			d.dropped.Add(1)
+		}
+	}
+}
+
+func (d *driver) logStatus(st rep.Status) {
+	d.log.Debug("rep: status", "role", st.Role.String(), "master", uint64(st.Master), "gen", st.Gen,
+		"sync", st.SyncState.String(), "last", st.Last.String(), "durable", st.Durable.String())
+}
+
+// publish makes the node's status and counters visible to other
+// goroutines, waking operations gated on a status change.
+func (d *driver) publish() {
+	s := d.n.Status()
+	sites := d.n.Sites()
+	st := RepStatus{
+		ID: s.ID, Role: s.Role, Master: s.Master, Gen: s.Gen, LSN: s.Last, DurableLSN: s.Durable,
+		MasterLSN: s.MasterLast, SyncState: s.SyncState, Lockout: s.Lockout,
+		InitDone: s.InitDone, InitTotal: s.InitTotal, Err: s.Err,
+		Sites: make([]RepSite, len(sites)),
+	}
+	for i, x := range sites {
+		st.Sites[i] = RepSite{ID: x.ID, Priority: x.Priority, Connected: x.Connected, Acked: x.Acked}
+		if s.Role == rep.RoleMaster {
+			st.Sites[i].LagBytes = d.e.distance(x.Acked, s.Last)
+		}
+	}
+	stats := d.n.Stats()
+	d.pmu.Lock()
+	changed := st.Role != d.status.Role || st.Master != d.status.Master || st.Gen != d.status.Gen ||
+		st.Lockout != d.status.Lockout || st.SyncState != d.status.SyncState || st.Err != d.status.Err
+	d.status = st
+	d.stats.Stats = stats
+	if changed {
+		close(d.statusCh)
+		d.statusCh = make(chan struct{})
+	}
+	d.pmu.Unlock()
+	if changed {
+		d.log.Info("rep: role/sync", "role", st.Role.String(), "master", uint64(st.Master), "gen", st.Gen,
+			"sync", st.SyncState.String(), "lockout", st.Lockout, "lsn", st.LSN.String())
+	}
+}

@@ -1,0 +1,522 @@
+package env
+
+// Replica: the synchronous storage layer replication runs on.
+//
+// API (stable; the env driver and rep/sim's simulator both code against it):
+//
+//	r := e.Replica()                  // one per Env; not safe for concurrent use
+//	r.SetSite(id)                     // names the site in rollback file headers
+//
+//	// rep.LogReader over the env's log: pass r as rep.Config.Log.
+//	r.Read(at) r.Next(after) r.Prev(at) r.First() r.Last()
+//
+//	// Carrying out a rep.Ready, in the contract order (rep/ready.go):
+//	r.Rollback(ctx, *rd.Rollback)     // 1. rollback file written + fsynced, then Env.RollbackTo
+//	r.WriteChunk(c) for rd.Chunks     // 2. into the incoming snapshot file
+//	r.Install(*rd.Install)            // 3. Env.InstallSnapshot from that file
+//	r.Append(rd.Append)               // 4. wal AppendAt at the master's LSNs
+//	... send rd.Messages ...          // 5. the caller's transport
+//	r.TakeSnapshot() / r.ReleaseSnapshot(id)   // 6. then n.SnapshotTaken(info, rdr)
+//	... rd.Commits, rd.Events, rd.Status ...   // 7, 8. the caller's
+//	n.Advance(rd)
+//	at, _ := r.Sync(); n.Persisted(at)        // fsync; the durable LSN
+//
+//	// The master's local commit, stamped with the current generation, NOT
+//	// yet durable: hand rec (Perm set) to n.Appended, then Sync/Persisted.
+//	r.SetGeneration(gen)              // at BecomeMaster (and when following a master)
+//	rec, err := r.Commit(ctx, fn)     // rec.LSN zero when fn wrote nothing
+//
+// CarryOut does steps 1-6 and the Advance in one call for a caller that
+// sends messages through a function (the simulator).
+//
+// Files in the environment's directory: rollback/ (rollback files, see
+// rollbackfile.go), snap-in.<id> (a snapshot being received), snap-out.<id>
+// (a snapshot being served).
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"logship/rep"
+	"logship/wal"
+	"logship/wal/lsn"
+)
+
+// Replica carries out replication's storage effects on an environment and
+// reads its log for the protocol. It implements [rep.LogReader]. It is not
+// safe for concurrent use: one goroutine (the driver, or the simulator)
+// owns it. Obtain it with [Env.Replica].
+type Replica struct {
+	e    *Env
+	site uint64
+
+	// base is the record just before the log's first one when the log
+	// was reset by a snapshot install (the snapshot's LSN); Zero if
+	// unknown.
+	base lsn.LSN
+
+	// A reader cached for sequential Next calls (serving a catch-up).
+	rd      *wal.Reader
+	rdAfter lsn.LSN
+
+	incoming map[uint64]*os.File // snapshots being received, by ID
+	served   map[uint64]*os.File // snapshots taken for serving, by ID
+	lastID   uint64
+}
+
+var _ rep.LogReader = (*Replica)(nil)
+
+// Replica returns the environment's replication storage layer. Every call
+// returns the same Replica.
+func (e *Env) Replica() *Replica {
+	e.replicaOnce.Do(func() {
+		e.replica = &Replica{e: e, incoming: map[uint64]*os.File{}, served: map[uint64]*os.File{}}
+	})
+	return e.replica
+}
+
+// SetSite names this site (written in rollback file headers).
+func (r *Replica) SetSite(id uint64) { r.site = id }
+
+// Env returns the environment.
+func (r *Replica) Env() *Env { return r.e }
+
+// Generation returns the generation the environment stamps on new commit
+// records: the one last set, or that of the last record recovered.
+func (e *Env) Generation() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.gen
+}
+
+// SetGeneration sets the generation stamped on later commit records (the
+// master's own generation).
+func (r *Replica) SetGeneration(gen uint64) { r.e.setGeneration(gen) }
+
+// recordGen reads the generation from a record payload's header without
+// decoding its ops.
+func recordGen(p []byte) (uint64, error) {
+	if len(p) < 3 || p[0] != recordVersion {
+		return 0, fmt.Errorf("%w: record header", errRecord)
+	}
+	g, n := binary.Uvarint(p[2:])
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: record generation", errRecord)
+	}
+	return g, nil
+}
+
+// identity is a record's identity checksum for replication: CRC-32C over
+// its generation and payload (rep.Checksum), so that it does not depend on
+// how the log frames the record. The wal's own CRC also covers the back
+// link to the previous record, which differs for the first record after a
+// snapshot install (nothing precedes it in the reset log), and the same
+// record must verify equal on the master and on every client.
+func identity(gen uint64, payload []byte) uint32 { return rep.Checksum(gen, payload) }
+
+func toRepRecord(w wal.Record) (rep.Record, error) {
+	g, err := recordGen(w.Payload)
+	if err != nil {
+		return rep.Record{}, fmt.Errorf("env: record %s: %w", w.LSN, err)
+	}
+	return rep.Record{LSN: w.LSN, Gen: g, Checksum: identity(g, w.Payload), Payload: w.Payload}, nil
+}
+
+// mapLogErr turns a wal lookup error for `at` into rep's vocabulary.
+func (r *Replica) mapLogErr(at lsn.LSN, err error) error {
+	switch {
+	case errors.Is(err, wal.ErrNotFound):
+		if first := r.e.log.First(); !at.IsZero() && (!first.IsZero() && at.Less(first) || first.IsZero() && !r.Last().Less(at)) {
+			return rep.ErrLogRemoved
+		}
+		return rep.ErrNotFound
+	case errors.Is(err, wal.ErrNotRecordStart):
+		return rep.ErrNotFound
+	}
+	return err
+}
+
+// Read implements rep.LogReader.
+func (r *Replica) Read(at lsn.LSN) (rep.Record, error) {
+	w, err := r.e.log.Read(at)
+	if err != nil {
+		return rep.Record{}, r.mapLogErr(at, err)
+	}
+	return toRepRecord(w)
+}
+
+// firstLSN is where the first record a log ever holds lives.
+var firstLSN = lsn.New(1, wal.FileHeaderSize)
+
+// Next implements rep.LogReader.
+func (r *Replica) Next(after lsn.LSN) (rep.Record, error) {
+	log := r.e.log
+	first := log.First()
+	switch {
+	case after.IsZero():
+		if first == firstLSN {
+			return r.Read(first)
+		}
+		if first.IsZero() && r.Last().IsZero() {
+			return rep.Record{}, rep.ErrNotFound
+		}
+		return rep.Record{}, rep.ErrLogRemoved
+	case first.IsZero():
+		if after.Less(r.Last()) {
+			return rep.Record{}, rep.ErrLogRemoved
+		}
+		return rep.Record{}, rep.ErrNotFound
+	case after.Less(first):
+		if after == r.base {
+			return r.Read(first)
+		}
+		if p, err := log.Prev(first); err == nil && p == after {
+			return r.Read(first)
+		}
+		return rep.Record{}, rep.ErrLogRemoved
+	}
+	if r.rd != nil && r.rdAfter == after {
+		w, err := r.rd.Next()
+		if err == nil {
+			r.rdAfter = w.LSN
+			return toRepRecord(w)
+		}
+		if errors.Is(err, io.EOF) {
+			return rep.Record{}, rep.ErrNotFound
+		}
+		r.dropReader()
+	}
+	r.dropReader()
+	rd, err := log.NewReader(after)
+	if err != nil {
+		return rep.Record{}, r.mapLogErr(after, err)
+	}
+	w, err := rd.Next()
+	if err != nil || w.LSN != after {
+		_ = rd.Close()
+		if err == nil || errors.Is(err, io.EOF) {
+			return rep.Record{}, rep.ErrNotFound
+		}
+		return rep.Record{}, r.mapLogErr(after, err)
+	}
+	r.rd, r.rdAfter = rd, after
+	return r.Next(after)
+}
+
+func (r *Replica) dropReader() {
+	if r.rd != nil {
+		_ = r.rd.Close()
+		r.rd = nil
+	}
+}
+
+// Prev implements rep.LogReader.
+func (r *Replica) Prev(at lsn.LSN) (lsn.LSN, error) {
+	p, err := r.e.log.Prev(at)
+	if err != nil {
+		return lsn.Zero, r.mapLogErr(at, err)
+	}
+	return p, nil
+}
+
+// First implements rep.LogReader.
+func (r *Replica) First() lsn.LSN { return r.e.log.First() }
+
+// Last implements rep.LogReader. With an empty log it is the last record
+// the data reflects: after a snapshot install, the snapshot's LSN.
+func (r *Replica) Last() lsn.LSN {
+	if l := r.e.log.Last(); !l.IsZero() {
+		return l
+	}
+	applied, _, _ := r.e.appliedPos()
+	return applied
+}
+
+// Append writes records received from the master at their LSNs (not
+// fsynced: call Sync).
+func (r *Replica) Append(recs []rep.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	e := r.e
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.remote = true
+	for _, rec := range recs {
+		if err := e.log.AppendAt(rec.LSN, rec.Payload); err != nil {
+			if errors.Is(err, wal.ErrBadPosition) {
+				return fmt.Errorf("env: replica append at %s: %w", rec.LSN, err)
+			}
+			return e.fail(fmt.Errorf("env: replica append at %s: %w", rec.LSN, err))
+		}
+	}
+	return nil
+}
+
+// Sync makes every record in the log durable and returns the last durable
+// record's LSN, for rep's Node.Persisted.
+func (r *Replica) Sync() (lsn.LSN, error) {
+	e := r.e
+	if err := e.enter(); err != nil {
+		return lsn.Zero, err
+	}
+	defer e.exit()
+	last := e.log.Last()
+	if last.IsZero() {
+		return r.Last(), nil
+	}
+	if err := e.syncAll(); err != nil {
+		return lsn.Zero, err
+	}
+	return last, nil
+}
+
+// Durable returns the newest record known durable without syncing.
+func (r *Replica) Durable() lsn.LSN {
+	last := r.e.log.Last()
+	if last.IsZero() {
+		return r.Last()
+	}
+	if last.Less(r.e.log.DurableEnd()) {
+		return last
+	}
+	return lsn.Zero
+}
+
+// Commit runs fn as a transaction on the master and appends its record,
+// stamped with the current generation, WITHOUT waiting for it to be
+// durable: the caller hands rec (Perm set) to Node.Appended, then calls
+// Sync and Node.Persisted. rec.LSN is Zero when fn wrote nothing.
+func (r *Replica) Commit(ctx context.Context, fn func(*Tx) error) (rep.Record, error) {
+	e := r.e
+	if err := e.enter(); err != nil {
+		return rep.Record{}, err
+	}
+	defer e.exit()
+	if err := e.waitRoom(ctx); err != nil {
+		return rep.Record{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at, wrote, err := e.runTxLocked(fn)
+	if err != nil || !wrote {
+		return rep.Record{}, err
+	}
+	w, err := e.log.Read(at)
+	if err != nil {
+		return rep.Record{}, fmt.Errorf("env: read back commit %s: %w", at, err)
+	}
+	rec, err := toRepRecord(w)
+	rec.Perm = true
+	if err == nil {
+		e.st.commits.Add(1)
+	}
+	return rec, err
+}
+
+// Rollback carries out Ready.Rollback: it writes the records after rb.To,
+// with their LSNs and generations, to a new rollback file in the
+// environment's rollback/ directory and fsyncs it, then undoes them
+// (Env.RollbackTo). It returns the number undone and the file's path
+// ("" when nothing followed rb.To).
+func (r *Replica) Rollback(ctx context.Context, rb rep.Rollback) (int, string, error) {
+	r.dropReader()
+	e := r.e
+	for attempt := 0; ; attempt++ {
+		last := e.log.Last()
+		if !rb.To.Less(last) {
+			return 0, "", nil
+		}
+		var recs []RollbackRecord
+		for cur := last; rb.To.Less(cur); {
+			w, err := e.log.Read(cur)
+			if err != nil {
+				return 0, "", fmt.Errorf("env: rollback to %s: read %s: %w", rb.To, cur, err)
+			}
+			g, _ := recordGen(w.Payload)
+			recs = append(recs, RollbackRecord{LSN: w.LSN, Gen: g, Checksum: w.Checksum, Payload: w.Payload})
+			if cur, err = e.log.Prev(cur); err != nil {
+				return 0, "", fmt.Errorf("env: rollback to %s: previous of %s: %w", rb.To, w.LSN, err)
+			}
+		}
+		for i, j := 0, len(recs)-1; i < j; i, j = i+1, j-1 {
+			recs[i], recs[j] = recs[j], recs[i]
+		}
+		h := RollbackHeader{Site: r.site, Time: time.Now(), To: rb.To, From: last, Count: uint32(len(recs))}
+		path, err := writeRollbackFile(e.dir, h, recs)
+		if err != nil {
+			return 0, "", err
+		}
+		errMoved := errors.New("log grew during rollback")
+		n, err := e.rollbackTo(ctx, rb.To, func(w wal.Record) error {
+			if last.Less(w.LSN) {
+				return errMoved
+			}
+			return nil
+		})
+		if errors.Is(err, errMoved) && attempt < 3 {
+			_ = os.Remove(path)
+			continue
+		}
+		if err != nil {
+			return 0, path, err
+		}
+		e.logger.Info("env: replication rollback", "to", rb.To, "from", last, "records", n, "file", path)
+		return n, path, nil
+	}
+}
+
+func (r *Replica) snapPath(dir string, id uint64) string {
+	return filepath.Join(r.e.dir, dir+"."+strconv.FormatUint(id, 10))
+}
+
+// WriteChunk carries out one Ready.Chunks entry: it writes c.Data at
+// c.Offset into the incoming snapshot file of c.Snap.ID; offset 0 starts
+// the file over.
+func (r *Replica) WriteChunk(c rep.Chunk) error {
+	f := r.incoming[c.Snap.ID]
+	if c.Offset == 0 || f == nil {
+		for id, g := range r.incoming { // one transfer at a time
+			_ = g.Close()
+			_ = os.Remove(r.snapPath("snap-in", id))
+			delete(r.incoming, id)
+		}
+		var err error
+		f, err = os.OpenFile(r.snapPath("snap-in", c.Snap.ID), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("env: snapshot chunk: %w", err)
+		}
+		r.incoming[c.Snap.ID] = f
+	}
+	if _, err := f.WriteAt(c.Data, c.Offset); err != nil {
+		return fmt.Errorf("env: snapshot chunk at %d: %w", c.Offset, err)
+	}
+	return nil
+}
+
+// Install carries out Ready.Install: the received snapshot replaces the
+// data and the log continues after in.Snap.LSN.
+func (r *Replica) Install(in rep.Install) error {
+	r.dropReader()
+	f := r.incoming[in.Snap.ID]
+	if f == nil {
+		return fmt.Errorf("%w: snapshot %d was never received", ErrBadSnapshot, in.Snap.ID)
+	}
+	delete(r.incoming, in.Snap.ID)
+	defer func() {
+		_ = f.Close()
+		_ = os.Remove(r.snapPath("snap-in", in.Snap.ID))
+	}()
+	if err := r.e.InstallSnapshot(io.NewSectionReader(f, 0, in.Snap.Size), in.Snap.LSN); err != nil {
+		return err
+	}
+	r.base = in.Snap.LSN
+	return nil
+}
+
+// TakeSnapshot carries out Ready.TakeSnapshot: a consistent snapshot into
+// a file, returned for Node.SnapshotTaken. The file stays until
+// ReleaseSnapshot.
+func (r *Replica) TakeSnapshot() (rep.SnapInfo, rep.SnapshotReader, error) {
+	id := uint64(time.Now().UnixNano())
+	if id <= r.lastID {
+		id = r.lastID + 1
+	}
+	r.lastID = id
+	path := r.snapPath("snap-out", id)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return rep.SnapInfo{}, nil, fmt.Errorf("env: take snapshot: %w", err)
+	}
+	at, err := r.e.Snapshot(f)
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
+	if err != nil {
+		_ = f.Close()
+		_ = os.Remove(path)
+		return rep.SnapInfo{}, nil, err
+	}
+	r.served[id] = f
+	return rep.SnapInfo{ID: id, LSN: at, Size: fi.Size()}, f, nil
+}
+
+// ReleaseSnapshot carries out Ready.ReleaseSnapshot: the snapshot file is
+// closed and deleted.
+func (r *Replica) ReleaseSnapshot(id uint64) error {
+	f := r.served[id]
+	if f == nil {
+		return nil
+	}
+	delete(r.served, id)
+	_ = f.Close()
+	return os.Remove(r.snapPath("snap-out", id))
+}
+
+// Close releases the files the Replica holds (snapshots in transfer).
+func (r *Replica) Close() {
+	r.dropReader()
+	for id, f := range r.incoming {
+		_ = f.Close()
+		_ = os.Remove(r.snapPath("snap-in", id))
+	}
+	for id := range r.served {
+		_ = r.ReleaseSnapshot(id)
+	}
+	clear(r.incoming)
+}
+
+// CarryOut carries out steps 1-6 of rd in the contract order, sending
+// each message with send, then calls n.Advance(rd). Commits, Events and
+// Status (steps 7-8) are left to the caller, who reads them from rd. It
+// does not sync: call Sync and n.Persisted afterwards when rd.Append was
+// not empty. An error leaves rd not advanced.
+func (r *Replica) CarryOut(ctx context.Context, n *rep.Node, rd rep.Ready, send func(rep.Message)) error {
+	if rd.Rollback != nil {
+		if _, _, err := r.Rollback(ctx, *rd.Rollback); err != nil {
+			return err
+		}
+	}
+	for _, c := range rd.Chunks {
+		if err := r.WriteChunk(c); err != nil {
+			return err
+		}
+	}
+	if rd.Install != nil {
+		if err := r.Install(*rd.Install); err != nil {
+			return err
+		}
+	}
+	if err := r.Append(rd.Append); err != nil {
+		return err
+	}
+	for _, m := range rd.Messages {
+		send(m)
+	}
+	if rd.TakeSnapshot {
+		info, sr, err := r.TakeSnapshot()
+		if err != nil {
+			return err
+		}
+		if err := n.SnapshotTaken(info, sr); err != nil {
+			_ = r.ReleaseSnapshot(info.ID)
+		}
+	}
+	if rd.ReleaseSnapshot != 0 {
+		_ = r.ReleaseSnapshot(rd.ReleaseSnapshot)
+	}
+	n.Advance(rd)
+	return nil
+}

@@ -1,0 +1,173 @@
+package env
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"logship/rep"
+	"logship/wal/lsn"
+)
+
+func benchEnvConfig() Config {
+	c := DefaultConfig()
+	c.Logger = discardLogger()
+	return c
+}
+
+// One master and two clients in one process over the in-memory
+// transport, each with its own directory (real fsyncs); 128-byte values;
+// commits/s with 1, 16 and 64 concurrent committers under quorum and
+// none.
+func BenchmarkReplicatedCommit(b *testing.B) {
+	for _, policy := range []rep.AckPolicy{rep.AckQuorum, rep.AckNone} {
+		for _, committers := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("ack=%s/committers=%d", policy, committers), func(b *testing.B) {
+				net := newChanNet()
+				ids := []SiteID{1, 2, 3}
+				var sites []*repSite
+				for _, id := range ids {
+					sites = append(sites, startRepSite(b, net, id, ids, b.TempDir(), benchEnvConfig(), func(c *ReplicationConfig) {
+						c.AckPolicy = policy
+					}))
+				}
+				if err := sites[0].e.StartMaster(1); err != nil {
+					b.Fatal(err)
+				}
+				for _, s := range sites[1:] {
+					if err := s.e.StartClient(1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				m := sites[0].e
+				val := make([]byte, 128)
+				tok := repPut(b, m, "warm", "up")
+				for _, s := range sites[1:] {
+					s.caughtUp(b, time.Minute, tok)
+				}
+				var next, notPerm atomic.Int64
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for w := range committers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							i := next.Add(1)
+							if i > int64(b.N) {
+								return
+							}
+							key := fmt.Appendf(nil, "w%02d-%09d", w, i)
+							tok, err := m.Update(context.Background(), func(tx *Tx) error { return tx.Put("b", key, val) })
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							if !tok.Permanent {
+								notPerm.Add(1)
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				el := time.Since(start)
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/el.Seconds(), "commits/s")
+				b.ReportMetric(float64(notPerm.Load()), "not-permanent")
+			})
+		}
+	}
+}
+
+// Catch-up of a client 100k records (128-byte values) behind, in MB/s of
+// log payload, against reading the same log locally with a wal reader.
+func BenchmarkCatchUp100kRecords(b *testing.B) {
+	const records = 100_000
+	net := newChanNet()
+	ids := []SiteID{1, 2}
+	mdir := b.TempDir()
+	// Build the master's log directly (one fsync at the end).
+	pre, err := Open(mdir, benchEnvConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := pre.Replica()
+	r.SetGeneration(1)
+	val := make([]byte, 128)
+	for i := range records {
+		if _, err := r.Commit(context.Background(), func(tx *Tx) error {
+			return tx.Put("b", fmt.Appendf(nil, "k%09d", i), val)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := r.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	if err := pre.Close(); err != nil {
+		b.Fatal(err)
+	}
+	m := startRepSite(b, net, 1, ids, mdir, benchEnvConfig(), func(c *ReplicationConfig) { c.AckPolicy = rep.AckNone })
+	if err := m.e.StartMaster(1); err != nil {
+		b.Fatal(err)
+	}
+	last := m.e.log.Last()
+
+	// Local read of the same log.
+	var bytes int64
+	localStart := time.Now()
+	rd, err := m.e.log.NewReader(lsn.Zero)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += int64(len(rec.Payload))
+		n++
+	}
+	_ = rd.Close()
+	local := time.Since(localStart)
+	if n != records {
+		b.Fatalf("read %d records", n)
+	}
+	localMBs := float64(bytes) / 1e6 / local.Seconds()
+
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c := startRepSite(b, net, 2, ids, b.TempDir(), benchEnvConfig(), nil)
+		b.StartTimer()
+		start := time.Now()
+		if err := c.e.StartClient(1); err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, 5*time.Minute, "catch-up", func() bool {
+			st := c.status(b)
+			return !st.DurableLSN.Less(last)
+		})
+		total += time.Since(start)
+		b.StopTimer()
+		c.stop()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	catchMBs := float64(bytes) * float64(b.N) / 1e6 / total.Seconds()
+	b.ReportMetric(catchMBs, "catchup-MB/s")
+	b.ReportMetric(localMBs, "local-read-MB/s")
+	b.ReportMetric(catchMBs/localMBs, "catchup/local")
+}
