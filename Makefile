@@ -39,8 +39,10 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./wal/ ./env/
 
+# Many seeds of the deterministic simulator; a failure prints its replay
+# command. `make test` runs a few hundred.
 sim:
-	@echo "make sim: the deterministic simulator arrives with the rep issue (SEEDS=$(SEEDS))"
+	$(GO) run ./tools/simrun -seeds $(SEEDS)
 
 demo:
 	@echo "make demo: the 3-site group demo needs repnode, which is not built yet."

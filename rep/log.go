@@ -11,8 +11,10 @@ type Record struct {
 	// in its payload; the LogReader adapter extracts it, rep never parses
 	// payloads.
 	Gen uint64
-	// Checksum is the stored CRC-32C of the record. (LSN, Gen, Checksum)
-	// is the record's identity during verify.
+	// Checksum identifies the record's content: CRC-32C over Gen and
+	// Payload ([Checksum]), independent of how a log frames it, so a
+	// record has the same identity on every site. (LSN, Gen, Checksum) is
+	// the record's identity during verify.
 	Checksum uint32
 	Payload  []byte
 	// Perm marks a commit record on the master: [Node.Appended] tracks its

@@ -1,0 +1,102 @@
+// Command simrun runs the deterministic simulator (logship/rep/sim) over
+// many seeds, or replays one with its trace.
+//
+//	go run ./tools/simrun -seeds 2000 -from 1     # make sim SEEDS=2000
+//	go run ./tools/simrun -seed 1234 -v           # replay one seed, print its trace
+//
+// It prints a summary and exits 1 if any seed violated an invariant,
+// printing for each the one command that replays it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"logship/rep/sim"
+)
+
+func main() {
+	var (
+		seed    = flag.Uint64("seed", 0, "replay this one seed")
+		seeds   = flag.Int("seeds", 500, "number of seeds to run")
+		from    = flag.Uint64("from", 1, "first seed")
+		verbose = flag.Bool("v", false, "print the trace (with -seed) or every seed's result")
+		storage = flag.String("storage", string(sim.DefaultStorage), "site storage: env or mem")
+		sites   = flag.Int("sites", 0, "sites per run (default 3)")
+		ticks   = flag.Int("ticks", 0, "ticks of faults per run (default 300)")
+		stop    = flag.Int("maxfail", 10, "stop after this many failing seeds (0: never)")
+	)
+	flag.Parse()
+	cfg := sim.Config{Storage: sim.StorageKind(*storage), Sites: *sites, Ticks: *ticks}
+	replay := func(s uint64) string {
+		c := sim.ReplayCommand(s, cfg.Storage)
+		if *sites != 0 {
+			c += fmt.Sprintf(" -sites %d", *sites)
+		}
+		if *ticks != 0 {
+			c += fmt.Sprintf(" -ticks %d", *ticks)
+		}
+		return c
+	}
+
+	if *seed != 0 {
+		cfg.Seed = *seed
+		if *verbose {
+			cfg.Trace = os.Stdout
+		}
+		res, err := sim.Run(cfg)
+		fmt.Println(res)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "seed %d: %v\n", *seed, err)
+			os.Exit(1)
+		}
+		if res.Failed() {
+			os.Exit(1)
+		}
+		return
+	}
+
+	start := time.Now()
+	var total sim.Result
+	var failed []uint64
+	for s := *from; s < *from+uint64(*seeds); s++ {
+		cfg.Seed = s
+		res, err := sim.Run(cfg)
+		if *verbose || res.Failed() || err != nil {
+			fmt.Println(res)
+		}
+		if err != nil || res.Failed() {
+			if err != nil {
+				fmt.Printf("seed %d: %v\n", s, err)
+			}
+			fmt.Printf("  replay: %s\n", replay(s))
+			failed = append(failed, s)
+			if *stop > 0 && len(failed) >= *stop {
+				break
+			}
+		}
+		total.Commits += res.Commits
+		total.Permanent += res.Permanent
+		total.Exempt += res.Exempt
+		total.Crashes += res.Crashes
+		total.Failovers += res.Failovers
+		total.Partitions += res.Partitions
+		total.RolledBack += res.RolledBack
+		total.Inits += res.Inits
+		total.Messages += res.Messages
+		total.Ticks += res.Ticks
+	}
+	fmt.Printf("simrun: %d seeds from %d (%s storage) in %s: %d ticks, %d messages, %d commits (%d permanent, %d exempt), %d crashes, %d failovers, %d partitions, %d records rolled back, %d inits\n",
+		*seeds, *from, cfg.Storage, time.Since(start).Round(time.Millisecond), total.Ticks, total.Messages,
+		total.Commits, total.Permanent, total.Exempt, total.Crashes, total.Failovers, total.Partitions, total.RolledBack, total.Inits)
+	if len(failed) > 0 {
+		fmt.Printf("simrun: %d failing seeds: %v\n", len(failed), failed)
+		for _, s := range failed {
+			fmt.Printf("  %s\n", replay(s))
+		}
+		os.Exit(1)
+	}
+	fmt.Println("simrun: every invariant held")
+}
