@@ -5,6 +5,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"logship/internal/wire"
 	"logship/wal/lsn"
 )
 
@@ -119,19 +120,10 @@ func Marshal(m Message) ([]byte, error) {
 
 // Unmarshal decodes and validates one message. It returns an error
 // wrapping ErrBadMessage for any malformed input and never panics.
-func Unmarshal(b []byte) (m Message, err error) {
-	if len(b) > MaxMessageBytes {
-		return Message{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadMessage, len(b), MaxMessageBytes)
-	}
-	defer func() {
-		// msgpack is not ours; a panic in it on hostile input must still
-		// be an error here.
-		if r := recover(); r != nil {
-			m, err = Message{}, fmt.Errorf("%w: %v", ErrBadMessage, r)
-		}
-	}()
-	if err := msgpack.Unmarshal(b, &m); err != nil {
-		return Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+func Unmarshal(b []byte) (Message, error) {
+	var m Message
+	if err := wire.Decode(b, MaxMessageBytes, &m, ErrBadMessage); err != nil {
+		return Message{}, err
 	}
 	if err := m.validate(); err != nil {
 		return Message{}, err

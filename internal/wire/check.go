@@ -1,4 +1,4 @@
-package rep
+package wire
 
 import (
 	"encoding/binary"
@@ -10,11 +10,11 @@ const maxWireDepth = 16
 
 var errWire = errors.New("invalid msgpack")
 
-// checkWire walks one msgpack value covering all of b and rejects it
+// Check walks one msgpack value covering all of b and rejects it
 // unless every length fits in the bytes that follow and nesting is
 // shallow. msgpack's decoder trusts length headers when allocating, so a
 // 5-byte input could otherwise ask for gigabytes; this check runs first.
-func checkWire(b []byte) error {
+func Check(b []byte) error {
 	rest, err := skipValue(b, 0)
 	if err != nil {
 		return err
