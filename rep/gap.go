@@ -178,6 +178,13 @@ func (n *Node) handleLogMore(m Message) {
 // the master abandoned an init for us or we are catching up right after
 // one, which would only loop (initOutdated).
 func (n *Node) handleNotAvail(m Message) {
+	if !m.Abandoned && n.c.req.msg.Type == MsgLogReq && m.LSN != n.c.req.msg.LSN && n.c.state != SyncInit {
+		// The answer to an earlier request (delayed or duplicated on the
+		// way): what we need now may well be there. Acting on it could
+		// start an init, or fail one, for nothing.
+		n.stats.StaleNotAvail++
+		return
+	}
 	switch {
 	case m.From == n.master && m.Abandoned:
 		if n.c.state == SyncInit || n.c.state == SyncCatchup && n.c.afterInit {

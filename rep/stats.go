@@ -44,6 +44,7 @@ type Stats struct {
 	LogRequested    uint64 // LOG_REQ sent (st_log_requested)
 	Retransmits     uint64 // requests re-sent after their back-off expired
 	Rereqs          uint64 // requests re-sent to the master after the peer could not serve or did not answer (st_client_rerequests)
+	StaleNotAvail   uint64 // LOG_NOTAVAIL answers to a request no longer outstanding, ignored
 	ClientSvcReq    uint64 // requests received from other clients (st_client_svc_req)
 	ClientSvcMiss   uint64 // of those, answered "cannot serve" (st_client_svc_miss)
 	AcksSent        uint64

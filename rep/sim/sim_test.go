@@ -131,6 +131,12 @@ func TestSimRegressions(t *testing.T) {
 		// though the master abandoned nothing.
 		{"InitAbandonedAfterRetentionEnded", 500, StorageMem},
 		{"InitAbandonedAfterRetentionEnded/2", 4972, StorageMem},
+		// rep: a LOG_NOTAVAIL answering a request sent before an init
+		// (delayed or duplicated) reached the client during its
+		// catch-up after the init, which took it for the master having
+		// dropped the log it needed and stopped with ErrInitAbandoned.
+		{"StaleNotAvailAfterInit", 10478, StorageMem},
+		{"StaleNotAvailAfterInit/2", 12419, StorageMem},
 		// env: the first record appended after InstallSnapshot gets a
 		// wal CRC with back link 0 (wal.Log.Reset sets prevOff 0), not
 		// the master's, so its identity (Gen, Checksum) differs from the
