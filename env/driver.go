@@ -3,8 +3,9 @@ package env
 // Replication on an environment: the driver.
 //
 // StartReplication starts ONE goroutine that owns the rep.Node. It
-// receives transport messages (rep.Unmarshal; a body it rejects is logged
-// and counted, never a panic), ticks on a real ticker, takes the records
+// receives transport messages (an envelope byte, then rep.Unmarshal or,
+// with elections on, elect.Unmarshal: see elect.go; a body it rejects is
+// logged and counted, never a panic), ticks on a real ticker, takes the records
 // of local commits as soon as they are appended (so shipping overlaps the
 // master's own fsync), carries out every Ready through the Replica in the
 // contract order, and calls Advance. Everyone else talks to it through
@@ -21,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"logship/elect"
 	"logship/rep"
 	"logship/rep/transport"
 	"logship/wal/lsn"
@@ -107,6 +109,31 @@ type ReplicationConfig struct {
 	// Logger for role changes, sync phases, rollbacks and inits (default:
 	// the environment's).
 	Logger *slog.Logger
+
+	// Elect: elections choose the master (package elect; see elect.go).
+	// The site starts in no role and takes part in an election at once;
+	// StartMaster and StartClient are refused. Unless set, rep's
+	// HeartbeatInterval becomes 100 ms and HeartbeatMonitor 300 ms, so a
+	// dead master is noticed in about 300 ms and replaced in about a
+	// second.
+	Elect bool
+	// ElectDir holds elect.db, the election state (default: the
+	// environment's directory).
+	ElectDir string
+	// Election timeouts; zero = elect.DefaultConfig's (vote wait 100 ms,
+	// election 500 ms, full election 3 s, retry back-off 300 ms).
+	// ElectFullTimeout < 0: no full election at start-up.
+	ElectVoteWait    time.Duration
+	ElectTimeout     time.Duration
+	ElectFullTimeout time.Duration
+	ElectRetry       time.Duration
+	// ElectTune, if not nil, may change any other elect setting (nvotes,
+	// leases, two-site strict, ...) before the node is created.
+	ElectTune func(*elect.Config)
+	// OnElectEvent and ElectEvents deliver election events as OnEvent and
+	// Events deliver rep's (a full ElectEvents drops and counts).
+	OnElectEvent func(ElectEvent)
+	ElectEvents  chan<- ElectEvent
 }
 
 // DefaultReplicationConfig returns the defaults; set Transport, ID and
@@ -135,6 +162,14 @@ func (c ReplicationConfig) repConfig(log rep.LogReader) (rep.Config, error) {
 	}
 	rc.ID, rc.Priority, rc.Sites, rc.Log = c.ID, c.Priority, c.Sites, log
 	rc.AckPolicy, rc.Peer, rc.DelayClient, rc.NoWait, rc.NoAutoInit = c.AckPolicy, c.Peer, c.DelayClient, c.NoWait, c.NoAutoInit
+	if c.Elect {
+		if c.HeartbeatInterval == 0 {
+			c.HeartbeatInterval = electHeartbeat
+		}
+		if c.HeartbeatMonitor == 0 {
+			c.HeartbeatMonitor = max(electHeartbeatMonitor, 3*c.HeartbeatInterval)
+		}
+	}
 	rc.AckTimeoutTicks = scale(rc.AckTimeoutTicks, c.AckTimeout)
 	rc.HeartbeatTicks = scale(rc.HeartbeatTicks, c.HeartbeatInterval)
 	rc.HeartbeatMonitorTicks = scale(rc.HeartbeatMonitorTicks, c.HeartbeatMonitor)
@@ -214,6 +249,9 @@ type driver struct {
 	statusCh chan struct{} // closed and replaced when status changes
 
 	badMsgs, sendErrs, dropped, fsyncs atomic.Uint64
+
+	el          *electState // nil unless cfg.Elect
+	electStatus ElectStatus // guarded by pmu
 }
 
 // StartReplication turns replication on: a driver goroutine owns a rep
@@ -245,9 +283,15 @@ func (e *Env) StartReplication(cfg ReplicationConfig) error {
 		d.log = e.logger
 	}
 	d.log = d.log.With("site", uint64(cfg.ID))
+	if cfg.Elect {
+		if err := d.startElect(cfg, rc.HeartbeatTicks); err != nil {
+			return err
+		}
+	}
 	e.mu.Lock()
 	if e.appendHook != nil {
 		e.mu.Unlock()
+		d.closeElect()
 		return fmt.Errorf("%w: already started", ErrReplication)
 	}
 	e.appendHook = d.onAppend
@@ -274,6 +318,9 @@ func (e *Env) StartMaster(gen uint64) error {
 	if err != nil {
 		return err
 	}
+	if d.el != nil {
+		return fmt.Errorf("%w: elections choose the master (ReplicationConfig.Elect)", ErrReplication)
+	}
 	return d.do(func() error {
 		if err := d.n.BecomeMaster(gen); err != nil {
 			return err
@@ -291,6 +338,9 @@ func (e *Env) StartClient(master SiteID) error {
 	d, err := e.repDriver()
 	if err != nil {
 		return err
+	}
+	if d.el != nil {
+		return fmt.Errorf("%w: elections choose the master (ReplicationConfig.Elect)", ErrReplication)
 	}
 	return d.do(func() error { return d.n.BecomeClient(master, d.n.Status().Gen) })
 }
@@ -412,10 +462,16 @@ func (d *driver) update(ctx context.Context, fn func(*Tx) error) (Token, error) 
 func (d *driver) gate(ctx context.Context, write bool) error {
 	for {
 		d.pmu.Lock()
-		st, ch := d.status, d.statusCh
+		st, ch, estat := d.status, d.statusCh, d.electStatus
 		d.pmu.Unlock()
 		if write && st.Role != rep.RoleMaster {
 			return &NotMasterError{Master: st.Master}
+		}
+		if write && d.el != nil && estat.WriteErr != nil {
+			if errors.Is(estat.WriteErr, elect.ErrNotLeader) {
+				return &NotMasterError{Master: st.Master}
+			}
+			return fmt.Errorf("%w: %w", ErrNotMaster, estat.WriteErr)
 		}
 		if st.Err != nil {
 			if errors.Is(st.Err, rep.ErrJoinFailure) {
@@ -447,6 +503,7 @@ func (d *driver) shutdown() {
 	d.e.appendHook = nil
 	d.e.mu.Unlock()
 	d.r.Close()
+	d.closeElect()
 }
 
 // run is the driver goroutine.
@@ -455,6 +512,7 @@ func (d *driver) run() {
 	tick := time.NewTicker(d.cfg.TickInterval)
 	defer tick.Stop()
 	recv := d.tr.Recv()
+	d.process() // an elect node's Start
 	for {
 		select {
 		case <-d.stop:
@@ -482,6 +540,9 @@ func (d *driver) run() {
 			}
 		case <-tick.C:
 			d.n.Tick()
+			if d.el != nil {
+				d.el.n.Tick()
+			}
 		case <-d.kick:
 		case f := <-d.cmds:
 			f()
@@ -500,7 +561,16 @@ func (d *driver) receive(tm transport.Message) {
 	case transport.KindConnDown:
 		d.n.PeerDown(id)
 	case transport.KindMessage:
-		m, err := rep.Unmarshal(tm.Body)
+		if len(tm.Body) == 0 || tm.Body[0] != envelopeRep && tm.Body[0] != envelopeElect {
+			d.badMsgs.Add(1)
+			d.log.Warn("rep: dropped a message with no envelope byte", "from", tm.From, "bytes", len(tm.Body))
+			return
+		}
+		if tm.Body[0] == envelopeElect {
+			d.receiveElect(tm.From, tm.Body[1:])
+			return
+		}
+		m, err := rep.Unmarshal(tm.Body[1:])
 		if err != nil {
 			d.badMsgs.Add(1)
 			d.log.Warn("rep: dropped a malformed message", "from", tm.From, "err", err)
@@ -509,7 +579,9 @@ func (d *driver) receive(tm transport.Message) {
 		if err := d.n.Step(m); err != nil {
 			d.badMsgs.Add(1)
 			d.log.Warn("rep: dropped a message", "from", tm.From, "err", err)
+			return
 		}
+		d.repSeen(m)
 	}
 }
 
@@ -556,8 +628,23 @@ func (d *driver) failWaiters() {
 	}
 }
 
-// process carries out the node's Ready until it has nothing more.
+// process carries out the rep node's Ready, then the elect node's (whose
+// role decisions give rep more work), until neither has anything more.
 func (d *driver) process() {
+	for {
+		if !d.processRep() {
+			return
+		}
+		if !d.processElect() {
+			break
+		}
+	}
+	d.publish()
+}
+
+// processRep carries out the rep node's Ready until it has nothing more;
+// false (after publishing) when storage failed.
+func (d *driver) processRep() bool {
 	ctx := context.Background()
 	for d.n.HasReady() {
 		rd := d.n.Ready()
@@ -568,7 +655,7 @@ func (d *driver) process() {
 			_ = d.e.fail(fmt.Errorf("env: replication: %w", err))
 			d.n.Advance(rd)
 			d.publish()
-			return
+			return false
 		}
 		if rd.Rollback != nil {
 			d.log.Info("rep: rolled back", "to", rd.Rollback.To, "from", rd.Rollback.From)
@@ -587,7 +674,7 @@ func (d *driver) process() {
 			if err != nil {
 				d.log.Error("rep: log sync failed", "err", err)
 				d.publish()
-				return
+				return false
 			}
 			d.fsyncs.Add(1)
 			d.n.Persisted(at)
@@ -599,7 +686,7 @@ func (d *driver) process() {
 			d.logStatus(*rd.Status)
 		}
 	}
-	d.publish()
+	return true
 }
 
 func (d *driver) send(m rep.Message) {
@@ -608,9 +695,7 @@ func (d *driver) send(m rep.Message) {
 		d.log.Error("rep: encode message", "msg", m.String(), "err", err)
 		return
 	}
-	if err := d.tr.Send(transport.ID(m.To), b); err != nil {
-		d.sendErrs.Add(1)
-	}
+	d.sendBody(m.To, envelopeRep, b)
 }
 
 func (d *driver) event(ev rep.Event) {
@@ -622,6 +707,7 @@ func (d *driver) event(ev rep.Event) {
 		lvl = slog.LevelError
 	}
 	d.log.Log(context.Background(), lvl, "rep: "+ev.Type.String(), "peer", uint64(ev.Site), "gen", ev.Gen, "lsn", ev.LSN.String())
+	d.repEventSeen(ev)
 	if d.cfg.OnEvent != nil {
 		d.cfg.OnEvent(ev)
 	}
@@ -657,7 +743,12 @@ func (d *driver) publish() {
 		}
 	}
 	stats := d.n.Stats()
+	var es ElectStatus
+	if d.el != nil {
+		es = d.el.n.Status()
+	}
 	d.pmu.Lock()
+	d.electStatus = es
 	changed := st.Role != d.status.Role || st.Master != d.status.Master || st.Gen != d.status.Gen ||
 		st.Lockout != d.status.Lockout || st.SyncState != d.status.SyncState || st.Err != d.status.Err
 	d.status = st

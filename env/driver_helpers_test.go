@@ -100,8 +100,10 @@ func (e *chanEP) Send(to transport.ID, body []byte) error {
 		return transport.ErrNotConnected
 	}
 	if n.filter != nil {
-		if m, err := rep.Unmarshal(body); err == nil && n.filter(e.id, to, m) {
-			return nil
+		if len(body) > 0 && body[0] == envelopeRep {
+			if m, err := rep.Unmarshal(body[1:]); err == nil && n.filter(e.id, to, m) {
+				return nil
+			}
 		}
 	}
 	if !n.post(dst, transport.Message{From: e.id, Body: body}) {

@@ -1,0 +1,415 @@
+package env
+
+// Elections in the replication driver.
+//
+// With ReplicationConfig.Elect set, the driver goroutine owns an
+// elect.Node beside the rep.Node and lets it choose the site's role:
+//
+//   - both nodes tick on the driver's ticker;
+//   - rep NEWMASTER and HEARTBEAT from another site -> elect MasterSeen;
+//     rep EventMasterSilent, and EventConnectBroken of the current
+//     master -> elect MasterLost;
+//   - whenever rep's durable LSN moves (local commit, client fsync,
+//     rollback, install) -> elect UpdateLastRecord(gen of that record,
+//     LSN);
+//   - elect's Ready is carried out in its contract order: State is
+//     written to <dir>/elect.db (raft-boltdb, fsynced on commit) BEFORE
+//     any of its Messages is sent; Role becomes rep.BecomeMaster(gen) plus
+//     Replica.SetGeneration(gen), or rep.BecomeClient(master, gen);
+//     Events are logged and delivered.
+//   - writes need rep's master role AND elect's WriteErr == nil.
+//
+// Both protocols share one transport: every body starts with an envelope
+// byte, 'r' (rep message follows) or 'e' (elect message follows); see
+// docs/protocol.md, "Envelope". A body with any other first byte, or one
+// its protocol rejects, is counted in RepStats.BadMessages and logged.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"path/filepath"
+	"time"
+
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"logship/elect"
+	"logship/rep"
+	"logship/rep/transport"
+	"logship/wal/lsn"
+)
+
+// ElectEvent is an election event (elect.Event), re-exported for
+// embedders.
+type ElectEvent = elect.Event
+
+// ElectStatus is the election state machine's status (elect.Status).
+type ElectStatus = elect.Status
+
+// Envelope bytes: the first byte of every transport body.
+const (
+	envelopeRep   byte = 'r'
+	envelopeElect byte = 'e'
+)
+
+// electStoreFile is the stable store of the election HardState, in the
+// environment's directory unless ReplicationConfig.ElectDir says otherwise.
+const electStoreFile = "elect.db"
+
+// hardStateKey is the raft-boltdb key holding the encoded HardState: one
+// key, so a HardState is written in one fsynced bolt transaction.
+var hardStateKey = []byte("elect/hardstate")
+
+const hardStateVersion = 1
+
+// hardStateLen: version, EGen, VotedFor, Holder, HolderGen, tentative.
+const hardStateLen = 1 + 4*8 + 1
+
+func encodeHardState(hs elect.HardState) []byte {
+	b := make([]byte, hardStateLen)
+	b[0] = hardStateVersion
+	binary.BigEndian.PutUint64(b[1:], hs.EGen)
+	binary.BigEndian.PutUint64(b[9:], uint64(hs.VotedFor))
+	binary.BigEndian.PutUint64(b[17:], uint64(hs.Holder))
+	binary.BigEndian.PutUint64(b[25:], hs.HolderGen)
+	if hs.HolderTentative {
+		b[33] = 1
+	}
+	return b
+}
+
+func decodeHardState(b []byte) (elect.HardState, error) {
+	if len(b) != hardStateLen || b[0] != hardStateVersion || b[33] > 1 {
+		return elect.HardState{}, fmt.Errorf("env: elect store: bad hard state record (%d bytes)", len(b))
+	}
+	return elect.HardState{
+		EGen:            binary.BigEndian.Uint64(b[1:]),
+		VotedFor:        elect.SiteID(binary.BigEndian.Uint64(b[9:])),
+		Holder:          elect.SiteID(binary.BigEndian.Uint64(b[17:])),
+		HolderGen:       binary.BigEndian.Uint64(b[25:]),
+		HolderTentative: b[33] == 1,
+	}, nil
+}
+
+// electStore keeps the election HardState in a raft-boltdb StableStore.
+type electStore struct {
+	db *raftboltdb.BoltStore
+}
+
+// openElectStore opens (creating) the store at path.
+func openElectStore(path string) (*electStore, error) {
+	db, err := raftboltdb.NewBoltStore(path)
+	if err != nil {
+		return nil, fmt.Errorf("env: open elect store %s: %w", path, err)
+	}
+	return &electStore{db: db}, nil
+}
+
+// Load returns the last saved HardState, the zero one if none was saved.
+func (s *electStore) Load() (elect.HardState, error) {
+	b, err := s.db.Get(hardStateKey)
+	if errors.Is(err, raftboltdb.ErrKeyNotFound) {
+		return elect.HardState{}, nil
+	}
+	if err != nil {
+		return elect.HardState{}, fmt.Errorf("env: elect store: %w", err)
+	}
+	return decodeHardState(b)
+}
+
+// Save writes hs durably: the bolt transaction is fsynced on commit.
+func (s *electStore) Save(hs elect.HardState) error {
+	if err := s.db.Set(hardStateKey, encodeHardState(hs)); err != nil {
+		return fmt.Errorf("env: elect store: %w", err)
+	}
+	return nil
+}
+
+func (s *electStore) Close() error { return s.db.Close() }
+
+// electConfig builds the elect.Config from c; repHeartbeatTicks is rep's
+// heartbeat interval in ticks (elect's lease/grant refresh uses it too).
+func (c ReplicationConfig) electConfig(repHeartbeatTicks int) (elect.Config, error) {
+	ec := elect.DefaultConfig()
+	scale := func(def int, d time.Duration) int {
+		if d > 0 {
+			return max(1, int((d+c.TickInterval-1)/c.TickInterval))
+		}
+		return max(1, int(time.Duration(def)*elect.TickMillis*time.Millisecond/c.TickInterval))
+	}
+	ec.ID, ec.Priority = elect.SiteID(c.ID), c.Priority
+	for _, s := range c.Sites {
+		ec.Sites = append(ec.Sites, elect.Site{ID: elect.SiteID(s.ID), Priority: s.Priority})
+	}
+	ec.VoteWaitTicks = scale(ec.VoteWaitTicks, c.ElectVoteWait)
+	ec.ElectionTicks = scale(ec.ElectionTicks, c.ElectTimeout)
+	switch {
+	case c.ElectFullTimeout < 0:
+		ec.FullElectionTicks = 0
+	default:
+		ec.FullElectionTicks = scale(ec.FullElectionTicks, c.ElectFullTimeout)
+	}
+	ec.RetryTicks = scale(ec.RetryTicks, c.ElectRetry)
+	if repHeartbeatTicks > 0 {
+		ec.HeartbeatTicks = repHeartbeatTicks
+	}
+	ec.Rand = mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(c.ID)))
+	if c.ElectTune != nil {
+		c.ElectTune(&ec)
+	}
+	return ec, ec.Validate()
+}
+
+// Election defaults for rep's failure detection in elect mode: the master
+// heartbeats every 100 ms and a client declares it silent after three
+// missed heartbeats, so with elect's defaults a group fails over in about
+// a second.
+const (
+	electHeartbeat        = 100 * time.Millisecond
+	electHeartbeatMonitor = 3 * electHeartbeat
+)
+
+// electState is the driver's election half.
+type electState struct {
+	n      *elect.Node
+	store  *electStore
+	broken bool // the store failed: send nothing more
+
+	lastLSN lsn.LSN // last durable record reported to n
+}
+
+// startElect opens the store, loads the HardState and creates the node.
+// The caller calls n.Start on the driver goroutine's behalf.
+func (d *driver) startElect(cfg ReplicationConfig, heartbeatTicks int) error {
+	ec, err := cfg.electConfig(heartbeatTicks)
+	if err != nil {
+		return err
+	}
+	dir := cfg.ElectDir
+	if dir == "" {
+		dir = d.e.Dir()
+	}
+	st, err := openElectStore(filepath.Join(dir, electStoreFile))
+	if err != nil {
+		return err
+	}
+	hs, err := st.Load()
+	if err != nil {
+		_ = st.Close()
+		return err
+	}
+	n, err := elect.New(ec, hs)
+	if err != nil {
+		_ = st.Close()
+		return err
+	}
+	d.el = &electState{n: n, store: st}
+	d.noteLastRecord()
+	d.log.Info("elect: starting", "egen", hs.EGen, "voted_for", uint64(hs.VotedFor),
+		"last_gen", n.Status().LastGen, "last", n.Status().LastLSN.String())
+	n.Start()
+	return nil
+}
+
+// noteLastRecord tells the elect node the generation and LSN of the last
+// durable record, when it moved.
+func (d *driver) noteLastRecord() {
+	el := d.el
+	at := d.n.Status().Durable
+	if at.IsZero() {
+		at = d.r.Durable()
+	}
+	if at.IsZero() || at == el.lastLSN {
+		return
+	}
+	gen := d.e.Generation()
+	if rec, err := d.r.Read(at); err == nil {
+		gen = rec.Gen
+	}
+	el.lastLSN = at
+	el.n.UpdateLastRecord(gen, at)
+}
+
+// sendBody prefixes body with the envelope byte and sends it.
+func (d *driver) sendBody(to SiteID, env byte, body []byte) {
+	b := make([]byte, 1+len(body))
+	b[0] = env
+	copy(b[1:], body)
+	if err := d.tr.Send(transport.ID(to), b); err != nil {
+		d.sendErrs.Add(1)
+	}
+}
+
+// receiveElect steps one elect message body (envelope stripped).
+func (d *driver) receiveElect(from transport.ID, body []byte) {
+	if d.el == nil {
+		d.badMsgs.Add(1)
+		d.log.Warn("elect: dropped an election message: elections are off", "from", from)
+		return
+	}
+	m, err := elect.Unmarshal(body)
+	if err == nil && uint64(m.From) != uint64(from) {
+		err = fmt.Errorf("%w: From %d on the connection of site %d", elect.ErrBadMessage, m.From, from)
+	}
+	if err != nil {
+		d.badMsgs.Add(1)
+		d.log.Warn("elect: dropped a malformed message", "from", from, "err", err)
+		return
+	}
+	if err := d.el.n.Step(m); err != nil {
+		d.badMsgs.Add(1)
+		d.log.Warn("elect: dropped a message", "from", from, "err", err)
+	}
+}
+
+// repSeen feeds elect what a received rep message says about masters.
+func (d *driver) repSeen(m rep.Message) {
+	if d.el == nil || m.From == d.cfg.ID || m.Gen == 0 {
+		return
+	}
+	if m.Type == rep.MsgNewMaster || m.Type == rep.MsgHeartbeat {
+		d.el.n.MasterSeen(elect.SiteID(m.From), m.Gen)
+	}
+}
+
+// repEventSeen feeds elect rep's failure detection.
+func (d *driver) repEventSeen(ev rep.Event) {
+	if d.el == nil {
+		return
+	}
+	switch ev.Type {
+	case rep.EventMasterSilent:
+		d.el.n.MasterLost()
+	case rep.EventConnectBroken:
+		if st := d.n.Status(); st.Role == rep.RoleClient && st.Master == ev.Site {
+			d.el.n.MasterLost()
+		}
+	}
+}
+
+// processElect carries out one elect Ready, if any, in its contract
+// order; it reports whether it did anything (rep may then have work).
+func (d *driver) processElect() bool {
+	el := d.el
+	if el == nil || el.broken {
+		return false
+	}
+	d.noteLastRecord()
+	if !el.n.HasReady() {
+		return false
+	}
+	rd := el.n.Ready()
+	// 1. State, durable before any message.
+	if rd.State != nil {
+		if err := el.store.Save(*rd.State); err != nil {
+			el.broken = true
+			d.log.Error("elect: persisting election state failed; this site stops taking part in elections", "err", err)
+			_ = d.e.fail(fmt.Errorf("env: elections: %w", err))
+			return false
+		}
+	}
+	// 2. Role.
+	if rd.Role != nil {
+		d.carryOutRole(*rd.Role)
+	}
+	// 3. Messages.
+	for _, m := range rd.Messages {
+		b, err := elect.Marshal(m)
+		if err != nil {
+			d.log.Error("elect: encode message", "msg", m.String(), "err", err)
+			continue
+		}
+		d.sendBody(SiteID(m.To), envelopeElect, b)
+	}
+	// 4. Events.
+	for _, ev := range rd.Events {
+		d.electEvent(ev)
+	}
+	el.n.Advance(rd)
+	return true
+}
+
+// carryOutRole makes rep take the role elect decided.
+func (d *driver) carryOutRole(rd elect.RoleDecision) {
+	st := d.n.Status()
+	switch rd.Role {
+	case elect.RoleMaster:
+		if st.Role == rep.RoleMaster && st.Gen == rd.Gen {
+			return
+		}
+		if err := d.n.BecomeMaster(rd.Gen); err != nil {
+			d.log.Error("elect: won, but rep cannot become master", "gen", rd.Gen, "err", err)
+			return
+		}
+		d.r.SetGeneration(rd.Gen)
+	case elect.RoleClient:
+		master := SiteID(rd.Master)
+		if st.Role == rep.RoleClient && st.Master == master && st.Gen == rd.Gen {
+			return
+		}
+		if err := d.n.BecomeClient(master, rd.Gen); err != nil {
+			d.log.Error("elect: rep cannot follow the new master", "master", uint64(master), "gen", rd.Gen, "err", err)
+		}
+	}
+}
+
+func (d *driver) electEvent(ev elect.Event) {
+	lvl := slog.LevelInfo
+	switch ev.Type {
+	case elect.EventElectionFailed, elect.EventLeaseExpired, elect.EventGrantRefused, elect.EventTransferFailed:
+		lvl = slog.LevelWarn
+	case elect.EventDupMaster:
+		lvl = slog.LevelError
+	}
+	d.log.Log(context.Background(), lvl, "elect: "+ev.Type.String(), "peer", uint64(ev.Site), "gen", ev.Gen)
+	if d.cfg.OnElectEvent != nil {
+		d.cfg.OnElectEvent(ev)
+	}
+	if d.cfg.ElectEvents != nil {
+		select {
+		case d.cfg.ElectEvents <- ev:
+		default:
+			d.dropped.Add(1)
+		}
+	}
+}
+
+// closeElect closes the store (after the driver goroutine ended).
+func (d *driver) closeElect() {
+	if d.el != nil {
+		if err := d.el.store.Close(); err != nil {
+			d.log.Warn("elect: close store", "err", err)
+		}
+	}
+}
+
+// Elect holds an election now (repadmin elect; Berkeley DB rep_elect).
+// A site that hears a current master does not join it, and the master
+// answers it, so it cannot depose a live master.
+func (e *Env) Elect() error {
+	d, err := e.repDriver()
+	if err != nil {
+		return err
+	}
+	if d.el == nil {
+		return fmt.Errorf("%w: elections are off (ReplicationConfig.Elect)", ErrReplication)
+	}
+	return d.do(d.el.n.Campaign)
+}
+
+// ElectStatus returns the election state machine's status.
+func (e *Env) ElectStatus() (ElectStatus, error) {
+	d, err := e.repDriver()
+	if err != nil {
+		return ElectStatus{}, err
+	}
+	if d.el == nil {
+		return ElectStatus{}, fmt.Errorf("%w: elections are off (ReplicationConfig.Elect)", ErrReplication)
+	}
+	d.pmu.Lock()
+	defer d.pmu.Unlock()
+	return d.electStatus, nil
+}
