@@ -77,8 +77,9 @@ type RollbackRecord struct {
 	Payload  []byte // the env record: writes with before-images
 }
 
-// RollbackOp is one write of a rolled-back transaction.
-type RollbackOp struct {
+// Op is one write of a logged transaction, with its before-image: what an
+// operator needs to re-apply (or undo) it by hand.
+type Op struct {
 	Delete  bool
 	Bucket  []byte
 	Key     []byte
@@ -88,16 +89,25 @@ type RollbackOp struct {
 }
 
 // Ops decodes the record's writes, in commit order.
-func (r RollbackRecord) Ops() (time.Time, []RollbackOp, error) {
-	d, err := decodeRecord(r.Payload)
+func (r RollbackRecord) Ops() (time.Time, []Op, error) {
+	_, at, ops, err := DecodeLogRecord(r.Payload)
+	return at, ops, err
+}
+
+// DecodeLogRecord decodes the payload of one of the environment's log
+// records (as repadmin log dump shows it): the generation of the master that
+// wrote it, its commit time and its writes in commit order. Malformed input
+// is an error wrapping ErrCorrupt.
+func DecodeLogRecord(payload []byte) (gen uint64, at time.Time, ops []Op, err error) {
+	d, err := decodeRecord(payload)
 	if err != nil {
-		return time.Time{}, nil, err
+		return 0, time.Time{}, nil, err
 	}
-	ops := make([]RollbackOp, len(d.ops))
+	ops = make([]Op, len(d.ops))
 	for i, o := range d.ops {
-		ops[i] = RollbackOp{Delete: o.kind == opDelete, Bucket: o.bucket, Key: o.key, Value: o.value, Existed: o.existed, Old: o.old}
+		ops[i] = Op{Delete: o.kind == opDelete, Bucket: o.bucket, Key: o.key, Value: o.value, Existed: o.existed, Old: o.old}
 	}
-	return time.Unix(0, d.time), ops, nil
+	return d.gen, time.Unix(0, d.time), ops, nil
 }
 
 func (h RollbackHeader) encode() []byte {

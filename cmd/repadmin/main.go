@@ -3,6 +3,7 @@
 // Subcommands that work on a stopped site's directory:
 //
 //	repadmin log dump   --dir DIR   print every record: LSN, length, summary
+//	repadmin log dump --rollback --dir DIR   records undone in syncs with a new master
 //	repadmin log verify --dir DIR   check every record; exit 1 naming the first bad LSN
 //
 // Subcommands that talk to a running repnode (--node host:port) arrive with
@@ -25,8 +26,9 @@ func (e usageError) Error() string { return e.msg }
 const usage = `usage: repadmin <command> [flags]
 
 Commands:
-  log dump   --dir DIR    print the records of a stopped site's log
-  log verify --dir DIR    check every record of a stopped site's log
+  log dump   --dir DIR [--limit N]   print the records of a stopped site's log
+  log dump   --dir DIR --rollback   print the records the site rolled back
+  log verify --dir DIR              check every record of a stopped site's log
 
 Run "repadmin <command> -h" for a command's flags.
 `
