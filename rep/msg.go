@@ -153,7 +153,7 @@ func (m Message) String() string {
 // Marshal encodes m (setting its version) as msgpack.
 func Marshal(m Message) ([]byte, error) {
 	m.V = Version
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	return msgpack.Marshal(&m)
@@ -162,18 +162,11 @@ func Marshal(m Message) ([]byte, error) {
 // Unmarshal decodes and validates one message. It returns an error
 // wrapping ErrBadMessage for any malformed input and never panics.
 func Unmarshal(b []byte) (Message, error) {
-	var m Message
-	if err := wire.Decode(b, MaxMessageBytes, &m, ErrBadMessage); err != nil {
-		return Message{}, err
-	}
-	if err := m.validate(); err != nil {
-		return Message{}, err
-	}
-	return m, nil
+	return wire.Unmarshal[Message](b, MaxMessageBytes, ErrBadMessage)
 }
 
-// validate checks the per-type invariants a receiver relies on.
-func (m *Message) validate() error {
+// Validate checks the per-type invariants a receiver relies on.
+func (m *Message) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: "+format, append([]any{ErrBadMessage, m.Type}, args...)...)
 	}

@@ -29,3 +29,24 @@ func Decode(b []byte, max int, v any, bad error) (err error) {
 	}
 	return nil
 }
+
+// Message is a protocol message that checks the invariants its receiver
+// relies on.
+type Message[T any] interface {
+	*T
+	Validate() error
+}
+
+// Unmarshal decodes one message with Decode and validates it; every
+// failure wraps bad.
+func Unmarshal[T any, PT Message[T]](b []byte, max int, bad error) (T, error) {
+	var m T
+	if err := Decode(b, max, &m, bad); err != nil {
+		return m, err
+	}
+	if err := PT(&m).Validate(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return m, nil
+}
