@@ -1,0 +1,79 @@
+package main
+
+// Election mode: without --master or --client, elections (env's
+// ReplicationConfig.Elect) choose the master, at start-up and whenever the
+// master is lost. A witness needs a setting env does not offer yet, so
+// --witness is refused at start-up with a clear message.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"logship/env"
+)
+
+// errNoWitness is the start-up error for --witness.
+var errNoWitness = errors.New("witness mode not available in this build (env.ReplicationConfig has no witness setting)")
+
+// errNoTransfer is the answer to POST /v1/admin/transfer.
+var errNoTransfer = errors.New("mastership transfer is not available in this build (env has no transfer call)")
+
+// electionUnavailable returns why the configured start-up cannot run, or
+// "" when it can.
+func electionUnavailable(cfg Config) error {
+	if cfg.Witness {
+		return errNoWitness
+	}
+	return nil
+}
+
+// configureElection turns elections on in rcfg when the site starts in
+// election mode.
+func configureElection(rcfg *env.ReplicationConfig, cfg Config) {
+	if cfg.Mode() != ModeElect {
+		return
+	}
+	rcfg.Elect = true
+	rcfg.ElectTimeout = cfg.ElectionTimeout
+}
+
+// startElection: with Elect set the driver joins an election by itself at
+// start-up; there is nothing to call.
+func startElection(e *env.Env, cfg Config, log *slog.Logger) error {
+	log.Info("role: electing at start-up", "priority", cfg.Priority)
+	return nil
+}
+
+// electNow holds an election now (POST /v1/admin/elect).
+func electNow(n *node) error {
+	if n.cfg.Mode() != ModeElect {
+		return fmt.Errorf("elections are off on this site: it was started with --%s", modeName(n.cfg.Mode()))
+	}
+	return n.env.Elect()
+}
+
+// electionInfo is the election part of /v1/status, nil when elections are off.
+type electionInfo struct {
+	EGen     uint64 `json:"egen"`
+	Electing bool   `json:"electing"`
+	VotedFor uint64 `json:"voted_for"`
+	Priority uint32 `json:"priority"`
+	CanWrite bool   `json:"can_write"`
+	WriteErr string `json:"write_error,omitempty"`
+}
+
+func electionStatus(n *node) *electionInfo {
+	if n.cfg.Mode() != ModeElect {
+		return nil
+	}
+	es, err := n.env.ElectStatus()
+	if err != nil {
+		return nil
+	}
+	info := &electionInfo{EGen: es.EGen, Electing: es.Electing, VotedFor: uint64(es.VotedFor), Priority: es.Priority, CanWrite: es.WriteErr == nil}
+	if es.WriteErr != nil {
+		info.WriteErr = es.WriteErr.Error()
+	}
+	return info
+}
