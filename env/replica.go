@@ -453,7 +453,7 @@ func (r *Replica) TakeSnapshot() (rep.SnapInfo, rep.SnapshotReader, error) {
 	return rep.SnapInfo{ID: id, LSN: at, Size: fi.Size()}, f, nil
 }
 
-// ReleaseSnapshot carries out Ready.ReleaseSnapshot: the snapshot file is
+// ReleaseSnapshot carries out one of Ready.ReleaseSnapshots: the snapshot file is
 // closed and deleted.
 func (r *Replica) ReleaseSnapshot(id uint64) error {
 	f := r.served[id]
@@ -514,8 +514,8 @@ func (r *Replica) CarryOut(ctx context.Context, n *rep.Node, rd rep.Ready, send 
 			_ = r.ReleaseSnapshot(info.ID)
 		}
 	}
-	if rd.ReleaseSnapshot != 0 {
-		_ = r.ReleaseSnapshot(rd.ReleaseSnapshot)
+	for _, id := range rd.ReleaseSnapshots {
+		_ = r.ReleaseSnapshot(id)
 	}
 	n.Advance(rd)
 	return nil

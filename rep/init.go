@@ -191,11 +191,11 @@ func (n *Node) SnapshotTaken(info SnapInfo, r SnapshotReader) error {
 		waiting = waiting || s.initWait
 	}
 	if !waiting {
-		n.out.releaseSnap = info.ID
+		n.out.releaseSnaps = append(n.out.releaseSnaps, info.ID)
 		return nil
 	}
 	if old := n.sv.snap; old != nil && old.info.ID != info.ID {
-		n.out.releaseSnap = old.info.ID
+		n.out.releaseSnaps = append(n.out.releaseSnaps, old.info.ID)
 	}
 	n.sv.snap = &servedSnap{info: info, r: r, mark: n.written}
 	n.stats.SnapshotsTaken++
@@ -326,7 +326,7 @@ func (n *Node) maybeReleaseSnap() {
 		}
 	}
 	if n.sv.snap != nil {
-		n.out.releaseSnap = n.sv.snap.info.ID
+		n.out.releaseSnaps = append(n.out.releaseSnaps, n.sv.snap.info.ID)
 		n.sv.snap = nil
 	}
 }
@@ -338,7 +338,7 @@ func (n *Node) resetServing() {
 		s.initLSN, s.initTarget, s.initWait, s.initAbandoned = lsn.Zero, lsn.Zero, false, false
 	}
 	if n.sv.snap != nil {
-		n.out.releaseSnap = n.sv.snap.info.ID
+		n.out.releaseSnaps = append(n.out.releaseSnaps, n.sv.snap.info.ID)
 	}
 	n.sv = snapServer{}
 }

@@ -92,16 +92,16 @@ type Status struct {
 
 // outbox accumulates side effects until Advance.
 type outbox struct {
-	rollback    *Rollback
-	chunks      []Chunk
-	install     *Install
-	appends     []Record
-	msgs        []Message
-	takeSnap    bool
-	releaseSnap uint64
-	commits     []CommitResult
-	events      []Event
-	lastStatus  Status
+	rollback     *Rollback
+	chunks       []Chunk
+	install      *Install
+	appends      []Record
+	msgs         []Message
+	takeSnap     bool
+	releaseSnaps []uint64
+	commits      []CommitResult
+	events       []Event
+	lastStatus   Status
 }
 
 // Node is one site's replication state machine. It is not safe for

@@ -27,29 +27,29 @@ import (
 //     protocol retransmits. The driver calls PeerDown for a broken
 //     connection and PeerUp when it is back.
 //  6. TakeSnapshot: take a consistent snapshot (env.Snapshot) into a file
-//     and call SnapshotTaken. ReleaseSnapshot: delete that snapshot file.
+//     and call SnapshotTaken. ReleaseSnapshots: delete those snapshot files.
 //  7. Commits: complete the waiting commit at each LSN with its result
 //     (permanent or not; a non-permanent commit stays committed).
 //  8. Events and Status: publish (metrics, logs, /v1/status). Status is
 //     non-nil only when it changed; the driver gates operations on it
 //     (Lockout) and fails them with Status.Err when set.
 type Ready struct {
-	Rollback        *Rollback
-	Chunks          []Chunk
-	Install         *Install
-	Append          []Record
-	Messages        []Message
-	TakeSnapshot    bool
-	ReleaseSnapshot uint64
-	Commits         []CommitResult
-	Events          []Event
-	Status          *Status
+	Rollback         *Rollback
+	Chunks           []Chunk
+	Install          *Install
+	Append           []Record
+	Messages         []Message
+	TakeSnapshot     bool
+	ReleaseSnapshots []uint64
+	Commits          []CommitResult
+	Events           []Event
+	Status           *Status
 }
 
 // Empty reports whether rd asks nothing of the driver.
 func (rd Ready) Empty() bool {
 	return rd.Rollback == nil && len(rd.Chunks) == 0 && rd.Install == nil && len(rd.Append) == 0 &&
-		len(rd.Messages) == 0 && !rd.TakeSnapshot && rd.ReleaseSnapshot == 0 &&
+		len(rd.Messages) == 0 && !rd.TakeSnapshot && len(rd.ReleaseSnapshots) == 0 &&
 		len(rd.Commits) == 0 && len(rd.Events) == 0 && rd.Status == nil
 }
 
@@ -142,15 +142,15 @@ func (n *Node) HasReady() bool { return !n.Ready().Empty() }
 // does not change the node; calling it twice returns the same effects.
 func (n *Node) Ready() Ready {
 	rd := Ready{
-		Rollback:        n.out.rollback,
-		Chunks:          n.out.chunks,
-		Install:         n.out.install,
-		Append:          n.out.appends,
-		Messages:        n.out.msgs,
-		TakeSnapshot:    n.out.takeSnap,
-		ReleaseSnapshot: n.out.releaseSnap,
-		Commits:         n.out.commits,
-		Events:          n.out.events,
+		Rollback:         n.out.rollback,
+		Chunks:           n.out.chunks,
+		Install:          n.out.install,
+		Append:           n.out.appends,
+		Messages:         n.out.msgs,
+		TakeSnapshot:     n.out.takeSnap,
+		ReleaseSnapshots: n.out.releaseSnaps,
+		Commits:          n.out.commits,
+		Events:           n.out.events,
 	}
 	if st := n.Status(); st != n.out.lastStatus {
 		rd.Status = &st
@@ -176,10 +176,8 @@ func (n *Node) Advance(rd Ready) {
 	if rd.TakeSnapshot {
 		o.takeSnap = false
 	}
-	if o.releaseSnap == rd.ReleaseSnapshot {
-		o.releaseSnap = 0
-	}
 	o.chunks = dropPrefix(o.chunks, len(rd.Chunks))
+	o.releaseSnaps = dropPrefix(o.releaseSnaps, len(rd.ReleaseSnapshots))
 	o.appends = dropPrefix(o.appends, len(rd.Append))
 	o.msgs = dropPrefix(o.msgs, len(rd.Messages))
 	o.commits = dropPrefix(o.commits, len(rd.Commits))

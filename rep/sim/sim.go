@@ -529,7 +529,7 @@ func (s *Sim) process(st *site) {
 				s.violate("site %d: SnapshotTaken: %v", st.id, err)
 			}
 		}
-		if id := rd.ReleaseSnapshot; id != 0 {
+		for _, id := range rd.ReleaseSnapshots {
 			st.store.Release(id)
 		}
 		if len(rd.Append) > 0 && (s.heal || s.rng.Float64() < s.f.Sync) {

@@ -32,7 +32,7 @@ type Storage interface {
 	Sync() (lsn.LSN, error)
 	// Snapshot takes a consistent snapshot (Ready.TakeSnapshot).
 	Snapshot(id uint64) (rep.SnapInfo, rep.SnapshotReader, error)
-	// Release drops the snapshot with that id (Ready.ReleaseSnapshot).
+	// Release drops the snapshot with that id (one of Ready.ReleaseSnapshots).
 	Release(id uint64)
 	// LastGen is the generation of the record at Log().Last(), also when
 	// the log is empty after a snapshot install (elections compare it).
