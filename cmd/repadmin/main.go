@@ -6,12 +6,14 @@
 //	repadmin log dump --rollback --dir DIR   records undone in syncs with a new master
 //	repadmin log verify --dir DIR   check every record; exit 1 naming the first bad LSN
 //
-// Subcommands that talk to a running repnode (--node host:port) arrive with
-// the daemon.
+// Subcommands that talk to a running repnode, at its --http address:
+//
+//	repadmin --node host:port status [--json]   the site and what it knows of the group
 package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,9 +25,10 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-const usage = `usage: repadmin <command> [flags]
+const usage = `usage: repadmin [--node host:port] <command> [flags]
 
 Commands:
+  status [--json]         a running site's role, generation, LSNs and its view of the group
   log dump   --dir DIR [--limit N]   print the records of a stopped site's log
   log dump   --dir DIR --rollback   print the records the site rolled back
   log verify --dir DIR              check every record of a stopped site's log
@@ -55,10 +58,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) error {
+	g := flag.NewFlagSet("repadmin", flag.ContinueOnError)
+	g.SetOutput(stderr)
+	node := g.String("node", "127.0.0.1:8080", "the repnode's HTTP address (its --http)")
+	g.Usage = func() {}
+	if err := g.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	args = g.Args()
 	if len(args) == 0 {
 		return usageError{"no command given"}
 	}
 	switch args[0] {
+	case "status":
+		return runStatus(*node, args[1:], stdout, stderr)
 	case "log":
 		return runLog(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

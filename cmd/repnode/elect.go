@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"logship/cmd/internal/api"
 	"logship/env"
 )
 
@@ -53,17 +54,7 @@ func electNow(n *node) error {
 	return n.env.Elect()
 }
 
-// electionInfo is the election part of /v1/status, nil when elections are off.
-type electionInfo struct {
-	EGen     uint64 `json:"egen"`
-	Electing bool   `json:"electing"`
-	VotedFor uint64 `json:"voted_for"`
-	Priority uint32 `json:"priority"`
-	CanWrite bool   `json:"can_write"`
-	WriteErr string `json:"write_error,omitempty"`
-}
-
-func electionStatus(n *node) *electionInfo {
+func electionStatus(n *node) *api.Election {
 	if n.cfg.Mode() != ModeElect {
 		return nil
 	}
@@ -71,7 +62,7 @@ func electionStatus(n *node) *electionInfo {
 	if err != nil {
 		return nil
 	}
-	info := &electionInfo{EGen: es.EGen, Electing: es.Electing, VotedFor: uint64(es.VotedFor), Priority: es.Priority, CanWrite: es.WriteErr == nil}
+	info := &api.Election{EGen: es.EGen, Electing: es.Electing, VotedFor: uint64(es.VotedFor), Priority: es.Priority, CanWrite: es.WriteErr == nil}
 	if es.WriteErr != nil {
 		info.WriteErr = es.WriteErr.Error()
 	}

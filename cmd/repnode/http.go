@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"logship/cmd/internal/api"
 	"logship/env"
 	"logship/wal/lsn"
 )
@@ -28,20 +29,6 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/admin/archive", n.handleArchive)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	return mux
-}
-
-// writeResult answers a committed write.
-type writeResult struct {
-	LSN       string `json:"lsn"`
-	Permanent bool   `json:"permanent"`
-}
-
-// errorBody is every error answer. Master and MasterAddr are set when the
-// site is not the master (503): the master's id and replication address.
-type errorBody struct {
-	Error      string `json:"error"`
-	Master     uint64 `json:"master,omitempty"`
-	MasterAddr string `json:"master_addr,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -64,7 +51,7 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 	var nm *env.NotMasterError
 	switch {
 	case errors.As(err, &nm):
-		body := errorBody{Error: "not the master", Master: uint64(nm.Master), MasterAddr: n.masterAddr(uint64(nm.Master))}
+		body := api.ErrorBody{Error: "not the master", Master: uint64(nm.Master), MasterAddr: n.masterAddr(uint64(nm.Master))}
 		if nm.Master == 0 {
 			body.Error = "not the master, and no master is known"
 		} else {
@@ -74,27 +61,27 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, env.ErrNotMaster):
 		// Refused by the election layer (say, no lease): name the master
 		// this site knows, if any.
-		body := errorBody{Error: err.Error()}
+		body := api.ErrorBody{Error: err.Error()}
 		if st, serr := n.env.RepStatus(); serr == nil && st.Master != 0 {
 			body.Master, body.MasterAddr = uint64(st.Master), n.masterAddr(uint64(st.Master))
 		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
 	case errors.Is(err, env.ErrLockout):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "site is synchronising with its master (lockout): " + err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "site is synchronising with its master (lockout): " + err.Error()})
 	case errors.Is(err, env.ErrJoinFailure):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, env.ErrEmptyBucket), errors.Is(err, env.ErrEmptyKey), errors.Is(err, env.ErrKeyTooLarge):
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, env.ErrValueTooLarge), errors.Is(err, env.ErrTxTooLarge):
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: err.Error()})
+		writeJSON(w, http.StatusRequestEntityTooLarge, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, context.DeadlineExceeded):
-		writeJSON(w, http.StatusGatewayTimeout, errorBody{Error: err.Error()})
+		writeJSON(w, http.StatusGatewayTimeout, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, context.Canceled):
-		writeJSON(w, 499, errorBody{Error: err.Error()})
+		writeJSON(w, 499, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, env.ErrClosed):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "shutting down"})
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "shutting down"})
 	default:
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+		writeJSON(w, http.StatusInternalServerError, api.ErrorBody{Error: err.Error()})
 	}
 }
 
@@ -104,10 +91,10 @@ func (n *node) handlePut(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: env.ErrValueTooLarge.Error()})
+			writeJSON(w, http.StatusRequestEntityTooLarge, api.ErrorBody{Error: env.ErrValueTooLarge.Error()})
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "read body: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: "read body: " + err.Error()})
 		return
 	}
 	n.write(w, r, "put", func(tx *env.Tx) error { return tx.Put(bucket, []byte(key), value) })
@@ -126,7 +113,7 @@ func (n *node) write(w http.ResponseWriter, r *http.Request, op string, fn func(
 		return
 	}
 	n.metrics.observeCommit(op, tok.Permanent, time.Since(start))
-	writeJSON(w, http.StatusOK, writeResult{LSN: tok.LSN.String(), Permanent: tok.Permanent})
+	writeJSON(w, http.StatusOK, api.WriteResult{LSN: tok.LSN.String(), Permanent: tok.Permanent})
 }
 
 // handleGet answers the value's bytes (404 if none). With ?min_lsn=F/O it
@@ -138,14 +125,14 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("min_lsn"); s != "" {
 		at, err := lsn.Parse(s)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("min_lsn %q: want FILE/OFFSET, e.g. 1/4096", s)})
+			writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("min_lsn %q: want FILE/OFFSET, e.g. 1/4096", s)})
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), n.cfg.ReadTimeout)
 		defer cancel()
 		if err := n.env.WaitApplied(ctx, env.Token{LSN: at}); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				writeJSON(w, http.StatusGatewayTimeout, errorBody{Error: fmt.Sprintf("min_lsn %s not applied here in time", at)})
+				writeJSON(w, http.StatusGatewayTimeout, api.ErrorBody{Error: fmt.Sprintf("min_lsn %s not applied here in time", at)})
 				return
 			}
 			n.writeError(w, err)
@@ -168,60 +155,29 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Applied-LSN", applied.String())
 	if value == nil {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found"})
+		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: "not found"})
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Write(value)
 }
 
-// siteStatus is one other site in /v1/status.
-type siteStatus struct {
-	ID        uint64 `json:"id"`
-	Addr      string `json:"addr"`
-	Connected bool   `json:"connected"`
-	LSN       string `json:"lsn"`
-	LagBytes  int64  `json:"lag_bytes"`
-}
-
-// status is the /v1/status answer.
-type status struct {
-	ID         uint64        `json:"id"`
-	Role       string        `json:"role"`
-	Master     uint64        `json:"master"`
-	MasterAddr string        `json:"master_addr,omitempty"`
-	Gen        uint64        `json:"gen"`
-	LSN        string        `json:"lsn"`
-	DurableLSN string        `json:"durable_lsn"`
-	AppliedLSN string        `json:"applied_lsn"`
-	MasterLSN  string        `json:"master_lsn,omitempty"`
-	SyncState  string        `json:"sync_state"`
-	Lockout    bool          `json:"lockout"`
-	InitDone   int64         `json:"init_done,omitempty"`
-	InitTotal  int64         `json:"init_total,omitempty"`
-	Error      string        `json:"error,omitempty"`
-	Ack        string        `json:"ack"`
-	Mode       string        `json:"mode"`
-	Election   *electionInfo `json:"election,omitempty"`
-	Sites      []siteStatus  `json:"sites"`
-}
-
-func (n *node) status() (status, error) {
+func (n *node) status() (api.Status, error) {
 	st, err := n.env.RepStatus()
 	if err != nil {
-		return status{}, err
+		return api.Status{}, err
 	}
 	role := st.Role.String()
 	if n.cfg.Witness {
 		role = "witness"
 	}
-	out := status{
+	out := api.Status{
 		ID: uint64(st.ID), Role: role, Master: uint64(st.Master), Gen: st.Gen,
 		LSN: st.LSN.String(), DurableLSN: st.DurableLSN.String(), AppliedLSN: st.AppliedLSN.String(),
 		SyncState: st.SyncState.String(), Lockout: st.Lockout,
 		InitDone: st.InitDone, InitTotal: st.InitTotal, Ack: n.cfg.Ack,
 		Mode: modeName(n.cfg.Mode()), Election: electionStatus(n),
-		Sites: []siteStatus{},
+		Sites: []api.Site{},
 	}
 	if st.Master != 0 {
 		out.MasterAddr = n.masterAddr(uint64(st.Master))
@@ -238,7 +194,7 @@ func (n *node) status() (status, error) {
 	}
 	for _, id := range sortedPeerIDs(n.cfg.Peers) {
 		s := known[id]
-		out.Sites = append(out.Sites, siteStatus{
+		out.Sites = append(out.Sites, api.Site{
 			ID: id, Addr: n.cfg.Peers[id],
 			Connected: s.Connected || n.tr.Connected(transportID(id)),
 			LSN:       s.Acked.String(), LagBytes: s.LagBytes,
@@ -264,21 +220,21 @@ func (n *node) handleSync(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "read body: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: "read body: " + err.Error()})
 		return
 	}
 	if len(strings.TrimSpace(string(body))) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: `body: want {"delay":true|false} or empty: ` + err.Error()})
+			writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: `body: want {"delay":true|false} or empty: ` + err.Error()})
 			return
 		}
 	}
 	if req.Delay != nil {
-		writeJSON(w, http.StatusNotImplemented, errorBody{Error: "changing delayed sync at run time is not available in this build; restart the site with or without --delay-client (an empty body starts a delayed sync now)"})
+		writeJSON(w, http.StatusNotImplemented, api.ErrorBody{Error: "changing delayed sync at run time is not available in this build; restart the site with or without --delay-client (an empty body starts a delayed sync now)"})
 		return
 	}
 	if st, err := n.env.RepStatus(); err == nil && st.Role.String() != "client" {
-		writeJSON(w, http.StatusConflict, errorBody{Error: fmt.Sprintf("site %d is %s, not a client: sync starts a delayed client's synchronisation", n.cfg.ID, st.Role)})
+		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: fmt.Sprintf("site %d is %s, not a client: sync starts a delayed client's synchronisation", n.cfg.ID, st.Role)})
 		return
 	}
 	if err := n.env.Sync(); err != nil {
@@ -291,7 +247,7 @@ func (n *node) handleSync(w http.ResponseWriter, r *http.Request) {
 
 func (n *node) handleElect(w http.ResponseWriter, r *http.Request) {
 	if n.cfg.Mode() != ModeElect {
-		writeJSON(w, http.StatusConflict, errorBody{Error: fmt.Sprintf("elections are off on this site: it was started with --%s", modeName(n.cfg.Mode()))})
+		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: fmt.Sprintf("elections are off on this site: it was started with --%s", modeName(n.cfg.Mode()))})
 		return
 	}
 	if err := electNow(n); err != nil {
@@ -307,14 +263,14 @@ func (n *node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		To uint64 `json:"to"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.To == 0 {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: `body: want {"to": SITE_ID}`})
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: `body: want {"to": SITE_ID}`})
 		return
 	}
 	if _, ok := n.cfg.Peers[req.To]; !ok {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("site %d is not a peer of this site (%s)", req.To, n.cfg.Peers.String())})
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("site %d is not a peer of this site (%s)", req.To, n.cfg.Peers.String())})
 		return
 	}
-	writeJSON(w, http.StatusNotImplemented, errorBody{Error: errNoTransfer.Error()})
+	writeJSON(w, http.StatusNotImplemented, api.ErrorBody{Error: errNoTransfer.Error()})
 }
 
 // handleArchive takes a checkpoint, then removes the log files it made

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"logship/cmd/internal/api"
 	"logship/wal/lsn"
 )
 
@@ -112,7 +113,7 @@ func TestKVPutGetDelete(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("DELETE: %d %s", code, body)
 	}
-	d := decode[writeResult](t, body)
+	d := decode[api.WriteResult](t, body)
 	if l, _ := lsn.Parse(d.LSN); !at.Less(l) {
 		t.Fatalf("DELETE lsn %s not after PUT's %s", d.LSN, at)
 	}

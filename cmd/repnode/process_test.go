@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"logship/cmd/internal/api"
 	"logship/wal/lsn"
 )
 
@@ -144,7 +145,7 @@ func TestTwoSites(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("PUT on master: %d %s", code, body)
 	}
-	w := decode[writeResult](t, body)
+	w := decode[api.WriteResult](t, body)
 	if _, err := lsn.Parse(w.LSN); err != nil {
 		t.Fatalf("PUT lsn %q: %v", w.LSN, err)
 	}
@@ -154,7 +155,7 @@ func TestTwoSites(t *testing.T) {
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("PUT on client: %d %s, want 503", code, body)
 	}
-	e := decode[errorBody](t, body)
+	e := decode[api.ErrorBody](t, body)
 	if e.Master != 1 || e.MasterAddr != rep1 || e.Error == "" {
 		t.Fatalf("PUT on client answered %s: want master 1 at %s", body, rep1)
 	}
@@ -170,13 +171,13 @@ func TestTwoSites(t *testing.T) {
 
 	// Status on both sides.
 	code, body, _ = do(t, "GET", cURL+"/v1/status", "")
-	cs := decode[status](t, body)
+	cs := decode[api.Status](t, body)
 	if code != 200 || cs.Role != "client" || cs.Master != 1 || cs.ID != 2 || len(cs.Sites) != 1 || cs.Sites[0].ID != 1 {
 		t.Fatalf("client status: %d %s", code, body)
 	}
 	eventually(t, 10*time.Second, "master sees site 2 connected and caught up", func() bool {
 		_, body, _ := do(t, "GET", mURL+"/v1/status", "")
-		ms := decode[status](t, body)
+		ms := decode[api.Status](t, body)
 		return ms.Role == "master" && len(ms.Sites) == 1 && ms.Sites[0].ID == 2 && ms.Sites[0].Connected &&
 			ms.Sites[0].LSN == ms.LSN && ms.Sites[0].LagBytes == 0
 	})
@@ -250,7 +251,7 @@ func TestElectionFailover(t *testing.T) {
 		found := 0
 		for _, id := range ids {
 			_, body, _ := do(t, "GET", "http://"+procs[id].http+"/v1/status", "")
-			st := decode[status](t, body)
+			st := decode[api.Status](t, body)
 			if st.Role == "master" && st.Election != nil && st.Election.CanWrite {
 				if found != 0 {
 					return 0, false
@@ -270,7 +271,7 @@ func TestElectionFailover(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("PUT on master %d: %d %s", m, code, body)
 		}
-		if decode[writeResult](t, body).Permanent {
+		if decode[api.WriteResult](t, body).Permanent {
 			perm = append(perm, key)
 		}
 	}
@@ -302,7 +303,7 @@ func TestElectionFailover(t *testing.T) {
 		code, body, _ = do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/after", "x")
 		return code == 200
 	})
-	w := decode[writeResult](t, body)
+	w := decode[api.WriteResult](t, body)
 	for _, key := range perm {
 		code, body, _ := do(t, "GET", "http://"+procs[nm].http+"/v1/kv/b/"+key+"?min_lsn="+w.LSN, "")
 		if code != 200 || string(body) != key {

@@ -24,7 +24,10 @@ import (
 	"time"
 )
 
-var client = &http.Client{Timeout: 3 * time.Second}
+var (
+	client   = &http.Client{Timeout: 3 * time.Second}
+	repadmin string
+)
 
 type site struct {
 	id         int
@@ -50,6 +53,7 @@ type status struct {
 
 func main() {
 	bin := flag.String("repnode", "bin/repnode", "the repnode binary")
+	flag.StringVar(&repadmin, "repadmin", "bin/repadmin", "the repadmin binary")
 	keys := flag.Int("keys", 20, "keys to write before the failover")
 	flag.Parse()
 	root, err := os.MkdirTemp("", "logship-demo-")
@@ -117,8 +121,8 @@ func run(bin, root string, nkeys int) []*site {
 	}
 	fmt.Printf("   %d of %d writes reported permanent (acknowledged by a majority)\n", len(permanent), nkeys)
 	waitConverged(sites, 10*time.Second)
-	step("Every site has applied them")
-	printStatus(sites)
+	step("Every site has applied them; repadmin status on the master:")
+	showRepadmin(master)
 
 	step("Killing the master, site %d, with SIGKILL", master.id)
 	killed := time.Now()
@@ -156,6 +160,17 @@ func run(bin, root string, nkeys int) []*site {
 	printStatus(sites)
 	step("Done: the group replicated, failed over with every permanent write, and the old master rejoined")
 	return sites
+}
+
+// showRepadmin prints `repadmin --node ADDR status` for a site, indented.
+func showRepadmin(s *site) {
+	out, err := exec.Command(repadmin, "--node", s.http, "status").CombinedOutput()
+	if err != nil {
+		panic(fmt.Sprintf("repadmin status: %v: %s", err, out))
+	}
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		fmt.Println("   " + l)
+	}
 }
 
 func step(format string, args ...any) { fmt.Printf("\n== "+format+"\n", args...) }
