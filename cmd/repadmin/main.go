@@ -9,6 +9,7 @@
 // Subcommands that talk to a running repnode, at its --http address:
 //
 //	repadmin --node host:port status [--json]   the site and what it knows of the group
+//	repadmin --node host:port sync [--delay|--no-delay] | elect | transfer --to ID | archive
 package main
 
 import (
@@ -29,6 +30,10 @@ const usage = `usage: repadmin [--node host:port] <command> [flags]
 
 Commands:
   status [--json]         a running site's role, generation, LSNs and its view of the group
+  sync [--delay|--no-delay]  start a delayed client's sync now, or set delayed sync
+  elect                   call an election
+  transfer --to SITE      hand mastership to SITE
+  archive                 checkpoint, then remove log files no longer needed
   log dump   --dir DIR [--limit N]   print the records of a stopped site's log
   log dump   --dir DIR --rollback   print the records the site rolled back
   log verify --dir DIR              check every record of a stopped site's log
@@ -72,6 +77,14 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "status":
 		return runStatus(*node, args[1:], stdout, stderr)
+	case "sync":
+		return runSync(*node, args[1:], stdout, stderr)
+	case "elect":
+		return runElect(*node, args[1:], stdout, stderr)
+	case "transfer":
+		return runTransfer(*node, args[1:], stdout, stderr)
+	case "archive":
+		return runArchive(*node, args[1:], stdout, stderr)
 	case "log":
 		return runLog(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

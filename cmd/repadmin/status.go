@@ -12,32 +12,8 @@ import (
 	"logship/cmd/internal/api"
 )
 
+// httpClient bounds every call: an operator tool must not hang.
 var httpClient = &http.Client{Timeout: 5 * time.Second}
-
-// getJSON fetches path from the node and decodes its JSON answer into v,
-// turning the usual failures into messages that say what to check.
-func getJSON(node, path string, v any) error {
-	resp, err := httpClient.Get("http://" + node + path)
-	if err != nil {
-		return fmt.Errorf("cannot reach repnode at %s: %v (is it running, and is --node its --http address?)", node, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("%s%s: read answer: %w", node, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e api.ErrorBody
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s%s: %s: %s", node, path, resp.Status, e.Error)
-		}
-		return fmt.Errorf("%s%s: %s", node, path, resp.Status)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s%s: not a repnode answer: %w", node, path, err)
-	}
-	return nil
-}
 
 func runStatus(node string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("repadmin status", flag.ContinueOnError)
@@ -50,7 +26,7 @@ func runStatus(node string, args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Sprintf("status: unexpected argument %q", fs.Arg(0))}
 	}
 	var st api.Status
-	if err := getJSON(node, "/v1/status", &st); err != nil {
+	if err := call(http.MethodGet, node, "/v1/status", nil, &st); err != nil {
 		return err
 	}
 	if *asJSON {
