@@ -161,6 +161,7 @@ func (c ReplicationConfig) repConfig(log rep.LogReader) (rep.Config, error) {
 		return max(1, int(time.Duration(def)*rep.TickMillis*time.Millisecond/c.TickInterval))
 	}
 	rc.ID, rc.Priority, rc.Sites, rc.Log = c.ID, c.Priority, c.Sites, log
+	rc.StartDisconnected = true // the transport reports each connection
 	rc.AckPolicy, rc.Peer, rc.DelayClient, rc.NoWait, rc.NoAutoInit = c.AckPolicy, c.Peer, c.DelayClient, c.NoWait, c.NoAutoInit
 	if c.Elect {
 		if c.HeartbeatInterval == 0 {

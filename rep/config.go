@@ -70,6 +70,12 @@ type Config struct {
 	Priority uint32
 	// Sites are the other members of the group (not this site).
 	Sites []Site
+	// StartDisconnected makes every other site count as disconnected until
+	// PeerUp reports its connection, so status tells the truth about a
+	// site that never connected. A driver whose transport reports
+	// connections (rep/transport does) sets it; the default assumes every
+	// site connected, for harnesses that deliver no connection events.
+	StartDisconnected bool
 	// Log is the local log, read for shipping, serving and verify.
 	Log LogReader
 

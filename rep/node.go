@@ -147,7 +147,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Log, sites: map[SiteID]*siteState{}}
 	for _, s := range cfg.Sites {
-		n.sites[s.ID] = &siteState{Site: s, connected: true}
+		n.sites[s.ID] = &siteState{Site: s, connected: !cfg.StartDisconnected}
 	}
 	n.last = cfg.Log.Last()
 	n.durable = n.last

@@ -29,3 +29,22 @@ func TestReadyDeliversEverySnapshotRelease(t *testing.T) {
 		t.Fatalf("after Advance: %v, want [9]", got)
 	}
 }
+
+// With StartDisconnected a site that never connected is reported so, and
+// PeerUp marks it connected.
+func TestStartDisconnectedUntilPeerUp(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ID, cfg.Sites, cfg.Log = 1, []Site{{ID: 2, Priority: 1}}, NewMemLog(1<<20)
+	cfg.StartDisconnected = true
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := n.Sites(); len(s) != 1 || s[0].Connected {
+		t.Fatalf("before PeerUp: %+v", s)
+	}
+	n.PeerUp(2)
+	if s := n.Sites(); !s[0].Connected {
+		t.Fatalf("after PeerUp: %+v", s)
+	}
+}
