@@ -253,6 +253,20 @@ type driver struct {
 
 	el          *electState // nil unless cfg.Elect
 	electStatus ElectStatus // guarded by pmu
+
+	// tail is the newest record appended through this driver (a local
+	// commit or a master's record), with its generation, so that telling
+	// elections the last record's generation costs no log read on the
+	// commit path. Driver goroutine only.
+	tail    lsn.LSN
+	tailGen uint64
+}
+
+// noteTail remembers the generation of the newest of recs.
+func (d *driver) noteTail(recs []rep.Record) {
+	if n := len(recs); n > 0 {
+		d.tail, d.tailGen = recs[n-1].LSN, recs[n-1].Gen
+	}
 }
 
 // StartReplication turns replication on: a driver goroutine owns a rep
@@ -594,6 +608,7 @@ func (d *driver) takeLocal() {
 	d.queue = nil
 	d.qmu.Unlock()
 	if len(recs) > 0 {
+		d.noteTail(recs)
 		if err := d.n.Appended(recs); err != nil {
 			// Not the master any more: these commits are not replicated;
 			// a sync with the new master rolls them back into the
@@ -658,6 +673,7 @@ func (d *driver) processRep() bool {
 			d.publish()
 			return false
 		}
+		d.noteTail(rd.Append)
 		if rd.Rollback != nil {
 			d.log.Info("rep: rolled back", "to", rd.Rollback.To, "from", rd.Rollback.From)
 		}

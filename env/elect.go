@@ -225,9 +225,13 @@ func (d *driver) noteLastRecord() {
 	if at.IsZero() || at == el.lastLSN {
 		return
 	}
-	gen := d.e.Generation()
-	if rec, err := d.r.Read(at); err == nil {
-		gen = rec.Gen
+	gen := d.tailGen
+	if at != d.tail {
+		// Moved by a rollback or an install, not by an append: read it.
+		gen = d.e.Generation()
+		if rec, err := d.r.Read(at); err == nil {
+			gen = rec.Gen
+		}
 	}
 	el.lastLSN = at
 	el.n.UpdateLastRecord(gen, at)
