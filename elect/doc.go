@@ -144,11 +144,25 @@
 // most-up-to-date rule still comes first. Without a new master in time
 // the transfer fails ([EventTransferFailed]) and writes resume.
 //
+// # Step-down
+//
+// [Node.StepDown] tells a site its log cannot be made durable (the driver
+// saw its fsync stalled). A master steps down at once ([EventSteppedDown],
+// RoleUnknown); until [Node.Recovered] the site neither campaigns nor
+// wins, and follows no master. It still votes, standing as priority 0.
+//
+// A site the others count as electable but that does not stand (stalled,
+// handing over in a transfer, or set to priority 0 at run time with
+// [Node.SetPriority]) votes only for a candidate whose log is at least as
+// up to date as its own: its vote counts toward the electable quorum, so
+// it must keep the promise a standing site keeps by counting itself.
+//
 // # Files
 //
 // math.go holds the table-tested arithmetic (vote order, thresholds,
 // lease and grant validity); node.go the inputs; election.go the two
-// phases; lease.go, witness.go and transfer.go one concern each; msg.go
+// phases; lease.go, witness.go, transfer.go and stepdown.go one concern
+// each; msg.go
 // the wire format (msgpack, Marshal/Unmarshal never panic); ready.go the
 // output contract.
 package elect

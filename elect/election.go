@@ -72,6 +72,10 @@ func (n *Node) vote1(to SiteID) Message {
 
 // startElection enters a new election generation above every one known.
 func (n *Node) startElection(force bool, target SiteID) {
+	if n.stalled {
+		n.retryAt = 0 // Recovered starts one
+		return
+	}
 	egen := max(n.hs.EGen, n.gen, n.lastGen) + 1
 	n.join(egen, force, target)
 }
@@ -84,19 +88,30 @@ func (n *Node) join(egen uint64, force bool, target SiteID) {
 		hs.EGen, hs.VotedFor = egen, 0
 	}
 	n.setState(hs)
+	if n.full {
+		// The full-election wait runs once, from the first election:
+		// joining each newer election must not restart it, or a site
+		// that waits for a VOTE1 never coming (from a site that still
+		// acts as master, which answers MASTER) would never vote.
+		if n.fullUntil == 0 {
+			n.fullUntil = n.now + uint64(n.cfg.FullElectionTicks)
+		}
+		if n.now >= n.fullUntil {
+			n.full = false
+		}
+	}
 	if n.role != RoleUnknown {
 		n.setRole(RoleUnknown, 0, n.gen)
 	}
 	n.el = &election{
 		egen: egen, joined: n.now, full: n.full, force: force, target: target,
-		stepAside: n.xfer.to != 0, tiebreak: n.cfg.Rand.Uint64(),
+		stepAside: n.xfer.to != 0 || n.stalled, tiebreak: n.cfg.Rand.Uint64(),
 		tally: map[SiteID]Vote{}, votes: map[SiteID]bool{}, voted: hs.VotedFor != 0,
 	}
-	wait := n.cfg.VoteWaitTicks
+	n.el.voteAt = n.now + uint64(n.cfg.VoteWaitTicks)
 	if n.full {
-		wait = n.cfg.FullElectionTicks
+		n.el.voteAt = max(n.el.voteAt, n.fullUntil)
 	}
-	n.el.voteAt = n.now + uint64(wait)
 	n.el.deadline = n.now + n.electionSpan() - uint64(n.cfg.ClockSkew)
 	n.el.tally[n.cfg.ID] = n.ownVote()
 	n.retryAt = 0
@@ -168,7 +183,7 @@ func (n *Node) maybeVote() {
 		}
 		cands = append(cands, v)
 	}
-	best, ok := Best(cands, el.target)
+	best, ok := Best(n.voteFloor(cands), el.target)
 	if !ok {
 		return // nobody electable heard yet; keep listening
 	}

@@ -30,6 +30,9 @@ var (
 	// ErrTransferring is what the driver returns to a write on a master
 	// handing mastership over (Transfer).
 	ErrTransferring = errors.New("elect: mastership transfer in progress")
+	// ErrStalled rejects Campaign on a site whose log cannot be made
+	// durable (StepDown, until Recovered).
+	ErrStalled = errors.New("elect: site stalled: its log cannot be made durable")
 	// ErrUnknownSite rejects an input naming a site not in Config.Sites.
 	ErrUnknownSite = errors.New("elect: unknown site")
 )

@@ -111,3 +111,27 @@ func (n *Node) WriteErr() error {
 	}
 	return nil
 }
+
+// LeaseValidTicks returns for how many more ticks CanReadLease is certain
+// to hold even if no further grant arrives: 0 when it does not hold now.
+// The driver turns it into a wall-clock deadline that readers compare
+// against, so a lease read needs no round trip to the node's goroutine.
+// A master that is a majority on its own renews its lease every tick; it
+// gets LeaseTicks-ClockSkew, like a fresh grant.
+func (n *Node) LeaseValidTicks() uint64 {
+	if !n.cfg.Leases || n.role != RoleMaster || !n.leaseWaitOver() {
+		return 0
+	}
+	stamps := make([]uint64, 0, len(n.lease.grants))
+	for _, s := range n.lease.grants {
+		stamps = append(stamps, s)
+	}
+	end := LeaseExpiry(stamps, n.cfg.size(), n.cfg.LeaseTicks, n.cfg.ClockSkew)
+	switch {
+	case end == ^uint64(0):
+		return uint64(max(n.cfg.LeaseTicks-n.cfg.ClockSkew, 0))
+	case end <= n.now:
+		return 0
+	}
+	return end - n.now
+}

@@ -2,6 +2,7 @@ package elect
 
 import (
 	"cmp"
+	"slices"
 
 	"logship/wal/lsn"
 )
@@ -163,4 +164,25 @@ func RetryDelay(base int, r uint64) int {
 		return 0
 	}
 	return base + int(r%uint64(base))
+}
+
+// LeaseExpiry returns the tick at which a master in a group of n sites
+// stops holding its lease unless another grant arrives: the expiry of the
+// newest grants that, with the master itself, still make a majority
+// (stamps are the request stamps granted, one per site). It returns 0 when
+// there are too few grants to hold at all, and ^uint64(0) when the master
+// alone is a majority, whose lease cannot lapse.
+func LeaseExpiry(stamps []uint64, n, leaseTicks, skew int) uint64 {
+	k := Majority(n) - 1 // grants needed besides the master's own
+	if k <= 0 {
+		return ^uint64(0)
+	}
+	if len(stamps) < k {
+		return 0
+	}
+	// The k-th newest stamp decides: LeaseHeld counts the grants still
+	// valid, and those lapse newest last.
+	s := slices.Clone(stamps)
+	slices.SortFunc(s, func(a, b uint64) int { return cmp.Compare(b, a) })
+	return s[k-1] + uint64(max(leaseTicks-skew, 0))
 }

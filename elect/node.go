@@ -25,8 +25,12 @@ type Node struct {
 
 	started bool // Start was called
 	full    bool // the next election is the first since start-up
-	el      *election
-	retryAt uint64 // without a master: tick of the next attempt (0 = none)
+	// fullUntil: the end of the full-election wait, counted from the
+	// first election this site entered, however many newer elections it
+	// joins meanwhile (0 = not begun).
+	fullUntil uint64
+	el        *election
+	retryAt   uint64 // without a master: tick of the next attempt (0 = none)
 
 	// grantBlock: until this tick, a site that voted in election hs.EGen
 	// refuses lease grants to masters of an older generation (the
@@ -36,6 +40,10 @@ type Node struct {
 	lease leaseState
 	agent agentState
 	xfer  transferState
+
+	// stalled: the local log cannot be made durable (StepDown until
+	// Recovered); see stepdown.go.
+	stalled bool
 
 	out   outbox
 	stats Stats
@@ -93,6 +101,8 @@ type Status struct {
 	Holder SiteID
 	// TransferTo: the site a planned transfer hands over to, 0 if none.
 	TransferTo SiteID
+	// Stalled: StepDown was called and Recovered not yet.
+	Stalled bool
 }
 
 // Status returns the node's current status.
@@ -101,7 +111,7 @@ func (n *Node) Status() Status {
 		ID: n.cfg.ID, Role: n.role, Master: n.master, Gen: n.gen, Priority: n.priority,
 		Witness: n.cfg.Witness, EGen: n.hs.EGen, VotedFor: n.hs.VotedFor,
 		LastGen: n.lastGen, LastLSN: n.lastLSN, WriteErr: n.WriteErr(),
-		Holder: n.hs.Holder, TransferTo: n.xfer.to,
+		Holder: n.hs.Holder, TransferTo: n.xfer.to, Stalled: n.stalled,
 	}
 	if n.el != nil {
 		st.Electing, st.Voted = true, n.el.voted
@@ -152,7 +162,7 @@ func (n *Node) setRole(r Role, master SiteID, gen uint64) {
 }
 
 // electable reports whether this site may win an election now.
-func (n *Node) electable() bool { return !n.cfg.Witness && n.priority > 0 }
+func (n *Node) electable() bool { return !n.cfg.Witness && n.priority > 0 && !n.stalled }
 
 // isElectable reports whether site id counts toward the electable quorum.
 func (n *Node) isElectable(id SiteID) bool {
@@ -233,10 +243,14 @@ func (n *Node) Start() {
 // Campaign holds an election now (repadmin elect, Berkeley DB
 // rep_elect). A client forgets its master first. Sites that still hear a
 // current master ignore it, and the master answers MASTER, so it cannot
-// depose a live master: use Transfer for that.
+// depose a live master: use Transfer for that. A stalled site (StepDown)
+// gets ErrStalled.
 func (n *Node) Campaign() error {
 	if n.role == RoleMaster {
 		return nil
+	}
+	if n.stalled {
+		return ErrStalled
 	}
 	n.started = true
 	if n.role == RoleClient {
@@ -257,6 +271,10 @@ func (n *Node) MasterSeen(id SiteID, gen uint64) {
 	if _, ok := n.sites[id]; !ok {
 		return
 	}
+	if n.stalled {
+		n.stalledMasterSeen(gen)
+		return
+	}
 	if n.role == RoleMaster {
 		n.stats.DupMasters++
 		if gen < n.gen || gen == n.gen && id < n.cfg.ID {
@@ -273,6 +291,22 @@ func (n *Node) MasterSeen(id SiteID, gen uint64) {
 	}
 	if gen < n.gen || (gen == n.gen && id == n.master && n.role == RoleClient) {
 		return // stale, or nothing new
+	}
+	if gen < n.lastGen {
+		// Our log holds a record written by the master of lastGen, which
+		// was elected after this one: this master is stale, and following
+		// it would roll back records of the newer generation, commits
+		// reported permanent among them. A restarted site has forgotten
+		// the generations it knew (n.gen is 0) and needs this most.
+		return
+	}
+	if gen < n.hs.EGen && n.hs.VotedFor != 0 {
+		// This site voted in election EGen, newer than that master: the
+		// candidate it voted for may have won without this site hearing
+		// of it. Following the older master would let it make commits
+		// permanent (with this site's acks) that the newer master lacks.
+		// The vote is persisted, so this holds across a restart too.
+		return
 	}
 	if n.el != nil && n.el.force && gen < n.el.egen {
 		return // a transfer election outranks the master it replaces
@@ -295,7 +329,9 @@ func (n *Node) MasterLost() {
 }
 
 // SetPriority changes this site's priority at run time (rep_set_priority).
-// It takes effect in the next election this site enters.
+// It takes effect in the next election this site enters; a master set to
+// 0 stays master until then. A site set to 0 still votes, only for a
+// candidate at least as up to date as itself (see voteFloor).
 func (n *Node) SetPriority(p uint32) error {
 	if n.cfg.Witness && p > 0 {
 		return ErrWitness

@@ -81,10 +81,13 @@ const (
 	EventTransferStarted
 	EventTransferDone
 	EventTransferFailed
+	// EventSteppedDown: this master stepped down because its log cannot
+	// be made durable (StepDown); Gen is the generation it gave up.
+	EventSteppedDown
 )
 
 var eventNames = [...]string{"", "ElectionStarted", "Elected", "NewMaster", "ElectionFailed",
-	"DupMaster", "LeaseExpired", "GrantRefused", "TransferStarted", "TransferDone", "TransferFailed"}
+	"DupMaster", "LeaseExpired", "GrantRefused", "TransferStarted", "TransferDone", "TransferFailed", "SteppedDown"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventNames) && t != 0 {

@@ -134,6 +134,29 @@ type ReplicationConfig struct {
 	// Events deliver rep's (a full ElectEvents drops and counts).
 	OnElectEvent func(ElectEvent)
 	ElectEvents  chan<- ElectEvent
+
+	// Leases: master leases (Berkeley DB DB_REP_CONF_LEASE; lease.go).
+	// Needs Elect; every site of the group, the witness included, must
+	// agree on Leases, LeaseTimeout and ClockSkew. The master then writes
+	// and serves Env.ViewLease only while a majority has granted it a
+	// lease, and a new master waits LeaseTimeout+ClockSkew before its
+	// first write. LeaseTimeout is how long a grant lasts (0: 500 ms);
+	// ClockSkew is the most two sites' clocks may drift apart over it
+	// (0: elect's default, 20 ms).
+	Leases       bool
+	LeaseTimeout time.Duration
+	ClockSkew    time.Duration
+	// WitnessGrantAfterExpiry (StartWitness only) chooses availability
+	// over consistency once the status-agent grant's holder is gone: see
+	// docs/operations.md, "Witness".
+	WitnessGrantAfterExpiry bool
+	witness                 bool // set by StartWitness on its copy
+	// FsyncStallTimeout (with Elect): a master whose log fsync has been
+	// in progress this long steps down, so the other sites elect a
+	// master that can make commits durable; it rejoins as a client once
+	// the fsync completes (stall.go). 0 = DefaultFsyncStallTimeout (5 s),
+	// negative = off; otherwise at least TickInterval.
+	FsyncStallTimeout time.Duration
 }
 
 // DefaultReplicationConfig returns the defaults; set Transport, ID and
@@ -160,7 +183,11 @@ func (c ReplicationConfig) repConfig(log rep.LogReader) (rep.Config, error) {
 		}
 		return max(1, int(time.Duration(def)*rep.TickMillis*time.Millisecond/c.TickInterval))
 	}
-	rc.ID, rc.Priority, rc.Sites, rc.Log = c.ID, c.Priority, c.Sites, log
+	if err := c.checkElectOptions(); err != nil {
+		return rep.Config{}, err
+	}
+	// rep never ships to a witness nor counts it for acks (witness.go).
+	rc.ID, rc.Priority, rc.Sites, rc.Log = c.ID, c.Priority, dataSites(c.Sites), log
 	rc.StartDisconnected = true // the transport reports each connection
 	rc.AckPolicy, rc.Peer, rc.DelayClient, rc.NoWait, rc.NoAutoInit = c.AckPolicy, c.Peer, c.DelayClient, c.NoWait, c.NoAutoInit
 	if c.Elect {
@@ -182,13 +209,27 @@ func (c ReplicationConfig) repConfig(log rep.LogReader) (rep.Config, error) {
 	return rc, rc.Validate()
 }
 
-// RepSite is the master's view of another site.
+// RepSite is the master's view of another site. Except for ID,
+// Priority and Connected, the fields are the master's only (zero on a
+// client); LSNs name records, as everywhere: a caught-up site has
+// FlushedLSN = AppliedLSN = RepStatus.LSN. See progress.go.
 type RepSite struct {
 	ID        SiteID
 	Priority  uint32
 	Connected bool
-	Acked     lsn.LSN // durable LSN the site acknowledged (master only)
-	LagBytes  int64   // log bytes from Acked to the end of the log (master only)
+	Witness   bool    // a witness (witness.go): only ID and Connected are set
+	Acked     lsn.LSN // durable LSN the site acknowledged; the same as FlushedLSN
+	LagBytes  int64   // log bytes from Acked to the newest record
+
+	SentLSN    lsn.LSN // newest record shipped to the site
+	FlushedLSN lsn.LSN // newest record durable there (Acked)
+	AppliedLSN lsn.LSN // newest record its readers see; zero if it does not report it
+	// LagTime is how long ago the master appended the oldest record the
+	// site has not made durable (0 when caught up).
+	LagTime time.Duration
+	// CatchUpETA estimates when the site will have caught up, at its
+	// recent flush rate: 0 when caught up, -1 when it is not progressing.
+	CatchUpETA time.Duration
 }
 
 // RepStatus is a site's replication status.
@@ -197,7 +238,8 @@ type RepStatus struct {
 	Role       Role
 	Master     SiteID
 	Gen        uint64
-	LSN        lsn.LSN // end of log: the newest record
+	LSN        lsn.LSN // the newest record in the log
+	EndLSN     lsn.LSN // end of log: where the next record will be appended
 	DurableLSN lsn.LSN
 	AppliedLSN lsn.LSN
 	MasterLSN  lsn.LSN // client: the newest master LSN heard of
@@ -207,6 +249,10 @@ type RepStatus struct {
 	InitTotal  int64
 	Err        error // ErrJoinFailure or an abandoned init, when stuck
 	Sites      []RepSite
+
+	// BehindBytes (client): log bytes from LSN to MasterLSN, what it
+	// still has to fetch as far as it knows.
+	BehindBytes int64
 }
 
 // RepStats are rep's counters plus the driver's.
@@ -253,6 +299,12 @@ type driver struct {
 
 	el          *electState // nil unless cfg.Elect
 	electStatus ElectStatus // guarded by pmu
+	electStats  ElectStats  // guarded by pmu
+
+	prog progress // per-site lag (progress.go); driver goroutine only
+
+	xfer  *transferWait // planned transfer in progress (transfer.go)
+	stall stallState    // fsync-stall watch (stall.go)
 
 	// tail is the newest record appended through this driver (a local
 	// commit or a master's record), with its generation, so that telling
@@ -298,6 +350,9 @@ func (e *Env) StartReplication(cfg ReplicationConfig) error {
 		d.log = e.logger
 	}
 	d.log = d.log.With("site", uint64(cfg.ID))
+	if d.stall.timeout, err = cfg.fsyncStallTimeout(); err != nil {
+		return err
+	}
 	if cfg.Elect {
 		if err := d.startElect(cfg, rc.HeartbeatTicks); err != nil {
 			return err
@@ -381,6 +436,10 @@ func (e *Env) RepStatus() (RepStatus, error) {
 	st := d.status
 	st.Sites = append([]RepSite(nil), st.Sites...)
 	st.AppliedLSN, _, _ = e.appliedPos()
+	if e.enter() == nil {
+		st.EndLSN = e.log.End()
+		e.exit()
+	}
 	return st, nil
 }
 
@@ -447,6 +506,9 @@ func (d *driver) update(ctx context.Context, fn func(*Tx) error) (Token, error) 
 	}
 	w := &commitWaiter{ch: make(chan bool, 1)}
 	tok, err := d.e.localUpdate(ctx, func(tx *Tx) error {
+		if err := d.writeErr(); err != nil {
+			return err // a transfer or step-down began after gate (transfer.go)
+		}
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -482,11 +544,10 @@ func (d *driver) gate(ctx context.Context, write bool) error {
 		if write && st.Role != rep.RoleMaster {
 			return &NotMasterError{Master: st.Master}
 		}
-		if write && d.el != nil && estat.WriteErr != nil {
-			if errors.Is(estat.WriteErr, elect.ErrNotLeader) {
-				return &NotMasterError{Master: st.Master}
+		if write && d.el != nil {
+			if err := d.writeCheck(st.Master, estat.WriteErr); err != nil {
+				return err
 			}
-			return fmt.Errorf("%w: %w", ErrNotMaster, estat.WriteErr)
 		}
 		if st.Err != nil {
 			if errors.Is(st.Err, rep.ErrJoinFailure) {
@@ -527,6 +588,8 @@ func (d *driver) run() {
 	tick := time.NewTicker(d.cfg.TickInterval)
 	defer tick.Stop()
 	recv := d.tr.Recv()
+	// applied closes when a client's applier moves (progress.go).
+	var applied chan struct{}
 	d.process() // an elect node's Start
 	for {
 		select {
@@ -555,20 +618,25 @@ func (d *driver) run() {
 			}
 		case <-tick.C:
 			d.n.Tick()
-			if d.el != nil {
-				d.el.n.Tick()
-			}
+			d.tickElect()
+			d.checkStall()
+			d.checkTransfer()
 		case <-d.kick:
+		case <-applied:
 		case f := <-d.cmds:
 			f()
 		}
 		d.takeLocal()
+		applied = d.reportApplied()
 		d.process()
 	}
 }
 
 // receive steps one transport message.
 func (d *driver) receive(tm transport.Message) {
+	if d.fromWitness(tm) {
+		return
+	}
 	id := SiteID(tm.From)
 	switch tm.Kind {
 	case transport.KindConnUp:
@@ -609,7 +677,9 @@ func (d *driver) takeLocal() {
 	d.qmu.Unlock()
 	if len(recs) > 0 {
 		d.noteTail(recs)
-		if err := d.n.Appended(recs); err != nil {
+		if err := d.n.Appended(recs); err == nil {
+			d.prog.appended(recs[len(recs)-1].LSN, time.Now())
+		} else {
 			// Not the master any more: these commits are not replicated;
 			// a sync with the new master rolls them back into the
 			// rollback file.
@@ -753,19 +823,32 @@ func (d *driver) publish() {
 		InitDone: s.InitDone, InitTotal: s.InitTotal, Err: s.Err,
 		Sites: make([]RepSite, len(sites)),
 	}
+	if s.Role == rep.RoleClient {
+		st.BehindBytes = d.e.distance(s.Last, s.MasterLast)
+	}
+	now := time.Now()
+	d.prog.observe(s, now)
 	for i, x := range sites {
 		st.Sites[i] = RepSite{ID: x.ID, Priority: x.Priority, Connected: x.Connected, Acked: x.Acked}
 		if s.Role == rep.RoleMaster {
-			st.Sites[i].LagBytes = d.e.distance(x.Acked, s.Last)
+			rs := &st.Sites[i]
+			rs.LagBytes = d.e.distance(x.Acked, s.Last)
+			rs.SentLSN, rs.FlushedLSN, rs.AppliedLSN = x.Sent, x.Acked, x.Applied
+			d.prog.site(rs, s.Last, now, d.e.distance)
 		}
 	}
+	st.Sites = d.witnessSites(st.Sites)
+	d.publishLease()
 	stats := d.n.Stats()
-	var es ElectStatus
+	var (
+		es  ElectStatus
+		ess ElectStats
+	)
 	if d.el != nil {
-		es = d.el.n.Status()
+		es, ess = d.el.n.Status(), d.el.n.Stats()
 	}
 	d.pmu.Lock()
-	d.electStatus = es
+	d.electStatus, d.electStats = es, ess
 	changed := st.Role != d.status.Role || st.Master != d.status.Master || st.Gen != d.status.Gen ||
 		st.Lockout != d.status.Lockout || st.SyncState != d.status.SyncState || st.Err != d.status.Err
 	d.status = st

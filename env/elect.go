@@ -18,6 +18,10 @@ package env
 //     Replica.SetGeneration(gen), or rep.BecomeClient(master, gen);
 //     Events are logged and delivered.
 //   - writes need rep's master role AND elect's WriteErr == nil.
+//   - with Leases, the driver publishes the lease deadline that
+//     Env.ViewLease checks (lease.go); a witness peer (Site.Witness) is
+//     elect's only, never rep's (witness.go, which also runs a witness
+//     site through the same Ready code, carryOutElect).
 //
 // Both protocols share one transport: every body starts with an envelope
 // byte, 'r' (rep message follows) or 'e' (elect message follows); see
@@ -32,6 +36,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -142,7 +147,7 @@ func (c ReplicationConfig) electConfig(repHeartbeatTicks int) (elect.Config, err
 	}
 	ec.ID, ec.Priority = elect.SiteID(c.ID), c.Priority
 	for _, s := range c.Sites {
-		ec.Sites = append(ec.Sites, elect.Site{ID: elect.SiteID(s.ID), Priority: s.Priority})
+		ec.Sites = append(ec.Sites, elect.Site{ID: elect.SiteID(s.ID), Priority: s.Priority, Witness: s.Witness})
 	}
 	ec.VoteWaitTicks = scale(ec.VoteWaitTicks, c.ElectVoteWait)
 	ec.ElectionTicks = scale(ec.ElectionTicks, c.ElectTimeout)
@@ -157,6 +162,7 @@ func (c ReplicationConfig) electConfig(repHeartbeatTicks int) (elect.Config, err
 		ec.HeartbeatTicks = repHeartbeatTicks
 	}
 	ec.Rand = mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(c.ID)))
+	c.electOptions(&ec) // leases and witness: lease.go
 	if c.ElectTune != nil {
 		c.ElectTune(&ec)
 	}
@@ -179,6 +185,9 @@ type electState struct {
 	broken bool // the store failed: send nothing more
 
 	lastLSN lsn.LSN // last durable record reported to n
+
+	lease *leaseClock // nil unless leases are on (lease.go)
+	wit   witnessView // the group's witnesses (witness.go)
 }
 
 // startElect opens the store, loads the HardState and creates the node.
@@ -206,7 +215,10 @@ func (d *driver) startElect(cfg ReplicationConfig, heartbeatTicks int) error {
 		_ = st.Close()
 		return err
 	}
-	d.el = &electState{n: n, store: st}
+	d.el = &electState{n: n, store: st, wit: newWitnessView(cfg.Sites)}
+	if ec.Leases {
+		d.el.lease = newLeaseClock(ec, cfg.TickInterval)
+	}
 	d.noteLastRecord()
 	d.log.Info("elect: starting", "egen", hs.EGen, "voted_for", uint64(hs.VotedFor),
 		"last_gen", n.Status().LastGen, "last", n.Status().LastLSN.String())
@@ -237,14 +249,31 @@ func (d *driver) noteLastRecord() {
 	el.n.UpdateLastRecord(gen, at)
 }
 
-// sendBody prefixes body with the envelope byte and sends it.
-func (d *driver) sendBody(to SiteID, env byte, body []byte) {
+// sendEnvelope prefixes body with the envelope byte and sends it. The
+// driver and the witness both send through it.
+func sendEnvelope(tr transport.Transport, to SiteID, env byte, body []byte) error {
 	b := make([]byte, 1+len(body))
 	b[0] = env
 	copy(b[1:], body)
-	if err := d.tr.Send(transport.ID(to), b); err != nil {
+	return tr.Send(transport.ID(to), b)
+}
+
+// sendBody prefixes body with the envelope byte and sends it.
+func (d *driver) sendBody(to SiteID, env byte, body []byte) {
+	if err := sendEnvelope(d.tr, to, env, body); err != nil {
 		d.sendErrs.Add(1)
 	}
+}
+
+// decodeElect decodes an elect message body (envelope stripped) that
+// arrived on the connection of site from; a message claiming another
+// sender is rejected, so a site cannot vote in another's name.
+func decodeElect(from transport.ID, body []byte) (elect.Message, error) {
+	m, err := elect.Unmarshal(body)
+	if err == nil && uint64(m.From) != uint64(from) {
+		err = fmt.Errorf("%w: From %d on the connection of site %d", elect.ErrBadMessage, m.From, from)
+	}
+	return m, err
 }
 
 // receiveElect steps one elect message body (envelope stripped).
@@ -254,10 +283,7 @@ func (d *driver) receiveElect(from transport.ID, body []byte) {
 		d.log.Warn("elect: dropped an election message: elections are off", "from", from)
 		return
 	}
-	m, err := elect.Unmarshal(body)
-	if err == nil && uint64(m.From) != uint64(from) {
-		err = fmt.Errorf("%w: From %d on the connection of site %d", elect.ErrBadMessage, m.From, from)
-	}
+	m, err := decodeElect(from, body)
 	if err != nil {
 		d.badMsgs.Add(1)
 		d.log.Warn("elect: dropped a malformed message", "from", from, "err", err)
@@ -302,38 +328,52 @@ func (d *driver) processElect() bool {
 		return false
 	}
 	d.noteLastRecord()
-	if !el.n.HasReady() {
+	d.noteMirrored()
+	did, err := carryOutElect(el.n, el.store, d.log, d.carryOutRole, d.sendBody, d.electEvent)
+	if err != nil {
+		el.broken = true
+		d.log.Error("elect: persisting election state failed; this site stops taking part in elections", "err", err)
+		_ = d.e.fail(fmt.Errorf("env: elections: %w", err))
 		return false
 	}
-	rd := el.n.Ready()
+	return did
+}
+
+// carryOutElect carries out n's Ready, if any, in its contract order, for
+// a data site's driver and a witness alike; it reports whether there was
+// one. A failed store write stops it before any message goes out: the
+// caller must then take the site out of elections.
+func carryOutElect(n *elect.Node, store *electStore, log *slog.Logger, role func(elect.RoleDecision),
+	send func(to SiteID, env byte, body []byte), event func(elect.Event)) (bool, error) {
+	if !n.HasReady() {
+		return false, nil
+	}
+	rd := n.Ready()
 	// 1. State, durable before any message.
 	if rd.State != nil {
-		if err := el.store.Save(*rd.State); err != nil {
-			el.broken = true
-			d.log.Error("elect: persisting election state failed; this site stops taking part in elections", "err", err)
-			_ = d.e.fail(fmt.Errorf("env: elections: %w", err))
-			return false
+		if err := store.Save(*rd.State); err != nil {
+			return false, err
 		}
 	}
 	// 2. Role.
 	if rd.Role != nil {
-		d.carryOutRole(*rd.Role)
+		role(*rd.Role)
 	}
 	// 3. Messages.
 	for _, m := range rd.Messages {
 		b, err := elect.Marshal(m)
 		if err != nil {
-			d.log.Error("elect: encode message", "msg", m.String(), "err", err)
+			log.Error("elect: encode message", "msg", m.String(), "err", err)
 			continue
 		}
-		d.sendBody(SiteID(m.To), envelopeElect, b)
+		send(SiteID(m.To), envelopeElect, b)
 	}
 	// 4. Events.
 	for _, ev := range rd.Events {
-		d.electEvent(ev)
+		event(ev)
 	}
-	el.n.Advance(rd)
-	return true
+	n.Advance(rd)
+	return true, nil
 }
 
 // carryOutRole makes rep take the role elect decided.
@@ -361,22 +401,29 @@ func (d *driver) carryOutRole(rd elect.RoleDecision) {
 }
 
 func (d *driver) electEvent(ev elect.Event) {
+	d.transferEvent(ev)
+	publishElectEvent(d.log, d.cfg, &d.dropped, ev)
+}
+
+// publishElectEvent logs ev and hands it to the configured handler and
+// channel (a full channel drops it and counts it in dropped).
+func publishElectEvent(log *slog.Logger, cfg ReplicationConfig, dropped *atomic.Uint64, ev elect.Event) {
 	lvl := slog.LevelInfo
 	switch ev.Type {
 	case elect.EventElectionFailed, elect.EventLeaseExpired, elect.EventGrantRefused, elect.EventTransferFailed:
 		lvl = slog.LevelWarn
-	case elect.EventDupMaster:
+	case elect.EventDupMaster, elect.EventSteppedDown:
 		lvl = slog.LevelError
 	}
-	d.log.Log(context.Background(), lvl, "elect: "+ev.Type.String(), "peer", uint64(ev.Site), "gen", ev.Gen)
-	if d.cfg.OnElectEvent != nil {
-		d.cfg.OnElectEvent(ev)
+	log.Log(context.Background(), lvl, "elect: "+ev.Type.String(), "peer", uint64(ev.Site), "gen", ev.Gen)
+	if cfg.OnElectEvent != nil {
+		cfg.OnElectEvent(ev)
 	}
-	if d.cfg.ElectEvents != nil {
+	if cfg.ElectEvents != nil {
 		select {
-		case d.cfg.ElectEvents <- ev:
+		case cfg.ElectEvents <- ev:
 		default:
-			d.dropped.Add(1)
+			dropped.Add(1)
 		}
 	}
 }

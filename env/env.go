@@ -92,6 +92,7 @@ type Env struct {
 type counters struct {
 	commits, readOnly, aborted                      atomic.Uint64
 	batches, records, bytes, rolledBack, checkpoint atomic.Uint64
+	fsync                                           fsyncHist
 }
 
 // Stats is a snapshot of an environment's counters.
@@ -106,11 +107,19 @@ type Stats struct {
 	Checkpoints    uint64  // checkpoints taken
 	AppliedLSN     lsn.LSN // last record applied (not a counter)
 	LastLSN        lsn.LSN // last record in the log (not a counter)
+
+	// Log fsyncs made for commits, by the master's group commit and a
+	// client's driver alike, with their latency: FsyncSeconds is the
+	// total, FsyncBucketCounts[i] how many took at most FsyncBuckets[i]
+	// (cumulative, like a Prometheus histogram).
+	FsyncCount        uint64
+	FsyncSeconds      float64
+	FsyncBucketCounts []uint64
 }
 
 // Sub returns the counters accumulated since prev; LSNs are s's.
 func (s Stats) Sub(prev Stats) Stats {
-	return Stats{
+	out := Stats{
 		Commits:        s.Commits - prev.Commits,
 		ReadOnly:       s.ReadOnly - prev.ReadOnly,
 		Aborted:        s.Aborted - prev.Aborted,
@@ -121,7 +130,16 @@ func (s Stats) Sub(prev Stats) Stats {
 		Checkpoints:    s.Checkpoints - prev.Checkpoints,
 		AppliedLSN:     s.AppliedLSN,
 		LastLSN:        s.LastLSN,
+		FsyncCount:     s.FsyncCount - prev.FsyncCount,
+		FsyncSeconds:   s.FsyncSeconds - prev.FsyncSeconds,
 	}
+	if len(s.FsyncBucketCounts) == len(prev.FsyncBucketCounts) {
+		out.FsyncBucketCounts = make([]uint64, len(s.FsyncBucketCounts))
+		for i := range s.FsyncBucketCounts {
+			out.FsyncBucketCounts[i] = s.FsyncBucketCounts[i] - prev.FsyncBucketCounts[i]
+		}
+	}
+	return out
 }
 
 // Stats returns a snapshot of the counters.
@@ -138,6 +156,7 @@ func (e *Env) Stats() Stats {
 		Checkpoints:    e.st.checkpoint.Load(),
 		AppliedLSN:     applied,
 	}
+	e.st.fsync.fill(&s)
 	if e.enter() == nil {
 		s.LastLSN = e.log.Last()
 		e.exit()
@@ -232,7 +251,10 @@ func (e *Env) newEpoch() {
 func (e *Env) syncAll() error {
 	var err error
 	if last := e.log.Last(); !last.IsZero() && !last.Less(e.log.DurableEnd()) {
-		if err = e.log.Sync(last); err != nil {
+		start := time.Now()
+		err = e.log.Sync(last)
+		e.st.fsync.observe(time.Since(start))
+		if err != nil {
 			err = e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
 		}
 	}

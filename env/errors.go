@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"logship/elect"
 	"logship/rep"
 )
 
@@ -59,4 +60,16 @@ var (
 	// ErrReplication: a replication call on an environment without
 	// replication started, or a second StartReplication.
 	ErrReplication = errors.New("env: replication not started")
+	// ErrLeaseExpired: a lease read (ViewLease), or a write, on a master
+	// that does not hold a valid master lease (lease.go). It also matches
+	// elect.ErrLeaseExpired.
+	ErrLeaseExpired = fmt.Errorf("env: %w", elect.ErrLeaseExpired)
+	// ErrTransferFailed: a planned transfer (Env.Transfer) ended without
+	// the target becoming master: it did not catch up and win in time,
+	// another site won, or this master stepped down.
+	ErrTransferFailed = errors.New("env: mastership transfer failed")
+	// ErrBadTarget: a transfer to a site that cannot become master: not
+	// a member, a witness, or priority 0. It wraps elect's reason
+	// (elect.ErrUnknownSite, ErrWitness, ErrNotElectable).
+	ErrBadTarget = errors.New("env: bad transfer target")
 )

@@ -48,7 +48,7 @@ func ackPolicyMet(p AckPolicy, c ackCount) bool {
 
 // permMet reports whether the record at at satisfies the ack policy.
 func (n *Node) permMet(at lsn.LSN) bool {
-	c := ackCount{SelfElectable: n.cfg.Priority > 0}
+	c := ackCount{SelfElectable: n.selfElectable}
 	for _, s := range n.cfg.Sites {
 		st := n.sites[s.ID]
 		c.Clients++

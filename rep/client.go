@@ -9,6 +9,9 @@ type clientState struct {
 	silent     int     // ticks since the master was last heard
 	silentSent bool    // EventMasterSilent reported for this silence
 	ackSent    lsn.LSN
+	// applied: the newest record the driver reported applied (Applied);
+	// appliedSent: the applied position last put on an ACK.
+	applied, appliedSent lsn.LSN
 
 	// gap repair (gap.go)
 	buf      []LogRecord // records ahead of a gap, sorted by LSN
@@ -140,11 +143,12 @@ func (n *Node) maybeAck() {
 	for i := range n.out.msgs {
 		if m := &n.out.msgs[i]; m.Type == MsgAck && m.To == n.master && m.Gen == n.gen {
 			m.LSN = n.durable
+			m.Applied = lsn.Min(n.c.applied, n.durable)
+			n.c.appliedSent = m.Applied
 			return
 		}
 	}
-	n.stats.AcksSent++
-	n.send(Message{Type: MsgAck, To: n.master, LSN: n.durable})
+	n.sendAck()
 }
 
 // checkStartup declares the client caught up once it holds everything the
@@ -178,4 +182,5 @@ func (n *Node) tickClient() {
 		n.event(Event{Type: EventMasterSilent, Site: n.master, Gen: n.gen})
 	}
 	n.tickRequest()
+	n.reportApplied()
 }

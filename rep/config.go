@@ -20,6 +20,11 @@ type Site struct {
 	// only electable sites count for the one_peer, all_peers and quorum
 	// ack policies.
 	Priority uint32
+	// Witness: the site keeps no data; it only votes in elections (package
+	// elect). rep never ships to a witness nor counts it for acks, so a
+	// witness must not be in Config.Sites: the env driver gives it to
+	// elect only.
+	Witness bool
 }
 
 // AckPolicy says which acknowledgements make a commit permanent
@@ -200,6 +205,8 @@ func (c Config) Validate() error {
 			bad("Sites[%d].ID (%d) is this site's own ID", i, s.ID)
 		case seen[s.ID]:
 			bad("Sites[%d].ID (%d) is listed twice", i, s.ID)
+		case s.Witness:
+			bad("Sites[%d] (%d) is a witness, which keeps no log; leave it out", i, s.ID)
 		}
 		seen[s.ID] = true
 	}

@@ -33,7 +33,10 @@ const (
 	// MsgLogNotAvail: the sender cannot serve the LogReq for LSN; Outdated
 	// (master only) says the log was archived and only internal init helps.
 	MsgLogNotAvail
-	// MsgAck: the client's log is durable up to LSN.
+	// MsgAck: the client's log is durable up to LSN; Applied (optional,
+	// zero from sites that do not report it) is the last record its
+	// readers see. A client re-sends its durable LSN to report a newer
+	// Applied alone.
 	MsgAck
 	// MsgVerifyReq asks for the identity of the record at LSN.
 	MsgVerifyReq
@@ -130,6 +133,9 @@ type Message struct {
 	Offset    int64     `msgpack:"of,omitempty"`
 	Data      []byte    `msgpack:"d,omitempty"`
 	NotAvail  bool      `msgpack:"na,omitempty"`
+	// Applied (ACK only): the last record applied on the client, never
+	// after LSN. Optional: an older client omits it.
+	Applied lsn.LSN `msgpack:"ap,omitempty"`
 }
 
 func (m Message) String() string {
@@ -144,6 +150,11 @@ func (m Message) String() string {
 		s += fmt.Sprintf(" after=%s until=%s anywhere=%t", m.LSN, m.Until, m.Anywhere)
 	case MsgPage, MsgPageReq:
 		s += fmt.Sprintf(" off=%d n=%d", m.Offset, len(m.Data))
+	case MsgAck:
+		s += " lsn=" + m.LSN.String()
+		if !m.Applied.IsZero() {
+			s += " applied=" + m.Applied.String()
+		}
 	default:
 		s += " lsn=" + m.LSN.String() + " last=" + m.Last.String()
 	}
@@ -182,6 +193,9 @@ func (m *Message) Validate() error {
 	if len(m.Records) > 0 && m.Type != MsgLog {
 		return bad("unexpected records")
 	}
+	if !m.Applied.IsZero() && m.Type != MsgAck {
+		return bad("unexpected applied LSN %s", m.Applied)
+	}
 	switch m.Type {
 	case MsgLog:
 		for i, r := range m.Records {
@@ -191,6 +205,10 @@ func (m *Message) Validate() error {
 			if i > 0 && r.Prev != m.Records[i-1].LSN {
 				return bad("record %d: Prev %s breaks the chain after %s", i, r.Prev, m.Records[i-1].LSN)
 			}
+		}
+	case MsgAck:
+		if m.LSN.Less(m.Applied) {
+			return bad("applied %s after durable %s", m.Applied, m.LSN)
 		}
 	case MsgLogReq:
 		if !m.Until.IsZero() && !m.LSN.Less(m.Until) {

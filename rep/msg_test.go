@@ -21,7 +21,7 @@ func sampleMessages() []Message {
 		{Type: MsgLogReq, From: 2, To: 1, Gen: 3, LSN: l(1, 10), Until: l(2, 0), Anywhere: true},
 		{Type: MsgLogMore, From: 1, To: 2, Gen: 3, LSN: l(2, 30), Last: l(9, 0)},
 		{Type: MsgLogNotAvail, From: 1, To: 2, Gen: 3, LSN: l(1, 10), Outdated: true},
-		{Type: MsgAck, From: 2, To: 1, Gen: 3, LSN: l(2, 30)},
+		{Type: MsgAck, From: 2, To: 1, Gen: 3, LSN: l(2, 30), Applied: l(2, 0)},
 		{Type: MsgVerifyReq, From: 2, To: 1, Gen: 3, LSN: l(2, 30)},
 		{Type: MsgVerify, From: 1, To: 2, Gen: 3, LSN: l(2, 30), Found: true, RecGen: 2, Checksum: 77, Last: l(5, 5)},
 		{Type: MsgVerifyFail, From: 1, To: 2, Gen: 3, LSN: l(1, 0)},
@@ -95,6 +95,8 @@ func TestUnmarshalRejectsMalformedInput(t *testing.T) {
 		{"negative offset", enc(map[string]any{"v": Version, "t": int(MsgPageReq), "f": 1,
 			"s": map[string]any{"i": 1, "s": 2}, "of": -1})},
 		{"huge array header", []byte{0x85, 0xa1, 'r', 0xdd, 0xff, 0xff, 0xff, 0xff}},
+		{"applied after durable", enc(map[string]any{"v": Version, "t": int(MsgAck), "f": 1, "l": "1/50", "ap": "1/60"})},
+		{"applied on a heartbeat", enc(map[string]any{"v": Version, "t": int(MsgHeartbeat), "f": 1, "ap": "1/60"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +117,8 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{0x85, 0xa1, 'r', 0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Add(mustEnc(f, map[string]any{"v": Version, "t": int(MsgAck), "f": 2, "o": 1, "l": "1/50"}))
+	f.Add(mustEnc(f, map[string]any{"v": Version, "t": int(MsgAck), "f": 2, "o": 1, "l": "1/50", "ap": "1/60"}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Unmarshal(b)
 		if err != nil {
@@ -136,4 +140,26 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("unstable: %+v vs %+v", m, m2)
 		}
 	})
+}
+
+func mustEnc(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// An ACK from a site that predates the applied field still decodes: the
+// field is optional and reads as Zero.
+func TestAckWithoutAppliedDecodes(t *testing.T) {
+	b := mustEnc(t, map[string]any{"v": Version, "t": int(MsgAck), "f": 2, "o": 1, "g": 3, "l": "2/30"})
+	m, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.LSN != lsn.New(2, 30) || !m.Applied.IsZero() {
+		t.Fatalf("decoded %+v", m)
+	}
 }

@@ -123,6 +123,10 @@ type Node struct {
 	c     clientState
 	sv    snapServer // snapshot served for internal init (init.go)
 
+	// selfElectable: this site's configured priority is > 0, which is how
+	// the other sites count it; SetPriority does not change it (settings.go).
+	selfElectable bool
+
 	out   outbox
 	stats Stats
 }
@@ -132,6 +136,8 @@ type siteState struct {
 	Site
 	connected bool
 	acked     lsn.LSN // master: durable LSN acknowledged at our gen
+	sent      lsn.LSN // master: newest record shipped at our gen (progress.go)
+	applied   lsn.LSN // master: newest record the site reported applied
 	// Serving this site an internal init (init.go), as master or peer:
 	initLSN       lsn.LSN // retained from here while the site is in init
 	initTarget    lsn.LSN // the init ends when the site reaches this
@@ -145,7 +151,7 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Log, sites: map[SiteID]*siteState{}}
+	n := &Node{cfg: cfg, log: cfg.Log, sites: map[SiteID]*siteState{}, selfElectable: cfg.Priority > 0}
 	for _, s := range cfg.Sites {
 		n.sites[s.ID] = &siteState{Site: s, connected: !cfg.StartDisconnected}
 	}
@@ -178,8 +184,14 @@ type SiteStatus struct {
 	ID        SiteID
 	Priority  uint32
 	Connected bool
-	// Acked is the durable LSN the site acknowledged (master only).
+	// Acked is the durable LSN the site acknowledged (master only):
+	// PostgreSQL's flush_lsn.
 	Acked lsn.LSN
+	// Sent is the newest record shipped to the site, or Acked if that is
+	// newer (records it got from its peer); Applied the newest it
+	// reported visible to its readers (Zero if it does not report it).
+	// Master only, like Acked; see progress.go.
+	Sent, Applied lsn.LSN
 }
 
 // Sites returns the view of every other site, in Config.Sites order.
@@ -187,7 +199,8 @@ func (n *Node) Sites() []SiteStatus {
 	out := make([]SiteStatus, 0, len(n.cfg.Sites))
 	for _, s := range n.cfg.Sites {
 		st := n.sites[s.ID]
-		out = append(out, SiteStatus{ID: s.ID, Priority: s.Priority, Connected: st.connected, Acked: st.acked})
+		out = append(out, SiteStatus{ID: s.ID, Priority: s.Priority, Connected: st.connected, Acked: st.acked,
+			Sent: lsn.Max(st.sent, st.acked), Applied: st.applied})
 	}
 	return out
 }
@@ -306,6 +319,7 @@ func (n *Node) PeerDown(id SiteID) {
 		return
 	}
 	s.connected = false
+	n.forgetInFlight(s)
 	n.event(Event{Type: EventConnectBroken, Site: id})
 }
 
@@ -324,7 +338,7 @@ func (n *Node) BecomeMaster(gen uint64) error {
 	n.m = masterState{}
 	n.resetServing()
 	for _, s := range n.sites {
-		s.acked = lsn.Zero
+		s.acked, s.sent, s.applied = lsn.Zero, lsn.Zero, lsn.Zero
 	}
 	n.stats.MasterChanges++
 	n.event(Event{Type: EventNewMaster, Site: n.cfg.ID, Gen: gen})

@@ -60,6 +60,7 @@ func (n *Node) shipTo(to SiteID, recs []LogRecord, limit int, served bool) {
 			last = batch[len(batch)-1].LSN
 		}
 		n.send(Message{Type: MsgLog, To: to, Records: batch, Last: last})
+		n.noteSent(n.sites[to], batch)
 		if len(batch) > 1 {
 			n.stats.BulkTransfers++
 		}
@@ -136,6 +137,7 @@ func (n *Node) stepMaster(m Message) {
 		if s.acked.Less(m.LSN) && !n.last.Less(m.LSN) {
 			s.acked = m.LSN
 		}
+		n.noteApplied(s, m)
 		n.initProgress(s, s.acked)
 		n.checkPerms()
 	case MsgLogReq:

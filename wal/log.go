@@ -60,6 +60,10 @@ type Log struct {
 	flusherDone chan struct{}
 	stopOnce    sync.Once
 
+	// syncStart is when the fsync in progress began (unix nanoseconds), 0
+	// when none is: see SyncingSince.
+	syncStart atomic.Int64
+
 	gen  uint64 // bumped by every operation that invalidates positions
 	cuts []cut  // the latest such operations, for readers
 	genA atomic.Uint64

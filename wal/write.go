@@ -64,6 +64,8 @@ func (l *Log) Sync(at lsn.LSN) error {
 // fsyncs, so that a writer can fill the file while the disk works.
 func (l *Log) syncFiles(keepWmu bool) error {
 	start := time.Now()
+	l.syncStart.Store(start.UnixNano())
+	defer l.syncStart.Store(0)
 	target, err := l.flushLocked()
 	dirty := append(l.scratch[:0], l.dirty...)
 	clear(l.dirty)

@@ -58,9 +58,18 @@ type Fault struct {
 // with Inject say. It is safe for concurrent use.
 type Injector struct {
 	FS
-	mu     sync.Mutex
-	faults []*fault
-	fired  int
+	mu      sync.Mutex
+	faults  []*fault
+	fired   int
+	holds   []*hold
+	holding int // calls waiting on a hold now
+}
+
+// hold is a Hold not yet released.
+type hold struct {
+	op      Op
+	path    string
+	release chan struct{}
 }
 
 type fault struct {
@@ -95,8 +104,10 @@ func (i *Injector) Fired() int {
 	return i.fired
 }
 
-// check returns the fault that fails this call, if any.
+// check waits out any hold on this call, then returns the fault that
+// fails it, if any.
 func (i *Injector) check(op Op, name string) *Fault {
+	i.wait(op, name)
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	for _, f := range i.faults {
