@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"logship/cmd/internal/api"
 )
@@ -15,6 +20,15 @@ import (
 // 200 answer into out (if not nil), and turns failures into messages that
 // say what to check.
 func call(method, node, path string, body, out any) error {
+	return callWithin(httpClient.Timeout, method, node, path, body, out)
+}
+
+// transferTimeout bounds POST /v1/admin/transfer, which answers only once
+// the target is master or the transfer failed (a few election timeouts).
+const transferTimeout = 60 * time.Second
+
+// callWithin is call with its own time limit.
+func callWithin(limit time.Duration, method, node, path string, body, out any) error {
 	var rd io.Reader = http.NoBody
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -28,7 +42,9 @@ func call(method, node, path string, body, out any) error {
 		return fmt.Errorf("--node %q: %w", node, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpClient.Do(req)
+	c := *httpClient
+	c.Timeout = limit
+	resp, err := c.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach repnode at %s: %v (is it running, and is --node its --http address?)", node, err)
 	}
@@ -38,11 +54,12 @@ func call(method, node, path string, body, out any) error {
 		return fmt.Errorf("%s%s: read answer: %w", node, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		herr := &httpError{Code: resp.StatusCode, msg: fmt.Sprintf("%s%s: %s", node, path, resp.Status)}
 		var e api.ErrorBody
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s%s: %s: %s", node, path, resp.Status, e.Error)
+			herr.msg += ": " + e.Error
 		}
-		return fmt.Errorf("%s%s: %s", node, path, resp.Status)
+		return herr
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
@@ -51,6 +68,15 @@ func call(method, node, path string, body, out any) error {
 	}
 	return nil
 }
+
+// httpError is an answer other than 200 OK, so a command can tell, say,
+// an old repnode without an endpoint (404) from a refusal.
+type httpError struct {
+	Code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
 
 // noArgs parses a subcommand that takes only the given flags.
 func noArgs(name string, args []string, stderr io.Writer, define func(*flag.FlagSet)) error {
@@ -71,10 +97,14 @@ func noArgs(name string, args []string, stderr io.Writer, define func(*flag.Flag
 // runSync starts a delayed client's synchronisation now, or (with --delay
 // or --no-delay) sets whether the site delays its sync with a new master.
 func runSync(node string, args []string, stdout, stderr io.Writer) error {
-	var delay, noDelay bool
+	var delay, noDelay, wait bool
+	opt := waitOptions{BarWidth: 30}
 	if err := noArgs("sync", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&delay, "delay", false, "make the site wait for 'repadmin sync' before syncing with a new master")
 		fs.BoolVar(&noDelay, "no-delay", false, "make the site sync with a new master at once")
+		fs.BoolVar(&wait, "wait", false, "then show progress until the client has caught up with its master")
+		fs.DurationVar(&opt.Timeout, "timeout", 10*time.Minute, "with --wait: give up (exit 1) after this long; 0 waits forever")
+		fs.DurationVar(&opt.Interval, "interval", 500*time.Millisecond, "with --wait: time between polls")
 	}); err != nil {
 		return err
 	}
@@ -82,13 +112,35 @@ func runSync(node string, args []string, stdout, stderr io.Writer) error {
 	switch {
 	case delay && noDelay:
 		return usageError{"sync: --delay and --no-delay contradict each other"}
+	case wait && (delay || noDelay):
+		return usageError{"sync: --wait follows a sync; it does not go with --delay or --no-delay"}
+	case wait && (opt.Interval <= 0 || opt.Timeout < 0):
+		return usageError{"sync: --interval must be > 0 and --timeout >= 0"}
 	case delay || noDelay:
 		body = map[string]bool{"delay": delay}
+	}
+	if wait {
+		// Name the fix before the node refuses: --wait follows a client.
+		var st api.Status
+		if err := call(http.MethodGet, node, "/v1/status", nil, &st); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		if st.Role != "client" {
+			return fmt.Errorf("sync --wait: %w", cannotCatchUp(st))
+		}
 	}
 	if err := call(http.MethodPost, node, "/v1/admin/sync", body, nil); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
 	switch {
+	case wait:
+		fmt.Fprintf(stdout, "sync started on %s; waiting until it has caught up\n", node)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		opt.TTY = isTerminal(stdout)
+		if err := waitCaughtUp(ctx, node, opt, stdout); err != nil {
+			return fmt.Errorf("sync --wait: %w", err)
+		}
 	case body == nil:
 		fmt.Fprintf(stdout, "sync started on %s\n", node)
 	case delay:
@@ -120,7 +172,7 @@ func runTransfer(node string, args []string, stdout, stderr io.Writer) error {
 	if to == 0 {
 		return usageError{"transfer: --to SITE is required"}
 	}
-	if err := call(http.MethodPost, node, "/v1/admin/transfer", map[string]uint64{"to": to}, nil); err != nil {
+	if err := callWithin(transferTimeout, http.MethodPost, node, "/v1/admin/transfer", map[string]uint64{"to": to}, nil); err != nil {
 		return fmt.Errorf("transfer: %w", err)
 	}
 	fmt.Fprintf(stdout, "mastership handed to site %d\n", to)

@@ -9,7 +9,10 @@
 // Subcommands that talk to a running repnode, at its --http address:
 //
 //	repadmin --node host:port status [--json]   the site and what it knows of the group
+//	repadmin --node host:port watch [--interval 1s] [--count N]   status, refreshed
+//	repadmin --node host:port stat [--json]     every counter: replication, elections, environment
 //	repadmin --node host:port sync [--delay|--no-delay] | elect | transfer --to ID | archive
+//	repadmin --node host:port sync --wait [--timeout 10m]   sync, then a progress bar until caught up
 package main
 
 import (
@@ -30,7 +33,10 @@ const usage = `usage: repadmin [--node host:port] <command> [flags]
 
 Commands:
   status [--json]         a running site's role, generation, LSNs and its view of the group
+  watch [--interval D] [--count N]   the status, redrawn every D (default 1s)
+  stat [--json]           every counter: replication, elections, environment
   sync [--delay|--no-delay]  start a delayed client's sync now, or set delayed sync
+  sync --wait [--timeout D]  start it, then show progress until the client caught up
   elect                   call an election
   transfer --to SITE      hand mastership to SITE
   archive                 checkpoint, then remove log files no longer needed
@@ -77,6 +83,10 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "status":
 		return runStatus(*node, args[1:], stdout, stderr)
+	case "watch":
+		return runWatch(*node, args[1:], stdout, stderr)
+	case "stat":
+		return runStat(*node, args[1:], stdout, stderr)
 	case "sync":
 		return runSync(*node, args[1:], stdout, stderr)
 	case "elect":

@@ -48,6 +48,13 @@ func printStatus(w io.Writer, node string, st api.Status) {
 		fmt.Fprintf(w, ", internal init %d/%d bytes", st.InitDone, st.InitTotal)
 	}
 	fmt.Fprintln(w)
+	if st.LastLSN != "" {
+		fmt.Fprintf(w, "last record %s", orNone(st.LastLSN))
+		if st.Role == "client" {
+			fmt.Fprintf(w, ", %s behind the newest master record heard of (%s)", humanBytes(st.BehindBytes), orNone(st.MasterLSN))
+		}
+		fmt.Fprintln(w)
+	}
 	if st.Error != "" {
 		fmt.Fprintf(w, "error: %s\n", st.Error)
 	}
@@ -56,11 +63,42 @@ func printStatus(w io.Writer, node string, st api.Status) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tADDRESS\tCONNECTED\tACKED LSN\tLAG BYTES")
+	fmt.Fprintln(tw, "SITE\tADDRESS\tCONNECTED\tSENT\tFLUSHED\tAPPLIED\tLAG BYTES\tLAG\tCATCH-UP ETA")
+	master := st.Role == "master"
 	for _, s := range st.Sites {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", s.ID, s.Addr, yesNo(s.Connected), orNone(s.LSN), s.LagBytes)
+		flushed := s.FlushedLSN
+		if flushed == "" { // a repnode older than flushed_lsn
+			flushed = s.LSN
+		}
+		lag, eta := "-", "-"
+		if master {
+			lag, eta = fmtSeconds(s.LagSeconds), fmtETA(s.CatchUpETASeconds)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Addr, yesNo(s.Connected),
+			orNone(s.SentLSN), orNone(flushed), orNone(s.AppliedLSN), s.LagBytes, lag, eta)
 	}
 	tw.Flush()
+}
+
+// fmtSeconds prints a lag: whole seconds past a minute, else to the
+// millisecond.
+func fmtSeconds(secs float64) string {
+	d := time.Duration(secs * float64(time.Second))
+	if d >= time.Minute {
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// fmtETA prints a catch-up estimate; -1 is "not progressing".
+func fmtETA(secs float64) string {
+	switch {
+	case secs < 0:
+		return "stalled"
+	case secs == 0:
+		return "-"
+	}
+	return fmtSeconds(secs)
 }
 
 func siteName(id uint64) string {
@@ -71,7 +109,7 @@ func siteName(id uint64) string {
 }
 
 func orNone(lsn string) string {
-	if lsn == "" {
+	if lsn == "" || lsn == "0/0" {
 		return "-"
 	}
 	return lsn

@@ -80,6 +80,43 @@ func parsePeers(s string) (Peers, error) {
 	return m, nil
 }
 
+// IDList is a list of site ids; as a flag or a TOML string it reads
+// "id,id,...".
+type IDList []uint64
+
+// String implements flag.Value.
+func (l IDList) String() string {
+	parts := make([]string, len(l))
+	for i, id := range l {
+		parts[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set implements flag.Value: it replaces the whole list.
+func (l *IDList) Set(s string) error {
+	var out IDList
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, err := strconv.ParseUint(part, 10, 64)
+		if err != nil || id == 0 {
+			return fmt.Errorf("%q: site id must be a positive integer", part)
+		}
+		if slices.Contains(out, id) {
+			return fmt.Errorf("site %d listed twice", id)
+		}
+		out = append(out, id)
+	}
+	*l = out
+	return nil
+}
+
+// UnmarshalText lets TOML read the same "id,id" string.
+func (l *IDList) UnmarshalText(b []byte) error { return l.Set(string(b)) }
+
 // Config is every setting of repnode. The toml tags are the flag names.
 type Config struct {
 	Dir    string `toml:"dir"`
@@ -92,6 +129,8 @@ type Config struct {
 	Priority       uint   `toml:"priority"`
 	Ack            string `toml:"ack"`
 	Witness        bool   `toml:"witness"`
+	WitnessPeers   IDList `toml:"witness-peers"`
+	Leases         bool   `toml:"leases"`
 	DelayClient    bool   `toml:"delay-client"`
 	Peer           uint64 `toml:"peer"`
 	NoWait         bool   `toml:"no-wait"`
@@ -111,6 +150,12 @@ type Config struct {
 	Heartbeat        time.Duration `toml:"heartbeat"`
 	HeartbeatMonitor time.Duration `toml:"heartbeat-monitor"`
 	ElectionTimeout  time.Duration `toml:"election-timeout"`
+	ElectionRetry    time.Duration `toml:"election-retry"`
+	VoteWait         time.Duration `toml:"vote-wait"`
+	FullElection     time.Duration `toml:"full-election-timeout"`
+	LeaseTimeout     time.Duration `toml:"lease-timeout"`
+	ClockSkew        time.Duration `toml:"clock-skew"`
+	FsyncStall       time.Duration `toml:"fsync-stall-timeout"`
 	AckTimeout       time.Duration `toml:"ack-timeout"`
 	RequestMin       time.Duration `toml:"request-min"`
 	RequestMax       time.Duration `toml:"request-max"`
@@ -128,6 +173,12 @@ func DefaultConfig() Config {
 		Ack:             "quorum",
 		LogFileSize:     env.DefaultConfig().LogFileSize,
 		ElectionTimeout: 500 * time.Millisecond,
+		ElectionRetry:   300 * time.Millisecond,
+		VoteWait:        100 * time.Millisecond,
+		FullElection:    3 * time.Second,
+		LeaseTimeout:    500 * time.Millisecond,
+		ClockSkew:       20 * time.Millisecond,
+		FsyncStall:      5 * time.Second,
 		AckTimeout:      time.Second,
 		RequestMin:      40 * time.Millisecond,
 		RequestMax:      1280 * time.Millisecond,
@@ -247,9 +298,27 @@ func (c Config) Validate() error {
 	if c.Client && len(c.Peers) == 0 {
 		bad("client", "a client needs --peers naming its master")
 	}
+	for _, id := range c.WitnessPeers {
+		switch {
+		case c.Peers[id] == "":
+			bad("witness-peers", "site %d is not in --peers (%s)", id, c.Peers.String())
+		case id == c.Peer:
+			bad("witness-peers", "site %d is also --peer, but a witness holds no log to serve", id)
+		case id == c.MasterID:
+			bad("witness-peers", "site %d is also --master-id, but a witness is never master", id)
+		}
+	}
+	if c.Mode() != ModeElect {
+		if len(c.WitnessPeers) > 0 {
+			bad("witness-peers", "a witness takes part in elections only: drop --%s", modeName(c.Mode()))
+		}
+		if c.Leases {
+			bad("leases", "master leases need elections: drop --%s", modeName(c.Mode()))
+		}
+	}
 	if c.Witness {
-		if c.Master {
-			bad("witness", "a witness holds no data and cannot be --master")
+		if c.Master || c.Client {
+			bad("witness", "a witness holds no data and cannot be --master or --client")
 		}
 		if c.Priority != 0 && c.Priority != DefaultConfig().Priority {
 			bad("witness", "a witness is never master: leave --priority unset or 0")
@@ -278,12 +347,20 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{
 		{"election-timeout", c.ElectionTimeout}, {"ack-timeout", c.AckTimeout},
+		{"election-retry", c.ElectionRetry}, {"vote-wait", c.VoteWait},
+		{"lease-timeout", c.LeaseTimeout}, {"clock-skew", c.ClockSkew},
 		{"request-min", c.RequestMin}, {"request-max", c.RequestMax},
 		{"read-timeout", c.ReadTimeout},
 	} {
 		if d.v <= 0 {
 			bad(d.name, "%v: must be > 0", d.v)
 		}
+	}
+	if c.FullElection < 0 {
+		bad("full-election-timeout", "%v: must be >= 0 (0 = no full election at start-up)", c.FullElection)
+	}
+	if c.ClockSkew >= c.LeaseTimeout && c.LeaseTimeout > 0 {
+		bad("clock-skew", "%v must be less than --lease-timeout %v", c.ClockSkew, c.LeaseTimeout)
 	}
 	if c.RequestMin > 0 && c.RequestMax > 0 && c.RequestMin > c.RequestMax {
 		bad("request-max", "%v is less than --request-min %v", c.RequestMax, c.RequestMin)
@@ -328,7 +405,11 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.StringVar(&c.Group, "group", c.Group, "replication group name (sites of other groups are refused)")
 	fs.UintVar(&c.Priority, "priority", c.Priority, "election priority (0 = never master)")
 	fs.StringVar(&c.Ack, "ack", c.Ack, "ack policy: none|one|one_peer|all|all_peers|quorum")
-	fs.BoolVar(&c.Witness, "witness", c.Witness, "witness: votes in elections, holds no data")
+	fs.BoolVar(&c.Witness, "witness", c.Witness, "witness: votes in elections, holds no data, never master (election mode)")
+	fs.Var(&c.WitnessPeers, "witness-peers", "ids from --peers that are witnesses (they vote but hold no data): id,...")
+	fs.BoolVar(&c.Leases, "leases", c.Leases, "master leases: the master writes and serves reads only while a majority grants it a lease (every site must agree)")
+	fs.DurationVar(&c.LeaseTimeout, "lease-timeout", c.LeaseTimeout, "how long one lease grant lasts (with --leases)")
+	fs.DurationVar(&c.ClockSkew, "clock-skew", c.ClockSkew, "the most two sites' clocks may drift apart over --lease-timeout (with --leases)")
 	fs.BoolVar(&c.DelayClient, "delay-client", c.DelayClient, "do not sync with a new master until POST /v1/admin/sync")
 	fs.Uint64Var(&c.Peer, "peer", c.Peer, "client-to-client sync source: a site id from --peers (0 = the master)")
 	fs.BoolVar(&c.NoWait, "no-wait", c.NoWait, "operations on a synchronising client fail at once (lockout) instead of waiting")
@@ -345,6 +426,10 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "master heartbeat interval (0 = automatic: 1s, or 100ms in election mode)")
 	fs.DurationVar(&c.HeartbeatMonitor, "heartbeat-monitor", c.HeartbeatMonitor, "a client that hears nothing from its master for this long considers it gone (0 = automatic: 3s, or 300ms in election mode)")
 	fs.DurationVar(&c.ElectionTimeout, "election-timeout", c.ElectionTimeout, "an election with no winner after this long fails and is retried (election mode)")
+	fs.DurationVar(&c.ElectionRetry, "election-retry", c.ElectionRetry, "after a failed election, wait a random time in [this, 2x this) before the next")
+	fs.DurationVar(&c.VoteWait, "vote-wait", c.VoteWait, "how long an election collects votes before choosing, once a majority has been heard")
+	fs.DurationVar(&c.FullElection, "full-election-timeout", c.FullElection, "the first election after start-up waits this long for every site (0 = only a majority)")
+	fs.DurationVar(&c.FsyncStall, "fsync-stall-timeout", c.FsyncStall, "a master whose log fsync takes longer than this steps down (election mode; negative = never)")
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "how long a commit waits for the acks its policy needs")
 	fs.DurationVar(&c.RequestMin, "request-min", c.RequestMin, "first back-off before re-requesting missing log")
 	fs.DurationVar(&c.RequestMax, "request-max", c.RequestMax, "longest back-off before re-requesting missing log")

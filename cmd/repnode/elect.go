@@ -2,32 +2,15 @@ package main
 
 // Election mode: without --master or --client, elections (env's
 // ReplicationConfig.Elect) choose the master, at start-up and whenever the
-// master is lost. A witness needs a setting env does not offer yet, so
-// --witness is refused at start-up with a clear message.
+// master is lost. --witness runs a witness site instead (witness.go).
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"logship/cmd/internal/api"
 	"logship/env"
 )
-
-// errNoWitness is the start-up error for --witness.
-var errNoWitness = errors.New("witness mode not available in this build (env.ReplicationConfig has no witness setting)")
-
-// errNoTransfer is the answer to POST /v1/admin/transfer.
-var errNoTransfer = errors.New("mastership transfer is not available in this build (env has no transfer call)")
-
-// electionUnavailable returns why the configured start-up cannot run, or
-// "" when it can.
-func electionUnavailable(cfg Config) error {
-	if cfg.Witness {
-		return errNoWitness
-	}
-	return nil
-}
 
 // configureElection turns elections on in rcfg when the site starts in
 // election mode.
@@ -37,6 +20,16 @@ func configureElection(rcfg *env.ReplicationConfig, cfg Config) {
 	}
 	rcfg.Elect = true
 	rcfg.ElectTimeout = cfg.ElectionTimeout
+	rcfg.ElectRetry = cfg.ElectionRetry
+	rcfg.ElectVoteWait = cfg.VoteWait
+	rcfg.ElectFullTimeout = cfg.FullElection
+	if cfg.FullElection == 0 {
+		rcfg.ElectFullTimeout = -1 // env: negative = no full election
+	}
+	rcfg.Leases = cfg.Leases
+	rcfg.LeaseTimeout = cfg.LeaseTimeout
+	rcfg.ClockSkew = cfg.ClockSkew
+	rcfg.FsyncStallTimeout = cfg.FsyncStall
 }
 
 // startElection: with Elect set the driver joins an election by itself at

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/kv/{bucket}/{key...}", n.handleGet)
 	mux.HandleFunc("DELETE /v1/kv/{bucket}/{key...}", n.handleDelete)
 	mux.HandleFunc("GET /v1/status", n.handleStatus)
+	mux.HandleFunc("GET /v1/stats", n.handleStats)
 	mux.HandleFunc("POST /v1/admin/sync", n.handleSync)
 	mux.HandleFunc("POST /v1/admin/elect", n.handleElect)
 	mux.HandleFunc("POST /v1/admin/transfer", n.handleTransfer)
@@ -58,7 +61,7 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 			body.Error = fmt.Sprintf("not the master; the master is site %d", nm.Master)
 		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
-	case errors.Is(err, env.ErrNotMaster):
+	case errors.Is(err, env.ErrNotMaster), errors.Is(err, env.ErrLeaseExpired):
 		// Refused by the election layer (say, no lease): name the master
 		// this site knows, if any.
 		body := api.ErrorBody{Error: err.Error()}
@@ -139,11 +142,20 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	lease, err := n.leaseRead(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error()})
+		return
+	}
 	var (
 		value   []byte
 		applied lsn.LSN
 	)
-	err := n.env.View(func(rt *env.ReadTx) error {
+	view := n.env.View
+	if lease {
+		view = n.env.ViewLease
+	}
+	err = view(func(rt *env.ReadTx) error {
 		applied = rt.AppliedLSN()
 		v, err := rt.Get(bucket, []byte(key))
 		value = v
@@ -162,20 +174,53 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 	w.Write(value)
 }
 
+// leaseRead reports whether a GET must be a lease read: asked for with
+// ?lease=true on any site, and by default on a master running with
+// --leases (as Berkeley DB checks the lease on a master's reads), unless
+// the caller accepts a possibly stale answer with ?stale=true.
+func (n *node) leaseRead(r *http.Request) (bool, error) {
+	q := r.URL.Query()
+	flag := func(name string) (bool, error) {
+		v := q.Get(name)
+		if v == "" {
+			return false, nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("%s=%q: want true or false", name, v)
+		}
+		return b, nil
+	}
+	lease, err := flag("lease")
+	if err != nil {
+		return false, err
+	}
+	stale, err := flag("stale")
+	if err != nil {
+		return false, err
+	}
+	if lease && stale {
+		return false, errors.New("lease=true and stale=true exclude each other")
+	}
+	if lease || stale || !n.cfg.Leases {
+		return lease, nil
+	}
+	st, err := n.env.RepStatus()
+	return err == nil && st.Role.String() == "master", nil
+}
+
 func (n *node) status() (api.Status, error) {
 	st, err := n.env.RepStatus()
 	if err != nil {
 		return api.Status{}, err
 	}
 	role := st.Role.String()
-	if n.cfg.Witness {
-		role = "witness"
-	}
 	out := api.Status{
 		ID: uint64(st.ID), Role: role, Master: uint64(st.Master), Gen: st.Gen,
-		LSN: st.LSN.String(), DurableLSN: st.DurableLSN.String(), AppliedLSN: st.AppliedLSN.String(),
+		LSN: endOfLog(st).String(), LastLSN: st.LSN.String(),
+		DurableLSN: st.DurableLSN.String(), AppliedLSN: st.AppliedLSN.String(),
 		SyncState: st.SyncState.String(), Lockout: st.Lockout,
-		InitDone: st.InitDone, InitTotal: st.InitTotal, Ack: n.cfg.Ack,
+		InitDone: st.InitDone, InitTotal: st.InitTotal, BehindBytes: st.BehindBytes, Ack: n.cfg.Ack,
 		Mode: modeName(n.cfg.Mode()), Election: electionStatus(n),
 		Sites: []api.Site{},
 	}
@@ -198,9 +243,30 @@ func (n *node) status() (api.Status, error) {
 			ID: id, Addr: n.cfg.Peers[id],
 			Connected: s.Connected || n.tr.Connected(transportID(id)),
 			LSN:       s.Acked.String(), LagBytes: s.LagBytes,
+			SentLSN: s.SentLSN.String(), FlushedLSN: s.FlushedLSN.String(), AppliedLSN: s.AppliedLSN.String(),
+			LagSeconds: s.LagTime.Seconds(), CatchUpETASeconds: etaSeconds(s.CatchUpETA),
+			Witness: slices.Contains(n.cfg.WitnessPeers, id),
 		})
 	}
 	return out, nil
+}
+
+// endOfLog is where the site's next record goes; Zero while the site
+// has never held a record, so an empty site reads "0/0" like its other
+// LSNs rather than the position of a first record it does not have.
+func endOfLog(st env.RepStatus) lsn.LSN {
+	if st.LSN.IsZero() {
+		return lsn.Zero
+	}
+	return st.EndLSN
+}
+
+// etaSeconds keeps env's "not progressing" (-1) exact in seconds.
+func etaSeconds(d time.Duration) float64 {
+	if d < 0 {
+		return -1
+	}
+	return d.Seconds()
 }
 
 func (n *node) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +296,12 @@ func (n *node) handleSync(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if req.Delay != nil {
-		writeJSON(w, http.StatusNotImplemented, api.ErrorBody{Error: "changing delayed sync at run time is not available in this build; restart the site with or without --delay-client (an empty body starts a delayed sync now)"})
+		if err := n.env.SetDelayClient(*req.Delay); err != nil {
+			n.writeError(w, err)
+			return
+		}
+		n.log.Info("admin: delayed sync set", "delay", *req.Delay)
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "delay": *req.Delay})
 		return
 	}
 	if st, err := n.env.RepStatus(); err == nil && st.Role.String() != "client" {
@@ -270,7 +341,23 @@ func (n *node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("site %d is not a peer of this site (%s)", req.To, n.cfg.Peers.String())})
 		return
 	}
-	writeJSON(w, http.StatusNotImplemented, api.ErrorBody{Error: errNoTransfer.Error()})
+	if n.cfg.Mode() != ModeElect {
+		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: fmt.Sprintf("transfer needs elections, but this site was started with --%s", modeName(n.cfg.Mode()))})
+		return
+	}
+	n.log.Info("admin: transfer started", "to", req.To)
+	err := n.env.Transfer(r.Context(), env.SiteID(req.To))
+	switch {
+	case err == nil:
+		n.log.Info("admin: transfer done", "master", req.To)
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "master": req.To})
+	case errors.Is(err, env.ErrBadTarget):
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("cannot transfer to site %d: %v", req.To, err)})
+	case errors.Is(err, env.ErrTransferFailed):
+		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: err.Error()})
+	default:
+		n.writeError(w, err)
+	}
 }
 
 // handleArchive takes a checkpoint, then removes the log files it made

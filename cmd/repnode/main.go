@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -76,7 +77,8 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 // node is a running site: what the HTTP handlers and metrics need.
 type node struct {
 	cfg     Config
-	env     *env.Env
+	env     *env.Env     // nil on a witness
+	wit     *env.Witness // --witness only
 	tr      *transport.TCP
 	log     *slog.Logger
 	metrics *metrics
@@ -98,15 +100,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return fmt.Errorf("--http %s: %w", cfg.HTTP, err)
 	}
+	handler := n.routes()
+	if n.wit != nil {
+		handler = n.witnessRoutes()
+	}
 	srv := &http.Server{
-		Handler:           n.routes(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	n.log.Info("repnode started", "dir", cfg.Dir, "listen", n.tr.Addr().String(), "http", ln.Addr().String(),
-		"peers", cfg.Peers.String(), "ack", cfg.Ack, "mode", modeName(cfg.Mode()))
+		"peers", cfg.Peers.String(), "ack", cfg.Ack, "mode", n.modeName())
 
 	select {
 	case <-ctx.Done():
@@ -127,9 +133,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 // takes the start-up role. close undoes it.
 func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	log := base.With("site", cfg.ID)
-	if err := electionUnavailable(cfg); err != nil {
-		return nil, UsageError{fmt.Errorf("--witness: %w", err)}
-	}
 	ack, err := cfg.AckPolicy()
 	if err != nil {
 		return nil, UsageError{fmt.Errorf("--ack: %v", err)}
@@ -138,18 +141,19 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, UsageError{err}
 	}
-	ecfg := cfg.EnvConfig()
-	ecfg.Logger = base
-	e, err := env.Open(cfg.Dir, ecfg)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", cfg.Dir, err)
-	}
-	n := &node{cfg: cfg, env: e, log: log}
+	n := &node{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
 			n.close()
 		}
 	}()
+	if !cfg.Witness {
+		ecfg := cfg.EnvConfig()
+		ecfg.Logger = base
+		if n.env, err = env.Open(cfg.Dir, ecfg); err != nil {
+			return nil, fmt.Errorf("open %s: %w", cfg.Dir, err)
+		}
+	}
 
 	tcfg := transport.DefaultConfig()
 	tcfg.GroupName = cfg.Group
@@ -170,13 +174,26 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	rcfg.Transport = n.tr
 	rcfg.ID = env.SiteID(cfg.ID)
 	rcfg.Priority = uint32(cfg.Priority)
-	if cfg.Witness {
-		rcfg.Priority = 0
-	}
 	for _, id := range sortedPeerIDs(cfg.Peers) {
 		// Other sites' priorities are not configured here; a non-zero
 		// value makes them count as electable for the ack policies.
-		rcfg.Sites = append(rcfg.Sites, env.Site{ID: env.SiteID(id), Priority: 1})
+		site := env.Site{ID: env.SiteID(id), Priority: 1}
+		if slices.Contains(cfg.WitnessPeers, id) {
+			site = env.Site{ID: env.SiteID(id), Witness: true}
+		}
+		rcfg.Sites = append(rcfg.Sites, site)
+	}
+	if cfg.Witness {
+		rcfg.Priority = 0
+		rcfg.HeartbeatInterval = cfg.Heartbeat
+		rcfg.Logger = base
+		configureElection(&rcfg, cfg)
+		if n.wit, err = env.StartWitness(cfg.Dir, rcfg); err != nil {
+			return nil, fmt.Errorf("start witness: %w", err)
+		}
+		log.Info("role: witness: votes, holds no data")
+		n.metrics = newMetrics(n)
+		return n, nil
 	}
 	rcfg.AckPolicy = ack
 	rcfg.Peer = env.SiteID(cfg.Peer)
@@ -190,10 +207,10 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	rcfg.RequestMax = cfg.RequestMax
 	rcfg.Logger = base
 	configureElection(&rcfg, cfg)
-	if err := e.StartReplication(rcfg); err != nil {
+	if err := n.env.StartReplication(rcfg); err != nil {
 		return nil, fmt.Errorf("start replication: %w", err)
 	}
-	if err := startRole(e, cfg, log); err != nil {
+	if err := startRole(n.env, cfg, log); err != nil {
 		return nil, err
 	}
 	n.metrics = newMetrics(n)
@@ -204,8 +221,15 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 // transport it reads from.
 func (n *node) close() error {
 	var errs []error
-	if err := n.env.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close environment: %w", err))
+	if n.wit != nil {
+		if err := n.wit.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close witness: %w", err))
+		}
+	}
+	if n.env != nil {
+		if err := n.env.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close environment: %w", err))
+		}
 	}
 	if n.tr != nil {
 		if err := n.tr.Close(); err != nil {

@@ -4,6 +4,9 @@ package main
 // at scrape time from the environment's status and counters and from the
 // transport's per-peer counters, so a scrape always sees one consistent
 // snapshot of each and nothing is double-counted.
+//
+// An LSN is exported as one number that orders like it: file*2^32+offset
+// (lsnValue), so that lag or progress can be graphed and compared.
 
 import (
 	"net/http"
@@ -54,7 +57,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	dLSN       = desc("lsn", "LSN as file*2^32+offset; which = end (newest record in the log), durable, applied, master (client: newest master LSN heard of), max_perm (newest permanent commit).", "which")
+	dLSN       = desc("lsn", "LSN as file*2^32+offset; which = end (end of log: where the next record goes), last (newest record in the log), durable, applied, master (client: newest master LSN heard of), max_perm (newest permanent commit).", "which")
 	dLSNFile   = desc("lsn_file", "Log file number of the LSN (which as in logship_lsn).", "which")
 	dLSNOffset = desc("lsn_offset", "Byte offset in its log file of the LSN (which as in logship_lsn).", "which")
 	dRole      = desc("role", "1 for this site's current role.", "role")
@@ -64,8 +67,15 @@ var (
 	dIsMaster  = desc("master_id", "Site id of the master this site knows (0 = none).")
 	dInit      = desc("init_bytes", "Internal init in progress: bytes received (kind=done) of the total (kind=total).", "kind")
 	dSiteAck   = desc("site_acked_lsn", "Master: durable LSN each site acknowledged (file*2^32+offset).", "site")
-	dSiteLag   = desc("site_lag_bytes", "Master: log bytes between what the site acknowledged and the end of the log.", "site")
+	dSiteLag   = desc("site_lag_bytes", "Master: log bytes between what the site acknowledged and the newest record.", "site")
 	dSiteConn  = desc("site_connected", "1 when the replication connection to the site is up.", "site")
+	dSiteSent  = desc("site_sent_lsn", "Master: newest record shipped to each site (file*2^32+offset).", "site")
+	dSiteFlush = desc("site_flushed_lsn", "Master: newest record each site made durable (file*2^32+offset; = site_acked_lsn).", "site")
+	dSiteAppl  = desc("site_applied_lsn", "Master: newest record each site's readers see (file*2^32+offset; 0 if the site does not report it).", "site")
+	dSiteLagS  = desc("site_lag_seconds", "Master: age of the oldest record the site has not made durable; 0 when caught up.", "site")
+	dSiteETA   = desc("site_catchup_eta_seconds", "Master: estimated time for the site to catch up at its recent flush rate; 0 when caught up, -1 when it is not progressing.", "site")
+	dBehind    = desc("behind_bytes", "Client: log bytes between its newest record and the newest master record it has heard of.")
+	dFsync     = desc("fsync_duration_seconds", "Latency of the log fsyncs made for commits (the master's group commits and a client's received records).")
 	dPeerBytes = desc("transport_bytes_total", "Message bytes on the replication connection to a site.", "site", "direction")
 	dPeerDrops = desc("transport_drops_total", "Messages dropped on the way to a site (queue full, not connected).", "site")
 	dPeerConns = desc("transport_connects_total", "Replication connections established to a site.", "site")
@@ -121,6 +131,23 @@ var counters = []counter{
 	{desc("client_fsyncs_total", "Client log fsyncs made by the replication driver."), func(r repStats, _ envStats) uint64 { return r.Fsyncs }},
 }
 
+// electCounter describes one election counter (zero with elections off,
+// so dashboards need not special-case a --master or --client site).
+type electCounter struct {
+	d   *prometheus.Desc
+	get func(env.ElectStats) uint64
+}
+
+var electCounters = []electCounter{
+	{desc("elections_total", "Elections this site took part in (st_elections)."), func(s env.ElectStats) uint64 { return s.Elections }},
+	{desc("elections_won_total", "Elections this site won (st_elections_won)."), func(s env.ElectStats) uint64 { return s.ElectionsWon }},
+	{desc("elections_failed_total", "Elections that timed out without a winner."), func(s env.ElectStats) uint64 { return s.ElectionsFailed }},
+	{desc("election_votes_sent_total", "Votes cast for another site (VOTE2 sent)."), func(s env.ElectStats) uint64 { return s.Vote2Sent }},
+	{desc("election_votes_received_total", "Votes received (VOTE2)."), func(s env.ElectStats) uint64 { return s.Vote2Recv }},
+	{desc("election_master_changes_total", "Master changes the election layer saw."), func(s env.ElectStats) uint64 { return s.MasterChanges }},
+	{desc("election_dup_masters_total", "Duplicate masters detected (st_dupmasters)."), func(s env.ElectStats) uint64 { return s.DupMasters }},
+}
+
 type (
 	repStats = env.RepStats
 	envStats = env.Stats
@@ -130,10 +157,14 @@ type collector struct{ n *node }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dLSN, dLSNFile, dLSNOffset, dRole, dGen, dSync, dLockout, dIsMaster, dInit,
-		dSiteAck, dSiteLag, dSiteConn, dPeerBytes, dPeerDrops, dPeerConns, dPeerDisc, dRefused, dEGen, dElecting, dCanWrite, dErr} {
+		dSiteAck, dSiteLag, dSiteConn, dSiteSent, dSiteFlush, dSiteAppl, dSiteLagS, dSiteETA, dBehind, dFsync,
+		dPeerBytes, dPeerDrops, dPeerConns, dPeerDisc, dRefused, dEGen, dElecting, dCanWrite, dErr, dHolder, dWitDrops} {
 		ch <- d
 	}
 	for _, k := range counters {
+		ch <- k.d
+	}
+	for _, k := range electCounters {
 		ch <- k.d
 	}
 }
@@ -146,6 +177,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cnt := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	if n.wit != nil {
+		collectWitness(n, gauge, cnt)
+		return
+	}
 	st, err1 := n.env.RepStatus()
 	rs, err2 := n.env.RepStats()
 	if err1 != nil || err2 != nil {
@@ -157,16 +192,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	lsns := []struct {
 		which string
 		l     lsn.LSN
-	}{{"end", st.LSN}, {"durable", st.DurableLSN}, {"applied", st.AppliedLSN}, {"master", st.MasterLSN}, {"max_perm", rs.MaxPermLSN}}
+	}{{"end", endOfLog(st)}, {"last", st.LSN}, {"durable", st.DurableLSN}, {"applied", st.AppliedLSN}, {"master", st.MasterLSN}, {"max_perm", rs.MaxPermLSN}}
 	for _, x := range lsns {
 		gauge(dLSN, lsnValue(x.l), x.which)
 		gauge(dLSNFile, float64(x.l.File), x.which)
 		gauge(dLSNOffset, float64(x.l.Offset), x.which)
 	}
 	role := st.Role.String()
-	if n.cfg.Witness {
-		role = "witness"
-	}
 	gauge(dRole, 1, role)
 	gauge(dGen, float64(st.Gen))
 	gauge(dSync, 1, st.SyncState.String())
@@ -174,21 +206,47 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dIsMaster, float64(st.Master))
 	gauge(dInit, float64(st.InitDone), "done")
 	gauge(dInit, float64(st.InitTotal), "total")
+	gauge(dBehind, float64(st.BehindBytes))
 	for _, k := range counters {
 		cnt(k.d, k.get(rs, es))
 	}
+	est, _ := n.env.ElectStats() // zero with elections off
+	for _, k := range electCounters {
+		cnt(k.d, k.get(est))
+	}
+	ch <- fsyncHistogram(es)
 	known := map[uint64]int{}
 	for i, s := range st.Sites {
 		known[uint64(s.ID)] = i
 	}
-	ts := n.tr.Stats()
 	for _, id := range sortedPeerIDs(n.cfg.Peers) {
 		site := strconv.FormatUint(id, 10)
 		if i, ok := known[id]; ok {
 			s := st.Sites[i]
 			gauge(dSiteAck, lsnValue(s.Acked), site)
 			gauge(dSiteLag, float64(s.LagBytes), site)
+			gauge(dSiteSent, lsnValue(s.SentLSN), site)
+			gauge(dSiteFlush, lsnValue(s.FlushedLSN), site)
+			gauge(dSiteAppl, lsnValue(s.AppliedLSN), site)
+			gauge(dSiteLagS, s.LagTime.Seconds(), site)
+			gauge(dSiteETA, etaSeconds(s.CatchUpETA), site)
 		}
+	}
+	collectTransport(n, gauge, cnt)
+	if ei := electionStatus(n); ei != nil {
+		gauge(dEGen, float64(ei.EGen))
+		gauge(dElecting, b2f(ei.Electing))
+		gauge(dCanWrite, b2f(ei.CanWrite))
+	} else {
+		gauge(dCanWrite, b2f(st.Role.String() == "master"))
+	}
+}
+
+// collectTransport exports the transport's per-peer counters.
+func collectTransport(n *node, gauge func(*prometheus.Desc, float64, ...string), cnt func(*prometheus.Desc, uint64, ...string)) {
+	ts := n.tr.Stats()
+	for _, id := range sortedPeerIDs(n.cfg.Peers) {
+		site := strconv.FormatUint(id, 10)
 		ps := ts.Peers[transportID(id)]
 		gauge(dSiteConn, b2f(ps.Connected), site)
 		cnt(dPeerBytes, ps.BytesSent, site, "sent")
@@ -198,13 +256,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(dPeerDisc, ps.Disconnects, site)
 	}
 	cnt(dRefused, ts.InboundRefused)
-	if ei := electionStatus(n); ei != nil {
-		gauge(dEGen, float64(ei.EGen))
-		gauge(dElecting, b2f(ei.Electing))
-		gauge(dCanWrite, b2f(ei.CanWrite))
-	} else {
-		gauge(dCanWrite, b2f(st.Role.String() == "master"))
+}
+
+// fsyncHistogram exports env's fsync latency buckets as they are: env
+// keeps them cumulative with Prometheus' bounds semantics (≤).
+func fsyncHistogram(es envStats) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(env.FsyncBuckets))
+	for i, ub := range env.FsyncBuckets {
+		if i < len(es.FsyncBucketCounts) {
+			buckets[ub] = es.FsyncBucketCounts[i]
+		}
 	}
+	return prometheus.MustNewConstHistogram(dFsync, es.FsyncCount, es.FsyncSeconds, buckets)
 }
 
 func b2f(b bool) float64 {

@@ -179,7 +179,9 @@ func TestTwoSites(t *testing.T) {
 		_, body, _ := do(t, "GET", mURL+"/v1/status", "")
 		ms := decode[api.Status](t, body)
 		return ms.Role == "master" && len(ms.Sites) == 1 && ms.Sites[0].ID == 2 && ms.Sites[0].Connected &&
-			ms.Sites[0].LSN == ms.LSN && ms.Sites[0].LagBytes == 0
+			ms.Sites[0].LSN == ms.LastLSN && ms.Sites[0].LagBytes == 0 &&
+			ms.Sites[0].SentLSN == ms.LastLSN && ms.Sites[0].FlushedLSN == ms.LastLSN &&
+			ms.Sites[0].AppliedLSN == ms.LastLSN && ms.Sites[0].LagSeconds == 0 && ms.Sites[0].CatchUpETASeconds == 0
 	})
 
 	// Metrics on the master name the client.
@@ -214,7 +216,9 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"--id", "x"}, 2, "-id"},
 		{[]string{"--dir", t.TempDir(), "--id", "1", "--listen", "127.0.0.1:1", "--http", "127.0.0.1:2", "--ack", "most"}, 2, "--ack"},
 		{[]string{"--dir", t.TempDir(), "--id", "1", "--listen", "127.0.0.1:1", "--http", "127.0.0.1:2", "--peers", "2=127.0.0.1:3", "--peer", "3", "--client"}, 2, "--peer: site 3 is not in --peers"},
-		{[]string{"--dir", t.TempDir(), "--id", "1", "--listen", freeAddr(t), "--http", freeAddr(t), "--peers", "2=" + freeAddr(t), "--witness", "--priority", "0"}, 2, "--witness: witness mode not available"},
+		{[]string{"--dir", t.TempDir(), "--id", "1", "--listen", freeAddr(t), "--http", freeAddr(t), "--peers", "2=" + freeAddr(t), "--witness-peers", "5"}, 2, "--witness-peers: site 5 is not in --peers"},
+		{[]string{"--dir", t.TempDir(), "--id", "1", "--listen", freeAddr(t), "--http", freeAddr(t), "--peers", "2=" + freeAddr(t), "--witness", "--client"}, 2, "--witness: a witness holds no data"},
+		{[]string{"--dir", t.TempDir(), "--id", "1", "--listen", freeAddr(t), "--http", freeAddr(t), "--peers", "2=" + freeAddr(t), "--leases", "--master"}, 2, "--leases: master leases need elections"},
 	}
 	for _, tc := range cases {
 		cmd := exec.Command(bin, tc.args...)

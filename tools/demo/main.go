@@ -46,7 +46,8 @@ type status struct {
 	Role       string `json:"role"`
 	Master     int    `json:"master"`
 	Gen        uint64 `json:"gen"`
-	LSN        string `json:"lsn"`
+	LSN        string `json:"lsn"`      // end of log: where the next record goes
+	LastLSN    string `json:"last_lsn"` // the newest record, what applied_lsn reaches
 	AppliedLSN string `json:"applied_lsn"`
 	SyncState  string `json:"sync_state"`
 }
@@ -152,7 +153,7 @@ func run(bin, root string, nkeys int) []*site {
 	waitFor(20*time.Second, "the old master to rejoin and catch up", func() bool {
 		st, ok := getStatus(master)
 		ms, ok2 := getStatus(nm)
-		return ok && ok2 && st.Role == "client" && st.Master == nm.id && st.AppliedLSN == ms.LSN
+		return ok && ok2 && st.Role == "client" && st.Master == nm.id && st.AppliedLSN == ms.LastLSN
 	})
 	if got, ok := get(master, "after-failover"); !ok || got != "written to the new master" {
 		panic(fmt.Sprintf("the rejoined site lacks the new master's write (%q)", got))
@@ -285,7 +286,7 @@ func waitConverged(sites []*site, d time.Duration) {
 			if !ok {
 				return false
 			}
-			lsns = append(lsns, st.LSN, st.AppliedLSN)
+			lsns = append(lsns, st.LastLSN, st.AppliedLSN)
 		}
 		sort.Strings(lsns)
 		return lsns[0] == lsns[len(lsns)-1]

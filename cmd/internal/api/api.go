@@ -14,35 +14,55 @@ type ErrorBody struct {
 	MasterAddr string `json:"master_addr,omitempty"`
 }
 
-// Site is one other site in /v1/status.
+// Site is one other site in /v1/status. Beyond id, addr and connected,
+// the fields are the master's view (zero LSNs and lags elsewhere), like
+// PostgreSQL's pg_stat_replication. LSNs name records: a caught-up site
+// has flushed_lsn = applied_lsn = the master's last_lsn.
 type Site struct {
 	ID        uint64 `json:"id"`
 	Addr      string `json:"addr"`
 	Connected bool   `json:"connected"`
-	LSN       string `json:"lsn"`
-	LagBytes  int64  `json:"lag_bytes"`
+	LSN       string `json:"lsn"`       // what the site acknowledged durable (= flushed_lsn)
+	LagBytes  int64  `json:"lag_bytes"` // log bytes from lsn to the master's last record
+
+	SentLSN    string `json:"sent_lsn"`    // newest record shipped to the site
+	FlushedLSN string `json:"flushed_lsn"` // newest record durable there
+	AppliedLSN string `json:"applied_lsn"` // newest record its readers see ("0/0": not reported)
+	// LagSeconds: how long ago the master appended the oldest record the
+	// site has not made durable; 0 when caught up.
+	LagSeconds float64 `json:"lag_seconds"`
+	// CatchUpETASeconds: time to catch up at the site's recent flush
+	// rate; 0 when caught up, -1 when it is not progressing.
+	CatchUpETASeconds float64 `json:"catchup_eta_seconds"`
+	// Witness: the site is a witness (--witness-peers); it holds no data,
+	// so its LSNs stay empty.
+	Witness bool `json:"witness,omitempty"`
 }
 
 // Status is the /v1/status answer.
 type Status struct {
-	ID         uint64    `json:"id"`
-	Role       string    `json:"role"`
-	Master     uint64    `json:"master"`
-	MasterAddr string    `json:"master_addr,omitempty"`
-	Gen        uint64    `json:"gen"`
-	LSN        string    `json:"lsn"`
-	DurableLSN string    `json:"durable_lsn"`
-	AppliedLSN string    `json:"applied_lsn"`
-	MasterLSN  string    `json:"master_lsn,omitempty"`
-	SyncState  string    `json:"sync_state"`
-	Lockout    bool      `json:"lockout"`
-	InitDone   int64     `json:"init_done,omitempty"`
-	InitTotal  int64     `json:"init_total,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	Ack        string    `json:"ack"`
-	Mode       string    `json:"mode"`
-	Election   *Election `json:"election,omitempty"`
-	Sites      []Site    `json:"sites"`
+	ID         uint64 `json:"id"`
+	Role       string `json:"role"`
+	Master     uint64 `json:"master"`
+	MasterAddr string `json:"master_addr,omitempty"`
+	Gen        uint64 `json:"gen"`
+	LSN        string `json:"lsn"` // end of log: where the next record goes ("0/0": empty)
+	LastLSN    string `json:"last_lsn"`
+	DurableLSN string `json:"durable_lsn"`
+	AppliedLSN string `json:"applied_lsn"`
+	MasterLSN  string `json:"master_lsn,omitempty"`
+	SyncState  string `json:"sync_state"`
+	Lockout    bool   `json:"lockout"`
+	InitDone   int64  `json:"init_done,omitempty"`
+	InitTotal  int64  `json:"init_total,omitempty"`
+	// BehindBytes (client): log bytes between its last record and the
+	// newest master record it has heard of.
+	BehindBytes int64     `json:"behind_bytes"`
+	Error       string    `json:"error,omitempty"`
+	Ack         string    `json:"ack"`
+	Mode        string    `json:"mode"`
+	Election    *Election `json:"election,omitempty"`
+	Sites       []Site    `json:"sites"`
 }
 
 // Election is the election part of /v1/status, nil when elections are off.
@@ -53,4 +73,14 @@ type Election struct {
 	Priority uint32 `json:"priority"`
 	CanWrite bool   `json:"can_write"`
 	WriteErr string `json:"write_error,omitempty"`
+}
+
+// Stats is the /v1/stats answer: every counter of the site, by part
+// (replication, election when elections are on, environment), keyed by
+// snake_case name. Values are numbers, or strings for LSNs.
+type Stats struct {
+	ID          uint64         `json:"id"`
+	Replication map[string]any `json:"replication"`
+	Election    map[string]any `json:"election,omitempty"`
+	Env         map[string]any `json:"env"`
 }
