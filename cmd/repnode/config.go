@@ -130,6 +130,7 @@ type Config struct {
 	Ack            string `toml:"ack"`
 	Witness        bool   `toml:"witness"`
 	WitnessPeers   IDList `toml:"witness-peers"`
+	GrantAfterExp  bool   `toml:"witness-grant-after-expiry"`
 	Leases         bool   `toml:"leases"`
 	DelayClient    bool   `toml:"delay-client"`
 	Peer           uint64 `toml:"peer"`
@@ -316,6 +317,9 @@ func (c Config) Validate() error {
 			bad("leases", "master leases need elections: drop --%s", modeName(c.Mode()))
 		}
 	}
+	if c.GrantAfterExp && !c.Witness {
+		bad("witness-grant-after-expiry", "only meaningful with --witness")
+	}
 	if c.Witness {
 		if c.Master || c.Client {
 			bad("witness", "a witness holds no data and cannot be --master or --client")
@@ -406,6 +410,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.UintVar(&c.Priority, "priority", c.Priority, "election priority (0 = never master)")
 	fs.StringVar(&c.Ack, "ack", c.Ack, "ack policy: none|one|one_peer|all|all_peers|quorum")
 	fs.BoolVar(&c.Witness, "witness", c.Witness, "witness: votes in elections, holds no data, never master (election mode)")
+	fs.BoolVar(&c.GrantAfterExp, "witness-grant-after-expiry", c.GrantAfterExp, "with --witness: once the grant holder's grant expired, let the other data site become master (availability; its not-mirrored commits are lost) instead of waiting for the holder (consistency)")
 	fs.Var(&c.WitnessPeers, "witness-peers", "ids from --peers that are witnesses (they vote but hold no data): id,...")
 	fs.BoolVar(&c.Leases, "leases", c.Leases, "master leases: the master writes and serves reads only while a majority grants it a lease (every site must agree)")
 	fs.DurationVar(&c.LeaseTimeout, "lease-timeout", c.LeaseTimeout, "how long one lease grant lasts (with --leases)")

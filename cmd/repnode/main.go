@@ -186,6 +186,7 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if cfg.Witness {
 		rcfg.Priority = 0
 		rcfg.HeartbeatInterval = cfg.Heartbeat
+		rcfg.WitnessGrantAfterExpiry = cfg.GrantAfterExp
 		rcfg.Logger = base
 		configureElection(&rcfg, cfg)
 		if n.wit, err = env.StartWitness(cfg.Dir, rcfg); err != nil {
