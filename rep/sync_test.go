@@ -193,3 +193,43 @@ func TestStaleGenerationMessagesAreDropped(t *testing.T) {
 		t.Fatal("BecomeClient to an older generation succeeded")
 	}
 }
+
+// Two masters of one generation (two sites started as master by hand):
+// both report DupMaster; the one told to yield follows the other at the
+// same generation, and its divergent commit is rolled back.
+func TestDupMasterSameGenerationYields(t *testing.T) {
+	h := newHarness(t, 2)
+	h.group()
+	h.put(1, "a")
+	h.stabilize()
+	// Site 2 also claims gen 1 and commits on its own.
+	if err := h.node(2).n.BecomeMaster(h.gen + 1); err != nil {
+		t.Fatal(err)
+	}
+	h.gen++
+	if err := h.node(1).n.BecomeMaster(h.gen); err != nil {
+		t.Fatal(err)
+	}
+	h.process(1)
+	h.process(2)
+	h.put(1, "only-on-1")
+	h.put(2, "only-on-2")
+	h.stabilize()
+	h.requireEvent(1, EventDupMaster)
+	h.requireEvent(2, EventDupMaster)
+	if err := h.node(1).n.BecomeClient(1, h.gen); err == nil {
+		t.Fatal("a master became a client of itself")
+	}
+	if err := h.node(1).n.BecomeClient(2, h.gen); err != nil {
+		t.Fatalf("yielding to a duplicate master of the same generation: %v", err)
+	}
+	h.process(1)
+	h.stabilize()
+	if st := h.node(1).n.Status(); st.Role != RoleClient || st.Master != 2 || st.Gen != h.gen {
+		t.Fatalf("site 1 after yielding: %+v", st)
+	}
+	h.requireEvent(1, EventRollback)
+	h.put(2, "b")
+	h.stabilize()
+	h.requireLogsEqual(2, 1)
+}
