@@ -303,8 +303,8 @@ func (n *Node) MasterSeen(id SiteID, gen uint64) {
 	if gen < n.hs.EGen && n.hs.VotedFor != 0 {
 		// This site voted in election EGen, newer than that master: the
 		// candidate it voted for may have won without this site hearing
-		// of it. Following the older master would let it make commits
-		// permanent (with this site's acks) that the newer master lacks.
+		// of it. Following the older master would let it ack commits that
+		// master then reports permanent though the newer one lacks them.
 		// The vote is persisted, so this holds across a restart too.
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"logship/elect"
 	"logship/rep"
 	"logship/wal/lsn"
 )
@@ -13,6 +14,9 @@ import (
 // quiescent: the appointed master is up, every site is its client at the
 // current generation, caught up and durable to the master's last record.
 func (s *Sim) quiescent() bool {
+	if s.cfg.Elect && !s.electedMaster() {
+		return false
+	}
 	if !s.masterOK() {
 		return false
 	}
@@ -29,6 +33,18 @@ func (s *Sim) quiescent() bool {
 			c.SyncState != rep.SyncReady || c.Last != m.Last || c.Durable != c.Last {
 			return false
 		}
+		if st.el != nil {
+			if e := st.el.Status(); e.Role != elect.RoleClient || rep.SiteID(e.Master) != s.master || e.Gen != s.gen {
+				return false
+			}
+		}
+	}
+	if s.cfg.Elect {
+		// elect agrees, and the master accepts writes.
+		ms := s.site(s.master)
+		if e := ms.el.Status(); e.Role != elect.RoleMaster || e.Gen != s.gen || ms.writableSince == 0 {
+			return false
+		}
 	}
 	return true
 }
@@ -42,7 +58,7 @@ func (s *Sim) describe() string {
 		}
 		c := st.node.Status()
 		parts = append(parts, fmt.Sprintf("site %d %s of %d g%d %s last=%s durable=%s",
-			st.id, c.Role, c.Master, c.Gen, c.SyncState, c.Last, c.Durable))
+			st.id, c.Role, c.Master, c.Gen, c.SyncState, c.Last, c.Durable)+s.electDescribe(st))
 	}
 	return fmt.Sprintf("master %d gen %d; ", s.master, s.gen) + strings.Join(parts, "; ")
 }

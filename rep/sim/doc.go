@@ -38,9 +38,32 @@
 // a majority is up, bumps the generation, calls BecomeMaster on it and
 // BecomeClient on the others (each live site is told directly with
 // probability [Faults.Tell]; the rest learn from NEWMASTER and heartbeats,
-// so a deposed master may go on committing for a while). Elections (the
-// elect package) will replace appointment: a site's choice of master
-// becomes an elect node's output, driven by the same loop.
+// so a deposed master may go on committing for a while).
+//
+// # Election mode
+//
+// With [Config.Elect] (simrun -elect) nobody appoints: each site also
+// runs an [elect.Node], and its role comes only from elect's
+// RoleDecisions, carried out by the same glue as env's driver
+// (env/elect.go; elect.go here): rep NEWMASTER/HEARTBEAT -> MasterSeen,
+// EventMasterSilent and a broken connection to the master -> MasterLost,
+// durable LSN moves -> UpdateLastRecord, elect's Ready in contract order
+// (HardState persisted in a per-site map that survives crashes, before
+// any message is sent), writes only while rep is master and elect's
+// WriteErr is nil. Both protocols share the network behind env's
+// envelope byte ('r', 'e'). One sim tick is one rep tick and one elect
+// tick (10 ms each, rep.TickMillis = elect.TickMillis); rep heartbeats
+// every 100 ms with a 300 ms monitor, as env sets them for elections.
+// The timeouts are elect's DefaultConfig or TightConfig (drawn, or
+// [Config.Timeouts]), with or without a full election at start-up;
+// [Config.Leases] turns master leases on. The faults add: crashes aimed
+// at the master, silent crashes (power loss: no connection reset, only
+// the heartbeat monitor notices), mutes (a hung site whose messages are
+// lost), and voters crashing right after their VOTE2 and restarting
+// mid-election over their persisted HardState. [Failover] is a scripted
+// run that measures, in virtual time, how long a group takes to accept
+// writes again after its master crashes (BenchmarkFailoverVirtual,
+// simrun -failover).
 //
 // # Fault model
 //
@@ -77,6 +100,16 @@
 //     commit reported permanent by a master after the run deposed it (it
 //     had not heard yet: the window master leases close).
 //
+// In election mode, also: at most one site is ever master of a
+// generation; no site votes twice in one election generation, nor sends
+// a VOTE2 its persisted HardState does not hold; with leases, no two
+// sites may at the same instant accept writes (rep master and elect
+// CanWrite) or serve lease reads (CanReadLease); no exemption from (3);
+// and after the faults heal, a master accepts writes within a bound
+// derived from elect's timeouts (healBound: the heartbeat monitor, a
+// full election, three failed rounds with their back-offs, the lease
+// wait) and every site converges on it.
+//
 // Besides: the group must become quiescent after the faults heal, every
 // message must survive the codec, Step and Appended must not fail, every
 // commit gets at most one result, and no site reports Status.Err.
@@ -89,5 +122,6 @@
 //	go test ./rep/sim -run 'TestSim$' -seed=1234 -v
 //
 // -storage mem replays over rep.MemLog; -sites and -ticks change the
-// shape (the replay command repeats them). make sim SEEDS=N runs N seeds.
+// shape, -elect and -leases the mode (the replay command repeats them).
+// make sim SEEDS=N runs N seeds of each mode.
 package sim

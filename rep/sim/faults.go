@@ -21,7 +21,15 @@ func (s *Sim) faults() {
 	}
 	if s.rng.Float64() < s.f.Crash {
 		if live := s.liveSites(); len(live) > 0 {
-			s.crash(live[s.rng.IntN(len(live))])
+			st := live[s.rng.IntN(len(live))]
+			if !s.cfg.Elect {
+				s.crash(st)
+			} else {
+				if s.master != 0 && s.site(s.master).up() && s.rng.Float64() < s.f.CrashMaster {
+					st = s.site(s.master)
+				}
+				s.crashSite(st, s.rng.Float64() < s.f.Silent, 5, 100)
+			}
 		}
 	}
 	if s.rng.Float64() < s.f.Archive {
@@ -56,6 +64,14 @@ func (s *Sim) faults() {
 			s.net.Partition(a, b)
 		}
 	}
+	if s.cfg.Elect {
+		// No appointments: elections replace them. A mute takes a site
+		// off the network without telling anyone.
+		if s.rng.Float64() < s.f.Mute {
+			s.mute()
+		}
+		return
+	}
 	if s.failoverAt == 0 {
 		if !s.masterOK() {
 			s.failoverAt = s.now + 10 + s.rng.IntN(60)
@@ -65,29 +81,42 @@ func (s *Sim) faults() {
 	}
 }
 
-func (s *Sim) crash(st *site) {
+func (s *Sim) crash(st *site) { s.crashSite(st, false, 5, 100) }
+
+// crashSite crashes st, to restart after a downtime in [down, down+span).
+// A silent crash (a power loss) leaves its connections up: the other
+// sites notice only when its heartbeats stop; the restart resets them.
+func (s *Sim) crashSite(st *site, silent bool, down, span int) {
 	var torn *rand.Rand
 	if s.rng.Float64() < s.f.Torn {
 		torn = s.rng
 	}
-	s.tracef("site %d crash torn=%t", st.id, torn != nil)
+	if s.cfg.Elect {
+		s.tracef("site %d crash torn=%t silent=%t", st.id, torn != nil, silent)
+	} else {
+		s.tracef("site %d crash torn=%t", st.id, torn != nil)
+	}
 	s.res.Crashes++
-	st.ep.Close()
-	st.node = nil
+	if !silent {
+		st.ep.Close()
+	}
+	st.node, st.el, st.writableSince = nil, nil, 0
 	s.must(st.store.Crash(torn), "site %d: crash", st.id)
-	s.restartAt[st.id] = s.now + 5 + s.rng.IntN(100)
+	s.restartAt[st.id] = s.now + down + s.rng.IntN(span)
 }
 
-// restart recovers a crashed site and rejoins it as a client of the
-// appointed master. A site that was the master stays out until the next
-// appointment: coming back as master of the same generation after losing
-// its unsynced tail would fork that generation's history.
+// restart recovers a crashed site and rejoins it: in appointment mode as
+// a client of the appointed master, in election mode through its elect
+// node (started by start). A site that was the master stays out until the
+// next appointment: coming back as master of the same generation after
+// losing its unsynced tail would fork that generation's history.
 func (s *Sim) restart(st *site) {
 	s.must(st.store.Reopen(), "site %d: reopen", st.id)
+	st.ep.Close() // after a silent crash: the reboot resets its connections
 	s.start(st)
 	s.tracef("site %d restart last=%s", st.id, st.store.Log().Last())
 	s.note("site %d storage:%s", st.id, st.store.Describe())
-	if s.master != 0 && s.master != st.id {
+	if !s.cfg.Elect && s.master != 0 && s.master != st.id {
 		if err := st.node.BecomeClient(s.master, s.gen); err != nil {
 			s.violate("site %d: BecomeClient(%d, %d): %v", st.id, s.master, s.gen, err)
 		}
@@ -156,7 +185,12 @@ func (s *Sim) appoint(why string) bool {
 func (s *Sim) healAll() {
 	s.tracef("heal")
 	s.heal = true
+	s.healAt = s.now
 	s.partitionUntil = 0
+	s.crashSoon = nil
+	for _, st := range s.sites {
+		st.mutedTill = 0
+	}
 	s.res.Messages += s.net.Stats().Sent
 	s.net = memnet.New(memnet.Config{InboxLen: 1 << 16})
 	for _, st := range s.sites {

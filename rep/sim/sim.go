@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"logship/elect"
 	"logship/rep"
 	"logship/rep/transport"
 	"logship/rep/transport/memnet"
@@ -37,7 +38,26 @@ type Config struct {
 	Faults *Faults
 	// Trace, when set, receives the run's trace, one event a line.
 	Trace io.Writer
+
+	// Elect: every site runs an elect.Node beside its rep.Node and takes
+	// its role only from elect's decisions, as env's driver does with
+	// ReplicationConfig.Elect; the run appoints nobody (see elect.go).
+	Elect bool
+	// Leases: master leases (elect.Config.Leases); needs Elect.
+	Leases bool
+	// Timeouts selects elect's timeouts (default: drawn from the seed).
+	Timeouts Timeouts
 }
+
+// Timeouts names a set of elect timeouts.
+type Timeouts string
+
+const (
+	// TimeoutsDefault is elect.DefaultConfig's.
+	TimeoutsDefault Timeouts = "default"
+	// TimeoutsTight is elect.TightConfig's.
+	TimeoutsTight Timeouts = "tight"
+)
 
 func (c Config) withDefaults() Config {
 	if c.Sites == 0 {
@@ -55,6 +75,7 @@ func (c Config) withDefaults() Config {
 	if c.Dir == "" {
 		c.Dir = os.TempDir()
 	}
+	c.Leases = c.Leases && c.Elect
 	return c
 }
 
@@ -89,6 +110,22 @@ type Faults struct {
 	// Peer: the chance that a site is configured with a
 	// client-to-client peer (per site, per run).
 	Peer float64
+
+	// Election mode only (Config.Elect), drawn after the above so that
+	// appointment runs replay as before.
+	//
+	// CrashMaster: the fraction of crashes aimed at the master (else a
+	// random live site). Silent: the fraction of crashes that are a
+	// power loss: no connection reset, the other sites notice only by
+	// rep's heartbeat monitor.
+	CrashMaster, Silent float64
+	// Mute: a site (the master, mostly) goes silent for a while without
+	// a connection event, as a hung process or a black-holed link: it
+	// keeps running, its messages and those to it are lost.
+	Mute float64
+	// VoterCrash: the chance that a site crashes right after sending a
+	// VOTE2, restarting within a few ticks, in the election it voted in.
+	VoterCrash float64
 }
 
 // drawFaults picks a run's fault profile: a mix of calm and rough runs.
@@ -111,6 +148,19 @@ func drawFaults(r *rand.Rand) Faults {
 	}
 }
 
+// drawElectFaults adds the election-mode faults to f.
+func drawElectFaults(r *rand.Rand, f *Faults) {
+	pick := func(xs ...float64) float64 { return xs[r.IntN(len(xs))] }
+	f.CrashMaster = pick(0.3, 0.6, 0.9)
+	f.Silent = pick(0, 0.5)
+	f.Mute = pick(0, 0.003, 0.01)
+	f.VoterCrash = pick(0, 0.1, 0.3)
+	if f.Crash == 0 && f.Mute == 0 && f.Partition == 0 {
+		// Elections need something to elect about.
+		f.Crash = 0.01
+	}
+}
+
 // Result is the outcome of one run.
 type Result struct {
 	Seed uint64
@@ -123,6 +173,11 @@ type Result struct {
 	Crashes, Failovers, Partitions           int
 	RolledBack, Inits                        int
 	Messages                                 uint64
+	// Election mode: elections won, mute faults, and the ticks from the
+	// end of the faults until the final master accepted writes.
+	Elect            bool
+	Elections, Mutes int
+	HealElectTicks   int
 	// Violations found; empty when every invariant held.
 	Violations []string
 }
@@ -133,17 +188,36 @@ func (r Result) Failed() bool { return len(r.Violations) > 0 }
 func (r Result) String() string {
 	s := fmt.Sprintf("seed %d: %d ticks, %d commits (%d permanent, %d not, %d exempt), %d crashes, %d failovers, %d partitions, %d rolled back, %d inits, %d msgs, hash %016x",
 		r.Seed, r.Ticks, r.Commits, r.Permanent, r.NotPermanent, r.Exempt, r.Crashes, r.Failovers, r.Partitions, r.RolledBack, r.Inits, r.Messages, r.Hash)
+	if r.Elect {
+		s += fmt.Sprintf("; elect: %d elections won, %d mutes, master %d ticks after heal", r.Elections, r.Mutes, r.HealElectTicks)
+	}
 	for _, v := range r.Violations {
 		s += "\n  VIOLATION: " + v
 	}
 	return s
 }
 
-// ReplayCommand is the one command that replays seed.
-func ReplayCommand(seed uint64, storage StorageKind) string {
-	c := fmt.Sprintf("go run ./tools/simrun -seed %d -v", seed)
-	if storage != "" && storage != DefaultStorage {
-		c += " -storage " + string(storage)
+// ReplayCommand is the one command that replays the run cfg describes
+// (its seed, storage, shape and mode).
+func ReplayCommand(cfg Config) string {
+	c := fmt.Sprintf("go run ./tools/simrun -seed %d -v", cfg.Seed)
+	if cfg.Storage != "" && cfg.Storage != DefaultStorage {
+		c += " -storage " + string(cfg.Storage)
+	}
+	if cfg.Sites != 0 {
+		c += fmt.Sprintf(" -sites %d", cfg.Sites)
+	}
+	if cfg.Ticks != 0 {
+		c += fmt.Sprintf(" -ticks %d", cfg.Ticks)
+	}
+	if cfg.Elect {
+		c += " -elect"
+	}
+	if cfg.Leases {
+		c += " -leases"
+	}
+	if cfg.Timeouts != "" {
+		c += " -timeouts " + string(cfg.Timeouts)
 	}
 	return c
 }
@@ -157,6 +231,14 @@ type site struct {
 	ep    *memnet.Endpoint
 	// status is the last Ready.Status.
 	status rep.Status
+
+	// Election mode (elect.go).
+	el        *elect.Node // nil while crashed
+	lastRec   lsn.LSN     // last durable record told to el
+	mutedTill int         // > now: the site's messages are lost
+	// writableSince: the tick since which the site has been rep master
+	// with elect's CanWrite, continuously; 0 when it is not.
+	writableSince int
 }
 
 func (s *site) up() bool { return s.node != nil }
@@ -201,6 +283,19 @@ type Sim struct {
 	byKey   map[commitKey]*commit
 	perm    map[RecID]*commit
 
+	// Election mode (elect.go).
+	ecfg      elect.Config                   // timeouts and leases of every site
+	hard      map[rep.SiteID]elect.HardState // persisted; survives crashes
+	genMaster map[uint64]rep.SiteID          // every generation's master, ever
+	votes     map[voteKey]elect.SiteID       // each vote cast, ever
+	crashSoon []*site                        // voters to crash after their turn
+	healAt    int                            // tick the faults healed
+	lastWrite struct {
+		site rep.SiteID
+		at   int
+	} // the newest commit (Failover)
+	reported map[string]bool // violations reported once
+
 	trace io.Writer
 	h     hash64
 	res   Result
@@ -215,6 +310,16 @@ type hash64 interface {
 // run that could not be carried out (a storage failure); invariant
 // violations are in Result.Violations.
 func Run(cfg Config) (res Result, err error) {
+	return run(cfg, func(s *Sim) {
+		for s.now < s.cfg.Ticks {
+			s.step()
+		}
+	})
+}
+
+// run makes a Sim for cfg, sets the group up, lets faulty drive the
+// faulty phase, then heals, settles and checks the end state.
+func run(cfg Config, faulty func(*Sim)) (res Result, err error) {
 	cfg = cfg.withDefaults()
 	s := &Sim{
 		cfg:       cfg,
@@ -226,7 +331,12 @@ func Run(cfg Config) (res Result, err error) {
 		h:         fnv.New64a(),
 	}
 	s.res.Seed = cfg.Seed
+	s.res.Elect = cfg.Elect
 	s.f = drawFaults(s.rng)
+	if cfg.Elect {
+		drawElectFaults(s.rng, &s.f)
+		s.initElect()
+	}
 	if cfg.Faults != nil {
 		s.f = *cfg.Faults
 	}
@@ -248,9 +358,7 @@ func Run(cfg Config) (res Result, err error) {
 		}
 	}()
 	s.setup()
-	for s.now < cfg.Ticks {
-		s.step()
-	}
+	faulty(s)
 	s.healAll()
 	settled := false
 	for range cfg.SettleTicks {
@@ -262,6 +370,8 @@ func Run(cfg Config) (res Result, err error) {
 	}
 	if !settled {
 		s.violate("no quiescence %d ticks after the faults healed: %s", cfg.SettleTicks, s.describe())
+	} else if cfg.Elect {
+		s.checkHealElection()
 	}
 	s.checkEnd()
 	s.res.Ticks = s.now
@@ -328,7 +438,19 @@ func (s *Sim) setup() {
 	for _, st := range s.sites {
 		s.start(st)
 	}
-	s.tracef("faults %+v", s.f)
+	if s.cfg.Elect {
+		s.tracef("faults %+v", s.f)
+	} else {
+		// The line appointment runs always had, so their seeds keep
+		// their trace hashes.
+		f := s.f
+		s.tracef("faults {Loss:%v Duplicate:%v Reorder:%v MaxDelay:%v Commit:%v Crash:%v Torn:%v Partition:%v Failover:%v Sync:%v Archive:%v Tell:%v Peer:%v}",
+			f.Loss, f.Duplicate, f.Reorder, f.MaxDelay, f.Commit, f.Crash, f.Torn, f.Partition, f.Failover, f.Sync, f.Archive, f.Tell, f.Peer)
+	}
+	if s.cfg.Elect {
+		s.tracef("elect %s", describeElect(s.ecfg))
+		return // each site's elect node started an election
+	}
 	s.appoint("start")
 }
 
@@ -367,17 +489,28 @@ func (s *Sim) repConfig(st *site) rep.Config {
 	c.HeartbeatMonitorTicks = 60
 	c.AckTimeoutTicks = 50
 	c.RequestMaxTicks = 64
+	if s.cfg.Elect {
+		// env's settings with elections: heartbeat 100 ms, monitor 3x,
+		// and every connection reported by the transport.
+		c.HeartbeatTicks = electHeartbeatTicks
+		c.HeartbeatMonitorTicks = 3 * electHeartbeatTicks
+		c.StartDisconnected = true
+	}
 	return c
 }
 
 // start makes a site's node over its storage and attaches it to the
-// network. It stays in RoleNone: the caller joins it to the group.
+// network. It stays in RoleNone: the caller joins it to the group (in
+// election mode its elect node, started here, does).
 func (s *Sim) start(st *site) {
 	n, err := rep.New(s.repConfig(st))
 	s.must(err, "site %d: rep.New", st.id)
 	st.node = n
 	st.status = n.Status()
 	st.ep = s.net.Endpoint(transport.ID(st.id))
+	if s.cfg.Elect {
+		s.startElect(st)
+	}
 }
 
 func (s *Sim) site(id rep.SiteID) *site { return s.sites[id-1] }
@@ -410,7 +543,7 @@ func (s *Sim) step() {
 	if !s.heal {
 		s.faults()
 		s.workload()
-	} else if !s.masterOK() && s.failoverAt == 0 {
+	} else if !s.cfg.Elect && !s.masterOK() && s.failoverAt == 0 {
 		s.failoverAt = s.now
 	}
 	if s.failoverAt > 0 && s.now >= s.failoverAt {
@@ -425,10 +558,19 @@ func (s *Sim) step() {
 			continue
 		}
 		s.drain(st)
+		// One sim tick is one rep tick and one elect tick: both count
+		// TickMillis (10 ms) per tick, as env's driver ticks both on
+		// one ticker.
 		st.node.Tick()
+		if st.el != nil {
+			st.el.Tick()
+		}
 		s.process(st)
 		if s.heal || s.rng.Float64() < s.f.Sync {
 			s.sync(st)
+		}
+		if s.cfg.Elect {
+			s.afterTurn()
 		}
 	}
 }
@@ -451,7 +593,18 @@ func (s *Sim) drain(st *site) {
 			s.tracef("conn-down %d->%d", from, st.id)
 			st.node.PeerDown(from)
 		default:
-			msg, err := rep.Unmarshal(m.Body)
+			if s.muted(st.id) {
+				continue // arrived at a hung site: lost
+			}
+			if len(m.Body) > 0 && m.Body[0] == envelopeElect {
+				s.receiveElect(st, from, m.Body[1:])
+				break
+			}
+			if len(m.Body) == 0 || m.Body[0] != envelopeRep {
+				s.violate("site %d: message from %d without an envelope byte", st.id, from)
+				continue
+			}
+			msg, err := rep.Unmarshal(m.Body[1:])
 			if err != nil {
 				s.violate("site %d: undecodable message from %d: %v", st.id, from, err)
 				continue
@@ -459,7 +612,9 @@ func (s *Sim) drain(st *site) {
 			s.tracef("recv %s", traceMsg(msg))
 			if err := st.node.Step(msg); err != nil {
 				s.violate("site %d: Step(%s): %v", st.id, msg, err)
+				break
 			}
+			s.repSeen(st, msg)
 		}
 		s.process(st)
 	}
@@ -478,9 +633,21 @@ func traceMsg(m rep.Message) string {
 	return s
 }
 
-// process carries out a site's Ready until it has none, in the order of
-// the Ready contract.
+// process carries out the site's rep Ready until it has none, then its
+// elect Ready (whose role decisions give rep more work), until neither
+// has anything, as env's driver does.
 func (s *Sim) process(st *site) {
+	for st.up() {
+		s.processRep(st)
+		if st.el == nil || !s.processElect(st) {
+			return
+		}
+	}
+}
+
+// processRep carries out a site's rep Ready until it has none, in the
+// order of the Ready contract.
+func (s *Sim) processRep(st *site) {
 	for range 1000 {
 		rd := st.node.Ready()
 		if rd.Empty() {
@@ -501,7 +668,7 @@ func (s *Sim) process(st *site) {
 				s.violate("site %d: Marshal(%s): %v", st.id, m, err)
 				continue
 			}
-			st.ep.Send(transport.ID(m.To), b) // lost if not connected: rep retransmits
+			s.send(st, m.To, envelopeRep, b) // lost if not connected: rep retransmits
 		}
 		for _, c := range rd.Commits {
 			s.commitResult(st, c)
@@ -511,6 +678,7 @@ func (s *Sim) process(st *site) {
 			if e.Type == rep.EventInitStarted {
 				s.res.Inits++
 			}
+			s.repEventSeen(st, e)
 		}
 		if rd.Status != nil {
 			prev := st.status.Err
@@ -574,7 +742,7 @@ func (s *Sim) workload() {
 	}
 	var masters []*site
 	for _, st := range s.sites {
-		if st.up() && st.status.Role == rep.RoleMaster {
+		if st.up() && st.status.Role == rep.RoleMaster && (st.el == nil || st.el.WriteErr() == nil) {
 			masters = append(masters, st)
 		}
 	}
@@ -600,6 +768,7 @@ func (s *Sim) workload() {
 		s.tracef("site %d commit %d at %s g%d %v", st.id, c.id, r.LSN, gen, w)
 		recs = append(recs, r)
 	}
+	s.lastWrite.site, s.lastWrite.at = st.id, s.now
 	if err := st.node.Appended(recs); err != nil {
 		s.violate("site %d: Appended: %v", st.id, err)
 	}
@@ -624,7 +793,7 @@ func (s *Sim) commitResult(st *site, cr rep.CommitResult) {
 	}
 	c.result = 1
 	s.res.Permanent++
-	if st.id != s.master || st.node.Status().Gen != s.gen {
+	if !s.cfg.Elect && (st.id != s.master || st.node.Status().Gen != s.gen) {
 		// The run deposed this master before it reported: an election
 		// with leases closes that window; appointment does not.
 		c.exempt = true

@@ -27,18 +27,22 @@ func main() {
 		sites   = flag.Int("sites", 0, "sites per run (default 3)")
 		ticks   = flag.Int("ticks", 0, "ticks of faults per run (default 300)")
 		stop    = flag.Int("maxfail", 10, "stop after this many failing seeds (0: never)")
+		elect   = flag.Bool("elect", false, "election mode: each site runs an elect node that alone decides its role")
+		leases  = flag.Bool("leases", false, "master leases (implies -elect)")
+		tmo     = flag.String("timeouts", "", "election timeouts: default or tight (default: drawn from the seed)")
+		fo      = flag.Bool("failover", false, "measure failover in virtual time over -seeds seeds (with -timeouts, -leases, -silent)")
+		silent  = flag.Bool("silent", false, "with -failover: the master loses power instead of its process dying")
 	)
 	flag.Parse()
-	cfg := sim.Config{Storage: sim.StorageKind(*storage), Sites: *sites, Ticks: *ticks}
+	if *fo {
+		os.Exit(failover(*from, *seeds, sim.Timeouts(*tmo), *leases, *silent, sim.StorageKind(*storage), *verbose))
+	}
+	cfg := sim.Config{Storage: sim.StorageKind(*storage), Sites: *sites, Ticks: *ticks,
+		Elect: *elect || *leases, Leases: *leases, Timeouts: sim.Timeouts(*tmo)}
 	replay := func(s uint64) string {
-		c := sim.ReplayCommand(s, cfg.Storage)
-		if *sites != 0 {
-			c += fmt.Sprintf(" -sites %d", *sites)
-		}
-		if *ticks != 0 {
-			c += fmt.Sprintf(" -ticks %d", *ticks)
-		}
-		return c
+		c := cfg
+		c.Seed = s
+		return sim.ReplayCommand(c)
 	}
 
 	if *seed != 0 {
@@ -99,4 +103,26 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("simrun: every invariant held")
+}
+
+// failover measures, over seeds, the virtual time from a master's crash
+// to the first write a new master accepts (sim.Failover).
+func failover(from uint64, seeds int, t sim.Timeouts, leases, silent bool, storage sim.StorageKind, verbose bool) int {
+	if t == "" {
+		t = sim.TimeoutsDefault
+	}
+	var ms []int
+	for s := from; s < from+uint64(seeds); s++ {
+		v, res, err := sim.Failover(sim.FailoverConfig{Seed: s, Timeouts: t, Leases: leases, Silent: silent, Storage: storage})
+		if err != nil || res.Failed() {
+			fmt.Printf("%s\nseed %d: %v\n", res, s, err)
+			return 1
+		}
+		if verbose {
+			fmt.Printf("seed %d: %d ms\n", s, v)
+		}
+		ms = append(ms, v)
+	}
+	fmt.Printf("failover (timeouts %s, leases %t, silent %t): %s\n", t, leases, silent, sim.FailoverSummary(ms))
+	return 0
 }
