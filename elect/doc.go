@@ -10,8 +10,9 @@
 // # What a site keeps
 //
 // [HardState] is EGen, the newest election generation the site entered,
-// VotedFor, the site it voted for in it, and on a witness the grant
-// holder. The driver writes it to its stable store (raft-boltdb) before
+// VotedFor, the site it voted for in it, Promised, the newest election in
+// which it cast a vote (kept when newer elections clear VotedFor), and on
+// a witness the grant holder. The driver writes it to its stable store (raft-boltdb) before
 // sending the messages of the same Ready, and passes it back to [New] on
 // restart, so a site never votes twice in one election, even across a
 // crash.
@@ -51,6 +52,15 @@
 // site votes once per E, so at most one site is master of a generation.
 // An election with no winner after ElectionTicks (plus FullElectionTicks
 // for a full one) fails with [EventElectionFailed].
+//
+// A vote is a promise, as a Raft term is: a site never follows, and its
+// driver never passes to rep or acks, a master older than Promised, since
+// the candidate it voted for may have won and need this site's acks for
+// its own commits; and a voter chooses by the log it holds when it votes,
+// which includes records it acked to the old master meanwhile. A master
+// that receives a VOTE1 carrying a Promised newer than its generation
+// stands down (RoleUnknown) and takes part in the election: that voter
+// will never ack it again.
 //
 // A site that hears a current master (a client not told MasterLost) does
 // not join an election, and a master answers a VOTE1 with MASTER, so a

@@ -67,7 +67,8 @@ func (n *Node) ownVote() Vote {
 func (n *Node) vote1(to SiteID) Message {
 	v := n.ownVote()
 	return Message{Type: MsgVote1, To: to, LastGen: v.LastGen, LastLSN: v.LastLSN,
-		Priority: v.Priority, Tiebreak: v.Tiebreak, Force: n.el.force, Target: n.el.target}
+		Priority: v.Priority, Tiebreak: v.Tiebreak, Force: n.el.force, Target: n.el.target,
+		Promised: n.hs.Promised}
 }
 
 // startElection enters a new election generation above every one known.
@@ -126,6 +127,13 @@ func (n *Node) join(egen uint64, force bool, target SiteID) {
 
 func (n *Node) stepVote1(m Message) {
 	n.stats.Vote1Recv++
+	if n.role == RoleMaster && m.Promised > n.gen {
+		// The candidate voted in an election newer than this master's: it
+		// will never ack this master again (HardState.Promised), and a
+		// newer master may exist. Stand down and take part, as a Raft
+		// leader does on seeing a newer term.
+		n.abdicate()
+	}
 	switch {
 	case n.role == RoleMaster && !m.Force:
 		// A live master ends the election: tell the candidate.
@@ -175,6 +183,11 @@ func (n *Node) maybeVote() {
 	if heard < n.cfg.size() && (n.now < el.voteAt || heard < need) {
 		return
 	}
+	// Our own log may have grown since we joined (records acked to the
+	// old master meanwhile, and perhaps counted toward its permanent
+	// commits): choose by what we hold now, so we never vote for a
+	// candidate behind us.
+	el.tally[n.cfg.ID] = n.ownVote()
 	cands := make([]Vote, 0, heard)
 	for _, k := range sortedKeys(el.tally) {
 		v := el.tally[k]
@@ -190,6 +203,7 @@ func (n *Node) maybeVote() {
 	el.voted = true
 	hs := n.hs
 	hs.VotedFor = best.Site
+	hs.Promised = max(hs.Promised, el.egen)
 	if n.cfg.Witness && n.cfg.agentGroup() {
 		n.grantByVote(&hs, best.Site)
 	}

@@ -42,9 +42,7 @@ func TestRestartedSiteRefusesMasterOlderThanItsLog(t *testing.T) {
 
 // A site that voted in election E does not follow a master older than E:
 // the candidate it voted for may have won, and the old master's commits
-// acked by this site would be lost to it (sim seed 126). This holds
-// only until the site enters a newer election, which clears its vote:
-// seed 126 still fails that way (see rep/sim electOpenBugs).
+// acked by this site would be lost to it (sim seed 126).
 func TestVoterRefusesOlderMaster(t *testing.T) {
 	n := followTestNode(t, HardState{EGen: 2, VotedFor: 3}, 0)
 	n.UpdateLastRecord(1, lsn.New(1, 100))
@@ -87,4 +85,113 @@ func TestFullElectionWaitRunsOnce(t *testing.T) {
 		}
 	}
 	t.Fatalf("never voted within %d ticks of start-up: %+v", full+50, n.Status())
+}
+
+// The promise outlives newer elections: a site that voted in election 2,
+// then entered election 3 (which clears VotedFor), still refuses a
+// master of gen 1, across a restart too (sim seed 126).
+func TestPromiseOutlivesNewerElections(t *testing.T) {
+	n := followTestNode(t, HardState{EGen: 2, VotedFor: 3}, 0)
+	n.UpdateLastRecord(1, lsn.New(1, 100))
+	if err := n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: 3, LastGen: 1,
+		LastLSN: lsn.New(1, 50), Priority: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	if rd.State == nil || rd.State.EGen != 3 || rd.State.VotedFor != 0 || rd.State.Promised != 2 {
+		t.Fatalf("entering election 3 persisted %+v, want EGen 3, no vote, Promised 2", rd.State)
+	}
+	for _, m := range rd.Messages {
+		if m.Type == MsgVote1 && m.Promised != 2 {
+			t.Fatalf("VOTE1 carries Promised %d, want 2", m.Promised)
+		}
+	}
+	n.Advance(rd)
+	restarted := followTestNode(t, *rd.State, 0)
+	for _, node := range []*Node{n, restarted} {
+		node.MasterSeen(2, 1)
+		if st := node.Status(); st.Role == RoleClient {
+			t.Fatalf("followed master 2 of gen 1 after promising election 2: %+v", st)
+		}
+	}
+	if got := restarted.Promised(); got != 2 {
+		t.Fatalf("Promised after restart %d, want 2", got)
+	}
+}
+
+// A vote sets Promised; state persisted before Promised existed (a vote,
+// no Promised) derives it from the vote.
+func TestVoteSetsPromised(t *testing.T) {
+	if n := followTestNode(t, HardState{EGen: 4, VotedFor: 2}, 0); n.Promised() != 4 {
+		t.Fatalf("Promised from an old state with a vote in 4: %d", n.Promised())
+	}
+	n := followTestNode(t, HardState{}, 0)
+	n.UpdateLastRecord(1, lsn.New(1, 10))
+	n.Start()
+	for i := 0; i < 200 && n.Promised() == 0; i++ {
+		n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: n.Status().EGen, LastGen: 1,
+			LastLSN: lsn.New(1, 50), Priority: 1})
+		n.Advance(n.Ready())
+		n.Tick()
+	}
+	if p, eg := n.Promised(), n.Status().EGen; p == 0 || p != eg {
+		t.Fatalf("after voting: Promised %d, EGen %d", p, eg)
+	}
+}
+
+// A master that receives a VOTE1 promising an election newer than its
+// generation stands down and takes part: that voter will never ack it
+// again, and a newer master may exist. Without it the voters refuse the
+// old master forever and never elect (sim seeds 278, 407, 417).
+func TestMasterStandsDownForPromisedNewerElection(t *testing.T) {
+	n := followTestNode(t, HardState{}, 0)
+	n.UpdateLastRecord(1, lsn.New(1, 10))
+	n.Start()
+	for i := 0; i < 300 && n.Status().Role != RoleMaster; i++ {
+		eg := n.Status().EGen
+		n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: eg, LastGen: 0, Priority: 1})
+		n.Step(Message{V: Version, Type: MsgVote2, From: 2, To: 1, EGen: eg})
+		n.Advance(n.Ready())
+		n.Tick()
+	}
+	st := n.Status()
+	if st.Role != RoleMaster {
+		t.Fatalf("did not become master: %+v", st)
+	}
+	// An ordinary VOTE1 (no newer promise) is answered with MASTER.
+	n.Step(Message{V: Version, Type: MsgVote1, From: 3, To: 1, EGen: st.Gen + 1, LastGen: 1, Priority: 1})
+	if n.Status().Role != RoleMaster {
+		t.Fatal("a master stood down for a VOTE1 without a newer promise")
+	}
+	n.Advance(n.Ready())
+	n.Step(Message{V: Version, Type: MsgVote1, From: 3, To: 1, EGen: st.Gen + 2, LastGen: 1, Priority: 1, Promised: st.Gen + 1})
+	rd := n.Ready()
+	if got := n.Status(); got.Role == RoleMaster || !got.Electing || got.EGen != st.Gen+2 {
+		t.Fatalf("after a VOTE1 promising election %d: %+v, want standing down into election %d", st.Gen+1, got, st.Gen+2)
+	}
+	if rd.Role == nil || rd.Role.Role != RoleUnknown {
+		t.Fatalf("no RoleUnknown decision for the driver: %+v", rd.Role)
+	}
+}
+
+// A voter chooses by the log it holds when it votes, not when it joined:
+// records it received (and acked to the old master) meanwhile may be
+// commits that master reported permanent, and a candidate lacking them
+// must not win with its vote (sim seed 1535).
+func TestVoterChoosesByItsLogAtVoteTime(t *testing.T) {
+	n := followTestNode(t, HardState{}, 0)
+	n.UpdateLastRecord(1, lsn.New(1, 100))
+	n.Start() // joins election 1 with last record 1/100
+	if err := n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: n.Status().EGen, LastGen: 1,
+		LastLSN: lsn.New(1, 200), Priority: 100}); err != nil {
+		t.Fatal(err)
+	}
+	n.UpdateLastRecord(1, lsn.New(1, 300)) // more of the old master's records arrived
+	for i := 0; i < 100 && !n.Status().Voted; i++ {
+		n.Advance(n.Ready())
+		n.Tick()
+	}
+	if st := n.Status(); !st.Voted || st.VotedFor == 2 {
+		t.Fatalf("voted %+v: site 2 (last 1/200) is behind this site (1/300)", st)
+	}
 }

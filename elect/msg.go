@@ -80,6 +80,9 @@ type Message struct {
 	Force bool `msgpack:"fo,omitempty"`
 	// Target: the site a transfer hands over to; it wins ties.
 	Target SiteID `msgpack:"tg,omitempty"`
+	// Promised (VOTE1): the voter's HardState.Promised; a master older
+	// than it stands down.
+	Promised uint64 `msgpack:"pr,omitempty"`
 
 	Stamp   uint64 `msgpack:"s,omitempty"`
 	OK      bool   `msgpack:"ok,omitempty"`

@@ -58,6 +58,9 @@ func New(cfg Config, hs HardState) (*Node, error) {
 		return nil, err
 	}
 	cfg.Sites = slices.Clone(cfg.Sites)
+	if hs.VotedFor != 0 && hs.Promised < hs.EGen {
+		hs.Promised = hs.EGen // state persisted before Promised existed
+	}
 	n := &Node{cfg: cfg, sites: map[SiteID]Site{}, priority: cfg.Priority, hs: hs}
 	for _, s := range cfg.Sites {
 		n.sites[s.ID] = s
@@ -124,6 +127,10 @@ func (n *Node) Status() Status {
 
 // Stats returns a snapshot of the counters.
 func (n *Node) Stats() Stats { return n.stats }
+
+// Promised returns HardState.Promised: the driver drops rep messages of
+// masters older than it (a site must not ack them; see HardState).
+func (n *Node) Promised() uint64 { return n.hs.Promised }
 
 // Now returns the node's clock: ticks since New.
 func (n *Node) Now() uint64 { return n.now }
@@ -300,12 +307,15 @@ func (n *Node) MasterSeen(id SiteID, gen uint64) {
 		// the generations it knew (n.gen is 0) and needs this most.
 		return
 	}
-	if gen < n.hs.EGen && n.hs.VotedFor != 0 {
-		// This site voted in election EGen, newer than that master: the
-		// candidate it voted for may have won without this site hearing
-		// of it. Following the older master would let it ack commits that
-		// master then reports permanent though the newer one lacks them.
-		// The vote is persisted, so this holds across a restart too.
+	if gen < n.hs.Promised {
+		// This site voted in election Promised, newer than that master:
+		// the candidate it voted for may have won without this site
+		// hearing of it. Following the older master would let it ack
+		// commits that master then reports permanent though the newer one
+		// lacks them. Promised is persisted and survives newer elections,
+		// so this holds across restarts too. The site stays without a
+		// master, so it joins elections; its VOTE1 carries Promised, which
+		// makes the old master stand down (stepVote1).
 		return
 	}
 	if n.el != nil && n.el.force && gen < n.el.egen {

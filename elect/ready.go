@@ -13,6 +13,13 @@ type HardState struct {
 	// VotedFor is the site this one sent its VOTE2 to in election EGen;
 	// 0 = none yet. A site votes at most once per EGen.
 	VotedFor SiteID
+	// Promised is the newest election generation in which this site cast
+	// a VOTE2 (its own vote included). Like a Raft term it outlives newer
+	// elections that clear VotedFor: a site never follows, or acks the
+	// records of, a master older than Promised, since the candidate it
+	// voted for may have won and had its own commits acknowledged by a
+	// majority counting this vote's election quorum.
+	Promised uint64
 	// Holder (witness only) is the data site holding the status-agent
 	// grant; 0 = none. HolderGen is the (election) generation it was
 	// granted for. HolderTentative: the witness granted it with its vote

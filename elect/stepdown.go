@@ -37,6 +37,12 @@ func (n *Node) StepDown() {
 	if n.role != RoleMaster {
 		return
 	}
+	n.abdicate()
+}
+
+// abdicate ends this site's mastership without following anyone
+// (RoleUnknown; the driver stops rep acting as master).
+func (n *Node) abdicate() {
 	gen := n.gen
 	if n.xfer.to != 0 {
 		n.event(EventTransferFailed, n.xfer.to, gen)

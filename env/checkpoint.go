@@ -94,9 +94,17 @@ func (e *Env) RemoveLogs() ([]string, error) {
 // logKeepFrom returns the LSN from which the log must be kept, given the
 // checkpoint: the checkpoint's own record, so that the file the data file
 // continues from is kept. This is the one place where retention is
-// decided; replication adds its constraints here (clients still catching
-// up, an internal initialization in progress).
+// decided; replication adds its constraint here: the log an internal
+// initialization this site serves still needs (rep's RetainLSN).
 func (e *Env) logKeepFrom(ckpt lsn.LSN) lsn.LSN {
+	if d := e.drv.Load(); d != nil {
+		d.pmu.Lock()
+		r := d.retain
+		d.pmu.Unlock()
+		if !r.IsZero() && r.Less(ckpt) {
+			return r // an internal init this site serves still needs it
+		}
+	}
 	return ckpt
 }
 

@@ -262,6 +262,9 @@ type RepStats struct {
 	SendErrors    uint64 // messages the transport refused (not connected, queue full)
 	EventsDropped uint64 // events that did not fit in ReplicationConfig.Events
 	Fsyncs        uint64 // client log syncs made by the driver
+	// PromisedDrops: rep messages of a master older than the newest
+	// election this site voted in, dropped (elect HardState.Promised).
+	PromisedDrops uint64
 }
 
 // commitWaiter is a committer waiting for its commit's ack-policy result.
@@ -296,10 +299,14 @@ type driver struct {
 	statusCh chan struct{} // closed and replaced when status changes
 
 	badMsgs, sendErrs, dropped, fsyncs atomic.Uint64
+	promisedDrops                      atomic.Uint64
 
 	el          *electState // nil unless cfg.Elect
 	electStatus ElectStatus // guarded by pmu
 	electStats  ElectStats  // guarded by pmu
+	// retain is rep's RetainLSN: log an internal init this site serves
+	// still needs (logKeepFrom); guarded by pmu.
+	retain lsn.LSN
 
 	prog progress // per-site lag (progress.go); driver goroutine only
 
@@ -453,6 +460,7 @@ func (e *Env) RepStats() (RepStats, error) {
 	defer d.pmu.Unlock()
 	s := d.stats
 	s.BadMessages, s.SendErrors, s.EventsDropped, s.Fsyncs = d.badMsgs.Load(), d.sendErrs.Load(), d.dropped.Load(), d.fsyncs.Load()
+	s.PromisedDrops = d.promisedDrops.Load()
 	return s, nil
 }
 
@@ -659,6 +667,9 @@ func (d *driver) receive(tm transport.Message) {
 			d.log.Warn("rep: dropped a malformed message", "from", tm.From, "err", err)
 			return
 		}
+		if d.promisedAway(m) {
+			return
+		}
 		if err := d.n.Step(m); err != nil {
 			d.badMsgs.Add(1)
 			d.log.Warn("rep: dropped a message", "from", tm.From, "err", err)
@@ -777,6 +788,9 @@ func (d *driver) processRep() bool {
 }
 
 func (d *driver) send(m rep.Message) {
+	if d.ackPromisedAway(m) {
+		return
+	}
 	b, err := rep.Marshal(m)
 	if err != nil {
 		d.log.Error("rep: encode message", "msg", m.String(), "err", err)
@@ -849,6 +863,7 @@ func (d *driver) publish() {
 	}
 	d.pmu.Lock()
 	d.electStatus, d.electStats = es, ess
+	d.retain = s.RetainLSN
 	changed := st.Role != d.status.Role || st.Master != d.status.Master || st.Gen != d.status.Gen ||
 		st.Lockout != d.status.Lockout || st.SyncState != d.status.SyncState || st.Err != d.status.Err
 	d.status = st

@@ -216,7 +216,7 @@ func TestElectHardStateRoundTripThroughStore(t *testing.T) {
 	if hs, err := st.Load(); err != nil || hs != (elect.HardState{}) {
 		t.Fatalf("fresh store: %+v %v", hs, err)
 	}
-	want := elect.HardState{EGen: 7, VotedFor: 3, Holder: 2, HolderGen: 6, HolderTentative: true}
+	want := elect.HardState{EGen: 7, VotedFor: 3, Holder: 2, HolderGen: 6, HolderTentative: true, Promised: 7}
 	if err := st.Save(elect.HardState{EGen: 6, VotedFor: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +236,13 @@ func TestElectHardStateRoundTripThroughStore(t *testing.T) {
 	}
 	if _, err := decodeHardState([]byte{1, 2, 3}); err == nil {
 		t.Fatal("a truncated record decoded")
+	}
+	// A version-1 record (written before Promised existed) still reads.
+	v1 := encodeHardState(want)[:hardStateLenV1]
+	v1[0] = 1
+	old, err := decodeHardState(v1)
+	if err != nil || old.EGen != 7 || old.VotedFor != 3 || old.Promised != 0 {
+		t.Fatalf("version-1 record: %+v %v", old, err)
 	}
 }
 

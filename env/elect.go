@@ -68,10 +68,16 @@ const electStoreFile = "elect.db"
 // key, so a HardState is written in one fsynced bolt transaction.
 var hardStateKey = []byte("elect/hardstate")
 
-const hardStateVersion = 1
+// hardStateVersion 2 appends Promised; version 1 records (without it)
+// still decode, and elect.New derives Promised from their vote.
+const hardStateVersion = 2
 
-// hardStateLen: version, EGen, VotedFor, Holder, HolderGen, tentative.
-const hardStateLen = 1 + 4*8 + 1
+// hardStateLenV1: version, EGen, VotedFor, Holder, HolderGen, tentative;
+// hardStateLen adds Promised.
+const (
+	hardStateLenV1 = 1 + 4*8 + 1
+	hardStateLen   = hardStateLenV1 + 8
+)
 
 func encodeHardState(hs elect.HardState) []byte {
 	b := make([]byte, hardStateLen)
@@ -83,20 +89,26 @@ func encodeHardState(hs elect.HardState) []byte {
 	if hs.HolderTentative {
 		b[33] = 1
 	}
+	binary.BigEndian.PutUint64(b[34:], hs.Promised)
 	return b
 }
 
 func decodeHardState(b []byte) (elect.HardState, error) {
-	if len(b) != hardStateLen || b[0] != hardStateVersion || b[33] > 1 {
+	ok := len(b) == hardStateLen && b[0] == hardStateVersion || len(b) == hardStateLenV1 && b[0] == 1
+	if !ok || b[33] > 1 {
 		return elect.HardState{}, fmt.Errorf("env: elect store: bad hard state record (%d bytes)", len(b))
 	}
-	return elect.HardState{
+	hs := elect.HardState{
 		EGen:            binary.BigEndian.Uint64(b[1:]),
 		VotedFor:        elect.SiteID(binary.BigEndian.Uint64(b[9:])),
 		Holder:          elect.SiteID(binary.BigEndian.Uint64(b[17:])),
 		HolderGen:       binary.BigEndian.Uint64(b[25:]),
 		HolderTentative: b[33] == 1,
-	}, nil
+	}
+	if len(b) == hardStateLen {
+		hs.Promised = binary.BigEndian.Uint64(b[34:])
+	}
+	return hs, nil
 }
 
 // electStore keeps the election HardState in a raft-boltdb StableStore.
@@ -305,6 +317,34 @@ func (d *driver) repSeen(m rep.Message) {
 	}
 }
 
+// promisedAway reports (and counts) a rep message from a master older
+// than the newest election this site voted in (elect HardState.Promised):
+// rep must not follow or ack it, even after a restart that reset rep's
+// generation, or that master could count this site toward commits it
+// reports permanent though the newer master lacks them. A client's
+// NEWCLIENT and MASTER_REQ carry the client's own generation and pass.
+func (d *driver) promisedAway(m rep.Message) bool {
+	if d.el == nil || m.Gen == 0 || m.Gen >= d.el.n.Promised() ||
+		m.Type == rep.MsgNewClient || m.Type == rep.MsgMasterReq {
+		return false
+	}
+	d.promisedDrops.Add(1)
+	return true
+}
+
+// ackPromisedAway reports an ACK for a master older than Promised: rep
+// may have taken that master's records in the same round in which this
+// site voted, before the promise filtered them (promisedAway); the vote
+// was cast without them, so they must not count toward that master's
+// permanent commits.
+func (d *driver) ackPromisedAway(m rep.Message) bool {
+	if d.el == nil || m.Type != rep.MsgAck || m.Gen >= d.el.n.Promised() {
+		return false
+	}
+	d.promisedDrops.Add(1)
+	return true
+}
+
 // repEventSeen feeds elect rep's failure detection.
 func (d *driver) repEventSeen(ev rep.Event) {
 	if d.el == nil {
@@ -389,6 +429,15 @@ func (d *driver) carryOutRole(rd elect.RoleDecision) {
 			return
 		}
 		d.r.SetGeneration(rd.Gen)
+	case elect.RoleUnknown:
+		if st.Role == rep.RoleMaster {
+			// elect stood down (a voter promised a newer election): rep
+			// stops acting as master, so its clients notice it is gone;
+			// commits waiting for acks are reported not permanent.
+			d.log.Warn("elect: master standing down for a newer election", "gen", st.Gen)
+			d.n.StepDown()
+			d.failWaiters()
+		}
 	case elect.RoleClient:
 		master := SiteID(rd.Master)
 		if st.Role == rep.RoleClient && st.Master == master && st.Gen == rd.Gen {

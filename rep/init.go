@@ -1,6 +1,7 @@
 package rep
 
 import (
+	"errors"
 	"fmt"
 
 	"logship/wal/lsn"
@@ -223,11 +224,31 @@ func (n *Node) serveUpdate(s *siteState) {
 		return
 	}
 	info := n.sv.snap.info
-	if s.initLSN.IsZero() || info.LSN.Less(s.initLSN) {
-		s.initLSN, s.initTarget, s.initMark = info.LSN, lsn.Zero, n.sv.snap.mark
+	if _, err := n.log.Next(info.LSN); errors.Is(err, ErrLogRemoved) {
+		// A snapshot kept from an earlier init whose log after it has
+		// been archived since: the client could not catch up from it.
+		// Take a new one.
+		n.out.releaseSnaps = append(n.out.releaseSnaps, info.ID)
+		n.sv.snap = nil
+		n.serveUpdate(s)
+		return
+	}
+	if from := retainFrom(info.LSN); s.initLSN.IsZero() || from.Less(s.initLSN) {
+		s.initLSN, s.initTarget, s.initMark = from, lsn.Zero, n.sv.snap.mark
 	}
 	n.stats.InitsServed++
 	n.send(Message{Type: MsgUpdate, To: s.ID, Snap: &info})
+}
+
+// retainFrom is the retention point for a client initialised from a
+// snapshot at snap. A snapshot of an empty log is at Zero, which
+// initLSN uses for "not in init": retain from 0/1 instead, before every
+// real record (files start at 1), so the whole log is kept.
+func retainFrom(snap lsn.LSN) lsn.LSN {
+	if snap.IsZero() {
+		return lsn.LSN{File: 0, Offset: 1}
+	}
+	return snap
 }
 
 // servePeerUpdate answers an UPDATE_REQ that reached this client: it

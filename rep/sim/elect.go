@@ -265,7 +265,18 @@ func (s *Sim) persist(st *site, hs elect.HardState) {
 		s.votes[k] = hs.VotedFor
 	}
 	s.hard[st.id] = hs
-	s.tracef("site %d persist egen=%d voted=%d", st.id, hs.EGen, hs.VotedFor)
+	s.tracef("site %d persist egen=%d voted=%d promised=%d", st.id, hs.EGen, hs.VotedFor, hs.Promised)
+}
+
+// promisedAway mirrors env's driver: a rep message of a master older
+// than the newest election st voted in is dropped before rep sees it.
+func (s *Sim) promisedAway(st *site, m rep.Message) bool {
+	if st.el == nil || m.Gen == 0 || m.Gen >= st.el.Promised() ||
+		m.Type == rep.MsgNewClient || m.Type == rep.MsgMasterReq {
+		return false
+	}
+	s.tracef("site %d drops %s: promised election %d", st.id, m.Type, st.el.Promised())
+	return true
 }
 
 // carryOutRole makes rep take the role elect decided.
@@ -284,6 +295,10 @@ func (s *Sim) carryOutRole(st *site, d elect.RoleDecision) {
 		}
 		s.note("site %d storage:%s", st.id, st.store.Describe())
 		s.checkHasPermanent(st, "new master")
+	case elect.RoleUnknown:
+		if ns.Role == rep.RoleMaster {
+			st.node.StepDown() // elect stood down for a newer election
+		}
 	case elect.RoleClient:
 		master := rep.SiteID(d.Master)
 		if ns.Role == rep.RoleClient && ns.Master == master && ns.Gen == d.Gen {

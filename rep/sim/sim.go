@@ -610,6 +610,9 @@ func (s *Sim) drain(st *site) {
 				continue
 			}
 			s.tracef("recv %s", traceMsg(msg))
+			if s.promisedAway(st, msg) {
+				continue
+			}
 			if err := st.node.Step(msg); err != nil {
 				s.violate("site %d: Step(%s): %v", st.id, msg, err)
 				break
@@ -663,6 +666,10 @@ func (s *Sim) processRep(st *site) {
 		s.must(err, "site %d: carry out %s", st.id, describeReady(rd))
 		s.rolledBack(st, rolled)
 		for _, m := range rd.Messages {
+			if st.el != nil && m.Type == rep.MsgAck && m.Gen < st.el.Promised() {
+				s.tracef("site %d withholds ACK to %d: promised election %d", st.id, m.To, st.el.Promised())
+				continue // as env's driver: no ack for a master older than our vote
+			}
 			b, err := rep.Marshal(m)
 			if err != nil {
 				s.violate("site %d: Marshal(%s): %v", st.id, m, err)

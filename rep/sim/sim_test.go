@@ -137,6 +137,8 @@ func TestSimRegressions(t *testing.T) {
 		seed  uint64
 		kind  StorageKind
 		elect bool
+		// leases: election mode with master leases.
+		leases bool
 	}{
 		// rep: the master stops retaining its log for an init once the
 		// client reaches the master's log end at its first ACK past the
@@ -144,54 +146,81 @@ func TestSimRegressions(t *testing.T) {
 		// StartupDone; an archive in between makes the client's LOG_REQ
 		// get Outdated and the client stops with ErrInitAbandoned
 		// though the master abandoned nothing.
-		{"InitAbandonedAfterRetentionEnded", 500, StorageMem, false},
-		{"InitAbandonedAfterRetentionEnded/2", 4972, StorageMem, false},
+		{"InitAbandonedAfterRetentionEnded", 500, StorageMem, false, false},
+		{"InitAbandonedAfterRetentionEnded/2", 4972, StorageMem, false, false},
 		// rep: a LOG_NOTAVAIL answering a request sent before an init
 		// (delayed or duplicated) reached the client during its
 		// catch-up after the init, which took it for the master having
 		// dropped the log it needed and stopped with ErrInitAbandoned.
-		{"StaleNotAvailAfterInit", 10478, StorageMem, false},
-		{"StaleNotAvailAfterInit/2", 12419, StorageMem, false},
+		{"StaleNotAvailAfterInit", 10478, StorageMem, false, false},
+		{"StaleNotAvailAfterInit/2", 12419, StorageMem, false, false},
 		// env: the first record appended after InstallSnapshot gets a
 		// wal CRC with back link 0 (wal.Log.Reset sets prevOff 0), not
 		// the master's, so its identity (Gen, Checksum) differs from the
 		// master's record at the same LSN: verify mismatches, permanent
 		// records get rolled back and re-fetched, logs are not prefixes.
-		{"EnvChecksumAfterInstall", 22, StorageEnv, false},
-		{"EnvChecksumAfterInstall/2", 35, StorageEnv, false},
+		{"EnvChecksumAfterInstall", 22, StorageEnv, false, false},
+		{"EnvChecksumAfterInstall/2", 35, StorageEnv, false, false},
 		// env: a transaction on a new master (env.Replica.Commit) reads
 		// through the overlay, which holds only local commits, and bbolt,
 		// where the applier may not yet have applied the records the site
 		// received as a client: it reads stale values and records stale
 		// before-images, so a later rollback restores old values and the
 		// sites' data diverge (and runs are not deterministic).
-		{"EnvNewMasterReadsUnappliedRecords", 419, StorageEnv, false},
-		{"EnvNewMasterReadsUnappliedRecords/2", 582, StorageEnv, false},
+		{"EnvNewMasterReadsUnappliedRecords", 419, StorageEnv, false, false},
+		{"EnvNewMasterReadsUnappliedRecords/2", 582, StorageEnv, false, false},
 		// elect: a restarted site followed a master older than the
 		// generation of its own last record (elect forgets generations
 		// on restart), rolling back a newer generation's permanent
 		// commits. elect.TestRestartedSiteRefusesMasterOlderThanItsLog.
-		{"ElectRestartedSiteFollowsStaleMaster", 179, StorageMem, true},
-		{"ElectRestartedSiteFollowsStaleMaster/2", 206, StorageMem, true},
+		{"ElectRestartedSiteFollowsStaleMaster", 179, StorageMem, true, false},
+		{"ElectRestartedSiteFollowsStaleMaster/2", 206, StorageMem, true, false},
 		// elect: joining each newer election restarted the full-election
 		// wait, so a restarted site waiting for a VOTE1 from a site
 		// acting as master never voted and two live sites of three
 		// could not elect. elect.TestFullElectionWaitRunsOnce.
-		{"ElectFullWaitRestarted", 147, StorageMem, true},
+		{"ElectFullWaitRestarted", 147, StorageMem, true, false},
+		// elect: a site's vote did not outlive newer elections, so after
+		// voting in election E and entering E+1 (or restarting) it
+		// followed a master older than E, acked its commits, and that
+		// stale master reported them permanent though E's winner lacked
+		// them (126); or a site that still knew the newer generation
+		// refused the stale master forever (278, 407, 417, 57 and 80
+		// with leases). HardState.Promised, the promise floor rep
+		// messages are filtered by, and a master standing down on a
+		// VOTE1 promising a newer election fix both.
+		{"ElectVoteOutlivedByNewerElection", 126, StorageMem, true, false},
+		{"ElectStaleMasterRefusedForever", 278, StorageMem, true, false},
+		{"ElectStaleMasterRefusedForever/2", 407, StorageMem, true, false},
+		{"ElectStaleMasterRefusedForever/3", 417, StorageMem, true, false},
+		{"ElectStaleMasterRefusedForever/leases", 57, StorageMem, true, true},
+		{"ElectStaleMasterRefusedForever/leases2", 80, StorageMem, true, true},
+		// elect: a voter compared candidates with its own log as it was
+		// when it joined the election, though it had since received and
+		// acked more of the old master's records, which that master then
+		// reported permanent: it voted for a candidate lacking them.
+		// elect.TestVoterChoosesByItsLogAtVoteTime.
+		{"ElectVoterUsesStaleOwnLog", 1535, StorageMem, true, false},
+		{"ElectVoterUsesStaleOwnLog/2", 2942, StorageMem, true, false},
+		{"ElectVoterUsesStaleOwnLog/3", 3453, StorageMem, true, false},
+		// rep: a snapshot of an empty log is at 0/0, which serving
+		// took for "no init": nothing was retained for the client, and
+		// a later init reused that snapshot though the log after it had
+		// been archived, so the client stopped with ErrInitAbandoned.
+		{"InitFromEmptySnapshot", 3692, StorageMem, true, true},
+		{"InitFromEmptySnapshot/2", 2974, StorageMem, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.kind != StorageMem && *flagStorage == string(StorageMem) {
 				t.Skip("-storage mem")
 			}
-			runConfig(t, Config{Seed: tc.seed, Storage: tc.kind, Elect: tc.elect}, false)
+			runConfig(t, Config{Seed: tc.seed, Storage: tc.kind, Elect: tc.elect, Leases: tc.leases}, false)
 		})
 	}
 }
 
 // TestSimElect runs election-mode seeds over rep.MemLog storage, without
-// and with master leases, and a few over env storage. Seeds listed in
-// electOpenBugs are skipped: each still fails on a known, unfixed
-// protocol bug (see the comment there).
+// and with master leases, and a few over env storage.
 func TestSimElect(t *testing.T) {
 	if *flagSeed != 0 {
 		t.Skip("replaying one seed with TestSim")
@@ -216,10 +245,6 @@ func TestSimElect(t *testing.T) {
 			var total Result
 			for seed := uint64(1); seed <= uint64(tc.n) && failed < 5; seed++ {
 				cfg := Config{Seed: seed, Storage: tc.kind, Elect: true, Leases: tc.leases}
-				if why, ok := electOpenBugs[openBug{seed, tc.leases, tc.kind}]; ok {
-					t.Logf("seed %d skipped: open bug: %s (%s)", seed, why, ReplayCommand(cfg))
-					continue
-				}
 				res := runConfig(t, cfg, false)
 				if res.Failed() {
 					failed++
@@ -233,30 +258,6 @@ func TestSimElect(t *testing.T) {
 				tc.n, total.Elections, total.Permanent, total.Crashes, total.HealElectTicks)
 		})
 	}
-}
-
-// openBug names an election-mode seed that fails on a known bug.
-type openBug struct {
-	seed   uint64
-	leases bool
-	kind   StorageKind
-}
-
-// electOpenBugs: seeds that still fail, each on a protocol bug the
-// simulator found and that is not fixed yet. Remove an entry when its
-// seed passes.
-//
-// The class: generations a site knew are not persisted, so a site that
-// restarts (or has moved on to a newer election, which clears its vote)
-// follows a master older than one it knew or voted for. The group may
-// then settle on a stale master whose commits a newer master lacks (a
-// permanent commit lost), or a site that still knows the newer
-// generation refuses that stale master forever (no convergence). A fix
-// needs the newest known master generation in HardState and a stale
-// master to step down when a site refuses it (Raft's term rule).
-var electOpenBugs = map[openBug]string{
-	{57, true, StorageMem}: "restarted former master of gen 4 follows the stale master of gen 2; site 1, which knows gen 4, never converges",
-	{80, true, StorageMem}: "restarted former master of gen 4 follows the stale master of gen 2; site 1, which knows gen 4, never converges",
 }
 
 // BenchmarkFailoverVirtual measures failover in virtual time: over many
