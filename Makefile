@@ -4,7 +4,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 2s
 SEEDS    ?= 2000
 
-.PHONY: all build test vet fmt-check lint race fuzz bench sim demo clean
+.PHONY: all build test vet fmt-check lint race fuzz bench bench-rep sim demo clean
 
 all: build
 
@@ -39,10 +39,22 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./wal/ ./env/
 
-# Many seeds of the deterministic simulator; a failure prints its replay
-# command. `make test` runs a few hundred.
+# Replication throughput and commit latency of a local 3-site group
+# (tools/repbench spawns it), 1 and 16 writers, quorum acks, 128-byte
+# values. tools/repbench/compare.sh adds the anchors (Berkeley DB, raft,
+# PostgreSQL) and failover times.
+bench-rep:
+	$(GO) build -o bin/ ./cmd/...
+	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 1 --duration 10s
+	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 16 --duration 10s
+
+# Many seeds of the deterministic simulator, appointed masters then
+# elections (without and with leases); a failure prints its replay
+# command. `make test` runs a few hundred of each.
 sim:
 	$(GO) run ./tools/simrun -seeds $(SEEDS)
+	$(GO) run ./tools/simrun -elect -seeds $(SEEDS)
+	$(GO) run ./tools/simrun -elect -leases -seeds $(SEEDS)
 
 # The main job: three repnode sites on 127.0.0.1 elect a master, replicate,
 # lose the master to SIGKILL and fail over; the old master rejoins.

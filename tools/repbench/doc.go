@@ -1,0 +1,49 @@
+// Command repbench is a load generator for a running logship group, and a
+// failover timer.
+//
+// Load (the default mode, or "repbench run"): N writers each send one PUT
+// /v1/kv/{bucket}/{key} at a time (one key per transaction) over keep-alive
+// connections to the master, which it finds through GET /v1/status. After
+// --warmup it measures for --duration and prints commits/s, p50/p99/max
+// commit latency (from a fixed-size log-linear histogram, under 2% error),
+// how many writes answered permanent=false, and the replication lag: the
+// largest lag_bytes over the clients in the master's /v1/status, sampled
+// every --lag-every during the measured window.
+//
+//	repbench --nodes 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003 --writers 16
+//	repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 16 --duration 10s
+//
+// --spawn N starts its own group of N repnode processes on 127.0.0.1, on
+// free ports, in a temporary directory; the sites are stopped and the
+// directory removed when repbench ends, on error and on SIGINT too (and if
+// repbench is killed, the sites get SIGKILL from the kernel).
+//
+// The last lines are for machines. The RESULT line has the shape of the
+// anchor harnesses' (../shared/bench), so their summarize.py groups and
+// summarizes it with theirs:
+//
+//	RESULT logship variant=spawn3 ack=quorum sites=3 writers=16 size=128 n=.. elapsed=..s rate=../s p50=..us p99=..us max=..us perm_failed=.. errors=..
+//
+// Latencies are in microseconds, as the anchors print them; the lag goes on
+// a separate "LAG logship ..." line, since summarize.py would take any
+// extra key of the RESULT line for part of the variant.
+//
+// Failover ("repbench failover --spawn 3 --runs 5 [--tight]"): starts a
+// group, writes to the master steadily for --settle, kills the master with
+// SIGKILL and measures the time from the kill to the first write a
+// surviving site accepts (and, for comparison with the raft harness, to the
+// first survivor answering role=master); then restarts the killed site on
+// its directory, waits for it to rejoin as a client, and repeats. It prints
+// each trial and the median, and a "RESULT logship-failover ..." line
+// shaped like the raft harness's "RESULT raft-elect ...". --tight starts
+// the sites with --heartbeat 30ms --heartbeat-monitor 100ms
+// --election-timeout 200ms (the raft harness's -fast uses 100 ms timeouts;
+// repnode refuses an election timeout not above elect's vote wait, 100 ms,
+// which has no flag). --freeze sends SIGSTOP instead of SIGKILL: a hung
+// master whose connections stay open, so the survivors notice it only by
+// missed heartbeats (a killed process's connections close at once).
+//
+// tools/repbench/compare.sh runs the anchors (Berkeley DB, hashicorp/raft,
+// PostgreSQL) and repbench one after the other on this machine and
+// summarizes them.
+package main
