@@ -29,10 +29,10 @@ type failoverConfig struct {
 }
 
 // tightFlags are the repnode flags of --tight: failure detection in the
-// 100 ms class, like the raft harness's -fast. The election timeout cannot
-// go below 200 ms: it must exceed elect's vote wait (100 ms), which repnode
-// has no flag for (nor for the retry back-off, 300 ms).
-var tightFlags = []string{"--heartbeat", "30ms", "--heartbeat-monitor", "100ms", "--election-timeout", "200ms"}
+// 100 ms class, like the raft harness's -fast, and elect's TightConfig-like
+// vote wait and retry.
+var tightFlags = []string{"--heartbeat", "30ms", "--heartbeat-monitor", "100ms", "--election-timeout", "200ms",
+	"--vote-wait", "20ms", "--election-retry", "100ms"}
 
 // trial is one failover measurement.
 type trial struct {
