@@ -162,6 +162,7 @@ type Config struct {
 	RequestMax       time.Duration `toml:"request-max"`
 	ReadTimeout      time.Duration `toml:"read-timeout"`
 
+	Pprof     bool   `toml:"pprof"`
 	LogFormat string `toml:"log-format"`
 	LogLevel  string `toml:"log-level"`
 }
@@ -439,6 +440,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.DurationVar(&c.RequestMin, "request-min", c.RequestMin, "first back-off before re-requesting missing log")
 	fs.DurationVar(&c.RequestMax, "request-max", c.RequestMax, "longest back-off before re-requesting missing log")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "longest a GET with min_lsn waits")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go profiles at /debug/pprof/ on --http (CPU cost only while a profile runs)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format on stderr: text|json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug|info|warn|error")
 }

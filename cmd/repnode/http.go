@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,13 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/admin/transfer", n.handleTransfer)
 	mux.HandleFunc("POST /v1/admin/archive", n.handleArchive)
 	mux.Handle("GET /metrics", n.metrics.handler())
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -223,3 +223,15 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// --pprof serves Go profiles; without it the path is not found.
+func TestPprofFlag(t *testing.T) {
+	_, off := startSingle(t, nil)
+	if code, _, _ := do(t, "GET", off.URL+"/debug/pprof/", ""); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without --pprof: %d, want 404", code)
+	}
+	_, on := startSingle(t, func(c *Config) { c.Pprof = true })
+	if code, body, _ := do(t, "GET", on.URL+"/debug/pprof/", ""); code != 200 || !strings.Contains(string(body), "goroutine") {
+		t.Errorf("/debug/pprof/ with --pprof: %d", code)
+	}
+}
