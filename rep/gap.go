@@ -178,10 +178,12 @@ func (n *Node) handleLogMore(m Message) {
 // the master abandoned an init for us or we are catching up right after
 // one, which would only loop (initOutdated).
 func (n *Node) handleNotAvail(m Message) {
-	if !m.Abandoned && n.c.req.msg.Type == MsgLogReq && m.LSN != n.c.req.msg.LSN && n.c.state != SyncInit {
+	if !m.Abandoned && n.c.state != SyncInit && (n.c.req.msg.Type != MsgLogReq || m.LSN != n.c.req.msg.LSN) {
 		// The answer to an earlier request (delayed or duplicated on the
-		// way): what we need now may well be there. Acting on it could
-		// start an init, or fail one, for nothing.
+		// way), or to one already satisfied: what we need now may well be
+		// there. Acting on it could start an init, or fail one, for
+		// nothing; a client that caught up and acked records would even
+		// re-initialise below them (sim seed 6136).
 		n.stats.StaleNotAvail++
 		return
 	}

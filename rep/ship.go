@@ -138,7 +138,14 @@ func (n *Node) stepMaster(m Message) {
 			s.acked = m.LSN
 		}
 		n.noteApplied(s, m)
-		n.initProgress(s, s.acked)
+		if s.initLSN.Less(s.acked) {
+			// Only an ack past the snapshot is progress: one of the
+			// snapshot LSN itself, with an idle master, would end the init
+			// at once, and a client cut off before its first LOG_REQ
+			// would then find that log archived and stop with
+			// ErrInitAbandoned (sim seed 6957).
+			n.initProgress(s, s.acked)
+		}
 		n.checkPerms()
 	case MsgLogReq:
 		n.serveLog(m)

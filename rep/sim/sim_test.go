@@ -209,6 +209,16 @@ func TestSimRegressions(t *testing.T) {
 		// been archived, so the client stopped with ErrInitAbandoned.
 		{"InitFromEmptySnapshot", 3692, StorageMem, true, true},
 		{"InitFromEmptySnapshot/2", 2974, StorageMem, true, true},
+		// rep: a LOG_NOTAVAIL answering a request made before an init
+		// arrived after the client had caught up and acked past the
+		// snapshot; with no request outstanding it was not taken for
+		// stale, and the client re-initialised below records it had
+		// acked, which a later master then lacked.
+		{"StaleNotAvailAfterCatchUp", 6136, StorageMem, true, false},
+		// rep: an ack of the snapshot LSN itself ended a client's init on
+		// an idle master; cut off before its first LOG_REQ, the client
+		// found the log archived and stopped with ErrInitAbandoned.
+		{"InitEndedByAckOfSnapshot", 6957, StorageMem, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.kind != StorageMem && *flagStorage == string(StorageMem) {
