@@ -310,8 +310,10 @@ type driver struct {
 
 	prog progress // per-site lag (progress.go); driver goroutine only
 
-	xfer  *transferWait // planned transfer in progress (transfer.go)
-	stall stallState    // fsync-stall watch (stall.go)
+	xfer *transferWait // planned transfer in progress (transfer.go)
+	// xferOutcome ends the Transfer caller's wait, after the next publish.
+	xferOutcome func()
+	stall       stallState // fsync-stall watch (stall.go)
 
 	// tail is the newest record appended through this driver (a local
 	// commit or a master's record), with its generation, so that telling
@@ -730,6 +732,7 @@ func (d *driver) failWaiters() {
 func (d *driver) process() {
 	for {
 		if !d.processRep() {
+			d.finishTransfer()
 			return
 		}
 		if !d.processElect() {
@@ -737,6 +740,7 @@ func (d *driver) process() {
 		}
 	}
 	d.publish()
+	d.finishTransfer()
 }
 
 // processRep carries out the rep node's Ready until it has nothing more;

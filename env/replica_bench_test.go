@@ -51,6 +51,12 @@ func BenchmarkReplicatedCommit(b *testing.B) {
 					s.caughtUp(b, time.Minute, tok)
 				}
 				var next, notPerm atomic.Int64
+				mlog0 := m.log.Stats()
+				var crecs0, cfsyncs0 uint64
+				for _, s := range sites[1:] {
+					st, _ := s.e.RepStats()
+					crecs0, cfsyncs0 = crecs0+st.LogRecords, cfsyncs0+st.Fsyncs
+				}
 				b.ReportAllocs()
 				b.ResetTimer()
 				start := time.Now()
@@ -81,6 +87,19 @@ func BenchmarkReplicatedCommit(b *testing.B) {
 				b.StopTimer()
 				b.ReportMetric(float64(b.N)/el.Seconds(), "commits/s")
 				b.ReportMetric(float64(notPerm.Load()), "not-permanent")
+				// Group commit on each side: how many commits one master
+				// fsync carries, how many records one client fsync does.
+				if syncs := m.log.Stats().Sub(mlog0).Syncs; syncs > 0 {
+					b.ReportMetric(float64(b.N)/float64(syncs), "commits/master-fsync")
+				}
+				var crecs, cfsyncs uint64
+				for _, s := range sites[1:] {
+					st, _ := s.e.RepStats()
+					crecs, cfsyncs = crecs+st.LogRecords, cfsyncs+st.Fsyncs
+				}
+				if cfsyncs > cfsyncs0 {
+					b.ReportMetric(float64(crecs-crecs0)/float64(cfsyncs-cfsyncs0), "records/client-fsync")
+				}
 			})
 		}
 	}

@@ -173,13 +173,22 @@ func (d *driver) transferEvent(ev elect.Event) {
 			d.log.Warn("elect: transfer done but rep does not follow the target", "to", uint64(x.to),
 				"role", st.Role.String(), "master", uint64(st.Master), "gen", st.Gen)
 		}
-		x.finish(nil)
+		d.xferOutcome = func() { x.finish(nil) }
 	case elect.EventTransferFailed:
-		x.finish(fmt.Errorf("env: transfer to %d: %w", x.to, ErrTransferFailed))
+		d.xferOutcome = func() { x.finish(fmt.Errorf("env: transfer to %d: %w", x.to, ErrTransferFailed)) }
 	default:
 		return
 	}
 	d.xfer = nil
+}
+
+// finishTransfer tells the caller of Transfer its outcome, once process
+// has published the status that goes with it: the caller reads it.
+func (d *driver) finishTransfer() {
+	if f := d.xferOutcome; f != nil {
+		d.xferOutcome = nil
+		f()
+	}
 }
 
 // writeErr is gate's verdict on a write, without waiting. update asks it
