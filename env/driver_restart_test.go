@@ -52,13 +52,7 @@ func TestDriverRestartSameGenerationResumesWarm(t *testing.T) {
 func TestDriverArchiveDuringInitKeepsRetainedLog(t *testing.T) {
 	net := newChanNet()
 	s := startGroup(t, net, 2, testConfig(), func(_ SiteID, c *ReplicationConfig) { c.AckPolicy = rep.AckNone })
-	s[1].caughtUp(t, within, repPut(t, s[0].e, "a", "1"))
-	net.setLink(1, 2, false)
-	var tok Token
-	for i := 0; tok.LSN.File < 4; i++ {
-		tok = repPut(t, s[0].e, fmt.Sprint("k", i), strings.Repeat("v", 1000))
-	}
-	archive(t, s[0].e)
+	tok := leaveBehind(t, net, s)
 	// Hold the init open: the client's page requests are lost.
 	net.setFilter(func(from, to transport.ID, m rep.Message) bool { return m.Type == rep.MsgPageReq })
 	net.setLink(1, 2, true)

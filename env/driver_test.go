@@ -230,9 +230,11 @@ func archive(t *testing.T, e *Env) {
 	}
 }
 
-func TestDriverMasterLogsRemovedClientRebuiltByInternalInit(t *testing.T) {
-	net := newChanNet()
-	s := startGroup(t, net, 2, testConfig(), func(_ SiteID, c *ReplicationConfig) { c.AckPolicy = rep.AckNone })
+// leaveBehind cuts the client s[1] off, commits on the master s[0] into
+// its fourth log file and archives, so the client can only come back by
+// internal init; it returns the last commit's token.
+func leaveBehind(t *testing.T, net *chanNet, s []*repSite) Token {
+	t.Helper()
 	s[1].caughtUp(t, within, repPut(t, s[0].e, "a", "1"))
 	net.setLink(1, 2, false)
 	var tok Token
@@ -240,6 +242,13 @@ func TestDriverMasterLogsRemovedClientRebuiltByInternalInit(t *testing.T) {
 		tok = repPut(t, s[0].e, fmt.Sprint("k", i), strings.Repeat("v", 1000))
 	}
 	archive(t, s[0].e)
+	return tok
+}
+
+func TestDriverMasterLogsRemovedClientRebuiltByInternalInit(t *testing.T) {
+	net := newChanNet()
+	s := startGroup(t, net, 2, testConfig(), func(_ SiteID, c *ReplicationConfig) { c.AckPolicy = rep.AckNone })
+	tok := leaveBehind(t, net, s)
 	net.setLink(1, 2, true)
 	s[1].caughtUp(t, within, tok)
 	mustData(t, s[0].e, s[1].e)
@@ -257,13 +266,7 @@ func TestDriverNoAutoInitClientGetsErrJoinFailure(t *testing.T) {
 		c.NoAutoInit = id == 2
 		c.AckPolicy = rep.AckNone
 	})
-	s[1].caughtUp(t, within, repPut(t, s[0].e, "a", "1"))
-	net.setLink(1, 2, false)
-	var tok Token
-	for i := 0; tok.LSN.File < 4; i++ {
-		tok = repPut(t, s[0].e, fmt.Sprint("k", i), strings.Repeat("v", 1000))
-	}
-	archive(t, s[0].e)
+	leaveBehind(t, net, s)
 	// The client must notice it is behind: restart it.
 	s[1].stop()
 	net.setLink(1, 2, true)

@@ -6,16 +6,7 @@ package main
 // the test; every wait is bounded.
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -25,6 +16,7 @@ import (
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testpki"
 )
 
 // buildRepadmin builds cmd/repadmin next to the test's repnode binary.
@@ -231,11 +223,23 @@ func TestInternalInitAfterArchive(t *testing.T) {
 func TestTLSWrongCertificateGetsNoData(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	groupCA := newCA(t, "logship group CA")
-	rogueCA := newCA(t, "another CA")
-	caFile := writePEM(t, dir, "ca.pem", "CERTIFICATE", groupCA.der)
-	tlsArgs := func(id int, ca *testCA) []string {
-		cert, key := ca.issue(t, dir, fmt.Sprintf("site-%d", id))
+	groupCA, err := testpki.NewCA("logship group CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogueCA, err := testpki.NewCA("another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, err := groupCA.WriteCA(dir, "ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsArgs := func(id int, ca *testpki.CA) []string {
+		cert, key, err := ca.WriteSite(dir, fmt.Sprintf("site-%d", id))
+		if err != nil {
+			t.Fatal(err)
+		}
 		return []string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", caFile}
 	}
 	g := newGroup(t, 3)
@@ -272,278 +276,5 @@ func TestTLSWrongCertificateGetsNoData(t *testing.T) {
 	}
 	if v := metric(t, c3, "logship_log_records_received_total"); v > 0 {
 		t.Errorf("site 3 received %v log records", v)
-	}
-}
-
-// testCA is a throwaway certificate authority for TLS tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	der  []byte
-}
-
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, der: der}
-}
-
-// issue signs a certificate for 127.0.0.1 usable by server and client and
-// writes it and its key under dir; it returns their paths.
-func (ca *testCA) issue(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, dir, name+".pem", "CERTIFICATE", der), writePEM(t, dir, name+".key", "EC PRIVATE KEY", kb)
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// electedMaster waits for exactly one of the sites to be a master that
-// accepts writes and returns it.
-func electedMaster(t *testing.T, procs map[int]*proc) int {
-	t.Helper()
-	var m int
-	eventually(t, 15*time.Second, "one master elected that accepts writes", func() bool {
-		m = 0
-		for id, p := range procs {
-			st := status(t, p)
-			if st.Role == "master" && st.Election != nil && st.Election.CanWrite {
-				if m != 0 {
-					return false
-				}
-				m = id
-			}
-		}
-		return m != 0
-	})
-	return m
-}
-
-// TestRepadminTransfer: `repadmin transfer --to ID` hands mastership to
-// that site, which then holds every write and accepts new ones; the old
-// master follows it.
-func TestRepadminTransfer(t *testing.T) {
-	bin, admin := buildBinary(t), buildRepadmin(t)
-	g := newGroup(t, 3)
-	procs := map[int]*proc{}
-	for id := 1; id <= 3; id++ {
-		procs[id] = startProc(t, bin, g.http[id], g.args(id, t.TempDir())...)
-	}
-	m := electedMaster(t, procs)
-	putKeys(t, procs[m], "t", 20)
-	to := m%3 + 1
-
-	out, err := exec.Command(admin, "--node", procs[m].http, "transfer", "--to", fmt.Sprint(to)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("repadmin transfer --to %d: %v\n%s\nold master log:\n%s", to, err, out, procs[m].log())
-	}
-	if got := electedMaster(t, procs); got != to {
-		t.Fatalf("after transfer to %d the master is %d", to, got)
-	}
-	eventually(t, 10*time.Second, "the old master follows the new one", func() bool {
-		st := status(t, procs[m])
-		return st.Role == "client" && st.Master == uint64(to)
-	})
-	at := putKeys(t, procs[to], "u", 5)
-	if !hasKeys(t, procs[to], "t", 20, at) {
-		t.Fatal("the new master lacks writes made before the transfer")
-	}
-	if !hasKeys(t, procs[m], "u", 5, at) {
-		t.Fatal("the old master does not receive the new master's writes")
-	}
-
-	// A bad target is refused with a message naming it.
-	out, err = exec.Command(admin, "--node", procs[to].http, "transfer", "--to", "9").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "site 9") {
-		t.Errorf("repadmin transfer --to 9 (not a member): %v\n%s", err, out)
-	}
-}
-
-// TestRepadminSyncDelayToggle: `repadmin sync --delay` makes a running
-// client wait at its next new master; `sync --no-delay` lets it sync.
-func TestRepadminSyncDelayToggle(t *testing.T) {
-	bin, admin := buildBinary(t), buildRepadmin(t)
-	g := newGroup(t, 2)
-	dir1 := t.TempDir()
-	m := startProc(t, bin, g.http[1], append(g.args(1, dir1), "--master", "--ack", "none")...)
-	c := startProc(t, bin, g.http[2], append(g.args(2, t.TempDir()), "--client")...)
-	at := putKeys(t, m, "a", 3)
-	if !hasKeys(t, c, "a", 3, at) {
-		t.Fatal("client lacks the first writes")
-	}
-	if out, err := exec.Command(admin, "--node", c.http, "sync", "--delay").CombinedOutput(); err != nil {
-		t.Fatalf("repadmin sync --delay: %v\n%s", err, out)
-	}
-	// A new master generation: the master restarts.
-	if err := m.stop(t); err != nil {
-		t.Fatalf("stop master: %v", err)
-	}
-	m = startProc(t, bin, g.http[1], append(g.args(1, dir1), "--master", "--ack", "none")...)
-	eventually(t, 10*time.Second, "the client waits for sync at the new master", func() bool {
-		return status(t, c).SyncState == "delayed"
-	})
-	at = putKeys(t, m, "b", 3)
-	time.Sleep(500 * time.Millisecond)
-	if code, _, _ := do(t, "GET", "http://"+c.http+"/v1/kv/b/b0", ""); code == 200 {
-		t.Fatal("the delayed client applied a write of the new master before sync")
-	}
-	if out, err := exec.Command(admin, "--node", c.http, "sync", "--no-delay").CombinedOutput(); err != nil {
-		t.Fatalf("repadmin sync --no-delay: %v\n%s", err, out)
-	}
-	if !hasKeys(t, c, "b", 3, at) {
-		t.Fatalf("after sync --no-delay the client lacks the new master's writes\n%s", c.log())
-	}
-}
-
-// TestWitnessProcess: two data sites and a witness (--witness). The
-// witness never becomes master and holds no data; after SIGKILL of the
-// master, the other data site wins with the witness's vote and accepts
-// writes, every write answered permanent present.
-func TestWitnessProcess(t *testing.T) {
-	bin := buildBinary(t)
-	g := newGroup(t, 3)
-	procs := map[int]*proc{}
-	for id := 1; id <= 2; id++ {
-		procs[id] = startProc(t, bin, g.http[id], append(g.args(id, t.TempDir()), "--witness-peers", "3")...)
-	}
-	w := startProc(t, bin, g.http[3], append(g.args(3, t.TempDir()), "--witness")...)
-	m := electedMaster(t, procs)
-
-	var perm []string
-	for i := range 10 {
-		key := fmt.Sprintf("w%d", i)
-		code, body, _ := do(t, "PUT", "http://"+procs[m].http+"/v1/kv/b/"+key, key)
-		if code != 200 {
-			t.Fatalf("PUT on master %d: %d %s", m, code, body)
-		}
-		if decode[api.WriteResult](t, body).Permanent {
-			perm = append(perm, key)
-		}
-	}
-	if len(perm) == 0 {
-		t.Fatal("no write permanent with both data sites up")
-	}
-	ws := status(t, w)
-	if ws.Role != "witness" || ws.Master != uint64(m) {
-		t.Fatalf("witness status: role %q master %d, want witness following %d", ws.Role, ws.Master, m)
-	}
-	if code, body, _ := do(t, "GET", "http://"+w.http+"/v1/kv/b/w0", ""); code != 503 || !strings.Contains(string(body), "witness") {
-		t.Errorf("GET on the witness: %d %s, want 503 saying it is a witness", code, body)
-	}
-	for _, s := range status(t, procs[m]).Sites {
-		if s.ID == 3 && !s.Witness {
-			t.Errorf("master's status does not mark site 3 as the witness: %+v", s)
-		}
-	}
-
-	if err := procs[m].cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	procs[m].done <- <-procs[m].done
-	other := 3 - m
-	nm := electedMaster(t, map[int]*proc{other: procs[other]})
-	var body []byte
-	eventually(t, 10*time.Second, "the surviving data site accepts a write", func() bool {
-		var code int
-		code, body, _ = do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/after", "x")
-		return code == 200
-	})
-	at := decode[api.WriteResult](t, body).LSN
-	for _, key := range perm {
-		code, got, _ := do(t, "GET", "http://"+procs[nm].http+"/v1/kv/b/"+key+"?min_lsn="+at, "")
-		if code != 200 || string(got) != key {
-			t.Fatalf("permanent key %s on the new master: %d %q", key, code, got)
-		}
-	}
-	if st := status(t, w); st.Role != "witness" || st.Master != uint64(nm) {
-		t.Errorf("witness after failover: role %q master %d, want witness following %d", st.Role, st.Master, nm)
-	}
-}
-
-// TestLeaseReadsProcess: with --leases a master's GETs are lease reads;
-// once it is cut off from every other site they fail with 503 (a stale
-// read is still possible with ?stale=true), and so do its writes.
-func TestLeaseReadsProcess(t *testing.T) {
-	bin := buildBinary(t)
-	g := newGroup(t, 3)
-	procs := map[int]*proc{}
-	for id := 1; id <= 3; id++ {
-		procs[id] = startProc(t, bin, g.http[id], append(g.args(id, t.TempDir()), "--leases")...)
-	}
-	m := electedMaster(t, procs)
-	putKeys(t, procs[m], "l", 1)
-	mURL := "http://" + procs[m].http + "/v1/kv/b/l0"
-	eventually(t, 10*time.Second, "a lease read on the master succeeds", func() bool {
-		code, _, _ := do(t, "GET", mURL, "")
-		return code == 200
-	})
-	for id, p := range procs {
-		if id == m {
-			continue
-		}
-		if code, body, _ := do(t, "GET", "http://"+p.http+"/v1/kv/b/l0?lease=true", ""); code != 503 {
-			t.Errorf("lease read on client %d: %d %s, want 503", id, code, body)
-		}
-		if err := p.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		p.done <- <-p.done
-	}
-	eventually(t, 5*time.Second, "lease reads on the cut-off master fail", func() bool {
-		code, _, _ := do(t, "GET", mURL, "")
-		return code == 503
-	})
-	if code, body, _ := do(t, "GET", mURL+"?stale=true", ""); code != 200 {
-		t.Errorf("stale read on the cut-off master: %d %s", code, body)
-	}
-	if code, body, _ := do(t, "PUT", mURL, "v"); code != 503 {
-		t.Errorf("write on a master without its lease: %d %s, want 503", code, body)
 	}
 }

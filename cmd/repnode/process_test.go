@@ -234,6 +234,27 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
+// writePermanent writes n keys prefix0.. (value = key) on master and
+// returns those answered permanent; it fails the test if none was.
+func writePermanent(t *testing.T, master *proc, prefix string, n int) []string {
+	t.Helper()
+	var perm []string
+	for i := range n {
+		key := fmt.Sprintf("%s%d", prefix, i)
+		code, body, _ := do(t, "PUT", "http://"+master.http+"/v1/kv/b/"+key, key)
+		if code != 200 {
+			t.Fatalf("PUT %s on the master: %d %s", key, code, body)
+		}
+		if decode[api.WriteResult](t, body).Permanent {
+			perm = append(perm, key)
+		}
+	}
+	if len(perm) == 0 {
+		t.Fatal("no write answered permanent with every site up")
+	}
+	return perm
+}
+
 // TestElectionFailover: three sites started without --master/--client
 // elect a master; after SIGKILL of the master the others elect a new one,
 // which accepts writes and holds every write answered permanent.
@@ -268,20 +289,7 @@ func TestElectionFailover(t *testing.T) {
 	var m int
 	eventually(t, 15*time.Second, "one master elected", func() bool { var ok bool; m, ok = masterOf(1, 2, 3); return ok })
 
-	var perm []string
-	for i := 0; i < 20; i++ {
-		key := fmt.Sprintf("k%d", i)
-		code, body, _ := do(t, "PUT", "http://"+procs[m].http+"/v1/kv/b/"+key, key)
-		if code != 200 {
-			t.Fatalf("PUT on master %d: %d %s", m, code, body)
-		}
-		if decode[api.WriteResult](t, body).Permanent {
-			perm = append(perm, key)
-		}
-	}
-	if len(perm) == 0 {
-		t.Fatal("no write answered permanent under quorum with three sites up")
-	}
+	perm := writePermanent(t, procs[m], "k", 20)
 
 	if err := procs[m].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)

@@ -87,7 +87,7 @@ func BenchmarkPingPong(b *testing.B) {
 	b.Run("tcp", func(b *testing.B) { benchPingPong(b, nil) })
 	b.Run("tls", func(b *testing.B) {
 		ca := newCA(b, "bench CA")
-		benchPingPong(b, ca.site(b, "site", ca.pool))
+		benchPingPong(b, ca.site(b, "site", ca.Pool))
 	})
 }
 

@@ -35,7 +35,7 @@ func TestNoDelayOnEveryConnection(t *testing.T) {
 		var mod func(*Config)
 		if tlsOn {
 			ca := newCA(t, "ca")
-			mod = func(c *Config) { c.TLS = ca.site(t, "site", ca.pool) }
+			mod = func(c *Config) { c.TLS = ca.site(t, "site", ca.Pool) }
 		}
 		sites := group(t, 2, mod)
 		waitConnected(t, sites...)

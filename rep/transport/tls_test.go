@@ -1,83 +1,36 @@
 package transport
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
-	"time"
+
+	"logship/internal/testpki"
 )
 
-// testCA is a certificate authority made up for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
+// testCA wraps testpki.CA for this package's tests.
+type testCA struct{ *testpki.CA }
 
 func newCA(t testing.TB, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testpki.NewCA(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	return &testCA{ca}
 }
 
 // site issues a certificate usable as both TLS server and client, valid
 // for 127.0.0.1, and returns a config trusting trust.
 func (ca *testCA) site(t testing.TB, name string, trust *x509.CertPool) *tls.Config {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := ca.TLSConfig(name, trust)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		RootCAs:      trust,
-		ClientCAs:    trust,
-	}
+	return c
 }
 
 // TestTLSMutualAuth runs four sites: 2 and 3 hold certificates from the
@@ -91,9 +44,9 @@ func TestTLSMutualAuth(t *testing.T) {
 	sites := group(t, 4, func(c *Config) {
 		switch c.SelfID {
 		case 2, 3:
-			c.TLS = group1.site(t, "honest", group1.pool)
+			c.TLS = group1.site(t, "honest", group1.Pool)
 		default:
-			c.TLS = rogueCA.site(t, "rogue", group1.pool)
+			c.TLS = rogueCA.site(t, "rogue", group1.Pool)
 		}
 	})
 	honest2, honest3 := sites[1], sites[2]
@@ -164,7 +117,7 @@ func TestVerifyPeerBindsCertToID(t *testing.T) {
 		if c.SelfID == 1 || c.SelfID == 4 {
 			name = "site-2" // impersonation
 		}
-		c.TLS = ca.site(t, name, ca.pool)
+		c.TLS = ca.site(t, name, ca.Pool)
 		c.VerifyPeer = verify
 	})
 	waitConnected(t, sites[1], sites[2])
