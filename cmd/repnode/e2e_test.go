@@ -167,7 +167,22 @@ func TestPeerServesClient(t *testing.T) {
 	if !hasKeys(t, c2, "b", 50, at) {
 		t.Fatal("site 2 lacks the writes made while site 3 was down")
 	}
-	c3 = startProc(t, bin, g.http[3], append(g.args(3, dir3), "--client", "--master-id", "1", "--peer", "2")...)
+	// Restart delayed, and sync only once site 3 is connected to its
+	// peer: until then rep asks the master, which is right but not what
+	// this test is about.
+	c3 = startProc(t, bin, g.http[3], append(g.args(3, dir3), "--client", "--master-id", "1", "--peer", "2", "--delay-client")...)
+	eventually(t, 10*time.Second, "site 3 waits for sync, connected to its peer", func() bool {
+		st := status(t, c3)
+		for _, s := range st.Sites {
+			if s.ID == 2 {
+				return s.Connected && st.SyncState == "delayed"
+			}
+		}
+		return false
+	})
+	if code, body, _ := do(t, "POST", "http://"+c3.http+"/v1/admin/sync", ""); code != 200 {
+		t.Fatalf("sync site 3: %d %s", code, body)
+	}
 	if !hasKeys(t, c3, "b", 50, at) {
 		t.Fatalf("restarted site 3 lacks the writes it missed\n%s", c3.log())
 	}
