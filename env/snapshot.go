@@ -44,6 +44,9 @@ func (h snapHeader) encode() []byte {
 }
 
 func decodeSnapHeader(b []byte) (snapHeader, error) {
+	if len(b) != snapHeaderSize {
+		return snapHeader{}, fmt.Errorf("%w: header of %d bytes", ErrBadSnapshot, len(b))
+	}
 	if string(b[:8]) != snapMagic {
 		return snapHeader{}, fmt.Errorf("%w: bad magic %q", ErrBadSnapshot, b[:8])
 	}
