@@ -56,16 +56,7 @@ func TestStepDownLetsOthersElectAndRejoinsAfterRecovery(t *testing.T) {
 // to a candidate at least as up to date as the stalled site's own log:
 // its durable records may hold a commit reported permanent.
 func TestStalledSiteVotesOnlyForUpToDateCandidate(t *testing.T) {
-	h := newHarness(t, 3, withPriority(1, 100))
-	h.startAll()
-	if m := h.tickUntilMaster(400); m != 1 {
-		t.Fatalf("master = %d, want 1", m)
-	}
-	gen := h.node(1).n.Status().Gen
-	// Site 2 acknowledged everything; site 3 is behind.
-	h.setLast(1, gen, 1, 300)
-	h.setLast(2, gen, 1, 300)
-	h.setLast(3, gen, 1, 100)
+	h := masterWithLaggard(t)
 	h.node(1).n.StepDown()
 	h.process(1)
 	h.crash(2)
@@ -117,15 +108,7 @@ func TestStepDownFailsTransfer(t *testing.T) {
 // A site set to priority 0 at run time still votes, but like a stalled
 // one only for a candidate at least as up to date as itself.
 func TestRunTimePriorityZeroVotesOnlyForUpToDateCandidate(t *testing.T) {
-	h := newHarness(t, 3, withPriority(1, 100))
-	h.startAll()
-	if m := h.tickUntilMaster(400); m != 1 {
-		t.Fatalf("master = %d, want 1", m)
-	}
-	gen := h.node(1).n.Status().Gen
-	h.setLast(1, gen, 1, 300)
-	h.setLast(2, gen, 1, 300)
-	h.setLast(3, gen, 1, 100)
+	h := masterWithLaggard(t)
 	if err := h.node(2).n.SetPriority(0); err != nil {
 		t.Fatal(err)
 	}
@@ -138,4 +121,21 @@ func TestRunTimePriorityZeroVotesOnlyForUpToDateCandidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.tickUntil("site 2 master", 600, func() bool { return h.master() == 2 })
+}
+
+// masterWithLaggard elects site 1 (priority 100) in a group of three and
+// gives sites 1 and 2 the log up to 1/300 and site 3 up to 1/100 only.
+func masterWithLaggard(t *testing.T) *harness {
+	t.Helper()
+	h := newHarness(t, 3, withPriority(1, 100))
+	h.startAll()
+	if m := h.tickUntilMaster(400); m != 1 {
+		t.Fatalf("master = %d, want 1", m)
+	}
+	gen := h.node(1).n.Status().Gen
+	// Site 2 acknowledged everything; site 3 is behind.
+	h.setLast(1, gen, 1, 300)
+	h.setLast(2, gen, 1, 300)
+	h.setLast(3, gen, 1, 100)
+	return h
 }

@@ -87,13 +87,7 @@ func TestAppliedRidesOnThePendingAck(t *testing.T) {
 }
 
 func TestAppliedNeverReportedPastDurable(t *testing.T) {
-	h := newHarness(t, 2)
-	h.group()
-	first := h.put(1, "a")[0].LSN
-	h.stabilize()
-	h.node(2).noSync = true
-	second := h.put(1, "b")[0].LSN
-	h.stabilize()
+	h, first, second := secondUnsynced(t)
 
 	// The driver's applier cannot be ahead of the log's durability; if a
 	// driver says so anyway, the ACK must still validate.
@@ -105,13 +99,7 @@ func TestAppliedNeverReportedPastDurable(t *testing.T) {
 }
 
 func TestBrokenConnectionForgetsInFlightRecords(t *testing.T) {
-	h := newHarness(t, 2)
-	h.group()
-	first := h.put(1, "a")[0].LSN
-	h.stabilize()
-	h.node(2).noSync = true
-	second := h.put(1, "b")[0].LSN
-	h.stabilize()
+	h, first, second := secondUnsynced(t)
 	m := h.node(1).n
 	if s := siteView(t, m, 2); s.Sent != second || s.Acked != first {
 		t.Fatalf("before: %+v", s)
@@ -149,4 +137,18 @@ func TestAppliedIgnoredOnMaster(t *testing.T) {
 	if rd := h.node(1).n.Ready(); len(rd.Messages) != 0 {
 		t.Fatalf("master sent %v on Applied", rd.Messages)
 	}
+}
+
+// secondUnsynced commits two records on master 1; client 2 syncs the
+// first only (the second stays appended, not durable).
+func secondUnsynced(t *testing.T) (h *harness, first, second lsn.LSN) {
+	t.Helper()
+	h = newHarness(t, 2)
+	h.group()
+	first = h.put(1, "a")[0].LSN
+	h.stabilize()
+	h.node(2).noSync = true
+	second = h.put(1, "b")[0].LSN
+	h.stabilize()
+	return h, first, second
 }
