@@ -127,6 +127,12 @@ type Node struct {
 	// the other sites count it; SetPriority does not change it (settings.go).
 	selfElectable bool
 
+	// syncAsked: Sync was called on a delayed client that did not yet
+	// know its master's generation (gen 0, as after a restart). The
+	// master's first announcement then starts the sync instead of
+	// delaying it again.
+	syncAsked bool
+
 	out   outbox
 	stats Stats
 }
@@ -376,6 +382,7 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 	if n.role == RoleMaster {
 		n.m = masterState{}
 	}
+	prevMaster, prevGen := n.master, n.gen
 	n.resetServing()
 	n.role, n.master, n.gen = RoleClient, master, gen
 	n.c = clientState{}
@@ -383,7 +390,9 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 	n.stats.MasterChanges++
 	n.event(Event{Type: EventNewMaster, Site: master, Gen: gen})
 	n.send(Message{Type: MsgNewClient, To: master, Priority: n.cfg.Priority, LSN: n.last})
-	if n.cfg.DelayClient {
+	asked := n.syncAsked && master == prevMaster && prevGen == 0
+	n.syncAsked = false
+	if n.cfg.DelayClient && !asked {
 		n.c.state = SyncDelayed
 		n.stats.SyncsDelayed++
 		n.event(Event{Type: EventSyncDelayed, Site: master, Gen: gen})
@@ -402,6 +411,7 @@ func (n *Node) Sync() error {
 	switch n.c.state {
 	case SyncDelayed, SyncJoinFailed, SyncInitFailed:
 		n.c.err = nil
+		n.syncAsked = n.gen == 0 && n.c.state == SyncDelayed
 		n.startSync()
 	}
 	return nil

@@ -117,3 +117,28 @@ func TestSetPriorityZeroMasterStillCountsForQuorum(t *testing.T) {
 		t.Fatalf("commit acked by the master and site 2 of 3: %v", h.node(1).commits)
 	}
 }
+
+// A delayed client told to Sync before it heard its master's generation
+// (a restarted site: gen 0) does not fall back to delayed when the
+// master's announcement arrives: the Sync applies to it.
+func TestSyncBeforeMasterGenerationKnownIsNotLost(t *testing.T) {
+	h := newHarness(t, 2, func(id SiteID, c *Config) { c.DelayClient = id == 2 })
+	if err := h.node(2).n.BecomeClient(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.process(2)
+	if st := h.node(2).n.Status(); st.SyncState != SyncDelayed {
+		t.Fatalf("restarted delayed client: %+v", st)
+	}
+	if err := h.node(2).n.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	h.process(2)
+	h.master(1)
+	h.put(1, "a", "b")
+	h.stabilize()
+	if st := h.node(2).n.Status(); st.SyncState != SyncReady || st.Gen != h.gen {
+		t.Fatalf("after the master's announcement: %+v, want ready at gen %d", st, h.gen)
+	}
+	h.requireLogsEqual(1, 2)
+}

@@ -67,7 +67,17 @@ func startProc(t *testing.T, bin, httpAddr string, args ...string) *proc {
 	}
 	f.Close()
 	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.stop(t) })
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			// The last lines of each site's log say what it was doing.
+			l := p.log()
+			if len(l) > 6000 {
+				l = "...\n" + l[len(l)-6000:]
+			}
+			t.Logf("repnode --http %s log:\n%s", httpAddr, l)
+		}
+	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
