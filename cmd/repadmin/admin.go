@@ -162,6 +162,23 @@ func runElect(node string, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+func runPriority(node string, args []string, stdout, stderr io.Writer) error {
+	set := -1
+	if err := noArgs("priority", args, stderr, func(fs *flag.FlagSet) {
+		fs.IntVar(&set, "set", -1, "the new priority (0 = never master)")
+	}); err != nil {
+		return err
+	}
+	if set < 0 || set > 1<<32-1 {
+		return usageError{"priority: --set N is required, 0 to 4294967295"}
+	}
+	if err := call(http.MethodPost, node, "/v1/admin/priority", map[string]int{"priority": set}, nil); err != nil {
+		return fmt.Errorf("priority: %w", err)
+	}
+	fmt.Fprintf(stdout, "priority of %s set to %d; it applies from the next election\n", node, set)
+	return nil
+}
+
 func runTransfer(node string, args []string, stdout, stderr io.Writer) error {
 	var to uint64
 	if err := noArgs("transfer", args, stderr, func(fs *flag.FlagSet) {

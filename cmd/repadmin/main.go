@@ -39,6 +39,7 @@ Commands:
   sync --wait [--timeout D]  start it, then show progress until the client caught up
   elect                   call an election
   transfer --to SITE      hand mastership to SITE
+  priority --set N        change the site's election priority now (0 = never master)
   archive                 checkpoint, then remove log files no longer needed
   log dump   --dir DIR [--limit N]   print the records of a stopped site's log
   log dump   --dir DIR --rollback   print the records the site rolled back
@@ -93,6 +94,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runElect(*node, args[1:], stdout, stderr)
 	case "transfer":
 		return runTransfer(*node, args[1:], stdout, stderr)
+	case "priority":
+		return runPriority(*node, args[1:], stdout, stderr)
 	case "archive":
 		return runArchive(*node, args[1:], stdout, stderr)
 	case "log":

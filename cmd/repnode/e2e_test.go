@@ -293,3 +293,204 @@ func TestTLSWrongCertificateGetsNoData(t *testing.T) {
 		t.Errorf("site 3 received %v log records", v)
 	}
 }
+
+// electedMaster waits for exactly one of the sites to be a master that
+// accepts writes and returns it.
+func electedMaster(t *testing.T, procs map[int]*proc) int {
+	t.Helper()
+	var m int
+	eventually(t, 15*time.Second, "one master elected that accepts writes", func() bool {
+		m = 0
+		for id, p := range procs {
+			st := status(t, p)
+			if st.Role == "master" && st.Election != nil && st.Election.CanWrite {
+				if m != 0 {
+					return false
+				}
+				m = id
+			}
+		}
+		return m != 0
+	})
+	return m
+}
+
+// TestRepadminTransfer: `repadmin transfer --to ID` hands mastership to
+// that site, which then holds every write and accepts new ones; the old
+// master follows it.
+func TestRepadminTransfer(t *testing.T) {
+	bin, admin := buildBinary(t), buildRepadmin(t)
+	g := newGroup(t, 3)
+	procs := map[int]*proc{}
+	for id := 1; id <= 3; id++ {
+		procs[id] = startProc(t, bin, g.http[id], g.args(id, t.TempDir())...)
+	}
+	m := electedMaster(t, procs)
+	putKeys(t, procs[m], "t", 20)
+	to := m%3 + 1
+
+	out, err := exec.Command(admin, "--node", procs[m].http, "transfer", "--to", fmt.Sprint(to)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("repadmin transfer --to %d: %v\n%s\nold master log:\n%s", to, err, out, procs[m].log())
+	}
+	if got := electedMaster(t, procs); got != to {
+		t.Fatalf("after transfer to %d the master is %d", to, got)
+	}
+	eventually(t, 10*time.Second, "the old master follows the new one", func() bool {
+		st := status(t, procs[m])
+		return st.Role == "client" && st.Master == uint64(to)
+	})
+	at := putKeys(t, procs[to], "u", 5)
+	if !hasKeys(t, procs[to], "t", 20, at) {
+		t.Fatal("the new master lacks writes made before the transfer")
+	}
+	if !hasKeys(t, procs[m], "u", 5, at) {
+		t.Fatal("the old master does not receive the new master's writes")
+	}
+
+	// A bad target is refused with a message naming it.
+	out, err = exec.Command(admin, "--node", procs[to].http, "transfer", "--to", "9").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "site 9") {
+		t.Errorf("repadmin transfer --to 9 (not a member): %v\n%s", err, out)
+	}
+
+	// Priority at run time: the old master is set to 0 and shows it.
+	if out, err := exec.Command(admin, "--node", procs[m].http, "priority", "--set", "0").CombinedOutput(); err != nil {
+		t.Fatalf("repadmin priority --set 0: %v\n%s", err, out)
+	}
+	if st := status(t, procs[m]); st.Election == nil || st.Election.Priority != 0 {
+		t.Errorf("after priority --set 0: election status %+v", st.Election)
+	}
+	if out, err := exec.Command(admin, "--node", procs[m].http, "priority").CombinedOutput(); err == nil {
+		t.Errorf("repadmin priority without --set succeeded:\n%s", out)
+	}
+}
+
+// TestRepadminSyncDelayToggle: `repadmin sync --delay` makes a running
+// client wait at its next new master; `sync --no-delay` lets it sync.
+func TestRepadminSyncDelayToggle(t *testing.T) {
+	bin, admin := buildBinary(t), buildRepadmin(t)
+	g := newGroup(t, 2)
+	dir1 := t.TempDir()
+	m := startProc(t, bin, g.http[1], append(g.args(1, dir1), "--master", "--ack", "none")...)
+	c := startProc(t, bin, g.http[2], append(g.args(2, t.TempDir()), "--client")...)
+	at := putKeys(t, m, "a", 3)
+	if !hasKeys(t, c, "a", 3, at) {
+		t.Fatal("client lacks the first writes")
+	}
+	if out, err := exec.Command(admin, "--node", c.http, "sync", "--delay").CombinedOutput(); err != nil {
+		t.Fatalf("repadmin sync --delay: %v\n%s", err, out)
+	}
+	// A new master generation: the master restarts.
+	if err := m.stop(t); err != nil {
+		t.Fatalf("stop master: %v", err)
+	}
+	m = startProc(t, bin, g.http[1], append(g.args(1, dir1), "--master", "--ack", "none")...)
+	eventually(t, 10*time.Second, "the client waits for sync at the new master", func() bool {
+		return status(t, c).SyncState == "delayed"
+	})
+	at = putKeys(t, m, "b", 3)
+	time.Sleep(500 * time.Millisecond)
+	if code, _, _ := do(t, "GET", "http://"+c.http+"/v1/kv/b/b0", ""); code == 200 {
+		t.Fatal("the delayed client applied a write of the new master before sync")
+	}
+	if out, err := exec.Command(admin, "--node", c.http, "sync", "--no-delay").CombinedOutput(); err != nil {
+		t.Fatalf("repadmin sync --no-delay: %v\n%s", err, out)
+	}
+	if !hasKeys(t, c, "b", 3, at) {
+		t.Fatalf("after sync --no-delay the client lacks the new master's writes\n%s", c.log())
+	}
+}
+
+// TestWitnessProcess: two data sites and a witness (--witness). The
+// witness never becomes master and holds no data; after SIGKILL of the
+// master, the other data site wins with the witness's vote and accepts
+// writes, every write answered permanent present.
+func TestWitnessProcess(t *testing.T) {
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	procs := map[int]*proc{}
+	for id := 1; id <= 2; id++ {
+		procs[id] = startProc(t, bin, g.http[id], append(g.args(id, t.TempDir()), "--witness-peers", "3")...)
+	}
+	w := startProc(t, bin, g.http[3], append(g.args(3, t.TempDir()), "--witness")...)
+	m := electedMaster(t, procs)
+
+	perm := writePermanent(t, procs[m], "w", 10)
+	ws := status(t, w)
+	if ws.Role != "witness" || ws.Master != uint64(m) {
+		t.Fatalf("witness status: role %q master %d, want witness following %d", ws.Role, ws.Master, m)
+	}
+	if code, body, _ := do(t, "GET", "http://"+w.http+"/v1/kv/b/w0", ""); code != 503 || !strings.Contains(string(body), "witness") {
+		t.Errorf("GET on the witness: %d %s, want 503 saying it is a witness", code, body)
+	}
+	for _, s := range status(t, procs[m]).Sites {
+		if s.ID == 3 && !s.Witness {
+			t.Errorf("master's status does not mark site 3 as the witness: %+v", s)
+		}
+	}
+
+	if err := procs[m].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	procs[m].done <- <-procs[m].done
+	other := 3 - m
+	nm := electedMaster(t, map[int]*proc{other: procs[other]})
+	var body []byte
+	eventually(t, 10*time.Second, "the surviving data site accepts a write", func() bool {
+		var code int
+		code, body, _ = do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/after", "x")
+		return code == 200
+	})
+	at := decode[api.WriteResult](t, body).LSN
+	for _, key := range perm {
+		code, got, _ := do(t, "GET", "http://"+procs[nm].http+"/v1/kv/b/"+key+"?min_lsn="+at, "")
+		if code != 200 || string(got) != key {
+			t.Fatalf("permanent key %s on the new master: %d %q", key, code, got)
+		}
+	}
+	if st := status(t, w); st.Role != "witness" || st.Master != uint64(nm) {
+		t.Errorf("witness after failover: role %q master %d, want witness following %d", st.Role, st.Master, nm)
+	}
+}
+
+// TestLeaseReadsProcess: with --leases a master's GETs are lease reads;
+// once it is cut off from every other site they fail with 503 (a stale
+// read is still possible with ?stale=true), and so do its writes.
+func TestLeaseReadsProcess(t *testing.T) {
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	procs := map[int]*proc{}
+	for id := 1; id <= 3; id++ {
+		procs[id] = startProc(t, bin, g.http[id], append(g.args(id, t.TempDir()), "--leases")...)
+	}
+	m := electedMaster(t, procs)
+	putKeys(t, procs[m], "l", 1)
+	mURL := "http://" + procs[m].http + "/v1/kv/b/l0"
+	eventually(t, 10*time.Second, "a lease read on the master succeeds", func() bool {
+		code, _, _ := do(t, "GET", mURL, "")
+		return code == 200
+	})
+	for id, p := range procs {
+		if id == m {
+			continue
+		}
+		if code, body, _ := do(t, "GET", "http://"+p.http+"/v1/kv/b/l0?lease=true", ""); code != 503 {
+			t.Errorf("lease read on client %d: %d %s, want 503", id, code, body)
+		}
+		if err := p.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		p.done <- <-p.done
+	}
+	eventually(t, 5*time.Second, "lease reads on the cut-off master fail", func() bool {
+		code, _, _ := do(t, "GET", mURL, "")
+		return code == 503
+	})
+	if code, body, _ := do(t, "GET", mURL+"?stale=true", ""); code != 200 {
+		t.Errorf("stale read on the cut-off master: %d %s", code, body)
+	}
+	if code, body, _ := do(t, "PUT", mURL, "v"); code != 503 {
+		t.Errorf("write on a master without its lease: %d %s, want 503", code, body)
+	}
+}

@@ -30,6 +30,7 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/admin/sync", n.handleSync)
 	mux.HandleFunc("POST /v1/admin/elect", n.handleElect)
 	mux.HandleFunc("POST /v1/admin/transfer", n.handleTransfer)
+	mux.HandleFunc("POST /v1/admin/priority", n.handlePriority)
 	mux.HandleFunc("POST /v1/admin/archive", n.handleArchive)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	if n.cfg.Pprof {
@@ -335,6 +336,29 @@ func (n *node) handleElect(w http.ResponseWriter, r *http.Request) {
 	}
 	n.log.Info("admin: election called")
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+// handlePriority changes this site's election priority at run time
+// (rep_set_priority): body {"priority": N}.
+func (n *node) handlePriority(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Priority *int64 `json:"priority"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil || req.Priority == nil ||
+		*req.Priority < 0 || *req.Priority > 1<<32-1 {
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: `body: want {"priority": N}, N from 0 (never master) to 4294967295`})
+		return
+	}
+	if n.cfg.Mode() != ModeElect {
+		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: fmt.Sprintf("priority matters in elections, but this site was started with --%s", modeName(n.cfg.Mode()))})
+		return
+	}
+	if err := n.env.SetPriority(uint32(*req.Priority)); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	n.log.Info("admin: priority set", "priority", *req.Priority)
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "priority": *req.Priority})
 }
 
 func (n *node) handleTransfer(w http.ResponseWriter, r *http.Request) {
