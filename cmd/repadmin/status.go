@@ -40,7 +40,7 @@ func runStatus(node string, args []string, stdout, stderr io.Writer) error {
 
 func printStatus(w io.Writer, node string, st api.Status) {
 	fmt.Fprintf(w, "site %d at %s: %s, generation %d, master %s\n", st.ID, node, st.Role, st.Gen, siteName(st.Master))
-	fmt.Fprintf(w, "log end %s, durable %s, applied %s, sync %s", orNone(st.LSN), orNone(st.DurableLSN), orNone(st.AppliedLSN), st.SyncState)
+	fmt.Fprintf(w, "last record %s, durable %s, applied %s, sync %s", orNone(st.LSN), orNone(st.DurableLSN), orNone(st.AppliedLSN), st.SyncState)
 	if st.Lockout {
 		fmt.Fprint(w, " (locked out)")
 	}
@@ -48,8 +48,8 @@ func printStatus(w io.Writer, node string, st api.Status) {
 		fmt.Fprintf(w, ", internal init %d/%d bytes", st.InitDone, st.InitTotal)
 	}
 	fmt.Fprintln(w)
-	if st.LastLSN != "" {
-		fmt.Fprintf(w, "last record %s", orNone(st.LastLSN))
+	if st.EndLSN != "" {
+		fmt.Fprintf(w, "next record at %s", orNone(st.EndLSN))
 		if st.Role == "client" {
 			fmt.Fprintf(w, ", %s behind the newest master record heard of (%s)", humanBytes(st.BehindBytes), orNone(st.MasterLSN))
 		}

@@ -40,7 +40,7 @@ func TestStatusPrintsSiteAndGroupTable(t *testing.T) {
 	}
 	for _, want := range []string{
 		"site 2 at " + node + ": client, generation 3, master 1",
-		"log end 1/900, durable 1/900, applied 1/850, sync ready",
+		"last record 1/900, durable 1/900, applied 1/850, sync ready",
 		"SITE", "LAG BYTES",
 	} {
 		if !strings.Contains(out, want) {

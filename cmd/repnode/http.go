@@ -226,7 +226,7 @@ func (n *node) status() (api.Status, error) {
 	role := st.Role.String()
 	out := api.Status{
 		ID: uint64(st.ID), Role: role, Master: uint64(st.Master), Gen: st.Gen,
-		LSN: endOfLog(st).String(), LastLSN: st.LSN.String(),
+		LSN: st.LSN.String(), LastLSN: st.LSN.String(), EndLSN: endOfLog(st).String(),
 		DurableLSN: st.DurableLSN.String(), AppliedLSN: st.AppliedLSN.String(),
 		SyncState: st.SyncState.String(), Lockout: st.Lockout,
 		InitDone: st.InitDone, InitTotal: st.InitTotal, BehindBytes: st.BehindBytes, Ack: n.cfg.Ack,

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"logship/cmd/internal/api"
 	"logship/wal/lsn"
@@ -32,25 +33,37 @@ func startLonelyMaster(t *testing.T) (*node, string) {
 	return n, srv.URL
 }
 
-func TestStatusLSNIsTheEndOfLog(t *testing.T) {
+// lsn (and last_lsn) is the newest record: the LSN the last write
+// answered with, which applied_lsn reaches; end_lsn is where the next
+// record goes.
+func TestStatusLSNIsTheNewestRecord(t *testing.T) {
 	_, srv := startSingle(t, nil)
 	code, body, _ := do(t, "GET", srv.URL+"/v1/status", "")
-	if st := decode[api.Status](t, body); code != 200 || st.LSN != "0/0" || st.LastLSN != "0/0" {
-		t.Fatalf("empty site: %d lsn %q last_lsn %q, want 0/0", code, st.LSN, st.LastLSN)
+	if st := decode[api.Status](t, body); code != 200 || st.LSN != "0/0" || st.LastLSN != "0/0" || st.EndLSN != "0/0" {
+		t.Fatalf("empty site: %d lsn %q last_lsn %q end_lsn %q, want 0/0", code, st.LSN, st.LastLSN, st.EndLSN)
 	}
 	_, body, _ = do(t, "PUT", srv.URL+"/v1/kv/b/k", "v")
 	w := decode[api.WriteResult](t, body)
-	_, body, _ = do(t, "GET", srv.URL+"/v1/status", "")
-	st := decode[api.Status](t, body)
-	end, err1 := lsn.Parse(st.LSN)
-	last, err2 := lsn.Parse(st.LastLSN)
-	if err1 != nil || err2 != nil || st.LastLSN != w.LSN || !last.Less(end) {
-		t.Fatalf("after a write at %s: lsn %q (end of log), last_lsn %q; want last_lsn = the write, lsn after it", w.LSN, st.LSN, st.LastLSN)
+	var st api.Status
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body, _ = do(t, "GET", srv.URL+"/v1/status", "")
+		st = decode[api.Status](t, body)
+		if st.AppliedLSN == st.LSN || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	// The next write goes exactly where lsn said.
+	last, err1 := lsn.Parse(st.LSN)
+	end, err2 := lsn.Parse(st.EndLSN)
+	if err1 != nil || err2 != nil || st.LSN != w.LSN || st.LastLSN != w.LSN || !last.Less(end) || st.AppliedLSN != st.LSN {
+		t.Fatalf("after a write at %s: lsn %q last_lsn %q end_lsn %q applied_lsn %q; want lsn = last_lsn = applied_lsn = the write, end_lsn after it",
+			w.LSN, st.LSN, st.LastLSN, st.EndLSN, st.AppliedLSN)
+	}
+	// The next write goes exactly where end_lsn said.
 	_, body, _ = do(t, "PUT", srv.URL+"/v1/kv/b/k2", "v")
-	if next := decode[api.WriteResult](t, body); next.LSN != st.LSN {
-		t.Fatalf("next write at %s, status said the log ends at %s", next.LSN, st.LSN)
+	if next := decode[api.WriteResult](t, body); next.LSN != st.EndLSN {
+		t.Fatalf("next write at %s, status said the log ends at %s", next.LSN, st.EndLSN)
 	}
 }
 

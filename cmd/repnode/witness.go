@@ -47,7 +47,7 @@ func (n *node) handleWitnessStatus(w http.ResponseWriter, r *http.Request) {
 	st := n.wit.Status()
 	out := api.Status{
 		ID: n.cfg.ID, Role: "witness", Master: uint64(st.Master), Gen: st.Gen,
-		LSN: "0/0", LastLSN: "0/0", DurableLSN: "0/0", AppliedLSN: "0/0",
+		LSN: "0/0", LastLSN: "0/0", EndLSN: "0/0", DurableLSN: "0/0", AppliedLSN: "0/0",
 		SyncState: "none", Mode: "witness",
 		Election: &api.Election{EGen: st.EGen, Electing: st.Electing, VotedFor: uint64(st.VotedFor)},
 		Sites:    []api.Site{},

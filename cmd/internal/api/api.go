@@ -46,8 +46,14 @@ type Status struct {
 	Master     uint64 `json:"master"`
 	MasterAddr string `json:"master_addr,omitempty"`
 	Gen        uint64 `json:"gen"`
-	LSN        string `json:"lsn"` // end of log: where the next record goes ("0/0": empty)
+	// LSN is the end of the log: its newest record, the LSN a write
+	// answered with and the one applied_lsn reaches when the site has
+	// applied everything ("0/0": empty). LastLSN says the same (kept for
+	// repadmin and scripts that read it); EndLSN is where the next record
+	// will be appended.
+	LSN        string `json:"lsn"`
 	LastLSN    string `json:"last_lsn"`
+	EndLSN     string `json:"end_lsn"`
 	DurableLSN string `json:"durable_lsn"`
 	AppliedLSN string `json:"applied_lsn"`
 	MasterLSN  string `json:"master_lsn,omitempty"`
