@@ -140,13 +140,11 @@ func (n *Node) maybeAck() {
 		return
 	}
 	n.c.ackSent = n.durable
-	for i := range n.out.msgs {
-		if m := &n.out.msgs[i]; m.Type == MsgAck && m.To == n.master && m.Gen == n.gen {
-			m.LSN = n.durable
-			m.Applied = lsn.Min(n.c.applied, n.durable)
-			n.c.appliedSent = m.Applied
-			return
-		}
+	if m := n.pendingAck(); m != nil {
+		m.LSN = n.durable
+		m.Applied = lsn.Min(n.c.applied, n.durable)
+		n.c.appliedSent = m.Applied
+		return
 	}
 	n.sendAck()
 }

@@ -361,12 +361,13 @@ func (n *Node) BecomeClient(master SiteID, gen uint64) error {
 	if _, ok := n.sites[master]; !ok {
 		return fmt.Errorf("rep: master %d is not in Sites", master)
 	}
-	if gen < n.gen || gen == n.gen && n.role == RoleMaster && master == n.cfg.ID {
+	// The same generation is allowed: a master told to follow another
+	// master of its own generation is yielding a duplicate-master
+	// conflict (EventDupMaster); it syncs with the other, which rolls back
+	// whatever the other lacks.
+	if gen < n.gen {
 		return fmt.Errorf("%w: client of gen %d, site knows %d", ErrStaleGen, gen, n.gen)
 	}
-	// A master told to follow another master of its own generation is
-	// yielding a duplicate-master conflict (EventDupMaster): it syncs
-	// with the other, which rolls back whatever the other lacks.
 	n.becomeClient(master, gen)
 	return nil
 }

@@ -19,13 +19,21 @@ func (n *Node) Applied(at lsn.LSN) {
 		return
 	}
 	n.c.applied = at
+	if m := n.pendingAck(); m != nil {
+		m.Applied = lsn.Min(at, m.LSN)
+		n.c.appliedSent = m.Applied
+	}
+}
+
+// pendingAck returns the ACK to the master still in the outbox, if any,
+// so that a newer position rides on it instead of a second ACK.
+func (n *Node) pendingAck() *Message {
 	for i := range n.out.msgs {
 		if m := &n.out.msgs[i]; m.Type == MsgAck && m.To == n.master && m.Gen == n.gen {
-			m.Applied = lsn.Min(at, m.LSN)
-			n.c.appliedSent = m.Applied
-			return
+			return m
 		}
 	}
+	return nil
 }
 
 // reportApplied re-sends the durable LSN with a newer applied position,
