@@ -68,6 +68,8 @@ type Log struct {
 	cuts []cut  // the latest such operations, for readers
 	genA atomic.Uint64
 
+	pa *preallocator // nil when the log does not preallocate
+
 	st stats
 }
 
@@ -82,12 +84,14 @@ type chunk struct {
 }
 
 type stats struct {
-	appends, appendBytes, syncs, syncNanos, writes, writeBytes atomic.Uint64
+	appends, appendBytes, syncs, syncNanos, writes, writeBytes, prealloc atomic.Uint64
 }
 
 // Stats is a snapshot of counters.
 type Stats struct {
 	Appends, AppendBytes, Syncs, SyncNanos, Writes, WriteBytes uint64
+	// PreallocBytes counts the zeros laid ahead of the writer.
+	PreallocBytes uint64
 }
 
 // Sub returns the counts accumulated since prev.
@@ -99,6 +103,8 @@ func (s Stats) Sub(prev Stats) Stats {
 		SyncNanos:   s.SyncNanos - prev.SyncNanos,
 		Writes:      s.Writes - prev.Writes,
 		WriteBytes:  s.WriteBytes - prev.WriteBytes,
+
+		PreallocBytes: s.PreallocBytes - prev.PreallocBytes,
 	}
 }
 
@@ -111,6 +117,8 @@ func (l *Log) Stats() Stats {
 		SyncNanos:   l.st.syncNanos.Load(),
 		Writes:      l.st.writes.Load(),
 		WriteBytes:  l.st.writeBytes.Load(),
+
+		PreallocBytes: l.st.prealloc.Load(),
 	}
 }
 
@@ -406,6 +414,17 @@ func (l *Log) Close() error {
 		return err
 	}
 	err := l.syncFiles(true)
+	if l.pa != nil {
+		// Leave the last file ending at its records, as if never
+		// preallocated: the next Open then has no zeros to cut.
+		l.pa.stop()
+		if err == nil {
+			err = trimZeros(l, l.lastSeg())
+			if err == nil {
+				err = l.lastSeg().sync(l.fs)
+			}
+		}
+	}
 	l.mu.Lock()
 	l.closed = true
 	l.space.Broadcast()

@@ -23,6 +23,9 @@ const (
 	DefaultBufferSize = 1 << 20
 	// MaxBufferSize bounds BufferSize.
 	MaxBufferSize = 1 << 30
+	// DefaultPreallocate is how far ahead of its writer the log keeps
+	// zeros on disk, at most, on the operating system's file system.
+	DefaultPreallocate = 4 << 20
 )
 
 // Options configure a Log. Start from DefaultOptions; a zero field means
@@ -32,6 +35,12 @@ type Options struct {
 	SegmentSize int64        // default 10 MiB
 	BufferSize  int          // bytes buffered before a write(2); default 1 MiB
 	Logger      *slog.Logger // default slog.Default()
+	// Preallocate is how far ahead of the writer, at most, the log lays
+	// zeros in its file and fsyncs them, so that a commit's fsync
+	// overwrites allocated blocks instead of growing the file (see
+	// prealloc.go). Zero means DefaultPreallocate when FS is vfs.OS and
+	// none on other file systems; negative turns it off.
+	Preallocate int64
 }
 
 // DefaultOptions returns the options Open uses for zero fields.

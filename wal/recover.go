@@ -44,6 +44,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.quit = make(chan struct{})
 	l.flusherDone = make(chan struct{})
 	go l.flusher()
+	l.startPrealloc()
 	return l, nil
 }
 
@@ -234,8 +235,17 @@ func (l *Log) recoverLast() error {
 		if found {
 			return corruptAt(ce.LSN, "%s, but a good record follows at %s: media damage, not a torn write", ce.Reason, at)
 		}
-		l.log.Warn("wal: cutting a torn tail", "dir", l.dir, "lsn", ce.LSN.String(),
-			"bytes", size-int64(res.end), "reason", ce.Reason)
+		zero, err := zeroTail(f, int64(res.end), size)
+		if err != nil {
+			return err
+		}
+		if zero {
+			l.log.Debug("wal: cutting preallocated zeros", "dir", l.dir, "lsn", ce.LSN.String(),
+				"bytes", size-int64(res.end))
+		} else {
+			l.log.Warn("wal: cutting a torn tail", "dir", l.dir, "lsn", ce.LSN.String(),
+				"bytes", size-int64(res.end), "reason", ce.Reason)
+		}
 		if err := f.Truncate(int64(res.end)); err != nil {
 			return err
 		}

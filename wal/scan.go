@@ -189,3 +189,22 @@ func readHeader(f vfs.File, num uint32, size int64) (fileHeader, error) {
 	}
 	return h, nil
 }
+
+// zeroTail reports whether every byte of f in [from, size) is zero: space
+// the log preallocated (see prealloc.go), not a torn record.
+func zeroTail(f vfs.File, from, size int64) (bool, error) {
+	buf := make([]byte, min(scanBufSize, max(size-from, 0)))
+	for off := from; off < size; {
+		n := min(int64(len(buf)), size-off)
+		if err := readFull(f, buf[:n], off); err != nil {
+			return false, fmt.Errorf("read %s at %d: %w", f.Name(), off, err)
+		}
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += n
+	}
+	return true, nil
+}

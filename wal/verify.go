@@ -128,6 +128,17 @@ func verifySegment(fs vfs.FS, dir string, num uint32, isLast, isFirst bool, last
 	if err != nil {
 		return wrap(err)
 	}
+	if !found {
+		// Zeros the log laid ahead of its writer (see prealloc.go) hold
+		// no record: the log ends at the last good one.
+		zero, err := zeroTail(f, int64(sr.end), size)
+		if err != nil {
+			return wrap(err)
+		}
+		if zero {
+			return nil
+		}
+	}
 	if found {
 		ce.Reason += fmt.Sprintf(", but a good record follows at %s: media damage, not a torn write", at)
 	} else {

@@ -173,6 +173,9 @@ func (l *Log) writeChunk(c *chunk) error {
 		// before this one must be durable, data and name, before this
 		// one exists.
 		if c.prev != nil {
+			if err := l.pa.retire(c.prev); err != nil {
+				return fmt.Errorf("trim %s before rolling over: %w", c.prev.path, err)
+			}
 			if err := c.prev.sync(l.fs); err != nil {
 				return fmt.Errorf("fsync %s before rolling over: %w", c.prev.path, err)
 			}
@@ -193,6 +196,7 @@ func (l *Log) writeChunk(c *chunk) error {
 	if err != nil {
 		return err
 	}
+	l.pa.beforeWrite(c.seg, int64(c.off), int64(len(c.data)))
 	if err := writeFull(f, c.data, int64(c.off)); err != nil {
 		return err
 	}
@@ -235,10 +239,12 @@ func (l *Log) lockExclusive() error {
 	l.syncing = true
 	l.mu.Unlock()
 	l.wmu.Lock()
+	l.pa.pause()
 	return nil
 }
 
 func (l *Log) unlockExclusive() {
+	l.pa.resume()
 	l.wmu.Unlock()
 	l.mu.Lock()
 	l.syncing = false

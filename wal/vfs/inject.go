@@ -252,3 +252,11 @@ func (f *injFile) StartWriteback(off, n int64) error {
 	}
 	return nil
 }
+
+// SyncRange passes through when the wrapped file can.
+func (f *injFile) SyncRange(off, n int64) error {
+	if w, ok := f.File.(RangeSyncer); ok {
+		return w.SyncRange(off, n)
+	}
+	return nil
+}

@@ -57,3 +57,11 @@ func Create(fs FS, name string) (File, error) {
 type WritebackStarter interface {
 	StartWriteback(off, n int64) error
 }
+
+// RangeSyncer is an optional File capability: write the range [off, off+n)
+// back to disk and wait for it. Like WritebackStarter it makes nothing
+// durable (metadata and the disk's cache are left alone); it bounds how
+// much a later Sync has to write.
+type RangeSyncer interface {
+	SyncRange(off, n int64) error
+}
