@@ -86,13 +86,13 @@ type Env struct {
 	replica     *Replica
 	drv         atomic.Pointer[driver]
 	appendHook  func(at, prev lsn.LSN, gen uint64, payload []byte)
+	fsyncs      *fsyncHist // fed by the log (wal.Options.OnSync)
 }
 
 // counters are the Stats counters.
 type counters struct {
 	commits, readOnly, aborted                      atomic.Uint64
 	batches, records, bytes, rolledBack, checkpoint atomic.Uint64
-	fsync                                           fsyncHist
 }
 
 // Stats is a snapshot of an environment's counters.
@@ -108,10 +108,11 @@ type Stats struct {
 	AppliedLSN     lsn.LSN // last record applied (not a counter)
 	LastLSN        lsn.LSN // last record in the log (not a counter)
 
-	// Log fsyncs made for commits, by the master's group commit and a
-	// client's driver alike, with their latency: FsyncSeconds is the
-	// total, FsyncBucketCounts[i] how many took at most FsyncBuckets[i]
-	// (cumulative, like a Prometheus histogram).
+	// The log's fsyncs (one per group commit, on a master and a client
+	// alike), with their latency, the write of the pending records
+	// included: FsyncSeconds is the total, FsyncBucketCounts[i] how many
+	// took at most FsyncBuckets[i] (cumulative, like a Prometheus
+	// histogram). Commits / FsyncCount is the group commit's batch.
 	FsyncCount        uint64
 	FsyncSeconds      float64
 	FsyncBucketCounts []uint64
@@ -156,7 +157,7 @@ func (e *Env) Stats() Stats {
 		Checkpoints:    e.st.checkpoint.Load(),
 		AppliedLSN:     applied,
 	}
-	e.st.fsync.fill(&s)
+	e.fsyncs.fill(&s)
 	if e.enter() == nil {
 		s.LastLSN = e.log.Last()
 		e.exit()
@@ -251,9 +252,7 @@ func (e *Env) newEpoch() {
 func (e *Env) syncAll() error {
 	var err error
 	if last := e.log.Last(); !last.IsZero() && !last.Less(e.log.DurableEnd()) {
-		start := time.Now()
 		err = e.log.Sync(last)
-		e.st.fsync.observe(time.Since(start))
 		if err != nil {
 			err = e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
 		}

@@ -44,10 +44,12 @@ func Open(dir string, cfg Config) (*Env, error) {
 	if err := os.Remove(filepath.Join(dir, dataTmpName)); err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("env: %w", err)
 	}
+	hist := new(fsyncHist)
 	log, err := wal.Open(filepath.Join(dir, logDirName), wal.Options{
 		FS:          cfg.FS,
 		SegmentSize: cfg.LogFileSize,
 		Logger:      cfg.Logger,
+		OnSync:      hist.observe,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("env: open log: %w", err)
@@ -64,6 +66,7 @@ func Open(dir string, cfg Config) (*Env, error) {
 		log:       log,
 		db:        db,
 		ov:        newOverlay(),
+		fsyncs:    hist,
 		appliedCh: make(chan struct{}),
 		syncCh:    make(chan struct{}),
 		kick:      make(chan struct{}, 1),

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"logship/wal/lsn"
 	"logship/wal/vfs"
@@ -29,7 +33,7 @@ func TestOptionsValidate(t *testing.T) {
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("Validate = %v, want %q", err, tc.want)
 			}
-			if before != tc.o {
+			if !reflect.DeepEqual(before, tc.o) {
 				t.Fatal("Validate modified the options")
 			}
 		})
@@ -323,5 +327,38 @@ func TestReaderErrorsStick(t *testing.T) {
 	l.Close()
 	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("reader of a closed log: %v", err)
+	}
+}
+
+// TestOnSync: the hook sees every fsync the group commit made, once each,
+// and no more of them than there were records.
+func TestOnSync(t *testing.T) {
+	o, _ := memOpts()
+	var calls atomic.Int64
+	o.OnSync = func(d time.Duration) {
+		if d < 0 {
+			t.Errorf("OnSync(%v)", d)
+		}
+		calls.Add(1)
+	}
+	l := mustOpen(t, testDir, o)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				if _, err := l.AppendSync(payload(i)); err != nil {
+					t.Errorf("AppendSync: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := l.Stats()
+	if n := calls.Load(); n == 0 || uint64(n) != st.Syncs || n > 400 {
+		t.Fatalf("OnSync called %d times; the log counted %d fsyncs for 400 records", n, st.Syncs)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"logship/wal/vfs"
 )
@@ -41,6 +42,11 @@ type Options struct {
 	// prealloc.go). Zero means DefaultPreallocate when FS is vfs.OS and
 	// none on other file systems; negative turns it off.
 	Preallocate int64
+	// OnSync, if set, is called after each fsync that Sync (or Close)
+	// made, with how long writing the pending records and fsyncing took:
+	// one call per group commit, however many callers it covered. It
+	// must not block.
+	OnSync func(time.Duration)
 }
 
 // DefaultOptions returns the options Open uses for zero fields.

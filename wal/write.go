@@ -99,8 +99,12 @@ func (l *Log) syncFiles(keepWmu bool) error {
 		l.noteDirSynced(created)
 	}
 	if len(dirty) > 0 || dirDirty {
+		took := time.Since(start)
 		l.st.syncs.Add(1)
-		l.st.syncNanos.Add(uint64(time.Since(start)))
+		l.st.syncNanos.Add(uint64(took))
+		if l.opts.OnSync != nil {
+			l.opts.OnSync(took)
+		}
 	}
 	l.mu.Lock()
 	if l.durable.Less(target) {
