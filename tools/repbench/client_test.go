@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -96,5 +98,66 @@ func TestStatusHelpers(t *testing.T) {
 	}
 	if st.allConnected() {
 		t.Error("allConnected with site 3 disconnected")
+	}
+}
+
+// TestKVConn: the lean connection writes, reads the answer, tells a
+// client's 503 apart, and opens a new connection when the site closed
+// the old one.
+func TestKVConn(t *testing.T) {
+	ctx := context.Background()
+	master := fakeSite(t, status{ID: 3, Role: "master", Gen: 3}, true)
+	k := newKVConn(master, 5*time.Second)
+	defer k.close()
+	for i := range 3 {
+		r, err := k.put(ctx, "b", "k"+strconv.Itoa(i), []byte("value"))
+		if err != nil || !r.permanent {
+			t.Fatalf("put %d = %+v, %v; want permanent", i, r, err)
+		}
+	}
+	first := k.nc
+	if first == nil {
+		t.Fatal("no connection kept after a keep-alive answer")
+	}
+	if _, err := k.put(ctx, "b", "again", []byte("v")); err != nil || k.nc != first {
+		t.Fatalf("put on the kept connection: %v (connection reused: %v)", err, k.nc == first)
+	}
+
+	client := fakeSite(t, status{ID: 1, Role: "client", Gen: 3}, false)
+	kc := newKVConn(client, 5*time.Second)
+	defer kc.close()
+	if _, err := kc.put(ctx, "b", "k", []byte("v")); !errors.Is(err, errNotMaster) {
+		t.Fatalf("put to a client: %v, want errNotMaster", err)
+	}
+
+	// A site that answers and closes: the next put reconnects.
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if string(body) != "payload" || r.Method != http.MethodPut || r.URL.Path != "/v1/kv/b/key" {
+			t.Errorf("got %s %s %q", r.Method, r.URL.Path, body)
+		}
+		seen.Add(1)
+		w.Header().Set("Connection", "close")
+		w.Write([]byte(`{"lsn":"1/1","permanent":true}`))
+	}))
+	defer srv.Close()
+	kc2 := newKVConn(strings.TrimPrefix(srv.URL, "http://"), 5*time.Second)
+	defer kc2.close()
+	for i := range 3 {
+		if r, err := kc2.put(ctx, "b", "key", []byte("payload")); err != nil || !r.permanent {
+			t.Fatalf("put %d to a closing site = %+v, %v", i, r, err)
+		}
+		if kc2.nc != nil {
+			t.Fatal("kept a connection the site closed")
+		}
+	}
+	if seen.Load() != 3 {
+		t.Fatalf("site saw %d requests, want 3", seen.Load())
+	}
+
+	srv.Close()
+	if _, err := kc2.put(ctx, "b", "key", []byte("payload")); err == nil {
+		t.Fatal("put to a stopped site succeeded")
 	}
 }

@@ -80,13 +80,15 @@ func runLoad(ctx context.Context, c *http.Client, cfg loadConfig, out io.Writer)
 			defer wg.Done()
 			prefix := nonce + "-w" + strconv.Itoa(w) + "-"
 			key := make([]byte, 0, 64)
+			kc := newKVConn(master, c.Timeout)
+			defer kc.close()
 			for i := 0; ; i++ {
 				t0 := time.Now()
 				if !t0.Before(end) || ctx.Err() != nil {
 					return
 				}
 				key = strconv.AppendInt(append(key[:0], prefix...), int64(i), 10)
-				r, err := put(ctx, c, master, cfg.bucket, string(key), value)
+				r, err := kc.put(ctx, cfg.bucket, string(key), value)
 				t1 := time.Now()
 				if !t0.Before(measureFrom) {
 					st.finished = t1
