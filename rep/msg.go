@@ -167,12 +167,30 @@ func Marshal(m Message) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	size := 96 + len(m.Data)
+	for i := range m.Records {
+		size += 64 + len(m.Records[i].Payload)
+	}
+	if b, ok := appendMessage(make([]byte, 0, size), &m); ok {
+		return b, nil
+	}
 	return msgpack.Marshal(&m)
 }
 
 // Unmarshal decodes and validates one message. It returns an error
 // wrapping ErrBadMessage for any malformed input and never panics.
 func Unmarshal(b []byte) (Message, error) {
+	if len(b) <= MaxMessageBytes && wire.Check(b) == nil {
+		var m Message
+		if decodeMessage(b, &m) {
+			if err := m.Validate(); err != nil {
+				return Message{}, err
+			}
+			return m, nil
+		}
+	}
+	// What decodeMessage does not read, and every malformed input, goes
+	// through the library, which says what is wrong.
 	return wire.Unmarshal[Message](b, MaxMessageBytes, ErrBadMessage)
 }
 
