@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -32,8 +33,19 @@ import (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// defaultGCPercent is the daemon's GOGC unless the environment sets one.
+// A site's live heap is small (a few MiB: buffers, queues, the overlay of
+// unapplied writes; the data is bbolt's mmap, not heap), so collecting
+// when it has grown 4x instead of 2x costs little memory, and it buys
+// CPU on the commit path: with three sites and the load generator on two
+// cores, 16 writers, +5% commits/s and a lower p99 (docs/performance.md).
+const defaultGCPercent = 400
 
 // run is main without the process: it returns the exit status (0 after a
 // clean shutdown, 1 on failure, 2 on a bad command line).
