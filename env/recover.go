@@ -45,11 +45,13 @@ func Open(dir string, cfg Config) (*Env, error) {
 		return nil, fmt.Errorf("env: %w", err)
 	}
 	hist := new(fsyncHist)
+	var e *Env // the log's BeforeSync hook needs it; set below
 	log, err := wal.Open(filepath.Join(dir, logDirName), wal.Options{
 		FS:          cfg.FS,
 		SegmentSize: cfg.LogFileSize,
 		Logger:      cfg.Logger,
 		OnSync:      hist.observe,
+		BeforeSync:  func() { e.beforeSync() },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("env: open log: %w", err)
@@ -59,7 +61,7 @@ func Open(dir string, cfg Config) (*Env, error) {
 		_ = log.Close()
 		return nil, err
 	}
-	e := &Env{
+	e = &Env{
 		dir:       dir,
 		cfg:       cfg,
 		logger:    cfg.Logger,

@@ -331,17 +331,27 @@ func TestReaderErrorsStick(t *testing.T) {
 }
 
 // TestOnSync: the hook sees every fsync the group commit made, once each,
-// and no more of them than there were records.
+// and no more of them than there were records; BeforeSync runs before
+// each, and the fsync covers every record appended before it.
 func TestOnSync(t *testing.T) {
 	o, _ := memOpts()
-	var calls atomic.Int64
+	var calls, before atomic.Int64
+	var l *Log
+	var mu sync.Mutex
+	var ends []lsn.LSN // End() seen by BeforeSync
 	o.OnSync = func(d time.Duration) {
 		if d < 0 {
 			t.Errorf("OnSync(%v)", d)
 		}
 		calls.Add(1)
 	}
-	l := mustOpen(t, testDir, o)
+	o.BeforeSync = func() {
+		before.Add(1)
+		mu.Lock()
+		ends = append(ends, l.End())
+		mu.Unlock()
+	}
+	l = mustOpen(t, testDir, o)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -357,6 +367,14 @@ func TestOnSync(t *testing.T) {
 	st := l.Stats()
 	if n := calls.Load(); n == 0 || uint64(n) != st.Syncs || n > 400 {
 		t.Fatalf("OnSync called %d times; the log counted %d fsyncs for 400 records", n, st.Syncs)
+	}
+	if before.Load() < calls.Load() {
+		t.Fatalf("BeforeSync called %d times for %d fsyncs", before.Load(), calls.Load())
+	}
+	for _, e := range ends {
+		if l.DurableEnd().Less(e) {
+			t.Fatalf("BeforeSync saw the log end at %s; durable end is %s", e, l.DurableEnd())
+		}
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

@@ -47,6 +47,10 @@ type Options struct {
 	// one call per group commit, however many callers it covered. It
 	// must not block.
 	OnSync func(time.Duration)
+	// BeforeSync, if set, is called by the caller of Sync that is about
+	// to write and fsync for a group, once the group has gathered: every
+	// record appended before the call is in the group. It must not block.
+	BeforeSync func()
 }
 
 // DefaultOptions returns the options Open uses for zero fields.

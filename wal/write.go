@@ -48,6 +48,9 @@ func (l *Log) Sync(at lsn.LSN) error {
 		}
 	}
 
+	if l.opts.BeforeSync != nil {
+		l.opts.BeforeSync()
+	}
 	l.wmu.Lock()
 	err := l.syncFiles(false)
 
