@@ -160,7 +160,8 @@ type repSite struct {
 	id     SiteID
 	dir    string
 	e      *Env
-	ep     *chanEP
+	ep     *chanEP             // the in-memory endpoint, or nil
+	tr     transport.Transport // the transport replication runs on
 	events chan RepEvent
 }
 
@@ -172,9 +173,16 @@ func startRepSite(t testing.TB, net *chanNet, id SiteID, ids []SiteID, dir strin
 	if err != nil {
 		t.Fatalf("site %d: Open: %v", id, err)
 	}
-	s := &repSite{id: id, dir: dir, e: e, ep: net.endpoint(transport.ID(id)), events: make(chan RepEvent, 4096)}
+	ep := net.endpoint(transport.ID(id))
+	return startRepSiteOn(t, &repSite{id: id, dir: dir, e: e, ep: ep, tr: ep, events: make(chan RepEvent, 4096)}, ids, ecfg, mod)
+}
+
+// startRepSiteOn starts replication on s.e over s.tr.
+func startRepSiteOn(t testing.TB, s *repSite, ids []SiteID, ecfg Config, mod func(*ReplicationConfig)) *repSite {
+	t.Helper()
+	id := s.id
 	rc := DefaultReplicationConfig()
-	rc.Transport, rc.ID, rc.Priority, rc.Events = s.ep, id, 1, s.events
+	rc.Transport, rc.ID, rc.Priority, rc.Events = s.tr, id, 1, s.events
 	rc.RequestMin = 10 * time.Millisecond
 	rc.RequestMax = 100 * time.Millisecond
 	rc.Logger = ecfg.Logger
@@ -186,17 +194,17 @@ func startRepSite(t testing.TB, net *chanNet, id SiteID, ids []SiteID, dir strin
 	if mod != nil {
 		mod(&rc)
 	}
-	if err := e.StartReplication(rc); err != nil {
+	if err := s.e.StartReplication(rc); err != nil {
 		t.Fatalf("site %d: StartReplication: %v", id, err)
 	}
 	t.Cleanup(func() { s.stop() })
 	return s
 }
 
-// stop closes the environment (replication first) and the endpoint.
+// stop closes the environment (replication first) and the transport.
 func (s *repSite) stop() {
 	_ = s.e.Close()
-	_ = s.ep.Close()
+	_ = s.tr.Close()
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"logship/rep/transport"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,89 +22,142 @@ func benchEnvConfig() Config {
 	return c
 }
 
-// One master and two clients in one process over the in-memory
-// transport, each with its own directory (real fsyncs); 128-byte values;
-// commits/s with 1, 16 and 64 concurrent committers under quorum and
-// none.
+// startTCPGroup starts sites ids in one process, each with its own
+// directory, over the real TCP transport on 127.0.0.1.
+func startTCPGroup(b *testing.B, ids []SiteID, mod func(*ReplicationConfig)) []*repSite {
+	addrs := map[transport.ID]string{}
+	for _, id := range ids {
+		// A free port: listen, note it, let it go for the transport.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addrs[transport.ID(id)] = ln.Addr().String()
+		ln.Close()
+	}
+	var sites []*repSite
+	for _, id := range ids {
+		tc := transport.DefaultConfig()
+		tc.GroupName, tc.SelfID, tc.ListenAddr = "bench", transport.ID(id), addrs[transport.ID(id)]
+		tc.Logger = discardLogger()
+		tc.Peers = map[transport.ID]string{}
+		for o, a := range addrs {
+			if o != transport.ID(id) {
+				tc.Peers[o] = a
+			}
+		}
+		tr, err := transport.New(tc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dir := b.TempDir()
+		e, err := Open(dir, benchEnvConfig())
+		if err != nil {
+			tr.Close()
+			b.Fatal(err)
+		}
+		sites = append(sites, startRepSiteOn(b, &repSite{id: id, dir: dir, e: e, tr: tr, events: make(chan RepEvent, 4096)}, ids, benchEnvConfig(), mod))
+	}
+	return sites
+}
+
+// One master and two clients in one process, each with its own directory
+// (real fsyncs), over the in-memory transport (chan) or the real TCP one
+// on loopback (tcp); 128-byte values; commits/s with 1, 16 and 64
+// concurrent committers under quorum and none. The tcp rows are what an
+// embedder gets from the engine itself: no HTTP, no process boundary.
 func BenchmarkReplicatedCommit(b *testing.B) {
-	for _, policy := range []rep.AckPolicy{rep.AckQuorum, rep.AckNone} {
-		for _, committers := range []int{1, 16, 64} {
-			b.Run(fmt.Sprintf("ack=%s/committers=%d", policy, committers), func(b *testing.B) {
-				net := newChanNet()
-				ids := []SiteID{1, 2, 3}
-				var sites []*repSite
-				for _, id := range ids {
-					sites = append(sites, startRepSite(b, net, id, ids, b.TempDir(), benchEnvConfig(), func(c *ReplicationConfig) {
-						c.AckPolicy = policy
-					}))
-				}
-				if err := sites[0].e.StartMaster(1); err != nil {
-					b.Fatal(err)
-				}
-				for _, s := range sites[1:] {
-					if err := s.e.StartClient(1); err != nil {
-						b.Fatal(err)
-					}
-				}
-				m := sites[0].e
-				val := make([]byte, 128)
-				tok := repPut(b, m, "warm", "up")
-				for _, s := range sites[1:] {
-					s.caughtUp(b, time.Minute, tok)
-				}
-				var next, notPerm atomic.Int64
-				mlog0 := m.log.Stats()
-				var crecs0, cfsyncs0 uint64
-				for _, s := range sites[1:] {
-					st, _ := s.e.RepStats()
-					crecs0, cfsyncs0 = crecs0+st.LogRecords, cfsyncs0+st.Fsyncs
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				start := time.Now()
-				var wg sync.WaitGroup
-				for w := range committers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							i := next.Add(1)
-							if i > int64(b.N) {
-								return
-							}
-							key := fmt.Appendf(nil, "w%02d-%09d", w, i)
-							tok, err := m.Update(context.Background(), func(tx *Tx) error { return tx.Put("b", key, val) })
-							if err != nil {
-								b.Error(err)
-								return
-							}
-							if !tok.Permanent {
-								notPerm.Add(1)
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				el := time.Since(start)
-				b.StopTimer()
-				b.ReportMetric(float64(b.N)/el.Seconds(), "commits/s")
-				b.ReportMetric(float64(notPerm.Load()), "not-permanent")
-				// Group commit on each side: how many commits one master
-				// fsync carries, how many records one client fsync does.
-				if syncs := m.log.Stats().Sub(mlog0).Syncs; syncs > 0 {
-					b.ReportMetric(float64(b.N)/float64(syncs), "commits/master-fsync")
-				}
-				var crecs, cfsyncs uint64
-				for _, s := range sites[1:] {
-					st, _ := s.e.RepStats()
-					crecs, cfsyncs = crecs+st.LogRecords, cfsyncs+st.Fsyncs
-				}
-				if cfsyncs > cfsyncs0 {
-					b.ReportMetric(float64(crecs-crecs0)/float64(cfsyncs-cfsyncs0), "records/client-fsync")
-				}
-			})
+	for _, tname := range []string{"chan", "tcp"} {
+		for _, policy := range []rep.AckPolicy{rep.AckQuorum, rep.AckNone} {
+			for _, committers := range []int{1, 16, 64} {
+				benchReplicatedCommit(b, tname, policy, committers)
+			}
 		}
 	}
+}
+
+func benchReplicatedCommit(b *testing.B, tname string, policy rep.AckPolicy, committers int) {
+	name := fmt.Sprintf("ack=%s/committers=%d", policy, committers)
+	if tname == "tcp" {
+		name = "tcp/" + name // the chan rows keep their names
+	}
+	b.Run(name, func(b *testing.B) {
+		ids := []SiteID{1, 2, 3}
+		setPolicy := func(c *ReplicationConfig) { c.AckPolicy = policy }
+		var sites []*repSite
+		if tname == "tcp" {
+			sites = startTCPGroup(b, ids, setPolicy)
+		} else {
+			net := newChanNet()
+			for _, id := range ids {
+				sites = append(sites, startRepSite(b, net, id, ids, b.TempDir(), benchEnvConfig(), setPolicy))
+			}
+		}
+		if err := sites[0].e.StartMaster(1); err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range sites[1:] {
+			if err := s.e.StartClient(1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		m := sites[0].e
+		val := make([]byte, 128)
+		tok := repPut(b, m, "warm", "up")
+		for _, s := range sites[1:] {
+			s.caughtUp(b, time.Minute, tok)
+		}
+		var next, notPerm atomic.Int64
+		mlog0 := m.log.Stats()
+		var crecs0, cfsyncs0 uint64
+		for _, s := range sites[1:] {
+			st, _ := s.e.RepStats()
+			crecs0, cfsyncs0 = crecs0+st.LogRecords, cfsyncs0+st.Fsyncs
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := range committers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1)
+					if i > int64(b.N) {
+						return
+					}
+					key := fmt.Appendf(nil, "w%02d-%09d", w, i)
+					tok, err := m.Update(context.Background(), func(tx *Tx) error { return tx.Put("b", key, val) })
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if !tok.Permanent {
+						notPerm.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		el := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/el.Seconds(), "commits/s")
+		b.ReportMetric(float64(notPerm.Load()), "not-permanent")
+		// Group commit on each side: how many commits one master
+		// fsync carries, how many records one client fsync does.
+		if syncs := m.log.Stats().Sub(mlog0).Syncs; syncs > 0 {
+			b.ReportMetric(float64(b.N)/float64(syncs), "commits/master-fsync")
+		}
+		var crecs, cfsyncs uint64
+		for _, s := range sites[1:] {
+			st, _ := s.e.RepStats()
+			crecs, cfsyncs = crecs+st.LogRecords, cfsyncs+st.Fsyncs
+		}
+		if cfsyncs > cfsyncs0 {
+			b.ReportMetric(float64(crecs-crecs0)/float64(cfsyncs-cfsyncs0), "records/client-fsync")
+		}
+	})
 }
 
 // Catch-up of a client 100k records (128-byte values) behind, in MB/s of
