@@ -37,7 +37,10 @@
 // fsynced, a little ahead of its writer in the last file
 // ([Options.Preallocate]): an fsync that overwrites allocated blocks skips
 // the journal commit that growing a file costs, about a third of a
-// commit's fsync on ext4. Zeros never read as a record. Only the last file
+// commit's fsync on ext4. Only a log that fsyncs gets them: the
+// preallocator is woken by fsyncs, not by writes, so appending in bulk
+// does not write every block twice. Zeros never read as a record. Only
+// the last file
 // ever holds them: rolling over trims the old file to its records, Close
 // trims the last one, and Open cuts those a crash left without calling
 // them a torn write ([Verify] accepts them too).

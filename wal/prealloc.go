@@ -25,11 +25,16 @@ import (
 // trims the last one, and Open cuts a zero tail left by a crash without
 // calling it a torn write.
 //
+// Only a log that fsyncs gains: the preallocator is woken after each of
+// the log's fsyncs, never by writes alone, so a writer appending in bulk
+// without syncing does not write every block twice.
+//
 // The preallocator and the writer never write the same bytes: the writer
-// announces each write's end before writing, the preallocator fills only
-// past it, and a writer that would enter a range being filled waits. The
-// chunk starts small, so that a log that is barely written costs almost
-// nothing, and doubles each time the writer catches up with the zeros.
+// announces each write's end before writing, each piece of zeros starts
+// past it, and a writer that would enter a piece being copied in waits
+// for that copy only. The chunk starts small, so that a log that is
+// barely written costs almost nothing, and doubles each time the writer
+// catches up with the zeros.
 
 // minPreallocChunk is the first chunk the preallocator fills in a log.
 const minPreallocChunk = 64 << 10
@@ -48,18 +53,19 @@ type preallocator struct {
 	limit  int64 // no zeros past this offset (the segment size)
 	mu     sync.Mutex
 	cond   sync.Cond
-	seg    *segment // the file the state below describes
-	filled int64    // zeros are on disk, fsynced, up to here
+	seg    *segment // the file the state below describes; nil: none
+	filled int64    // zeros are written up to here
 	wrote  int64    // the writer has written (or is writing) up to here
-	// While filling, the preallocator is writing [fillFrom, ...) of fseg.
-	filling         bool
-	fseg            *segment
-	fillFrom        int64
-	chunk           int64
-	paused, stopped bool
-	wake            chan struct{}
-	done            chan struct{}
-	stopOnce        sync.Once
+	chunk  int64
+	// filling: a fill is under way. inPiece: it is writing the zeros of
+	// [pieceFrom, ...) of pieceSeg, which the writer must not enter.
+	filling, inPiece bool
+	pieceSeg         *segment
+	pieceFrom        int64
+	paused, stopped  bool
+	wake             chan struct{}
+	done             chan struct{}
+	stopOnce         sync.Once
 }
 
 // startPrealloc starts the preallocator if the options ask for one.
@@ -91,22 +97,35 @@ func (p *preallocator) resetTo(seg *segment) {
 }
 
 // beforeWrite is called by the writer, holding wmu, before it writes
-// [off, off+n) of seg. It waits if a fill is writing there and wakes the
-// preallocator when the zeros ahead run short.
+// [off, off+n) of seg. It waits only while the preallocator writes a
+// piece of zeros there (a memory copy into the page cache).
 func (p *preallocator) beforeWrite(seg *segment, off, n int64) {
 	if p == nil {
 		return
 	}
 	end := off + n
 	p.mu.Lock()
-	for p.filling && p.fseg == seg && end > p.fillFrom {
+	for p.inPiece && p.pieceSeg == seg && end > p.pieceFrom {
 		p.cond.Wait()
 	}
 	if seg != p.seg {
 		p.seg, p.filled, p.wrote = seg, off, off
 	}
 	p.wrote = max(p.wrote, end)
-	short := !p.filling && !p.paused && !p.stopped && p.filled-p.wrote < p.chunk/2 && p.wrote < p.limit
+	p.mu.Unlock()
+}
+
+// kick is called after each fsync of the log: a log that fsyncs often is
+// the one whose fsyncs the zeros speed up. A writer that appends in bulk
+// and rarely fsyncs gains nothing from them (writing each block twice
+// would halve its bandwidth), so writes alone never start a fill.
+func (p *preallocator) kick() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	short := !p.filling && !p.paused && !p.stopped && p.seg != nil &&
+		p.filled-p.wrote < p.chunk/2 && p.wrote < p.limit
 	p.mu.Unlock()
 	if short {
 		select {
@@ -124,62 +143,87 @@ func (p *preallocator) run() {
 			p.mu.Unlock()
 			return
 		}
-		from := max(p.filled, p.wrote)
-		to := min(from+p.chunk, p.limit)
-		if p.seg == nil || p.paused || p.filling || to <= from || p.filled-p.wrote >= p.chunk/2 {
+		seg := p.seg
+		if seg == nil || p.paused || p.filling || p.filled-p.wrote >= p.chunk/2 {
 			p.mu.Unlock()
 			continue
 		}
 		// The writer got past the zeros: they come too late, so lay
 		// more at a time.
-		if p.wrote > p.filled && p.filled > 0 {
+		if p.wrote > p.filled {
 			p.chunk = min(2*p.chunk, p.max)
-			to = min(from+p.chunk, p.limit)
 		}
-		seg := p.seg
-		p.filling, p.fseg, p.fillFrom = true, seg, from
+		from := max(p.filled, p.wrote)
+		to := min(from+p.chunk, p.limit)
+		p.filling = true
 		p.mu.Unlock()
 
-		err := p.fill(seg, from, to)
+		laid, err := p.fill(seg, from, to)
 
 		p.mu.Lock()
-		p.filling, p.fseg = false, nil
+		p.filling = false
+		p.l.st.prealloc.Add(uint64(laid))
 		if err != nil {
 			// Preallocation is an optimisation: the log works without
 			// it, so a failure (a full disk, say) only stops it.
 			p.stopped = true
 			p.l.log.Warn("wal: preallocating log space failed; appending without it", "file", seg.path, "err", err)
-		} else {
-			p.l.st.prealloc.Add(uint64(to - from))
-			if seg == p.seg {
-				p.filled = max(p.filled, to)
-			}
 		}
 		p.cond.Broadcast()
 		p.mu.Unlock()
 	}
 }
 
-// fill writes zeros to [from, to) of seg and fsyncs them, a piece at a time
-// so that a concurrent commit's fsync is never stuck behind much of them.
-func (p *preallocator) fill(seg *segment, from, to int64) error {
+// fill writes zeros over [from, to) of seg, a piece at a time, and fsyncs
+// them; it returns how many bytes of zeros it wrote. Each piece starts at
+// or after the writer's announced end and excludes the writer only while
+// its zeros are copied in; the piece is then written back (SyncRange)
+// with no exclusion, so that a commit's fsync never finds more than a
+// piece of zeros to flush. A fill stops early when the writer overtakes
+// it, or the preallocator is paused, stopped or moved to another file.
+func (p *preallocator) fill(seg *segment, from, to int64) (int64, error) {
 	f, err := seg.file(p.l.fs)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rs, _ := f.(vfs.RangeSyncer)
-	for off := from; off < to; off += preallocPiece {
-		n := min(preallocPiece, to-off)
-		if err := writeFull(f, zeros[:n], off); err != nil {
-			return err
+	var laid int64
+	for off := from; off < to; {
+		p.mu.Lock()
+		if p.stopped || p.paused || p.seg != seg {
+			p.mu.Unlock()
+			return laid, nil // abandoned; nothing to make durable
 		}
+		start := max(off, p.wrote)
+		if start >= to {
+			p.mu.Unlock()
+			break
+		}
+		n := min(preallocPiece, to-start)
+		p.inPiece, p.pieceSeg, p.pieceFrom = true, seg, start
+		p.mu.Unlock()
+
+		err := writeFull(f, zeros[:n], start)
+
+		p.mu.Lock()
+		p.inPiece, p.pieceSeg = false, nil
+		if err == nil && p.seg == seg {
+			p.filled = max(p.filled, start+n)
+		}
+		p.cond.Broadcast()
+		p.mu.Unlock()
+		if err != nil {
+			return laid, err
+		}
+		laid += n
 		if rs != nil {
-			if err := rs.SyncRange(off, n); err != nil {
-				return err
+			if err := rs.SyncRange(start, n); err != nil {
+				return laid, err
 			}
 		}
+		off = start + n
 	}
-	return f.Sync()
+	return laid, f.Sync()
 }
 
 // pause waits for a fill in progress to end and starts no other until
@@ -190,7 +234,7 @@ func (p *preallocator) pause() {
 	}
 	p.mu.Lock()
 	p.paused = true
-	for p.filling {
+	for p.inPiece {
 		p.cond.Wait()
 	}
 	p.mu.Unlock()
@@ -218,11 +262,11 @@ func (p *preallocator) retire(seg *segment) error {
 		return nil
 	}
 	p.mu.Lock()
-	for p.filling && p.fseg == seg {
-		p.cond.Wait()
-	}
 	if p.seg == seg {
-		p.seg = nil
+		p.seg = nil // the fill stops before its next piece
+	}
+	for p.inPiece && p.pieceSeg == seg {
+		p.cond.Wait()
 	}
 	p.mu.Unlock()
 	return trimZeros(p.l, seg)

@@ -101,6 +101,7 @@ func (l *Log) syncFiles(keepWmu bool) error {
 		}
 		l.noteDirSynced(created)
 	}
+	l.pa.kick()
 	if len(dirty) > 0 || dirDirty {
 		took := time.Since(start)
 		l.st.syncs.Add(1)
