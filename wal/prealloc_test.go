@@ -327,3 +327,25 @@ func TestPreallocOS(t *testing.T) {
 		t.Fatal("Preallocate -1 still preallocates")
 	}
 }
+
+// TestPreallocFollowsSyncs: appending without syncing lays no zeros (a
+// bulk writer would write every block twice); the first fsync starts.
+func TestPreallocFollowsSyncs(t *testing.T) {
+	o, _ := preallocOpts()
+	l := mustOpen(t, testDir, o)
+	defer l.Close()
+	ats := appendN(t, l, 0, 2000)
+	if err := l.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Segments()) < 2 {
+		t.Fatal("want the unsynced records to span files")
+	}
+	if n := l.Stats().PreallocBytes; n != 0 {
+		t.Fatalf("%d bytes of zeros laid for a log that never synced", n)
+	}
+	if err := l.Sync(ats[len(ats)-1]); err != nil {
+		t.Fatal(err)
+	}
+	waitPrealloc(t, l, 1)
+}
