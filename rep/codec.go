@@ -242,6 +242,8 @@ func (d *decoder) uintMax(max uint64) uint64 {
 	return v
 }
 
+func (d *decoder) uint32() uint32 { return uint32(d.uintMax(math.MaxUint32)) }
+
 func (d *decoder) int64() int64 {
 	switch c := d.b; {
 	case len(c) > 0 && c[0] >= 0xe0:
@@ -388,9 +390,9 @@ func decodeMessage(b []byte, m *Message) (ok bool) {
 		case "rg":
 			m.RecGen = d.uint()
 		case "c":
-			m.Checksum = uint32(d.uintMax(math.MaxUint32))
+			m.Checksum = d.uint32()
 		case "pr":
-			m.Priority = uint32(d.uintMax(math.MaxUint32))
+			m.Priority = d.uint32()
 		case "of":
 			m.Offset = d.int64()
 		case "d":
@@ -429,7 +431,7 @@ func (d *decoder) records() []LogRecord {
 			case "g":
 				r.Gen = d.uint()
 			case "c":
-				r.Checksum = uint32(d.uintMax(math.MaxUint32))
+				r.Checksum = d.uint32()
 			case "d":
 				r.Payload = cloneBytes(d.bytes())
 			default:
