@@ -124,10 +124,10 @@ func (p *preallocator) kick() {
 		return
 	}
 	p.mu.Lock()
-	short := !p.filling && !p.paused && !p.stopped && p.seg != nil &&
-		p.filled-p.wrote < p.chunk/2 && p.wrote < p.limit
-	p.mu.Unlock()
-	if short {
+	defer p.mu.Unlock()
+	// Under mu, so that stop cannot close wake in between.
+	if !p.filling && !p.paused && !p.stopped && p.seg != nil &&
+		p.filled-p.wrote < p.chunk/2 && p.wrote < p.limit {
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -295,7 +295,7 @@ func (p *preallocator) stop() {
 	}
 	p.mu.Lock()
 	p.stopped = true
-	p.mu.Unlock()
 	p.stopOnce.Do(func() { close(p.wake) })
+	p.mu.Unlock()
 	<-p.done
 }
