@@ -43,7 +43,11 @@ type Env struct {
 	writers atomic.Int32  // Updates queued for or holding mu (group commit)
 	epoch   atomic.Uint64 // bumped when RollbackTo or InstallSnapshot cut the log
 	syncMu  sync.Mutex
-	syncCh  chan struct{} // closed and replaced after each group sync
+	syncCh  chan struct{} // closed and replaced after a group sync someone waits for
+	// syncWaited: a writer took syncCh to wait on it since it was made.
+	// Under HTTP load most runs have one writer and nobody waits, so
+	// syncs skip the close and the allocation.
+	syncWaited bool
 	encBuf  []byte        // reused record buffer
 	befores []before      // reused scratch for building records
 	// remote is set (under mu) when records written elsewhere (a master's,
@@ -241,9 +245,17 @@ func (e *Env) localUpdate(ctx context.Context, fn func(*Tx) error) (Token, error
 // durable stop waiting.
 func (e *Env) newEpoch() {
 	e.epoch.Add(1)
+	e.wakeSyncWaiters()
+}
+
+// wakeSyncWaiters wakes the writers waiting in waitDurable, if any.
+func (e *Env) wakeSyncWaiters() {
 	e.syncMu.Lock()
-	close(e.syncCh)
-	e.syncCh = make(chan struct{})
+	if e.syncWaited {
+		close(e.syncCh)
+		e.syncCh = make(chan struct{})
+		e.syncWaited = false
+	}
 	e.syncMu.Unlock()
 }
 
@@ -259,10 +271,7 @@ func (e *Env) syncAll() error {
 	}
 	// Wake the run's writers even if nothing needed syncing: another
 	// Sync (a checkpoint's, say) may have made their records durable.
-	e.syncMu.Lock()
-	close(e.syncCh)
-	e.syncCh = make(chan struct{})
-	e.syncMu.Unlock()
+	e.wakeSyncWaiters()
 	if err == nil {
 		e.kickApplier()
 	}
@@ -278,6 +287,7 @@ func (e *Env) waitDurable(at lsn.LSN, epoch uint64) error {
 	for {
 		e.syncMu.Lock()
 		ch := e.syncCh
+		e.syncWaited = true
 		e.syncMu.Unlock()
 		if at.Less(e.log.DurableEnd()) || e.epoch.Load() != epoch {
 			return nil
