@@ -48,8 +48,8 @@ type Env struct {
 	// Under HTTP load most runs have one writer and nobody waits, so
 	// syncs skip the close and the allocation.
 	syncWaited bool
-	encBuf  []byte        // reused record buffer
-	befores []before      // reused scratch for building records
+	encBuf     []byte   // reused record buffer
+	befores    []before // reused scratch for building records
 	// remote is set (under mu) when records written elsewhere (a master's,
 	// appended by Replica.Append) may be in the log unapplied. Those
 	// never pass through the overlay, so a transaction must not start
