@@ -40,10 +40,9 @@
 // commit's fsync on ext4. Only a log that fsyncs gets them: the
 // preallocator is woken by fsyncs, not by writes, so appending in bulk
 // does not write every block twice. Zeros never read as a record. Only
-// the last file
-// ever holds them: rolling over trims the old file to its records, Close
-// trims the last one, and Open cuts those a crash left without calling
-// them a torn write ([Verify] accepts them too).
+// the last file ever holds them: rolling over trims the old file to its
+// records, Close trims the last one, and Open cuts those a crash left
+// without calling them a torn write ([Verify] accepts them too).
 //
 // # On-disk format
 //

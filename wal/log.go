@@ -419,8 +419,8 @@ func (l *Log) Close() error {
 		// preallocated: the next Open then has no zeros to cut.
 		l.pa.stop()
 		if err == nil {
-			err = trimZeros(l, l.lastSeg())
-			if err == nil {
+			var trimmed bool
+			if trimmed, err = trimZeros(l, l.lastSeg()); trimmed && err == nil {
 				err = l.lastSeg().sync(l.fs)
 			}
 		}

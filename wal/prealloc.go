@@ -17,8 +17,8 @@ import (
 // segments, the log keeps real zeros on disk ahead of its writer.
 //
 // A background goroutine (the preallocator) writes zeros past the
-// writer's position in the current file, a chunk at a time, and fsyncs
-// them; the writer then overwrites them. Zeros never read as a record (a
+// writer's position in the current file, a chunk at a time in 64 KiB
+// pieces, and fsyncs them; the writer then overwrites them. Zeros never read as a record (a
 // record's checksum covers its LSN, and only a file's first record may
 // have a zero back link), so the only file with zeros past its records is
 // the last one: rolling over trims the old file to its records, Close
@@ -39,9 +39,10 @@ import (
 // minPreallocChunk is the first chunk the preallocator fills in a log.
 const minPreallocChunk = 64 << 10
 
-// preallocPiece is how much the preallocator writes before it waits for
-// the kernel to write it back: a commit's fsync that runs meanwhile finds
-// at most this much of zeros to flush with its records.
+// preallocPiece is how much the preallocator copies in at a time (the
+// writer waits for at most one piece) and writes back before the next, so
+// that a commit's fsync meanwhile finds at most this much of zeros to
+// flush with its records.
 const preallocPiece = 64 << 10
 
 // zeros is a preallocPiece of zeros, never written to.
@@ -144,7 +145,7 @@ func (p *preallocator) run() {
 			return
 		}
 		seg := p.seg
-		if seg == nil || p.paused || p.filling || p.filled-p.wrote >= p.chunk/2 {
+		if seg == nil || p.paused || p.filled-p.wrote >= p.chunk/2 {
 			p.mu.Unlock()
 			continue
 		}
@@ -226,8 +227,9 @@ func (p *preallocator) fill(seg *segment, from, to int64) (int64, error) {
 	return laid, f.Sync()
 }
 
-// pause waits for a fill in progress to end and starts no other until
-// resume. Operations that rewrite the log's files pause the preallocator.
+// pause waits for a piece of zeros being copied in, stops the fill in
+// progress before its next piece, and starts no other until resume.
+// Operations that rewrite the log's files pause the preallocator.
 func (p *preallocator) pause() {
 	if p == nil {
 		return
@@ -255,8 +257,9 @@ func (p *preallocator) resume() {
 }
 
 // retire is called by the writer, holding wmu, when it rolls over from
-// seg to a new file: it waits for a fill of seg to end and trims seg to its
-// records, so that only the last file ever has zeros past its records.
+// seg to a new file: it stops any fill of seg before its next piece, waits
+// for a piece being copied in, and trims seg to its records, so that only
+// the last file ever has zeros past its records.
 func (p *preallocator) retire(seg *segment) error {
 	if p == nil {
 		return nil
@@ -269,23 +272,25 @@ func (p *preallocator) retire(seg *segment) error {
 		p.cond.Wait()
 	}
 	p.mu.Unlock()
-	return trimZeros(p.l, seg)
+	_, err := trimZeros(p.l, seg)
+	return err
 }
 
-// trimZeros cuts seg's file back to its records if zeros follow them.
-func trimZeros(l *Log, seg *segment) error {
+// trimZeros cuts seg's file back to its records if zeros follow them, and
+// reports whether it did.
+func trimZeros(l *Log, seg *segment) (bool, error) {
 	l.mu.Lock()
 	end := int64(seg.end)
 	l.mu.Unlock()
 	f, err := seg.file(l.fs)
 	if err != nil {
-		return err
+		return false, err
 	}
 	size, err := f.Size()
 	if err != nil || size <= end {
-		return err
+		return false, err
 	}
-	return f.Truncate(end)
+	return true, f.Truncate(end)
 }
 
 // stop ends the preallocator and waits for it.

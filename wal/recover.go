@@ -227,14 +227,9 @@ func (l *Log) recoverLast() error {
 		return err
 	}
 	if res.bad != nil {
-		at, found, err := findValid(f, s.header(), res.end, res, size)
-		if err != nil {
-			return err
-		}
 		ce := res.bad.(*CorruptError)
-		if found {
-			return corruptAt(ce.LSN, "%s, but a good record follows at %s: media damage, not a torn write", ce.Reason, at)
-		}
+		// Zeros (what the preallocator leaves) hold no record: no need to
+		// search them offset by offset for one.
 		zero, err := zeroTail(f, int64(res.end), size)
 		if err != nil {
 			return err
@@ -243,6 +238,13 @@ func (l *Log) recoverLast() error {
 			l.log.Debug("wal: cutting preallocated zeros", "dir", l.dir, "lsn", ce.LSN.String(),
 				"bytes", size-int64(res.end))
 		} else {
+			at, found, err := findValid(f, s.header(), res.end, res, size)
+			if err != nil {
+				return err
+			}
+			if found {
+				return corruptAt(ce.LSN, "%s, but a good record follows at %s: media damage, not a torn write", ce.Reason, at)
+			}
 			l.log.Warn("wal: cutting a torn tail", "dir", l.dir, "lsn", ce.LSN.String(),
 				"bytes", size-int64(res.end), "reason", ce.Reason)
 		}

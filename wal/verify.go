@@ -124,20 +124,18 @@ func verifySegment(fs vfs.FS, dir string, num uint32, isLast, isFirst bool, last
 		ce.Reason += fmt.Sprintf(" (in %s, which is not the last file)", path)
 		return wrap(ce)
 	}
-	at, found, err := findValid(f, h, sr.end, sr, size)
+	// Zeros the log laid ahead of its writer (see prealloc.go) hold no
+	// record: the log ends at the last good one.
+	zero, err := zeroTail(f, int64(sr.end), size)
 	if err != nil {
 		return wrap(err)
 	}
-	if !found {
-		// Zeros the log laid ahead of its writer (see prealloc.go) hold
-		// no record: the log ends at the last good one.
-		zero, err := zeroTail(f, int64(sr.end), size)
-		if err != nil {
-			return wrap(err)
-		}
-		if zero {
-			return nil
-		}
+	if zero {
+		return nil
+	}
+	at, found, err := findValid(f, h, sr.end, sr, size)
+	if err != nil {
+		return wrap(err)
 	}
 	if found {
 		ce.Reason += fmt.Sprintf(", but a good record follows at %s: media damage, not a torn write", at)
