@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"logship/rep/transport"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"logship/rep"
+	"logship/rep/transport"
 	"logship/wal/lsn"
 )
 

@@ -44,7 +44,7 @@ func main() {
 // unapplied writes; the data is bbolt's mmap, not heap), so collecting
 // when it has grown 4x instead of 2x costs little memory, and it buys
 // CPU on the commit path: with three sites and the load generator on two
-// cores, 16 writers, +5% commits/s and a lower p99 (docs/performance.md).
+// cores, 16 writers, +2-3% commits/s and a lower p99 (docs/performance.md).
 const defaultGCPercent = 400
 
 // run is main without the process: it returns the exit status (0 after a
