@@ -441,6 +441,7 @@ func (d *driver) carryOutRole(rd elect.RoleDecision) {
 	case elect.RoleClient:
 		master := SiteID(rd.Master)
 		if st.Role == rep.RoleClient && st.Master == master && st.Gen == rd.Gen {
+			d.n.MasterHeard(master, rd.Gen)
 			return
 		}
 		if err := d.n.BecomeClient(master, rd.Gen); err != nil {

@@ -372,6 +372,18 @@ func (n *Node) BecomeClient(master SiteID, gen uint64) error {
 	return nil
 }
 
+// MasterHeard tells a client that its master spoke outside rep: the
+// election layer heard it claim the role and decided, again, to follow it.
+// The heartbeat monitor starts over, so that a master that then stays
+// silent is reported again (EventMasterSilent is otherwise reported once
+// per silence, and the first report may have been answered already by an
+// election this claim cut short).
+func (n *Node) MasterHeard(master SiteID, gen uint64) {
+	if n.role == RoleClient && n.master == master && n.gen == gen {
+		n.c.silent, n.c.silentSent = 0, false
+	}
+}
+
 func (n *Node) becomeClient(master SiteID, gen uint64) {
 	warm := n.role == RoleClient && n.master == master && n.gen == gen &&
 		(n.c.state == SyncCatchup || n.c.state == SyncReady)

@@ -92,7 +92,8 @@ const (
 	// EventConnectBroken: the connection to Site broke (PeerDown).
 	EventConnectBroken
 	// EventMasterSilent: nothing heard from master Site for
-	// HeartbeatMonitorTicks.
+	// HeartbeatMonitorTicks. Reported once per silence; MasterHeard
+	// starts a new one.
 	EventMasterSilent
 	// EventRollback: the log after LSN is being rolled back.
 	EventRollback

@@ -114,6 +114,31 @@ func TestClientReportsSilentMaster(t *testing.T) {
 	}
 }
 
+func TestMasterHeardRestartsMonitor(t *testing.T) {
+	h := newHarness(t, 2, func(_ SiteID, c *Config) { c.HeartbeatTicks = 5; c.HeartbeatMonitorTicks = 20 })
+	h.group()
+	h.partition(1, 2)
+	h.tick(20)
+	h.requireEvent(2, EventMasterSilent)
+	c := h.node(2).n
+	gen := c.Status().Gen
+	c.MasterHeard(3, gen)   // not its master: no effect
+	c.MasterHeard(1, gen+1) // not its master's generation: no effect
+	h.tick(40)
+	if s := c.Stats(); s.MasterSilent != 1 {
+		t.Fatalf("MasterSilent = %d after MasterHeard of another master, want 1", s.MasterSilent)
+	}
+	c.MasterHeard(1, gen)
+	h.tick(19)
+	if s := c.Stats(); s.MasterSilent != 1 {
+		t.Fatalf("MasterSilent = %d before the monitor ran out again, want 1", s.MasterSilent)
+	}
+	h.tick(1)
+	if s := c.Stats(); s.MasterSilent != 2 {
+		t.Fatalf("MasterSilent = %d, want a second report once the master stays silent", s.MasterSilent)
+	}
+}
+
 func TestAppendedOnClientIsErrNotMaster(t *testing.T) {
 	h := newHarness(t, 2)
 	h.group()

@@ -302,6 +302,7 @@ func (s *Sim) carryOutRole(st *site, d elect.RoleDecision) {
 	case elect.RoleClient:
 		master := rep.SiteID(d.Master)
 		if ns.Role == rep.RoleClient && ns.Master == master && ns.Gen == d.Gen {
+			st.node.MasterHeard(master, d.Gen)
 			return
 		}
 		if err := st.node.BecomeClient(master, d.Gen); err != nil {

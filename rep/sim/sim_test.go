@@ -139,6 +139,7 @@ func TestSimRegressions(t *testing.T) {
 		elect bool
 		// leases: election mode with master leases.
 		leases bool
+		sites  int // 0: the default
 	}{
 		// rep: the master stops retaining its log for an init once the
 		// client reaches the master's log end at its first ACK past the
@@ -146,40 +147,40 @@ func TestSimRegressions(t *testing.T) {
 		// StartupDone; an archive in between makes the client's LOG_REQ
 		// get Outdated and the client stops with ErrInitAbandoned
 		// though the master abandoned nothing.
-		{"InitAbandonedAfterRetentionEnded", 500, StorageMem, false, false},
-		{"InitAbandonedAfterRetentionEnded/2", 4972, StorageMem, false, false},
+		{"InitAbandonedAfterRetentionEnded", 500, StorageMem, false, false, 0},
+		{"InitAbandonedAfterRetentionEnded/2", 4972, StorageMem, false, false, 0},
 		// rep: a LOG_NOTAVAIL answering a request sent before an init
 		// (delayed or duplicated) reached the client during its
 		// catch-up after the init, which took it for the master having
 		// dropped the log it needed and stopped with ErrInitAbandoned.
-		{"StaleNotAvailAfterInit", 10478, StorageMem, false, false},
-		{"StaleNotAvailAfterInit/2", 12419, StorageMem, false, false},
+		{"StaleNotAvailAfterInit", 10478, StorageMem, false, false, 0},
+		{"StaleNotAvailAfterInit/2", 12419, StorageMem, false, false, 0},
 		// env: the first record appended after InstallSnapshot gets a
 		// wal CRC with back link 0 (wal.Log.Reset sets prevOff 0), not
 		// the master's, so its identity (Gen, Checksum) differs from the
 		// master's record at the same LSN: verify mismatches, permanent
 		// records get rolled back and re-fetched, logs are not prefixes.
-		{"EnvChecksumAfterInstall", 22, StorageEnv, false, false},
-		{"EnvChecksumAfterInstall/2", 35, StorageEnv, false, false},
+		{"EnvChecksumAfterInstall", 22, StorageEnv, false, false, 0},
+		{"EnvChecksumAfterInstall/2", 35, StorageEnv, false, false, 0},
 		// env: a transaction on a new master (env.Replica.Commit) reads
 		// through the overlay, which holds only local commits, and bbolt,
 		// where the applier may not yet have applied the records the site
 		// received as a client: it reads stale values and records stale
 		// before-images, so a later rollback restores old values and the
 		// sites' data diverge (and runs are not deterministic).
-		{"EnvNewMasterReadsUnappliedRecords", 419, StorageEnv, false, false},
-		{"EnvNewMasterReadsUnappliedRecords/2", 582, StorageEnv, false, false},
+		{"EnvNewMasterReadsUnappliedRecords", 419, StorageEnv, false, false, 0},
+		{"EnvNewMasterReadsUnappliedRecords/2", 582, StorageEnv, false, false, 0},
 		// elect: a restarted site followed a master older than the
 		// generation of its own last record (elect forgets generations
 		// on restart), rolling back a newer generation's permanent
 		// commits. elect.TestRestartedSiteRefusesMasterOlderThanItsLog.
-		{"ElectRestartedSiteFollowsStaleMaster", 179, StorageMem, true, false},
-		{"ElectRestartedSiteFollowsStaleMaster/2", 206, StorageMem, true, false},
+		{"ElectRestartedSiteFollowsStaleMaster", 179, StorageMem, true, false, 0},
+		{"ElectRestartedSiteFollowsStaleMaster/2", 206, StorageMem, true, false, 0},
 		// elect: joining each newer election restarted the full-election
 		// wait, so a restarted site waiting for a VOTE1 from a site
 		// acting as master never voted and two live sites of three
 		// could not elect. elect.TestFullElectionWaitRunsOnce.
-		{"ElectFullWaitRestarted", 147, StorageMem, true, false},
+		{"ElectFullWaitRestarted", 147, StorageMem, true, false, 0},
 		// elect: a site's vote did not outlive newer elections, so after
 		// voting in election E and entering E+1 (or restarting) it
 		// followed a master older than E, acked its commits, and that
@@ -189,42 +190,50 @@ func TestSimRegressions(t *testing.T) {
 		// with leases). HardState.Promised, the promise floor rep
 		// messages are filtered by, and a master standing down on a
 		// VOTE1 promising a newer election fix both.
-		{"ElectVoteOutlivedByNewerElection", 126, StorageMem, true, false},
-		{"ElectStaleMasterRefusedForever", 278, StorageMem, true, false},
-		{"ElectStaleMasterRefusedForever/2", 407, StorageMem, true, false},
-		{"ElectStaleMasterRefusedForever/3", 417, StorageMem, true, false},
-		{"ElectStaleMasterRefusedForever/leases", 57, StorageMem, true, true},
-		{"ElectStaleMasterRefusedForever/leases2", 80, StorageMem, true, true},
+		{"ElectVoteOutlivedByNewerElection", 126, StorageMem, true, false, 0},
+		{"ElectStaleMasterRefusedForever", 278, StorageMem, true, false, 0},
+		{"ElectStaleMasterRefusedForever/2", 407, StorageMem, true, false, 0},
+		{"ElectStaleMasterRefusedForever/3", 417, StorageMem, true, false, 0},
+		{"ElectStaleMasterRefusedForever/leases", 57, StorageMem, true, true, 0},
+		{"ElectStaleMasterRefusedForever/leases2", 80, StorageMem, true, true, 0},
 		// elect: a voter compared candidates with its own log as it was
 		// when it joined the election, though it had since received and
 		// acked more of the old master's records, which that master then
 		// reported permanent: it voted for a candidate lacking them.
 		// elect.TestVoterChoosesByItsLogAtVoteTime.
-		{"ElectVoterUsesStaleOwnLog", 1535, StorageMem, true, false},
-		{"ElectVoterUsesStaleOwnLog/2", 2942, StorageMem, true, false},
-		{"ElectVoterUsesStaleOwnLog/3", 3453, StorageMem, true, false},
+		{"ElectVoterUsesStaleOwnLog", 1535, StorageMem, true, false, 0},
+		{"ElectVoterUsesStaleOwnLog/2", 2942, StorageMem, true, false, 0},
+		{"ElectVoterUsesStaleOwnLog/3", 3453, StorageMem, true, false, 0},
 		// rep: a snapshot of an empty log is at 0/0, which serving
 		// took for "no init": nothing was retained for the client, and
 		// a later init reused that snapshot though the log after it had
 		// been archived, so the client stopped with ErrInitAbandoned.
-		{"InitFromEmptySnapshot", 3692, StorageMem, true, true},
-		{"InitFromEmptySnapshot/2", 2974, StorageMem, true, true},
+		{"InitFromEmptySnapshot", 3692, StorageMem, true, true, 0},
+		{"InitFromEmptySnapshot/2", 2974, StorageMem, true, true, 0},
 		// rep: a LOG_NOTAVAIL answering a request made before an init
 		// arrived after the client had caught up and acked past the
 		// snapshot; with no request outstanding it was not taken for
 		// stale, and the client re-initialised below records it had
 		// acked, which a later master then lacked.
-		{"StaleNotAvailAfterCatchUp", 6136, StorageMem, true, false},
+		{"StaleNotAvailAfterCatchUp", 6136, StorageMem, true, false, 0},
 		// rep: an ack of the snapshot LSN itself ended a client's init on
 		// an idle master; cut off before its first LOG_REQ, the client
 		// found the log archived and stopped with ErrInitAbandoned.
-		{"InitEndedByAckOfSnapshot", 6957, StorageMem, true, true},
+		{"InitEndedByAckOfSnapshot", 6957, StorageMem, true, true, 0},
+		// env and sim glue: clients reported their master silent and went
+		// to an election, then a MASTER the master sent before it crashed
+		// put them back as its clients. rep was still its client and had
+		// reported that silence already, so it never reported again: the
+		// restarted site no longer acted as master, and three of five
+		// sites followed it forever. rep.Node.MasterHeard restarts the
+		// monitor. rep.TestMasterHeardRestartsMonitor.
+		{"FollowedDeadMasterForever", 401086, StorageEnv, true, true, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.kind != StorageMem && *flagStorage == string(StorageMem) {
 				t.Skip("-storage mem")
 			}
-			runConfig(t, Config{Seed: tc.seed, Storage: tc.kind, Elect: tc.elect, Leases: tc.leases}, false)
+			runConfig(t, Config{Seed: tc.seed, Storage: tc.kind, Elect: tc.elect, Leases: tc.leases, Sites: tc.sites}, false)
 		})
 	}
 }
