@@ -833,6 +833,10 @@ func (d *driver) event(ev rep.Event) {
 }
 
 func (d *driver) logStatus(st rep.Status) {
+	// The status changes with every commit; format it only if it is kept.
+	if !d.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
 	d.log.Debug("rep: status", "role", st.Role.String(), "master", uint64(st.Master), "gen", st.Gen,
 		"sync", st.SyncState.String(), "last", st.Last.String(), "durable", st.Durable.String())
 }

@@ -136,8 +136,16 @@ func (e Event) String() string {
 	return fmt.Sprintf("%s site=%d gen=%d lsn=%s", e.Type, e.Site, e.Gen, e.LSN)
 }
 
-// HasReady reports whether Ready would return anything.
-func (n *Node) HasReady() bool { return !n.Ready().Empty() }
+// HasReady reports whether Ready would return anything. The driver asks
+// after every input, so it looks at the queues before building a Status.
+func (n *Node) HasReady() bool {
+	o := &n.out
+	if o.rollback != nil || o.install != nil || o.takeSnap || len(o.chunks) > 0 || len(o.appends) > 0 ||
+		len(o.msgs) > 0 || len(o.releaseSnaps) > 0 || len(o.commits) > 0 || len(o.events) > 0 {
+		return true
+	}
+	return n.Status() != o.lastStatus
+}
 
 // Ready returns the side effects accumulated since the last Advance. It
 // does not change the node; calling it twice returns the same effects.

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/env"
 	"logship/wal/lsn"
 )
 
@@ -233,5 +235,29 @@ func TestPprofFlag(t *testing.T) {
 	_, on := startSingle(t, func(c *Config) { c.Pprof = true })
 	if code, body, _ := do(t, "GET", on.URL+"/debug/pprof/", ""); code != 200 || !strings.Contains(string(body), "goroutine") {
 		t.Errorf("/debug/pprof/ with --pprof: %d", code)
+	}
+}
+
+// TestWriteResultJSON holds the hand-built commit answer to what
+// encoding/json makes of api.WriteResult, headers included.
+func TestWriteResultJSON(t *testing.T) {
+	for _, tok := range []env.Token{
+		{LSN: lsn.New(1, 4096), Permanent: true},
+		{LSN: lsn.New(4294967295, 4294967295)},
+		{},
+	} {
+		rec := httptest.NewRecorder()
+		writeResult(rec, tok)
+		want, err := json.Marshal(api.WriteResult{LSN: tok.LSN.String(), Permanent: tok.Permanent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSuffix(rec.Body.String(), "\n"); got != string(want) {
+			t.Errorf("%v: body %q, want %q", tok, got, want)
+		}
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" ||
+			rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) {
+			t.Errorf("%v: code %d, headers %v", tok, rec.Code, rec.Header())
+		}
 	}
 }

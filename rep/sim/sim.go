@@ -653,6 +653,9 @@ func (s *Sim) process(st *site) {
 func (s *Sim) processRep(st *site) {
 	for range 1000 {
 		rd := st.node.Ready()
+		if st.node.HasReady() == rd.Empty() {
+			s.must(errors.New("HasReady disagrees with Ready"), "site %d: %s", st.id, describeReady(rd))
+		}
 		if rd.Empty() {
 			return
 		}

@@ -64,10 +64,15 @@ func Min(l, m LSN) LSN {
 // String formats l as "file/offset".
 func (l LSN) String() string {
 	var b [21]byte
-	out := strconv.AppendUint(b[:0], uint64(l.File), 10)
-	out = append(out, '/')
-	out = strconv.AppendUint(out, uint64(l.Offset), 10)
-	return string(out)
+	return string(l.AppendText(b[:0]))
+}
+
+// AppendText implements encoding.TextAppender: it appends l as String
+// formats it, without allocating.
+func (l LSN) AppendText(b []byte) []byte {
+	b = strconv.AppendUint(b, uint64(l.File), 10)
+	b = append(b, '/')
+	return strconv.AppendUint(b, uint64(l.Offset), 10)
 }
 
 // Parse reads an LSN in the form String produces ("3/4096").

@@ -57,6 +57,13 @@ func TestStringParseRoundTrip(t *testing.T) {
 	}
 }
 
+func TestAppendTextAppends(t *testing.T) {
+	got := New(4294967295, 7).AppendText([]byte("at "))
+	if string(got) != "at 4294967295/7" {
+		t.Fatalf("AppendText = %q", got)
+	}
+}
+
 func TestParseRejectsMalformed(t *testing.T) {
 	for _, s := range []string{"", "3", "3/", "/4096", "a/1", "1/b", "-1/2", "1/2/3", "4294967296/0", " 1/2"} {
 		if _, err := Parse(s); !errors.Is(err, ErrSyntax) {
