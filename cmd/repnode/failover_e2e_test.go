@@ -68,8 +68,8 @@ func underLoad(url, prefix string, writers, maxPerWriter int, stop <-chan struct
 }
 
 // dataDigest opens a stopped site's environment and hashes every bucket,
-// key and value it holds, in order.
-func dataDigest(t *testing.T, dir string) (string, int) {
+// key and value it holds, in order, handing each to each if not nil.
+func dataDigest(t *testing.T, dir string, each func(bucket, key, value string)) (string, int) {
 	t.Helper()
 	cfg := env.DefaultConfig()
 	e, err := env.Open(dir, cfg)
@@ -84,6 +84,9 @@ func dataDigest(t *testing.T, dir string) (string, int) {
 			return rt.Scan(b, env.Range{}, func(k, v []byte) error {
 				n++
 				fmt.Fprintf(h, "%q %q %q\n", b, k, v)
+				if each != nil {
+					each(b, string(k), string(v))
+				}
 				return nil
 			})
 		})
@@ -200,12 +203,12 @@ func TestSIGKILLMasterUnderLoad(t *testing.T) {
 			t.Fatalf("site %d exit: %v", id, err)
 		}
 	}
-	want, n := dataDigest(t, dirs[nm])
+	want, n := dataDigest(t, dirs[nm], nil)
 	if n < len(perm)+2 {
 		t.Fatalf("new master holds %d keys, fewer than the %d permanent writes and 2 more", n, len(perm))
 	}
 	for id := 1; id <= 3; id++ {
-		if got, k := dataDigest(t, dirs[id]); got != want {
+		if got, k := dataDigest(t, dirs[id], nil); got != want {
 			t.Errorf("site %d data digest %s (%d keys) differs from the new master's %s (%d keys)", id, got, k, want, n)
 		}
 	}
