@@ -287,6 +287,12 @@ type driver struct {
 	done chan struct{}
 
 	owner *commitWaiter // guarded by e.mu: the committer whose record is being appended
+	// local admits local commits. The driver sets it while rep is master
+	// and clears it, under e.mu, before it carries out anything once rep
+	// is not: a commit that passed the role check before rep changed its
+	// role appends under e.mu too, so after the clear no local record can
+	// reach the log behind rep's back (fenceLocal).
+	local atomic.Bool
 
 	qmu     sync.Mutex
 	queue   []rep.Record // appended, not yet handed to the node
@@ -714,6 +720,37 @@ func (d *driver) takeLocal() {
 	}
 }
 
+// fenceLocal keeps local commits in step with rep's role. While rep is
+// master they are admitted. Once it is not, they are shut out under the
+// writer mutex, and the records of those that got in while rep was
+// changing role (queued, or in the log beyond what rep knows) are
+// reported not permanent and rolled back, into a rollback file like any
+// rollback: rep never shipped them, and what it carries out next (a sync
+// with the new master, records appended at its log end) assumes the log
+// ends where rep thinks it does.
+func (d *driver) fenceLocal(ctx context.Context) error {
+	st := d.n.Status()
+	if st.Role == rep.RoleMaster {
+		d.local.Store(true)
+		return nil
+	}
+	if !d.local.Load() {
+		return nil
+	}
+	d.e.mu.Lock()
+	d.local.Store(false)
+	d.e.mu.Unlock()
+	d.takeLocal()
+	last := d.e.log.Last()
+	if last.IsZero() || !st.Last.Less(last) {
+		return nil
+	}
+	d.log.Warn("rep: rolling back local commits made as this site stopped being master",
+		"to", st.Last.String(), "from", last.String())
+	_, _, err := d.r.Rollback(ctx, rep.Rollback{To: st.Last, From: last})
+	return err
+}
+
 func (d *driver) resolve(at lsn.LSN, perm bool) {
 	d.qmu.Lock()
 	w := d.waiters[at]
@@ -755,6 +792,12 @@ func (d *driver) process() {
 func (d *driver) processRep() bool {
 	ctx := context.Background()
 	for d.n.HasReady() {
+		if err := d.fenceLocal(ctx); err != nil {
+			d.log.Error("rep: rolling back local commits made as rep stopped being master failed", "err", err)
+			_ = d.e.fail(fmt.Errorf("env: replication: %w", err))
+			d.publish()
+			return false
+		}
 		rd := d.n.Ready()
 		wasMaster := d.n.Status().Role == rep.RoleMaster
 		if err := d.r.CarryOut(ctx, d.n, rd, d.send); err != nil {

@@ -200,7 +200,9 @@ func (d *driver) writeErr() error {
 	d.pmu.Lock()
 	st, estat := d.status, d.electStatus
 	d.pmu.Unlock()
-	if st.Role != rep.RoleMaster {
+	if st.Role != rep.RoleMaster || !d.local.Load() {
+		// The second: rep stopped being master after the status was
+		// published (fenceLocal).
 		return &NotMasterError{Master: st.Master}
 	}
 	if d.el != nil && estat.WriteErr != nil {
