@@ -4,6 +4,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 2s
 SEEDS    ?= 2000
 ROUNDS   ?= 100
+SOAKARGS ?=
 
 .PHONY: all build test vet fmt-check lint race fuzz bench bench-rep sim soak demo clean
 
@@ -62,8 +63,9 @@ sim:
 # master, the master's connections cut); after each, every write answered
 # permanent must be on the new master. `make test` runs two rounds. A
 # failure logs the seed that repeats the same choices (-soak.seed).
+# SOAKARGS adds repnode flags to every site, e.g. SOAKARGS=--leases.
 soak:
-	$(GO) test -run 'TestSoakFaults$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS)
+	$(GO) test -run 'TestSoakFaults$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS) -soak.args='$(SOAKARGS)'
 
 # The main job: three repnode sites on 127.0.0.1 elect a master, replicate,
 # lose the master to SIGKILL and fail over; the old master rejoins.

@@ -19,6 +19,7 @@ import (
 var (
 	soakRounds = flag.Int("soak.rounds", 2, "rounds of TestSoakFaults (`make soak` runs many)")
 	soakSeed   = flag.Uint64("soak.seed", 0, "seed of TestSoakFaults' choices (0: from the clock, logged)")
+	soakArgs   = flag.String("soak.args", "", "more repnode flags for every site of TestSoakFaults, space-separated (e.g. --leases)")
 )
 
 // soakFault is one way a site dies or stalls in TestSoakFaults.
@@ -54,14 +55,16 @@ func TestSoakFaults(t *testing.T) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	t.Logf("soak seed %d, %d rounds", seed, *soakRounds)
+	t.Logf("soak seed %d, %d rounds, repnode flags %q", seed, *soakRounds, *soakArgs)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	g := newGroup(t, 3)
 	px := newProxies(t, g)
 	dirs := map[int]string{}
 	procs := map[int]*proc{}
-	start := func(id int) { procs[id] = startProc(t, bin, g.http[id], px.args(id, dirs[id])...) }
+	start := func(id int) {
+		procs[id] = startProc(t, bin, g.http[id], append(px.args(id, dirs[id]), strings.Fields(*soakArgs)...)...)
+	}
 	for id := 1; id <= 3; id++ {
 		dirs[id] = t.TempDir()
 		start(id)
