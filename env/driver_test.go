@@ -154,15 +154,8 @@ func TestDriverClientThreeLogFilesBehindCatchesUp(t *testing.T) {
 func TestDriverFormerMasterRollsBackUnackedTailIntoRollbackFile(t *testing.T) {
 	net := newChanNet()
 	ecfg := testConfig()
-	s := startGroup(t, net, 3, ecfg, func(_ SiteID, c *ReplicationConfig) {
-		c.AckTimeout = 50 * time.Millisecond
-	})
-	base := repPut(t, s[0].e, "shared", "1")
-	s[1].caughtUp(t, within, base)
-	s[2].caughtUp(t, within, base)
-	// Cut the master off and commit a tail nobody acknowledges.
-	net.setLink(1, 2, false)
-	net.setLink(1, 3, false)
+	s, base := startCutOffMaster(t, net, ecfg)
+	// Commit a tail nobody acknowledges.
 	var tail []Token
 	for i := range 3 {
 		tok := repPut(t, s[0].e, fmt.Sprint("lost", i), "x")
@@ -172,15 +165,7 @@ func TestDriverFormerMasterRollsBackUnackedTailIntoRollbackFile(t *testing.T) {
 		tail = append(tail, tok)
 	}
 	s[0].stop()
-	// Site 2 becomes master of gen 2 and commits.
-	if err := s[1].e.StartMaster(2); err != nil {
-		t.Fatal(err)
-	}
-	var tok Token
-	for i := range 5 {
-		tok = repPut(t, s[1].e, fmt.Sprint("new", i), "y")
-	}
-	s[2].caughtUp(t, within, tok)
+	tok := replaceMaster(t, s)
 	// Site 1 restarts as a client of site 2.
 	net.setLink(1, 2, true)
 	net.setLink(1, 3, true)
@@ -217,6 +202,36 @@ func TestDriverFormerMasterRollsBackUnackedTailIntoRollbackFile(t *testing.T) {
 			t.Fatalf("rollback file holds %v, want the tail %v", got, tail)
 		}
 	}
+}
+
+// startCutOffMaster starts three sites, site 1 master, commits one
+// record every site holds (base), then cuts site 1 off from the others.
+func startCutOffMaster(t *testing.T, net *chanNet, ecfg Config) ([]*repSite, Token) {
+	t.Helper()
+	s := startGroup(t, net, 3, ecfg, func(_ SiteID, c *ReplicationConfig) {
+		c.AckTimeout = 50 * time.Millisecond
+	})
+	base := repPut(t, s[0].e, "shared", "1")
+	s[1].caughtUp(t, within, base)
+	s[2].caughtUp(t, within, base)
+	net.setLink(1, 2, false)
+	net.setLink(1, 3, false)
+	return s, base
+}
+
+// replaceMaster makes site 2 master of gen 2; it commits five records
+// site 3 holds too, and returns the last one's token.
+func replaceMaster(t *testing.T, s []*repSite) Token {
+	t.Helper()
+	if err := s[1].e.StartMaster(2); err != nil {
+		t.Fatal(err)
+	}
+	var tok Token
+	for i := range 5 {
+		tok = repPut(t, s[1].e, fmt.Sprint("new", i), "y")
+	}
+	s[2].caughtUp(t, within, tok)
+	return tok
 }
 
 // archive checkpoints the master and removes its old log files.

@@ -3,7 +3,6 @@ package env
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,25 +20,8 @@ import (
 // log end", and the environment failed).
 func TestDriverLocalCommitRacingRoleChangeIsRolledBack(t *testing.T) {
 	net := newChanNet()
-	ecfg := testConfig()
-	s := startGroup(t, net, 3, ecfg, func(_ SiteID, c *ReplicationConfig) {
-		c.AckTimeout = 50 * time.Millisecond
-	})
-	base := repPut(t, s[0].e, "shared", "1")
-	s[1].caughtUp(t, within, base)
-	s[2].caughtUp(t, within, base)
-
-	// Site 1 is cut off; site 2 becomes master of gen 2 and commits.
-	net.setLink(1, 2, false)
-	net.setLink(1, 3, false)
-	if err := s[1].e.StartMaster(2); err != nil {
-		t.Fatal(err)
-	}
-	var tok Token
-	for i := range 5 {
-		tok = repPut(t, s[1].e, fmt.Sprint("new", i), "y")
-	}
-	s[2].caughtUp(t, within, tok)
+	s, _ := startCutOffMaster(t, net, testConfig())
+	replaceMaster(t, s)
 
 	// A commit on site 1 holds the writer mutex while site 1 hears of the
 	// new master, then writes.
@@ -80,7 +62,7 @@ func TestDriverLocalCommitRacingRoleChangeIsRolledBack(t *testing.T) {
 	} else if stray.Permanent {
 		t.Fatal("a commit rep never shipped was reported permanent")
 	}
-	tok = repPut(t, s[1].e, "after", "y")
+	tok := repPut(t, s[1].e, "after", "y")
 	s[0].caughtUp(t, within, tok)
 	mustData(t, s[1].e, s[0].e)
 	if v, ok := viewGet(t, s[0].e, "b", "stray"); ok {

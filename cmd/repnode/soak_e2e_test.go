@@ -277,43 +277,39 @@ func (p *proxy) serve() {
 		if err != nil {
 			return
 		}
-		p.mu.Lock()
-		if p.cut || p.closed {
-			p.mu.Unlock()
-			c.Close()
-			continue
+		if p.track(c) {
+			go p.pipe(c)
 		}
-		p.conns[c] = true
-		p.mu.Unlock()
-		go p.pipe(c)
 	}
 }
 
-func (p *proxy) pipe(c net.Conn) {
-	defer func() {
-		p.mu.Lock()
-		delete(p.conns, c)
-		p.mu.Unlock()
-		c.Close()
-	}()
-	d, err := net.DialTimeout("tcp", p.to, time.Second)
-	if err != nil {
-		return
-	}
+// track registers c so that a cut closes it; while cut, or once closed,
+// it closes c instead and reports false.
+func (p *proxy) track(c net.Conn) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.cut || p.closed {
-		p.mu.Unlock()
-		d.Close()
+		c.Close()
+		return false
+	}
+	p.conns[c] = true
+	return true
+}
+
+func (p *proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+	c.Close()
+}
+
+func (p *proxy) pipe(c net.Conn) {
+	defer p.untrack(c)
+	d, err := net.DialTimeout("tcp", p.to, time.Second)
+	if err != nil || !p.track(d) {
 		return
 	}
-	p.conns[d] = true
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.conns, d)
-		p.mu.Unlock()
-		d.Close()
-	}()
+	defer p.untrack(d)
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(d, c); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(c, d); done <- struct{}{} }()
