@@ -100,6 +100,17 @@ func startProc(t *testing.T, bin, httpAddr string, args ...string) *proc {
 	}
 }
 
+// running fails the test if p has exited, saying how.
+func (p *proc) running(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("repnode --http %s exited unexpectedly: %v (ProcessState %v)", p.http, err, p.cmd.ProcessState)
+	default:
+	}
+}
+
 func (p *proc) log() string {
 	b, _ := os.ReadFile(p.stderr)
 	return string(b)

@@ -158,6 +158,7 @@ func TestSoakFaults(t *testing.T) {
 		}
 		eventually(t, 30*time.Second, fmt.Sprintf("every site follows %d and applied %s", m, w.LSN), func() bool {
 			for id, p := range procs {
+				p.running(t)
 				st := status(t, p)
 				if applied, err := lsn.Parse(st.AppliedLSN); err != nil || applied.Less(end) {
 					return false
