@@ -5,6 +5,7 @@ BENCHTIME ?= 2s
 SEEDS    ?= 2000
 ROUNDS   ?= 100
 SOAKARGS ?=
+SOAKSITES ?= 3
 
 .PHONY: all build test vet fmt-check lint race fuzz bench bench-rep sim soak demo clean
 
@@ -63,9 +64,10 @@ sim:
 # master, the master's connections cut); after each, every write answered
 # permanent must be on the new master. `make test` runs two rounds. A
 # failure logs the seed that repeats the same choices (-soak.seed).
-# SOAKARGS adds repnode flags to every site, e.g. SOAKARGS=--leases.
+# SOAKARGS adds repnode flags to every site, e.g. SOAKARGS=--leases;
+# SOAKSITES sets the group size.
 soak:
-	$(GO) test -run 'TestSoakFaults$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS) -soak.args='$(SOAKARGS)'
+	$(GO) test -run 'TestSoakFaults$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS) -soak.sites=$(SOAKSITES) -soak.args='$(SOAKARGS)'
 
 # The main job: three repnode sites on 127.0.0.1 elect a master, replicate,
 # lose the master to SIGKILL and fail over; the old master rejoins.

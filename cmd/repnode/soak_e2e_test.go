@@ -19,6 +19,7 @@ import (
 var (
 	soakRounds = flag.Int("soak.rounds", 2, "rounds of TestSoakFaults (`make soak` runs many)")
 	soakSeed   = flag.Uint64("soak.seed", 0, "seed of TestSoakFaults' choices (0: from the clock, logged)")
+	soakSites  = flag.Int("soak.sites", 3, "sites in TestSoakFaults' group")
 	soakArgs   = flag.String("soak.args", "", "more repnode flags for every site of TestSoakFaults, space-separated (e.g. --leases)")
 )
 
@@ -38,34 +39,35 @@ func (f soakFault) String() string {
 	return [...]string{"SIGKILL master", "SIGKILL client", "SIGSTOP master", "SIGTERM master", "cut off master"}[f]
 }
 
-// TestSoakFaults runs rounds of write load on three elected sites, each
-// with a fault in the middle of the load: the master or a client killed
-// with SIGKILL, the master frozen with SIGSTOP until the others elect a
-// new one, the master shut down cleanly, or the master's connections cut
-// (every site reaches the others through a proxy the test controls)
-// until the others elect a new one. After each round the group
+// TestSoakFaults runs rounds of write load on elected sites (three, or
+// -soak.sites), each with a fault in the middle of the load: the master or
+// a client killed with SIGKILL, the master frozen with SIGSTOP until the
+// others elect a new one, the master shut down cleanly, or the master's
+// connections cut (every site reaches the others through a proxy the test
+// controls) until the others elect a new one. After each round the group
 // must have one master that accepts writes and holds every write ever
-// answered permanent, and every site must have caught up with it; at
-// the end the stopped sites' data hash equal. make test runs two rounds;
-// make soak runs many (-soak.rounds); a failure logs the seed that
-// repeats the same choices (-soak.seed; timing still differs).
+// answered permanent, and every site must have caught up with it; at the
+// end the stopped sites' data hash equal. make test runs two rounds; make
+// soak runs many (-soak.rounds); a failure logs the seed that repeats the
+// same choices (-soak.seed; timing still differs).
 func TestSoakFaults(t *testing.T) {
 	bin := buildBinary(t)
 	seed := *soakSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	t.Logf("soak seed %d, %d rounds, repnode flags %q", seed, *soakRounds, *soakArgs)
+	t.Logf("soak seed %d, %d rounds, %d sites, repnode flags %q", seed, *soakRounds, *soakSites, *soakArgs)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
-	g := newGroup(t, 3)
+	n := *soakSites
+	g := newGroup(t, n)
 	px := newProxies(t, g)
 	dirs := map[int]string{}
 	procs := map[int]*proc{}
 	start := func(id int) {
 		procs[id] = startProc(t, bin, g.http[id], append(px.args(id, dirs[id]), strings.Fields(*soakArgs)...)...)
 	}
-	for id := 1; id <= 3; id++ {
+	for id := 1; id <= n; id++ {
 		dirs[id] = t.TempDir()
 		start(id)
 	}
@@ -102,7 +104,7 @@ func TestSoakFaults(t *testing.T) {
 			down = m
 			delete(live, m)
 		case killClient:
-			down = m%3 + 1
+			down = m%n + 1
 			_ = procs[down].cmd.Process.Kill()
 			procs[down].done <- <-procs[down].done
 			delete(live, down)
@@ -196,20 +198,20 @@ func TestSoakFaults(t *testing.T) {
 	for _, k := range perm {
 		lost[k] = true
 	}
-	want, n := dataDigest(t, dirs[m], func(bucket, key, value string) {
+	want, keys := dataDigest(t, dirs[m], func(bucket, key, value string) {
 		if bucket == "b" {
 			delete(lost, key)
 		}
 	})
-	for id := 1; id <= 3; id++ {
+	for id := 1; id <= n; id++ {
 		if got, k := dataDigest(t, dirs[id], nil); got != want {
-			t.Errorf("site %d data digest %s (%d keys) differs from the master's %s (%d keys)", id, got, k, want, n)
+			t.Errorf("site %d data digest %s (%d keys) differs from the master's %s (%d keys)", id, got, k, want, keys)
 		}
 	}
 	if len(lost) > 0 {
 		t.Errorf("%d of %d writes answered permanent are not in the final master's data", len(lost), len(perm))
 	}
-	t.Logf("%d writes answered permanent, %d keys on every site", len(perm), n)
+	t.Logf("%d writes answered permanent, %d keys on every site", len(perm), keys)
 }
 
 // proxies stand between every ordered pair of sites: site i reaches site
