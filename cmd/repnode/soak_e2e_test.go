@@ -32,11 +32,12 @@ const (
 	freezeMaster                  // SIGSTOP the master until another is elected, then SIGCONT
 	termMaster                    // SIGTERM the master (clean shutdown), restart it later
 	cutMaster                     // cut the master's connections until another is elected
+	cutLink                       // cut the connection between two sites for the rest of the round
 	soakFaults
 )
 
 func (f soakFault) String() string {
-	return [...]string{"SIGKILL master", "SIGKILL client", "SIGSTOP master", "SIGTERM master", "cut off master"}[f]
+	return [...]string{"SIGKILL master", "SIGKILL client", "SIGSTOP master", "SIGTERM master", "cut off master", "cut a link"}[f]
 }
 
 // TestSoakFaults runs rounds of write load on elected sites (three, or
@@ -44,7 +45,8 @@ func (f soakFault) String() string {
 // a client killed with SIGKILL, the master frozen with SIGSTOP until the
 // others elect a new one, the master shut down cleanly, or the master's
 // connections cut (every site reaches the others through a proxy the test
-// controls) until the others elect a new one. After each round the group
+// controls) until the others elect a new one, or the connection between
+// two sites cut for the rest of the round. After each round the group
 // must have one master that accepts writes and holds every write ever
 // answered permanent, and every site must have caught up with it; at the
 // end the stopped sites' data hash equal. make test runs two rounds; make
@@ -87,7 +89,8 @@ func TestSoakFaults(t *testing.T) {
 		for id, p := range procs {
 			live[id] = p
 		}
-		var down int // the site to restart after the round, if any
+		var down int    // the site to restart after the round, if any
+		var link [2]int // the sites cutLink separates
 		switch fault {
 		case killMaster, termMaster:
 			sig := syscall.SIGKILL
@@ -114,6 +117,11 @@ func TestSoakFaults(t *testing.T) {
 		case cutMaster:
 			px.cut(m, true)
 			delete(live, m)
+		case cutLink:
+			a := 1 + rng.IntN(n)
+			link = [2]int{a, 1 + (a+rng.IntN(n-1))%n}
+			px.cutPair(link[0], link[1], true)
+			t.Logf("round %d: link %d-%d cut", round, link[0], link[1])
 		}
 		var results []loadResult
 		select {
@@ -138,6 +146,8 @@ func TestSoakFaults(t *testing.T) {
 			_ = procs[old].cmd.Process.Signal(syscall.SIGCONT)
 		case cutMaster:
 			px.cut(old, false)
+		case cutLink:
+			px.cutPair(link[0], link[1], false)
 		}
 		if down != 0 {
 			start(down)
@@ -272,6 +282,12 @@ func (px *proxies) cut(id int, cut bool) {
 			p.setCut(cut)
 		}
 	}
+}
+
+// cutPair cuts (or heals) the connections between sites a and b.
+func (px *proxies) cutPair(a, b int, cut bool) {
+	px.p[[2]int{a, b}].setCut(cut)
+	px.p[[2]int{b, a}].setCut(cut)
 }
 
 func (p *proxy) serve() {
