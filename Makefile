@@ -60,12 +60,12 @@ sim:
 	$(GO) run ./tools/simrun -elect -leases -seeds $(SEEDS)
 
 # Rounds of write load on three repnode processes, each with a fault in
-# the middle (SIGKILL of the master or a client, SIGSTOP or SIGTERM of the
-# master, the master's connections or one link cut); after each, every write answered
-# permanent must be on the new master. `make test` runs two rounds. A
-# failure logs the seed that repeats the same choices (-soak.seed).
-# SOAKARGS adds repnode flags to every site, e.g. SOAKARGS=--leases;
-# SOAKSITES sets the group size.
+# the middle (SIGKILL of the master or a client, SIGSTOP or SIGTERM of
+# the master, the master's connections or one link cut); after each,
+# every write answered permanent must be on the new master. `make test`
+# runs two rounds. A failure logs the seed that repeats the same choices
+# (-soak.seed). SOAKARGS adds repnode flags to every site, e.g.
+# SOAKARGS=--leases; SOAKSITES sets the group size.
 soak:
 	$(GO) test -run 'TestSoakFaults$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS) -soak.sites=$(SOAKSITES) -soak.args='$(SOAKARGS)'
 
