@@ -2,10 +2,12 @@ package env
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -25,6 +27,39 @@ type CheckpointInfo struct {
 	Removable []string
 	// Removed names the files removed (with Config.AutoRemoveLogs).
 	Removed []string
+}
+
+// runCheckpoints takes a checkpoint every interval until Close
+// (Config.CheckpointInterval).
+func (e *Env) runCheckpoints(interval time.Duration) {
+	defer close(e.ckptDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-e.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.closing:
+			return
+		case <-t.C:
+		}
+		info, err := e.Checkpoint(ctx)
+		switch {
+		case err == nil:
+			e.logger.Debug("env: periodic checkpoint", "lsn", info.LSN.String(), "removed", len(info.Removed))
+		case errors.Is(err, ErrClosed) || ctx.Err() != nil:
+			return
+		default:
+			e.logger.Warn("env: periodic checkpoint failed; retrying at the next interval", "err", err)
+		}
+	}
 }
 
 // Checkpoint makes every commit made before the call part of the durable

@@ -3,7 +3,9 @@ package env
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"logship/wal/lsn"
 )
@@ -81,5 +83,44 @@ func TestCheckpointAndRemoveLogs(t *testing.T) {
 	}
 	if _, err := e2.RollbackTo(t.Context(), lsn.New(1, 32)); err == nil {
 		t.Fatal("rollback into removed files succeeded")
+	}
+}
+
+// TestPeriodicCheckpointRemovesLogs: with CheckpointInterval and
+// AutoRemoveLogs the environment checkpoints by itself and the log files
+// recovery no longer needs go away; Close stops it, and the data survive
+// a reopen.
+func TestPeriodicCheckpointRemovesLogs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.LogFileSize = 16 << 10
+	cfg.MaxValueSize = 1 << 10
+	cfg.AutoRemoveLogs = true
+	cfg.CheckpointInterval = 10 * time.Millisecond
+	e := openTest(t, dir, cfg)
+	first := e.log.Segments()[0]
+	val := make([]byte, 512)
+	for i := range 200 {
+		put(t, e, "b", fmt.Sprintf("k%04d", i), string(val))
+	}
+	waitFor(t, within, "a periodic checkpoint to remove the first log file", func() bool {
+		_, err := os.Stat(first)
+		return os.IsNotExist(err) && e.Stats().Checkpoints > 0
+	})
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e2 := openTest(t, dir, cfg)
+	got, _ := dump(t, e2)
+	if n := len(got["b"]); n != 200 {
+		t.Fatalf("after reopen %d keys, want 200", n)
+	}
+}
+
+func TestCheckpointIntervalValidated(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CheckpointInterval = -time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "CheckpointInterval") {
+		t.Fatalf("Validate = %v, want an error naming CheckpointInterval", err)
 	}
 }

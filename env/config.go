@@ -42,6 +42,14 @@ type Config struct {
 	// as an operator may want them for archiving or replication).
 	AutoRemoveLogs bool
 
+	// CheckpointInterval, if positive, makes the environment take a
+	// checkpoint this often by itself (with AutoRemoveLogs, removing the
+	// log files it no longer needs), as PostgreSQL's checkpoint_timeout
+	// does. Zero (the default) leaves checkpoints to the caller, as in
+	// Berkeley DB. A failed periodic checkpoint is logged and retried at
+	// the next interval.
+	CheckpointInterval time.Duration
+
 	// ApplyDelay is how long the applier may wait to gather a batch of
 	// durable records before applying them to bbolt (default 5 ms). Each
 	// batch costs bbolt's fsyncs, which compete with the log's, so
@@ -108,6 +116,9 @@ func (c Config) Validate() error {
 			bad("MaxValueSize (%d) too large for LogFileSize (%d): a record holding one such value and its before-image needs %d bytes of a log file",
 				c.MaxValueSize, c.LogFileSize, need)
 		}
+	}
+	if c.CheckpointInterval < 0 {
+		bad("CheckpointInterval (%v) must be >= 0", c.CheckpointInterval)
 	}
 	if c.ApplyDelay < 0 {
 		bad("ApplyDelay (%v) must be >= 0", c.ApplyDelay)

@@ -77,6 +77,9 @@ type Env struct {
 	life    sync.RWMutex
 	closed  bool
 	closing chan struct{}
+	// ckptDone closes when the periodic checkpointer ends (nil if
+	// Config.CheckpointInterval is 0).
+	ckptDone chan struct{}
 	ops     sync.WaitGroup
 	failMu  sync.Mutex
 	failErr error
@@ -589,6 +592,9 @@ func (e *Env) Close() error {
 	e.closed = true
 	close(e.closing)
 	e.life.Unlock()
+	if e.ckptDone != nil {
+		<-e.ckptDone // its checkpoint in progress is cancelled by closing
+	}
 	e.ops.Wait()
 	close(e.stop)
 	<-e.done

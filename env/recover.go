@@ -82,6 +82,10 @@ func Open(dir string, cfg Config) (*Env, error) {
 		return nil, err
 	}
 	go e.runApplier()
+	if cfg.CheckpointInterval > 0 {
+		e.ckptDone = make(chan struct{})
+		go e.runCheckpoints(cfg.CheckpointInterval)
+	}
 	// Replay what the data file lacks before returning.
 	if err := e.waitApplied(context.Background(), log.Last()); err != nil {
 		_ = e.Close()

@@ -140,6 +140,8 @@ type Config struct {
 	MaxValueSize   int    `toml:"max-value-size"`
 	AutoRemoveLogs bool   `toml:"auto-remove-logs"`
 
+	CheckpointInterval time.Duration `toml:"checkpoint-interval"`
+
 	Master   bool   `toml:"master"`
 	Client   bool   `toml:"client"`
 	MasterID uint64 `toml:"master-id"`
@@ -170,23 +172,26 @@ type Config struct {
 // DefaultConfig returns the defaults that --help shows.
 func DefaultConfig() Config {
 	return Config{
-		Group:           "logship",
-		Priority:        100,
-		Ack:             "quorum",
-		LogFileSize:     env.DefaultConfig().LogFileSize,
-		ElectionTimeout: 500 * time.Millisecond,
-		ElectionRetry:   300 * time.Millisecond,
-		VoteWait:        100 * time.Millisecond,
-		FullElection:    3 * time.Second,
-		LeaseTimeout:    500 * time.Millisecond,
-		ClockSkew:       20 * time.Millisecond,
-		FsyncStall:      5 * time.Second,
-		AckTimeout:      time.Second,
-		RequestMin:      40 * time.Millisecond,
-		RequestMax:      1280 * time.Millisecond,
-		ReadTimeout:     30 * time.Second,
-		LogFormat:       "text",
-		LogLevel:        "info",
+		Group:       "logship",
+		Priority:    100,
+		Ack:         "quorum",
+		LogFileSize: env.DefaultConfig().LogFileSize,
+		// A daemon checkpoints by itself, as PostgreSQL does; Berkeley
+		// DB leaves it to a db_checkpoint the operator runs.
+		CheckpointInterval: time.Minute,
+		ElectionTimeout:    500 * time.Millisecond,
+		ElectionRetry:      300 * time.Millisecond,
+		VoteWait:           100 * time.Millisecond,
+		FullElection:       3 * time.Second,
+		LeaseTimeout:       500 * time.Millisecond,
+		ClockSkew:          20 * time.Millisecond,
+		FsyncStall:         5 * time.Second,
+		AckTimeout:         time.Second,
+		RequestMin:         40 * time.Millisecond,
+		RequestMax:         1280 * time.Millisecond,
+		ReadTimeout:        30 * time.Second,
+		LogFormat:          "text",
+		LogLevel:           "info",
 	}
 }
 
@@ -237,6 +242,7 @@ func (c Config) EnvConfig() env.Config {
 	ecfg := env.DefaultConfig()
 	ecfg.LogFileSize = c.LogFileSize
 	ecfg.AutoRemoveLogs = c.AutoRemoveLogs
+	ecfg.CheckpointInterval = c.CheckpointInterval
 	switch {
 	case c.MaxValueSize > 0:
 		ecfg.MaxValueSize = c.MaxValueSize
@@ -286,6 +292,9 @@ func (c Config) Validate() error {
 		if _, ok := c.Peers[c.Peer]; !ok {
 			bad("peer", "site %d is not in --peers (%s)", c.Peer, c.Peers.String())
 		}
+	}
+	if c.CheckpointInterval < 0 {
+		bad("checkpoint-interval", "%v: must be >= 0 (0 = no periodic checkpoints)", c.CheckpointInterval)
 	}
 	if c.Master && c.Client {
 		bad("master", "--master and --client exclude each other")
@@ -423,6 +432,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.Int64Var(&c.LogFileSize, "log-file-size", c.LogFileSize, "log file size in bytes")
 	fs.IntVar(&c.MaxValueSize, "max-value-size", c.MaxValueSize, "largest value a PUT accepts, in bytes (0 = 1 MiB, or less to fit --log-file-size)")
 	fs.BoolVar(&c.AutoRemoveLogs, "auto-remove-logs", c.AutoRemoveLogs, "remove log files a checkpoint no longer needs")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "take a checkpoint this often (0 = only on POST /v1/admin/archive)")
 	fs.BoolVar(&c.Master, "master", c.Master, "start as master, elections off (default: elections choose the master)")
 	fs.BoolVar(&c.Client, "client", c.Client, "start as client, elections off (default: elections choose the master)")
 	fs.Uint64Var(&c.MasterID, "master-id", c.MasterID, "with --client: the master to follow first (default: the only peer, else the lowest id; a newer master's announcement wins)")

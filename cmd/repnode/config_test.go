@@ -52,8 +52,12 @@ func TestFlagsAndTOMLAgree(t *testing.T) {
 		{"client options", []string{"--peers", "2=h:1,3=h:2", "--peer", "3", "--delay-client", "--no-wait", "--no-auto-init"},
 			"peers = \"2=h:1,3=h:2\"\npeer = 3\ndelay-client = true\nno-wait = true\nno-auto-init = true",
 			func(c Config) bool { return c.Peer == 3 && c.DelayClient && c.NoWait && c.NoAutoInit }},
-		{"log files", []string{"--log-file-size", "4194304", "--auto-remove-logs"}, "log-file-size = 4194304\nauto-remove-logs = true",
-			func(c Config) bool { return c.LogFileSize == 4<<20 && c.AutoRemoveLogs }},
+		{"log files", []string{"--log-file-size", "4194304", "--auto-remove-logs", "--checkpoint-interval", "30s"},
+			"log-file-size = 4194304\nauto-remove-logs = true\ncheckpoint-interval = \"30s\"",
+			func(c Config) bool {
+				return c.LogFileSize == 4<<20 && c.AutoRemoveLogs && c.CheckpointInterval == 30*time.Second &&
+					c.EnvConfig().CheckpointInterval == 30*time.Second
+			}},
 		{"timeouts", []string{"--heartbeat", "200ms", "--heartbeat-monitor", "1s", "--ack-timeout", "300ms", "--request-min", "10ms", "--request-max", "500ms", "--election-timeout", "700ms"},
 			"heartbeat = \"200ms\"\nheartbeat-monitor = \"1s\"\nack-timeout = \"300ms\"\nrequest-min = \"10ms\"\nrequest-max = \"500ms\"\nelection-timeout = \"700ms\"",
 			func(c Config) bool {
@@ -106,6 +110,7 @@ func TestBadConfig(t *testing.T) {
 		{"no id", []string{"--dir", "d", "--listen", "h:1", "--http", "h:2"}, "", "--id"},
 		{"bad listen", append(append([]string{}, base...), "--listen", "nohost"), "", "--listen"},
 		{"bad ack", append(append([]string{}, base...), "--ack", "most"), "", "--ack"},
+		{"negative checkpoint interval", append(append([]string{}, base...), "--checkpoint-interval", "-1s"), "", "--checkpoint-interval"},
 		{"bad peers syntax", append(append([]string{}, base...), "--peers", "2:h:1"), "", "-peers"},
 		{"peers zero id", append(append([]string{}, base...), "--peers", "0=h:1"), "", "-peers"},
 		{"peers self", append(append([]string{}, base...), "--peers", "1=h:1"), "", "--peers"},
