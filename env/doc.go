@@ -96,6 +96,7 @@
 // [Env.Checkpoint] lets the applier catch up (bbolt fsyncs each commit),
 // records the checkpoint and reports the log files recovery no longer
 // needs; [Env.RemoveLogs] (or [Config.AutoRemoveLogs]) removes them.
+// With [Config.CheckpointInterval] the environment checkpoints by itself.
 //
 // # Snapshots
 //
