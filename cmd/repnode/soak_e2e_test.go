@@ -199,6 +199,14 @@ func TestSoakFaults(t *testing.T) {
 		t.Logf("round %d: master %d holds the round's %d permanent writes and a sample of %d earlier ones",
 			round, m, len(perm)-earlier, len(check)-(len(perm)-earlier))
 	}
+	// What the faults made the sites do (counters of the processes
+	// running now; a restart starts its counters over).
+	var inits, rollbacks float64
+	for _, p := range procs {
+		inits += max(metric(t, p, "logship_inits_done_total"), 0)
+		rollbacks += max(metric(t, p, "logship_rollbacks_total"), 0)
+	}
+	t.Logf("internal inits %v, rollbacks %v (since each running process started)", inits, rollbacks)
 	for id, p := range procs {
 		if err := p.stop(t); err != nil {
 			t.Fatalf("site %d exit: %v", id, err)
