@@ -27,17 +27,18 @@ var (
 type soakFault int
 
 const (
-	killMaster   soakFault = iota // SIGKILL the master, restart it later
-	killClient                    // SIGKILL a client, restart it later
-	freezeMaster                  // SIGSTOP the master until another is elected, then SIGCONT
-	termMaster                    // SIGTERM the master (clean shutdown), restart it later
-	cutMaster                     // cut the master's connections until another is elected
-	cutLink                       // cut the connection between two sites for the rest of the round
+	killMaster    soakFault = iota // SIGKILL the master, restart it later
+	killClient                     // SIGKILL a client, restart it later
+	freezeMaster                   // SIGSTOP the master until another is elected, then SIGCONT
+	termMaster                     // SIGTERM the master (clean shutdown), restart it later
+	cutMaster                      // cut the master's connections until another is elected
+	cutLink                        // cut the connection between two sites for the rest of the round
+	archiveClient                  // SIGKILL a client, archive the master's log, restart the client
 	soakFaults
 )
 
 func (f soakFault) String() string {
-	return [...]string{"SIGKILL master", "SIGKILL client", "SIGSTOP master", "SIGTERM master", "cut off master", "cut a link"}[f]
+	return [...]string{"SIGKILL master", "SIGKILL client", "SIGSTOP master", "SIGTERM master", "cut off master", "cut a link", "SIGKILL client, archive"}[f]
 }
 
 // TestSoakFaults runs rounds of write load on elected sites (three, or
@@ -45,8 +46,10 @@ func (f soakFault) String() string {
 // a client killed with SIGKILL, the master frozen with SIGSTOP until the
 // others elect a new one, the master shut down cleanly, or the master's
 // connections cut (every site reaches the others through a proxy the test
-// controls) until the others elect a new one, or the connection between
-// two sites cut for the rest of the round. After each round the group
+// controls) until the others elect a new one, the connection between two
+// sites cut for the rest of the round, or a client killed while the master
+// archives its log (with a small --log-file-size in -soak.args it comes
+// back by internal init). After each round the group
 // must have one master that accepts writes and holds every write ever
 // answered permanent, and every site must have caught up with it; at the
 // end the stopped sites' data hash equal. make test runs two rounds; make
@@ -106,7 +109,7 @@ func TestSoakFaults(t *testing.T) {
 			}
 			down = m
 			delete(live, m)
-		case killClient:
+		case killClient, archiveClient:
 			down = m%n + 1
 			_ = procs[down].cmd.Process.Kill()
 			procs[down].done <- <-procs[down].done
@@ -139,6 +142,14 @@ func TestSoakFaults(t *testing.T) {
 			perm = append(perm, r.permanent...)
 		}
 
+		if fault == archiveClient {
+			// The master checkpoints and removes the log files recovery no
+			// longer needs; the client may need them, and then comes back
+			// by internal init.
+			if code, body, _ := do(t, "POST", "http://"+procs[m].http+"/v1/admin/archive", ""); code != 200 {
+				t.Fatalf("round %d: archive on master %d: %d %s", round, m, code, body)
+			}
+		}
 		old := m
 		m = electedMaster(t, live)
 		switch fault {
