@@ -3,7 +3,9 @@ package env
 // Elections in the replication driver.
 //
 // With ReplicationConfig.Elect set, the driver goroutine owns an
-// elect.Node beside the rep.Node and lets it choose the site's role:
+// elect.Node beside the rep.Node and lets it choose the site's role. The
+// rules of how the two meet are internal/repelect's, shared with the
+// simulator:
 //
 //   - both nodes tick on the driver's ticker;
 //   - rep NEWMASTER and HEARTBEAT from another site -> elect MasterSeen;
@@ -15,8 +17,9 @@ package env
 //   - elect's Ready is carried out in its contract order: State is
 //     written to <dir>/elect.db (raft-boltdb, fsynced on commit) BEFORE
 //     any of its Messages is sent; Role becomes rep.BecomeMaster(gen) plus
-//     Replica.SetGeneration(gen), or rep.BecomeClient(master, gen);
-//     Events are logged and delivered.
+//     Replica.SetGeneration(gen), rep.StepDown, rep.BecomeClient(master,
+//     gen), or rep.MasterHeard when rep already follows that master
+//     (repelect.RoleAction); Events are logged and delivered.
 //   - writes need rep's master role AND elect's WriteErr == nil.
 //   - with Leases, the driver publishes the lease deadline that
 //     Env.ViewLease checks (lease.go); a witness peer (Site.Witness) is
@@ -42,6 +45,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"logship/elect"
+	"logship/internal/repelect"
 	"logship/rep"
 	"logship/rep/transport"
 	"logship/wal/lsn"
@@ -309,36 +313,28 @@ func (d *driver) receiveElect(from transport.ID, body []byte) {
 
 // repSeen feeds elect what a received rep message says about masters.
 func (d *driver) repSeen(m rep.Message) {
-	if d.el == nil || m.From == d.cfg.ID || m.Gen == 0 {
+	if d.el == nil {
 		return
 	}
-	if m.Type == rep.MsgNewMaster || m.Type == rep.MsgHeartbeat {
-		d.el.n.MasterSeen(elect.SiteID(m.From), m.Gen)
+	if id, gen, ok := repelect.MasterClaim(d.cfg.ID, m); ok {
+		d.el.n.MasterSeen(id, gen)
 	}
 }
 
-// promisedAway reports (and counts) a rep message from a master older
-// than the newest election this site voted in (elect HardState.Promised):
-// rep must not follow or ack it, even after a restart that reset rep's
-// generation, or that master could count this site toward commits it
-// reports permanent though the newer master lacks them. A client's
-// NEWCLIENT and MASTER_REQ carry the client's own generation and pass.
+// promisedAway reports (and counts) a rep message rep must not see because
+// this site voted in a newer election (repelect.PromisedAway).
 func (d *driver) promisedAway(m rep.Message) bool {
-	if d.el == nil || m.Gen == 0 || m.Gen >= d.el.n.Promised() ||
-		m.Type == rep.MsgNewClient || m.Type == rep.MsgMasterReq {
+	if d.el == nil || !repelect.PromisedAway(d.el.n.Promised(), m) {
 		return false
 	}
 	d.promisedDrops.Add(1)
 	return true
 }
 
-// ackPromisedAway reports an ACK for a master older than Promised: rep
-// may have taken that master's records in the same round in which this
-// site voted, before the promise filtered them (promisedAway); the vote
-// was cast without them, so they must not count toward that master's
-// permanent commits.
+// ackPromisedAway reports (and counts) an ACK that must not go out
+// (repelect.AckPromisedAway).
 func (d *driver) ackPromisedAway(m rep.Message) bool {
-	if d.el == nil || m.Type != rep.MsgAck || m.Gen >= d.el.n.Promised() {
+	if d.el == nil || !repelect.AckPromisedAway(d.el.n.Promised(), m) {
 		return false
 	}
 	d.promisedDrops.Add(1)
@@ -347,16 +343,8 @@ func (d *driver) ackPromisedAway(m rep.Message) bool {
 
 // repEventSeen feeds elect rep's failure detection.
 func (d *driver) repEventSeen(ev rep.Event) {
-	if d.el == nil {
-		return
-	}
-	switch ev.Type {
-	case rep.EventMasterSilent:
+	if d.el != nil && repelect.MasterLost(d.n.Status(), ev) {
 		d.el.n.MasterLost()
-	case rep.EventConnectBroken:
-		if st := d.n.Status(); st.Role == rep.RoleClient && st.Master == ev.Site {
-			d.el.n.MasterLost()
-		}
 	}
 }
 
@@ -419,34 +407,26 @@ func carryOutElect(n *elect.Node, store *electStore, log *slog.Logger, role func
 // carryOutRole makes rep take the role elect decided.
 func (d *driver) carryOutRole(rd elect.RoleDecision) {
 	st := d.n.Status()
-	switch rd.Role {
-	case elect.RoleMaster:
-		if st.Role == rep.RoleMaster && st.Gen == rd.Gen {
-			return
-		}
+	switch repelect.RoleAction(st, rd) {
+	case repelect.BecomeMaster:
 		if err := d.n.BecomeMaster(rd.Gen); err != nil {
 			d.log.Error("elect: won, but rep cannot become master", "gen", rd.Gen, "err", err)
 			return
 		}
 		d.r.SetGeneration(rd.Gen)
-	case elect.RoleUnknown:
-		if st.Role == rep.RoleMaster {
-			// elect stood down (a voter promised a newer election): rep
-			// stops acting as master, so its clients notice it is gone;
-			// commits waiting for acks are reported not permanent.
-			d.log.Warn("elect: master standing down for a newer election", "gen", st.Gen)
-			d.n.StepDown()
-			d.failWaiters()
-		}
-	case elect.RoleClient:
+	case repelect.StepDown:
+		// rep stops acting as master, so its clients notice it is gone;
+		// commits waiting for acks are reported not permanent.
+		d.log.Warn("elect: master standing down for a newer election", "gen", st.Gen)
+		d.n.StepDown()
+		d.failWaiters()
+	case repelect.BecomeClient:
 		master := SiteID(rd.Master)
-		if st.Role == rep.RoleClient && st.Master == master && st.Gen == rd.Gen {
-			d.n.MasterHeard(master, rd.Gen)
-			return
-		}
 		if err := d.n.BecomeClient(master, rd.Gen); err != nil {
 			d.log.Error("elect: rep cannot follow the new master", "master", uint64(master), "gen", rd.Gen, "err", err)
 		}
+	case repelect.MasterHeard:
+		d.n.MasterHeard(SiteID(rd.Master), rd.Gen)
 	}
 }
 

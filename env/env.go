@@ -80,9 +80,9 @@ type Env struct {
 	// ckptDone closes when the periodic checkpointer ends (nil if
 	// Config.CheckpointInterval is 0).
 	ckptDone chan struct{}
-	ops     sync.WaitGroup
-	failMu  sync.Mutex
-	failErr error
+	ops      sync.WaitGroup
+	failMu   sync.Mutex
+	failErr  error
 
 	st counters
 

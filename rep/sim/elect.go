@@ -2,8 +2,9 @@ package sim
 
 // Election mode (Config.Elect): every site runs an elect.Node beside its
 // rep.Node, and its role comes only from elect's RoleDecisions. The glue
-// follows env's driver (env/elect.go) rule for rule, so the simulator
-// checks the combination env ships:
+// follows env's driver (env/elect.go) rule for rule, and the rules
+// themselves are shared (internal/repelect), so the simulator checks the
+// combination env ships:
 //
 //   - rep NEWMASTER and HEARTBEAT from another site -> elect MasterSeen;
 //     rep EventMasterSilent, and EventConnectBroken of the current
@@ -14,7 +15,8 @@ package sim
 //     run's per-site map, which survives the site's crashes) BEFORE any
 //     of its Messages is sent; RoleMaster -> rep BecomeMaster(gen) (the
 //     storage takes the generation with each commit, Storage.Commit);
-//     RoleClient -> rep BecomeClient(master, gen); then Events;
+//     RoleClient -> rep BecomeClient(master, gen), or MasterHeard when
+//     rep already follows that master (repelect.RoleAction); then Events;
 //   - writes only while rep is master AND elect's WriteErr is nil.
 //
 // Both protocols share the memnet network as bytes, each body prefixed
@@ -32,6 +34,7 @@ import (
 	"strings"
 
 	"logship/elect"
+	"logship/internal/repelect"
 	"logship/rep"
 	"logship/rep/transport"
 	"logship/wal/lsn"
@@ -179,26 +182,18 @@ func (s *Sim) receiveElect(st *site, from rep.SiteID, body []byte) {
 
 // repSeen feeds elect what a received rep message says about masters.
 func (s *Sim) repSeen(st *site, m rep.Message) {
-	if st.el == nil || m.From == st.id || m.Gen == 0 {
+	if st.el == nil {
 		return
 	}
-	if m.Type == rep.MsgNewMaster || m.Type == rep.MsgHeartbeat {
-		st.el.MasterSeen(elect.SiteID(m.From), m.Gen)
+	if id, gen, ok := repelect.MasterClaim(st.id, m); ok {
+		st.el.MasterSeen(id, gen)
 	}
 }
 
 // repEventSeen feeds elect rep's failure detection.
 func (s *Sim) repEventSeen(st *site, ev rep.Event) {
-	if st.el == nil {
-		return
-	}
-	switch ev.Type {
-	case rep.EventMasterSilent:
+	if st.el != nil && repelect.MasterLost(st.node.Status(), ev) {
 		st.el.MasterLost()
-	case rep.EventConnectBroken:
-		if ns := st.node.Status(); ns.Role == rep.RoleClient && ns.Master == ev.Site {
-			st.el.MasterLost()
-		}
 	}
 }
 
@@ -268,11 +263,10 @@ func (s *Sim) persist(st *site, hs elect.HardState) {
 	s.tracef("site %d persist egen=%d voted=%d promised=%d", st.id, hs.EGen, hs.VotedFor, hs.Promised)
 }
 
-// promisedAway mirrors env's driver: a rep message of a master older
-// than the newest election st voted in is dropped before rep sees it.
+// promisedAway drops, as env's driver does, a rep message of a master
+// older than the newest election st voted in (repelect.PromisedAway).
 func (s *Sim) promisedAway(st *site, m rep.Message) bool {
-	if st.el == nil || m.Gen == 0 || m.Gen >= st.el.Promised() ||
-		m.Type == rep.MsgNewClient || m.Type == rep.MsgMasterReq {
+	if st.el == nil || !repelect.PromisedAway(st.el.Promised(), m) {
 		return false
 	}
 	s.tracef("site %d drops %s: promised election %d", st.id, m.Type, st.el.Promised())
@@ -282,32 +276,26 @@ func (s *Sim) promisedAway(st *site, m rep.Message) bool {
 // carryOutRole makes rep take the role elect decided.
 func (s *Sim) carryOutRole(st *site, d elect.RoleDecision) {
 	s.tracef("site %d elect role %s master=%d gen=%d", st.id, d.Role, d.Master, d.Gen)
-	ns := st.node.Status()
-	switch d.Role {
-	case elect.RoleMaster:
+	if d.Role == elect.RoleMaster {
 		s.elected(st, d.Gen)
-		if ns.Role == rep.RoleMaster && ns.Gen == d.Gen {
-			return
-		}
+	}
+	switch repelect.RoleAction(st.node.Status(), d) {
+	case repelect.BecomeMaster:
 		if err := st.node.BecomeMaster(d.Gen); err != nil {
 			s.violate("site %d won election %d but rep refused: %v", st.id, d.Gen, err)
 			return
 		}
 		s.note("site %d storage:%s", st.id, st.store.Describe())
 		s.checkHasPermanent(st, "new master")
-	case elect.RoleUnknown:
-		if ns.Role == rep.RoleMaster {
-			st.node.StepDown() // elect stood down for a newer election
-		}
-	case elect.RoleClient:
+	case repelect.StepDown:
+		st.node.StepDown() // elect stood down for a newer election
+	case repelect.BecomeClient:
 		master := rep.SiteID(d.Master)
-		if ns.Role == rep.RoleClient && ns.Master == master && ns.Gen == d.Gen {
-			st.node.MasterHeard(master, d.Gen)
-			return
-		}
 		if err := st.node.BecomeClient(master, d.Gen); err != nil {
 			s.violate("site %d: rep refused to follow master %d of gen %d: %v", st.id, master, d.Gen, err)
 		}
+	case repelect.MasterHeard:
+		st.node.MasterHeard(rep.SiteID(d.Master), d.Gen)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"logship/elect"
+	"logship/internal/repelect"
 	"logship/rep"
 	"logship/rep/transport"
 	"logship/rep/transport/memnet"
@@ -669,7 +670,7 @@ func (s *Sim) processRep(st *site) {
 		s.must(err, "site %d: carry out %s", st.id, describeReady(rd))
 		s.rolledBack(st, rolled)
 		for _, m := range rd.Messages {
-			if st.el != nil && m.Type == rep.MsgAck && m.Gen < st.el.Promised() {
+			if st.el != nil && repelect.AckPromisedAway(st.el.Promised(), m) {
 				s.tracef("site %d withholds ACK to %d: promised election %d", st.id, m.To, st.el.Promised())
 				continue // as env's driver: no ack for a master older than our vote
 			}

@@ -40,6 +40,7 @@ var pureCore = []string{"time", "os", "net", "sync", "sync/atomic", "math/rand",
 var rules = []rule{
 	{exactly(module + "/rep"), pureCore, false, "rep is a pure state machine: time enters as ticks, I/O through the driver"},
 	{exactly(module + "/elect"), pureCore, false, "elect is pure logic: time enters as ticks, randomness is injected"},
+	{exactly(module + "/internal/repelect"), pureCore, false, "repelect is rules between two pure packages, pure like them"},
 	{exactly(module + "/rep"), []string{module + "/env", "go.etcd.io/bbolt"}, true, "rep reads storage through an interface it declares"},
 	{exactly(module + "/elect"), []string{module + "/env", "go.etcd.io/bbolt"}, true, "elect reads storage through an interface it declares"},
 	{exactly(module + "/wal/lsn"), []string{module + "/..."}, true, "lsn is a leaf value type"},
