@@ -593,7 +593,7 @@ func (e *Env) Close() error {
 	close(e.closing)
 	e.life.Unlock()
 	if e.ckptDone != nil {
-		<-e.ckptDone // its checkpoint in progress is cancelled by closing
+		<-e.ckptDone // a checkpoint in progress ends with ErrClosed
 	}
 	e.ops.Wait()
 	close(e.stop)

@@ -137,20 +137,25 @@ func (e Event) String() string {
 }
 
 // HasReady reports whether Ready would return anything. The driver asks
-// after every input, so it looks at the queues before building a Status.
+// after every input, so it looks at the queued effects before building a
+// Status.
 func (n *Node) HasReady() bool {
-	o := &n.out
-	if o.rollback != nil || o.install != nil || o.takeSnap || len(o.chunks) > 0 || len(o.appends) > 0 ||
-		len(o.msgs) > 0 || len(o.releaseSnaps) > 0 || len(o.commits) > 0 || len(o.events) > 0 {
-		return true
-	}
-	return n.Status() != o.lastStatus
+	return !n.effects().Empty() || n.Status() != n.out.lastStatus
 }
 
 // Ready returns the side effects accumulated since the last Advance. It
 // does not change the node; calling it twice returns the same effects.
 func (n *Node) Ready() Ready {
-	rd := Ready{
+	rd := n.effects()
+	if st := n.Status(); st != n.out.lastStatus {
+		rd.Status = &st
+	}
+	return rd
+}
+
+// effects is Ready without the Status.
+func (n *Node) effects() Ready {
+	return Ready{
 		Rollback:         n.out.rollback,
 		Chunks:           n.out.chunks,
 		Install:          n.out.install,
@@ -161,10 +166,6 @@ func (n *Node) Ready() Ready {
 		Commits:          n.out.commits,
 		Events:           n.out.events,
 	}
-	if st := n.Status(); st != n.out.lastStatus {
-		rd.Status = &st
-	}
-	return rd
 }
 
 // Advance tells the node the driver carried out rd. Effects produced by

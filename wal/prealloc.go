@@ -11,19 +11,20 @@ import (
 // allocation to the journal; an fdatasync after overwriting blocks that are
 // already allocated and written need not. Measured on this project's
 // machines, the second is about 1.4x as fast (BenchmarkRawFsync, 4 KiB
-// writes: ~217 µs against ~155 µs), and fsync is what a commit waits for. fallocate alone
-// does not help: its unwritten extents are converted on first write, which
-// is again a journal commit. So, like PostgreSQL with its zero-filled WAL
-// segments, the log keeps real zeros on disk ahead of its writer.
+// writes: ~217 µs against ~155 µs), and fsync is what a commit waits for.
+// fallocate alone does not help: its unwritten extents are converted on
+// first write, which is again a journal commit. So, like PostgreSQL with
+// its zero-filled WAL segments, the log keeps real zeros on disk ahead of
+// its writer.
 //
 // A background goroutine (the preallocator) writes zeros past the
 // writer's position in the current file, a chunk at a time in 64 KiB
-// pieces, and fsyncs them; the writer then overwrites them. Zeros never read as a record (a
-// record's checksum covers its LSN, and only a file's first record may
-// have a zero back link), so the only file with zeros past its records is
-// the last one: rolling over trims the old file to its records, Close
-// trims the last one, and Open cuts a zero tail left by a crash without
-// calling it a torn write.
+// pieces, and fsyncs them; the writer then overwrites them. Zeros never
+// read as a record (a record's checksum covers its LSN, and only a file's
+// first record may have a zero back link), so the only file with zeros
+// past its records is the last one: rolling over trims the old file to its
+// records, Close trims the last one, and Open cuts a zero tail left by a
+// crash without calling it a torn write.
 //
 // Only a log that fsyncs gains: the preallocator is woken after each of
 // the log's fsyncs, never by writes alone, so a writer appending in bulk
