@@ -249,10 +249,17 @@ func (p *preallocator) resume() {
 	if p == nil {
 		return
 	}
+	// l.segs is the log's mutex's to guard: an Append may roll over
+	// meanwhile (under that mutex only). The rollover's file is made by
+	// the writer, which the caller still excludes, and the writer
+	// retires this segment's fill when it does.
+	p.l.mu.Lock()
+	last := p.l.lastSeg()
+	p.l.mu.Unlock()
 	p.mu.Lock()
 	p.paused = false
 	if !p.stopped {
-		p.resetTo(p.l.lastSeg())
+		p.resetTo(last)
 	}
 	p.mu.Unlock()
 }
