@@ -21,16 +21,44 @@ type Rand interface {
 	Uint64() uint64
 }
 
-// Site describes another member of the group.
+// Site describes another member of the group. Whether it counts as
+// electable is not configured here: each site says so in its votes
+// ([Electability]).
 type Site struct {
 	ID SiteID
 	// Witness: the site keeps no data, votes, counts toward the majority
 	// and never becomes master.
 	Witness bool
-	// Priority as configured for that site; only whether it is 0 matters
-	// here (an electable site counts toward the electable quorum, see
-	// [ElectableVotesNeeded]). A witness's priority is ignored.
-	Priority uint32
+}
+
+// Electability is whether the group counts a site as electable: its
+// vote counts toward the electable quorum ([ElectableVotesNeeded]), which
+// it earns by voting only for candidates at least as up to date as
+// itself, and rep counts its acks for the one_peer, all_peers and quorum
+// policies. A site's electability is fixed at its first start, from its
+// priority then ([HardState].Electability): later priorities, at run time
+// or at a restart, change only whether it stands in elections.
+type Electability uint8
+
+const (
+	// ElectabilityUnknown: not said (a site not heard in this election;
+	// counted electable in the number of electable sites, never for its
+	// vote).
+	ElectabilityUnknown Electability = iota
+	// Electable: counted.
+	Electable
+	// Unelectable: not counted (a witness, or a site whose first start
+	// had priority 0).
+	Unelectable
+)
+
+var electabilityNames = [...]string{"unknown", "electable", "unelectable"}
+
+func (e Electability) String() string {
+	if int(e) < len(electabilityNames) {
+		return electabilityNames[e]
+	}
+	return fmt.Sprintf("Electability(%d)", uint8(e))
 }
 
 // Config configures a Node. Start from DefaultConfig, set ID, Sites and
@@ -220,20 +248,6 @@ func (c Config) Validate() error {
 
 // size is the number of voting sites in the group, this one included.
 func (c *Config) size() int { return len(c.Sites) + 1 }
-
-// electableSites counts the sites that may become master as configured.
-func (c *Config) electableSites() int {
-	e := 0
-	if !c.Witness && c.Priority > 0 {
-		e++
-	}
-	for _, s := range c.Sites {
-		if !s.Witness && s.Priority > 0 {
-			e++
-		}
-	}
-	return e
-}
 
 // agentGroup reports whether the group is two data sites and one witness:
 // the witness is then the status agent.

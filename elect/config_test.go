@@ -10,7 +10,7 @@ import (
 func validConfig() Config {
 	c := DefaultConfig()
 	c.ID, c.Priority, c.Rand = 1, 1, rand.New(rand.NewPCG(1, 1))
-	c.Sites = []Site{{ID: 2, Priority: 1}, {ID: 3, Priority: 1}}
+	c.Sites = []Site{{ID: 2}, {ID: 3}}
 	return c
 }
 

@@ -20,7 +20,9 @@ type election struct {
 	tiebreak  uint64
 	tally     map[SiteID]Vote // VOTE1 heard, this site's included
 	voted     bool
-	votes     map[SiteID]bool // VOTE2 received for this site (own included)
+	// votes: VOTE2 received for this site (own included), with how each
+	// voter said it is counted.
+	votes map[SiteID]Electability
 }
 
 // electionSpan is the longest an election this site joins may last.
@@ -46,12 +48,37 @@ func (n *Node) need() (int, int) {
 	if n.cfg.AllowMinorityVotes || lone && size == 2 {
 		return need, 0
 	}
-	return need, ElectableVotesNeeded(n.cfg.electableSites())
+	return need, ElectableVotesNeeded(n.electableSites())
+}
+
+// electableSites counts the sites that may count as electable in the
+// current election: this one by its class, a data site by what its VOTE1
+// in this election said, and one not heard (or that did not say) as
+// electable, the count that can only make winning harder. A master
+// counts alike for its acks (rep), so the electable votes a winner
+// needs meet every majority that made a commit permanent.
+func (n *Node) electableSites() int {
+	e := 0
+	if n.counted() {
+		e++
+	}
+	for _, s := range n.cfg.Sites {
+		if s.Witness {
+			continue
+		}
+		if n.el != nil {
+			if v, ok := n.el.tally[s.ID]; ok && v.Electability == Unelectable {
+				continue
+			}
+		}
+		e++
+	}
+	return e
 }
 
 // ownVote is this site's VOTE1 information in the current election.
 func (n *Node) ownVote() Vote {
-	v := Vote{Site: n.cfg.ID, LastGen: n.lastGen, LastLSN: n.lastLSN, Priority: n.priority}
+	v := Vote{Site: n.cfg.ID, LastGen: n.lastGen, LastLSN: n.lastLSN, Priority: n.priority, Electability: n.hs.Electability}
 	if n.el != nil {
 		v.Tiebreak = n.el.tiebreak
 		if n.el.stepAside {
@@ -68,7 +95,7 @@ func (n *Node) vote1(to SiteID) Message {
 	v := n.ownVote()
 	return Message{Type: MsgVote1, To: to, LastGen: v.LastGen, LastLSN: v.LastLSN,
 		Priority: v.Priority, Tiebreak: v.Tiebreak, Force: n.el.force, Target: n.el.target,
-		Promised: n.hs.Promised}
+		Promised: n.hs.Promised, Electability: v.Electability}
 }
 
 // startElection enters a new election generation above every one known.
@@ -107,7 +134,7 @@ func (n *Node) join(egen uint64, force bool, target SiteID) {
 	n.el = &election{
 		egen: egen, joined: n.now, full: n.full, force: force, target: target,
 		stepAside: n.xfer.to != 0 || n.stalled, tiebreak: n.cfg.Rand.Uint64(),
-		tally: map[SiteID]Vote{}, votes: map[SiteID]bool{}, voted: hs.VotedFor != 0,
+		tally: map[SiteID]Vote{}, votes: map[SiteID]Electability{}, voted: hs.VotedFor != 0,
 	}
 	n.el.voteAt = n.now + uint64(n.cfg.VoteWaitTicks)
 	if n.full {
@@ -210,12 +237,12 @@ func (n *Node) maybeVote() {
 	n.setState(hs)
 	n.grantBlock = n.now + n.maxElectionSpan()
 	if best.Site == n.cfg.ID {
-		el.votes[n.cfg.ID] = true
+		el.votes[n.cfg.ID] = n.hs.Electability
 		n.checkWin()
 		return
 	}
 	n.stats.Vote2Sent++
-	n.send(Message{Type: MsgVote2, To: best.Site})
+	n.send(Message{Type: MsgVote2, To: best.Site, Electability: n.hs.Electability})
 }
 
 func (n *Node) stepVote2(m Message) {
@@ -224,7 +251,7 @@ func (n *Node) stepVote2(m Message) {
 		n.stats.MsgsIgnored++
 		return
 	}
-	n.el.votes[m.From] = true
+	n.el.votes[m.From] = m.Electability
 	n.checkWin()
 }
 
@@ -235,8 +262,8 @@ func (n *Node) checkWin() {
 	}
 	need, needE := n.need()
 	e := 0
-	for id := range el.votes {
-		if n.isElectable(id) {
+	for id, class := range el.votes {
+		if class == Electable && !n.sites[id].Witness {
 			e++
 		}
 	}

@@ -193,7 +193,7 @@ func TestCrashedVoterRestartingMidElectionDoesNotVoteTwice(t *testing.T) {
 		c.ID, c.Priority, c.Rand, c.FullElectionTicks = id, 1, rand.New(rand.NewPCG(1, uint64(id))), 0
 		for _, o := range []SiteID{1, 2, 3} {
 			if o != id {
-				c.Sites = append(c.Sites, Site{ID: o, Priority: 1})
+				c.Sites = append(c.Sites, Site{ID: o})
 			}
 		}
 		return c
@@ -204,7 +204,7 @@ func TestCrashedVoterRestartingMidElectionDoesNotVoteTwice(t *testing.T) {
 	}
 	vote1 := func(from SiteID, egen uint64, file uint32) Message {
 		return Message{V: Version, Type: MsgVote1, From: from, To: 3, EGen: egen,
-			LastGen: 1, LastLSN: lsn.New(file, 0), Priority: 1}
+			LastGen: 1, LastLSN: lsn.New(file, 0), Priority: 1, Electability: Electable}
 	}
 	n3.Step(vote1(1, 5, 2)) // site 1 campaigns in election 5
 	for range cfg(3).VoteWaitTicks {

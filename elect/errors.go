@@ -11,7 +11,8 @@ var (
 	// ErrWitness rejects an input a witness cannot act on (Campaign,
 	// Transfer, SetPriority above 0): a witness never becomes master.
 	ErrWitness = errors.New("elect: site is a witness")
-	// ErrNotElectable rejects Campaign on a site of priority 0.
+	// ErrNotElectable rejects Campaign on a site of priority 0; a transfer
+	// whose target refused (it has priority 0) fails with it too.
 	ErrNotElectable = errors.New("elect: site has priority 0 and cannot become master")
 	// ErrNotLeader rejects a master-only input (Transfer) on a site that
 	// is not the elected master. (rep's ErrNotMaster is for log writes.)

@@ -13,7 +13,7 @@ func followTestNode(t *testing.T, hs HardState, full int) *Node {
 	t.Helper()
 	c := DefaultConfig()
 	c.ID, c.Priority, c.Rand = 1, 1, rand.New(rand.NewPCG(1, 2))
-	c.Sites = []Site{{ID: 2, Priority: 1}, {ID: 3, Priority: 1}}
+	c.Sites = []Site{{ID: 2}, {ID: 3}}
 	c.FullElectionTicks = full
 	n, err := New(c, hs)
 	if err != nil {
@@ -71,7 +71,7 @@ func TestFullElectionWaitRunsOnce(t *testing.T) {
 			// (it is a master that answers VOTE1 with MASTER, or gone).
 			egen := n.Status().EGen + 1
 			if err := n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: egen, LastGen: 1,
-				LastLSN: lsn.New(1, 50), Priority: 1}); err != nil {
+				LastLSN: lsn.New(1, 50), Priority: 1, Electability: Electable}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -94,7 +94,7 @@ func TestPromiseOutlivesNewerElections(t *testing.T) {
 	n := followTestNode(t, HardState{EGen: 2, VotedFor: 3}, 0)
 	n.UpdateLastRecord(1, lsn.New(1, 100))
 	if err := n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: 3, LastGen: 1,
-		LastLSN: lsn.New(1, 50), Priority: 1}); err != nil {
+		LastLSN: lsn.New(1, 50), Priority: 1, Electability: Electable}); err != nil {
 		t.Fatal(err)
 	}
 	rd := n.Ready()
@@ -130,7 +130,7 @@ func TestVoteSetsPromised(t *testing.T) {
 	n.Start()
 	for i := 0; i < 200 && n.Promised() == 0; i++ {
 		n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: n.Status().EGen, LastGen: 1,
-			LastLSN: lsn.New(1, 50), Priority: 1})
+			LastLSN: lsn.New(1, 50), Priority: 1, Electability: Electable})
 		n.Advance(n.Ready())
 		n.Tick()
 	}
@@ -149,8 +149,8 @@ func TestMasterStandsDownForPromisedNewerElection(t *testing.T) {
 	n.Start()
 	for i := 0; i < 300 && n.Status().Role != RoleMaster; i++ {
 		eg := n.Status().EGen
-		n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: eg, LastGen: 0, Priority: 1})
-		n.Step(Message{V: Version, Type: MsgVote2, From: 2, To: 1, EGen: eg})
+		n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: eg, LastGen: 0, Priority: 1, Electability: Electable})
+		n.Step(Message{V: Version, Type: MsgVote2, From: 2, To: 1, EGen: eg, Electability: Electable})
 		n.Advance(n.Ready())
 		n.Tick()
 	}
@@ -159,12 +159,12 @@ func TestMasterStandsDownForPromisedNewerElection(t *testing.T) {
 		t.Fatalf("did not become master: %+v", st)
 	}
 	// An ordinary VOTE1 (no newer promise) is answered with MASTER.
-	n.Step(Message{V: Version, Type: MsgVote1, From: 3, To: 1, EGen: st.Gen + 1, LastGen: 1, Priority: 1})
+	n.Step(Message{V: Version, Type: MsgVote1, From: 3, To: 1, EGen: st.Gen + 1, LastGen: 1, Priority: 1, Electability: Electable})
 	if n.Status().Role != RoleMaster {
 		t.Fatal("a master stood down for a VOTE1 without a newer promise")
 	}
 	n.Advance(n.Ready())
-	n.Step(Message{V: Version, Type: MsgVote1, From: 3, To: 1, EGen: st.Gen + 2, LastGen: 1, Priority: 1, Promised: st.Gen + 1})
+	n.Step(Message{V: Version, Type: MsgVote1, From: 3, To: 1, EGen: st.Gen + 2, LastGen: 1, Priority: 1, Electability: Electable, Promised: st.Gen + 1})
 	rd := n.Ready()
 	if got := n.Status(); got.Role == RoleMaster || !got.Electing || got.EGen != st.Gen+2 {
 		t.Fatalf("after a VOTE1 promising election %d: %+v, want standing down into election %d", st.Gen+1, got, st.Gen+2)
@@ -183,7 +183,7 @@ func TestVoterChoosesByItsLogAtVoteTime(t *testing.T) {
 	n.UpdateLastRecord(1, lsn.New(1, 100))
 	n.Start() // joins election 1 with last record 1/100
 	if err := n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: n.Status().EGen, LastGen: 1,
-		LastLSN: lsn.New(1, 200), Priority: 100}); err != nil {
+		LastLSN: lsn.New(1, 200), Priority: 100, Electability: Electable}); err != nil {
 		t.Fatal(err)
 	}
 	n.UpdateLastRecord(1, lsn.New(1, 300)) // more of the old master's records arrived

@@ -81,7 +81,7 @@ func newHarnessSeed(t testing.TB, seed uint64, size int, opts ...hopt) *harness 
 		cfg.Rand = rand.New(rand.NewPCG(seed, uint64(id)))
 		for _, o := range h.ids {
 			if o != id {
-				cfg.Sites = append(cfg.Sites, Site{ID: o, Priority: 1})
+				cfg.Sites = append(cfg.Sites, Site{ID: o})
 			}
 		}
 		for _, o := range opts {
@@ -89,11 +89,10 @@ func newHarnessSeed(t testing.TB, seed uint64, size int, opts ...hopt) *harness 
 		}
 		h.nodes[id] = &hnode{id: id, cfg: cfg}
 	}
-	// Fix up the site lists from the final configs (witness, priority).
+	// Fix up the site lists from the final configs (witness).
 	for _, hn := range h.nodes {
 		for i, s := range hn.cfg.Sites {
-			o := h.nodes[s.ID].cfg
-			hn.cfg.Sites[i].Witness, hn.cfg.Sites[i].Priority = o.Witness, o.Priority
+			hn.cfg.Sites[i].Witness = h.nodes[s.ID].cfg.Witness
 		}
 	}
 	h.monitorTicks = 3 * uint64(h.nodes[1].cfg.HeartbeatTicks)

@@ -51,6 +51,8 @@ type Vote struct {
 	LastLSN lsn.LSN
 	// Priority 0: the site votes but can never win.
 	Priority uint32
+	// Electability: how the group counts the voter (its HardState's).
+	Electability Electability
 	// Tiebreak is drawn from Config.Rand for each election.
 	Tiebreak uint64
 }

@@ -46,6 +46,8 @@ const (
 	MsgGrant
 	// MsgTransfer: the master of Gen hands over to To, which is up to
 	// date: To campaigns at once with a forced election targeting itself.
+	// With Refused, the target answers that it cannot stand (priority 0
+	// or stalled) and the transfer fails.
 	MsgTransfer
 	msgTypeEnd
 )
@@ -83,18 +85,24 @@ type Message struct {
 	// Promised (VOTE1): the voter's HardState.Promised; a master older
 	// than it stands down.
 	Promised uint64 `msgpack:"pr,omitempty"`
+	// Electability (VOTE1, VOTE2): how the group counts the sender
+	// (HardState.Electability). Absent, the receiver counts the sender
+	// the way that can only make winning harder.
+	Electability Electability `msgpack:"el,omitempty"`
 
 	Stamp   uint64 `msgpack:"s,omitempty"`
 	OK      bool   `msgpack:"ok,omitempty"`
 	Release bool   `msgpack:"r,omitempty"`
 	Holder  SiteID `msgpack:"h,omitempty"`
+	// Refused (TRANSFER from the target): it cannot stand.
+	Refused bool `msgpack:"rf,omitempty"`
 }
 
 func (m Message) String() string {
 	s := fmt.Sprintf("%s %d->%d eg%d", m.Type, m.From, m.To, m.EGen)
 	switch m.Type {
 	case MsgVote1:
-		s += fmt.Sprintf(" last=g%d@%s pri=%d", m.LastGen, m.LastLSN, m.Priority)
+		s += fmt.Sprintf(" last=g%d@%s pri=%d %s", m.LastGen, m.LastLSN, m.Priority, m.Electability)
 		if m.Force {
 			s += fmt.Sprintf(" force target=%d", m.Target)
 		}
@@ -109,7 +117,8 @@ func (m Message) String() string {
 
 // vote returns the VOTE1 information of m.
 func (m Message) vote() Vote {
-	return Vote{Site: m.From, LastGen: m.LastGen, LastLSN: m.LastLSN, Priority: m.Priority, Tiebreak: m.Tiebreak}
+	return Vote{Site: m.From, LastGen: m.LastGen, LastLSN: m.LastLSN, Priority: m.Priority, Tiebreak: m.Tiebreak,
+		Electability: m.Electability}
 }
 
 // Marshal encodes m (setting its version) as msgpack.
@@ -143,6 +152,12 @@ func (m *Message) Validate() error {
 	}
 	if m.From == m.To {
 		return bad("sender is the receiver")
+	}
+	if int(m.Electability) >= len(electabilityNames) {
+		return bad("unknown electability %d", m.Electability)
+	}
+	if m.Electability != ElectabilityUnknown && m.Type != MsgVote1 && m.Type != MsgVote2 {
+		return bad("unexpected electability")
 	}
 	switch m.Type {
 	case MsgVote1, MsgVote2:

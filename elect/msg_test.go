@@ -10,9 +10,9 @@ import (
 
 func sampleMessages() []Message {
 	return []Message{
-		{Type: MsgVote1, From: 1, To: 2, EGen: 3, LastGen: 2, LastLSN: lsn.New(4, 4096), Priority: 100, Tiebreak: 77},
+		{Type: MsgVote1, From: 1, To: 2, EGen: 3, LastGen: 2, LastLSN: lsn.New(4, 4096), Priority: 100, Tiebreak: 77, Electability: Electable},
 		{Type: MsgVote1, From: 1, To: 2, EGen: 3, Force: true, Target: 1},
-		{Type: MsgVote2, From: 2, To: 1, EGen: 3},
+		{Type: MsgVote2, From: 2, To: 1, EGen: 3, Electability: Unelectable},
 		{Type: MsgMaster, From: 1, To: 3, EGen: 3, Gen: 3},
 		{Type: MsgLeaseReq, From: 1, To: 3, EGen: 3, Gen: 3, Stamp: 1234},
 		{Type: MsgLeaseGrant, From: 3, To: 1, EGen: 3, Gen: 3, Stamp: 1234},

@@ -62,6 +62,16 @@ func New(cfg Config, hs HardState) (*Node, error) {
 		hs.Promised = hs.EGen // state persisted before Promised existed
 	}
 	n := &Node{cfg: cfg, sites: map[SiteID]Site{}, priority: cfg.Priority, hs: hs}
+	if hs.Electability == ElectabilityUnknown || int(hs.Electability) >= len(electabilityNames) {
+		// First start (or a state saved before electability was kept):
+		// the class is the configured priority's, from now on.
+		e := Unelectable
+		if !cfg.Witness && cfg.Priority > 0 {
+			e = Electable
+		}
+		hs.Electability = e
+		n.setState(hs)
+	}
 	for _, s := range cfg.Sites {
 		n.sites[s.ID] = s
 	}
@@ -106,6 +116,8 @@ type Status struct {
 	TransferTo SiteID
 	// Stalled: StepDown was called and Recovered not yet.
 	Stalled bool
+	// Electability: how the group counts this site (HardState).
+	Electability Electability
 }
 
 // Status returns the node's current status.
@@ -114,7 +126,7 @@ func (n *Node) Status() Status {
 		ID: n.cfg.ID, Role: n.role, Master: n.master, Gen: n.gen, Priority: n.priority,
 		Witness: n.cfg.Witness, EGen: n.hs.EGen, VotedFor: n.hs.VotedFor,
 		LastGen: n.lastGen, LastLSN: n.lastLSN, WriteErr: n.WriteErr(),
-		Holder: n.hs.Holder, TransferTo: n.xfer.to, Stalled: n.stalled,
+		Holder: n.hs.Holder, TransferTo: n.xfer.to, Stalled: n.stalled, Electability: n.hs.Electability,
 	}
 	if n.el != nil {
 		st.Electing, st.Voted = true, n.el.voted
@@ -171,14 +183,11 @@ func (n *Node) setRole(r Role, master SiteID, gen uint64) {
 // electable reports whether this site may win an election now.
 func (n *Node) electable() bool { return !n.cfg.Witness && n.priority > 0 && !n.stalled }
 
-// isElectable reports whether site id counts toward the electable quorum.
-func (n *Node) isElectable(id SiteID) bool {
-	if id == n.cfg.ID {
-		return !n.cfg.Witness && n.cfg.Priority > 0
-	}
-	s := n.sites[id]
-	return !s.Witness && s.Priority > 0
-}
+// Electability returns how the group counts this site (HardState.Electability).
+func (n *Node) Electability() Electability { return n.hs.Electability }
+
+// counted reports whether this site counts as electable.
+func (n *Node) counted() bool { return n.hs.Electability == Electable }
 
 // Step processes one received message. Messages from unknown sites or
 // that make no sense now are dropped and counted; Step returns an error

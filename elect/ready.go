@@ -28,6 +28,14 @@ type HardState struct {
 	Holder          SiteID
 	HolderGen       uint64
 	HolderTentative bool
+	// Electability is how the group counts this site, fixed at its first
+	// start (New sets it from Config.Priority, or Witness, when it is
+	// unknown) and persisted with the rest: a site whose acks and votes
+	// were counted as electable keeps counting, and keeps the vote floor
+	// that earns it (voteFloor), whatever priority it has later; one that
+	// was not counted does not start to be, since the others made
+	// commits permanent without it.
+	Electability Electability
 }
 
 // Role is what the site should be in rep.
@@ -91,10 +99,13 @@ const (
 	// EventSteppedDown: this master stepped down because its log cannot
 	// be made durable (StepDown); Gen is the generation it gave up.
 	EventSteppedDown
+	// EventTransferRefused: the transfer target Site answered that it
+	// cannot stand (priority 0, or stalled); EventTransferFailed follows.
+	EventTransferRefused
 )
 
 var eventNames = [...]string{"", "ElectionStarted", "Elected", "NewMaster", "ElectionFailed",
-	"DupMaster", "LeaseExpired", "GrantRefused", "TransferStarted", "TransferDone", "TransferFailed", "SteppedDown"}
+	"DupMaster", "LeaseExpired", "GrantRefused", "TransferStarted", "TransferDone", "TransferFailed", "SteppedDown", "TransferRefused"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventNames) && t != 0 {

@@ -82,11 +82,12 @@ func (n *Node) stalledMasterSeen(gen uint64) {
 }
 
 // voteFloor keeps the candidates this site may vote for. The others count
-// a site of configured priority > 0 as electable, and a winner needs
+// a site by the class it fixed at its first start (HardState.Electability:
+// electable when its priority was > 0 then), and a winner needs
 // enough electable votes to meet every majority that could have made a
 // commit permanent; a standing site keeps that promise by counting its
 // own log among the candidates. A site that does not stand now (stalled,
-// handing over, or set to priority 0 at run time) must keep it too: it
+// handing over, or set to priority 0 at run time or at a restart) must keep it too: it
 // votes only for a candidate at least as up to date as itself. What it
 // stands as is what it announced in this election (its tally entry): a
 // priority changed since takes effect in the next one.
@@ -95,7 +96,7 @@ func (n *Node) voteFloor(cands []Vote) []Vote {
 	if !ok {
 		own = n.ownVote()
 	}
-	if n.cfg.Witness || n.cfg.Priority == 0 || own.Electable() {
+	if n.cfg.Witness || !n.counted() || own.Electable() {
 		return cands
 	}
 	out := make([]Vote, 0, len(cands))

@@ -2,7 +2,10 @@ package elect
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
+
+	"logship/wal/lsn"
 )
 
 // A master that steps down stops heartbeating (in the harness: its role
@@ -138,4 +141,79 @@ func masterWithLaggard(t *testing.T) *harness {
 	h.setLast(2, gen, 1, 300)
 	h.setLast(3, gen, 1, 100)
 	return h
+}
+
+// A site's class is fixed at its first start: restarted with priority 0
+// after it was counted as electable, it still keeps the vote floor (its
+// acks may have made commits permanent that only it and the master
+// hold), so the laggard is not elected.
+func TestRestartWithPriorityZeroKeepsElectableClass(t *testing.T) {
+	h := masterWithLaggard(t)
+	h.crash(2)
+	h.nodes[2].cfg.Priority = 0
+	h.restart(2)
+	if got := h.node(2).n.Electability(); got != Electable {
+		t.Fatalf("site 2 restarted with priority 0: class %s, want electable (fixed at its first start)", got)
+	}
+	h.crash(1)
+	h.ticks(400)
+	if m := h.master(); m != 0 {
+		t.Fatalf("site %d elected with a log behind site 2's\n%s", m, h.dump())
+	}
+}
+
+// A site first started with priority 0 is unelectable for good, and says
+// so in its votes; persisted in its first Ready.
+func TestFirstStartFixesClass(t *testing.T) {
+	for _, tc := range []struct {
+		pri  uint32
+		want Electability
+	}{{0, Unelectable}, {5, Electable}} {
+		c := DefaultConfig()
+		c.ID, c.Priority, c.Rand = 1, tc.pri, rand.New(rand.NewPCG(1, 2))
+		c.Sites = []Site{{ID: 2}, {ID: 3}}
+		n, err := New(c, HardState{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd := n.Ready()
+		if rd.State == nil || rd.State.Electability != tc.want {
+			t.Fatalf("priority %d: first Ready.State %+v, want class %s", tc.pri, rd.State, tc.want)
+		}
+		n.Advance(rd)
+		n.Start()
+		rd = n.Ready()
+		for _, m := range rd.Messages {
+			if m.Type == MsgVote1 && m.Electability != tc.want {
+				t.Fatalf("priority %d: VOTE1 says %s, want %s", tc.pri, m.Electability, tc.want)
+			}
+		}
+	}
+}
+
+// A VOTE2 counts toward the electable quorum only when its voter says it
+// is electable, and a voter that did not say counts in the number of
+// electable sites: in a group of three whose third site is silent, the
+// candidate needs an electable vote besides its own, unless the voter
+// said it is unelectable (then the electable sites are the candidate and
+// the silent one, and the candidate's own vote meets their majorities).
+func TestVoteCountsAsElectableOnlyWhenItSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		class Electability
+		win   bool
+	}{{ElectabilityUnknown, false}, {Unelectable, true}, {Electable, true}} {
+		n := followTestNode(t, HardState{}, 0)
+		n.UpdateLastRecord(1, lsn.New(1, 10))
+		n.Start()
+		for i := 0; i < 50 && n.Status().Role != RoleMaster; i++ {
+			eg := n.Status().EGen
+			n.Step(Message{V: Version, Type: MsgVote1, From: 2, To: 1, EGen: eg, LastGen: 0, Priority: 1, Electability: tc.class})
+			n.Step(Message{V: Version, Type: MsgVote2, From: 2, To: 1, EGen: eg, Electability: tc.class})
+			n.Advance(n.Ready())
+			n.Tick()
+		}
+		if got := n.Status().Role == RoleMaster; got != tc.win {
+			t.Errorf("VOTE2 from a voter saying %s: won %t, want %t", tc.class, got, tc.win)
+		}
+	}
 }

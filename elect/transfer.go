@@ -28,8 +28,6 @@ func (n *Node) Transfer(to SiteID) error {
 		return fmt.Errorf("%w: transfer target %d", ErrUnknownSite, to)
 	case s.Witness:
 		return fmt.Errorf("%w: transfer target %d", ErrWitness, to)
-	case s.Priority == 0:
-		return fmt.Errorf("%w: transfer target %d", ErrNotElectable, to)
 	}
 	n.xfer = transferState{to: to, deadline: n.now + n.transferTicks()}
 	n.stats.Transfers++
@@ -60,10 +58,24 @@ func (n *Node) tickTransfer() {
 }
 
 // stepTransfer: our master hands over to us; campaign with a forced
-// election that sites join even though they know the master.
+// election that sites join even though they know the master. A target
+// that cannot stand (priority 0, stalled) refuses at once, and so does
+// a master that gets the refusal: the transfer fails now rather than at
+// its deadline.
 func (n *Node) stepTransfer(m Message) {
-	if n.role != RoleClient || m.From != n.master || m.Gen != n.gen || !n.electable() {
+	if n.role == RoleMaster && m.From == n.xfer.to && m.Refused && m.Gen == n.gen {
+		n.event(EventTransferRefused, n.xfer.to, n.gen)
+		n.event(EventTransferFailed, n.xfer.to, n.gen)
+		n.stats.TransfersFailed++
+		n.xfer = transferState{}
+		return
+	}
+	if n.role != RoleClient || m.From != n.master || m.Gen != n.gen || m.Refused {
 		n.stats.MsgsIgnored++
+		return
+	}
+	if !n.electable() {
+		n.send(Message{Type: MsgTransfer, To: m.From, Gen: m.Gen, Refused: true})
 		return
 	}
 	n.started = true

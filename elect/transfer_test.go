@@ -67,12 +67,35 @@ func TestTransferRejectsBadTargets(t *testing.T) {
 	h.startAll()
 	h.tickUntilMaster(50)
 	n := h.node(1).n
-	for to, want := range map[SiteID]error{9: ErrUnknownSite, 4: ErrWitness, 3: ErrNotElectable} {
+	for to, want := range map[SiteID]error{9: ErrUnknownSite, 4: ErrWitness} {
 		if err := n.Transfer(to); !errors.Is(err, want) {
 			t.Errorf("Transfer(%d) = %v, want %v", to, err, want)
 		}
 	}
 	if err := h.node(2).n.Transfer(1); !errors.Is(err, ErrNotLeader) {
 		t.Errorf("Transfer on a client = %v, want ErrNotLeader", err)
+	}
+}
+
+// A target that cannot stand (priority 0) refuses the handover at once:
+// the master hears the refusal and the transfer fails within a round
+// trip, not at its deadline, and writes resume.
+func TestTransferToPriorityZeroFailsFast(t *testing.T) {
+	h := newHarness(t, 3, withPriority(3, 0), withPriority(1, 100))
+	h.startAll()
+	h.tickUntilMaster(50)
+	n := h.node(1).n
+	if err := n.Transfer(3); err != nil {
+		t.Fatal(err)
+	}
+	n.TransferCaughtUp(3)
+	for range 5 {
+		h.tick()
+	}
+	if !h.hasEvent(1, EventTransferRefused) || !h.hasEvent(1, EventTransferFailed) {
+		t.Fatal("no EventTransferRefused and EventTransferFailed five ticks after the priority-0 target got TRANSFER")
+	}
+	if st := n.Status(); st.Role != RoleMaster || st.TransferTo != 0 || st.WriteErr != nil {
+		t.Fatalf("master after the refused transfer: %+v", st)
 	}
 }

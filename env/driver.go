@@ -38,6 +38,8 @@ type (
 	SyncState = rep.SyncState
 	RepEvent  = rep.Event
 	EventType = rep.EventType
+	// Electability is how the group counts a site (rep.Electability).
+	Electability = rep.Electability
 )
 
 // ParseAckPolicy reads an ack policy name ("quorum", "one_peer", ...).
@@ -209,17 +211,20 @@ func (c ReplicationConfig) repConfig(log rep.LogReader) (rep.Config, error) {
 	return rc, rc.Validate()
 }
 
-// RepSite is the master's view of another site. Except for ID,
-// Priority and Connected, the fields are the master's only (zero on a
+// RepSite is the master's view of another site. Except for ID
+// and Connected, the fields are the master's only (zero on a
 // client); LSNs name records, as everywhere: a caught-up site has
 // FlushedLSN = AppliedLSN = RepStatus.LSN. See progress.go.
 type RepSite struct {
-	ID        SiteID
-	Priority  uint32
-	Connected bool
-	Witness   bool    // a witness (witness.go): only ID and Connected are set
-	Acked     lsn.LSN // durable LSN the site acknowledged; the same as FlushedLSN
-	LagBytes  int64   // log bytes from Acked to the newest record
+	ID SiteID
+	// Electability is how the site said the group counts it (unknown
+	// until it has): only electable sites' acks count for the one_peer,
+	// all_peers and quorum policies.
+	Electability Electability
+	Connected    bool
+	Witness      bool    // a witness (witness.go): only ID and Connected are set
+	Acked        lsn.LSN // durable LSN the site acknowledged; the same as FlushedLSN
+	LagBytes     int64   // log bytes from Acked to the newest record
 
 	SentLSN    lsn.LSN // newest record shipped to the site
 	FlushedLSN lsn.LSN // newest record durable there (Acked)
@@ -351,12 +356,8 @@ func (e *Env) StartReplication(cfg ReplicationConfig) error {
 	if err != nil {
 		return err
 	}
-	n, err := rep.New(rc)
-	if err != nil {
-		return err
-	}
 	d := &driver{
-		e: e, r: r, n: n, tr: cfg.Transport, cfg: cfg, log: cfg.Logger,
+		e: e, r: r, tr: cfg.Transport, cfg: cfg, log: cfg.Logger,
 		cmds: make(chan func()), kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[lsn.LSN]*commitWaiter{}, statusCh: make(chan struct{}),
@@ -372,6 +373,16 @@ func (e *Env) StartReplication(cfg ReplicationConfig) error {
 		if err := d.startElect(cfg, rc.HeartbeatTicks); err != nil {
 			return err
 		}
+		// The group counts this site by the class elect fixed at its
+		// first start, not by today's priority (elect.HardState).
+		rc.Electability = repElectability(d.el.n.Electability())
+	}
+	if d.n, err = rep.New(rc); err != nil {
+		d.closeElect()
+		return err
+	}
+	if d.el != nil {
+		d.noteLastRecord()
 	}
 	e.mu.Lock()
 	if e.appendHook != nil {
@@ -901,7 +912,7 @@ func (d *driver) publish() {
 	now := time.Now()
 	d.prog.observe(s, now)
 	for i, x := range sites {
-		st.Sites[i] = RepSite{ID: x.ID, Priority: x.Priority, Connected: x.Connected, Acked: x.Acked}
+		st.Sites[i] = RepSite{ID: x.ID, Electability: x.Electability, Connected: x.Connected, Acked: x.Acked}
 		if s.Role == rep.RoleMaster {
 			rs := &st.Sites[i]
 			rs.LagBytes = d.e.distance(x.Acked, s.Last)

@@ -216,7 +216,7 @@ func TestElectHardStateRoundTripThroughStore(t *testing.T) {
 	if hs, err := st.Load(); err != nil || hs != (elect.HardState{}) {
 		t.Fatalf("fresh store: %+v %v", hs, err)
 	}
-	want := elect.HardState{EGen: 7, VotedFor: 3, Holder: 2, HolderGen: 6, HolderTentative: true, Promised: 7}
+	want := elect.HardState{EGen: 7, VotedFor: 3, Holder: 2, HolderGen: 6, HolderTentative: true, Promised: 7, Electability: elect.Unelectable}
 	if err := st.Save(elect.HardState{EGen: 6, VotedFor: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +241,16 @@ func TestElectHardStateRoundTripThroughStore(t *testing.T) {
 	v1 := encodeHardState(want)[:hardStateLenV1]
 	v1[0] = 1
 	old, err := decodeHardState(v1)
-	if err != nil || old.EGen != 7 || old.VotedFor != 3 || old.Promised != 0 {
+	if err != nil || old.EGen != 7 || old.VotedFor != 3 || old.Promised != 0 || old.Electability != elect.ElectabilityUnknown {
 		t.Fatalf("version-1 record: %+v %v", old, err)
+	}
+	// A version-2 record (before the electability class) reads with
+	// Promised and no class; elect.New fixes the class from the priority.
+	v2 := encodeHardState(want)[:hardStateLenV2]
+	v2[0] = 2
+	old, err = decodeHardState(v2)
+	if err != nil || old.EGen != 7 || old.Promised != want.Promised || old.Electability != elect.ElectabilityUnknown {
+		t.Fatalf("version-2 record: %+v %v", old, err)
 	}
 }
 
@@ -254,7 +262,7 @@ func TestElectRestartMidElectionKeepsPersistedVote(t *testing.T) {
 	cfg := func() elect.Config {
 		c := elect.DefaultConfig()
 		c.ID, c.Priority = 1, 1
-		c.Sites = []elect.Site{{ID: 2, Priority: 1}, {ID: 3, Priority: 1}}
+		c.Sites = []elect.Site{{ID: 2}, {ID: 3}}
 		c.Rand = rand.New(rand.NewPCG(1, 2))
 		c.FullElectionTicks = 0
 		return c

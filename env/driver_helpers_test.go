@@ -188,7 +188,7 @@ func startRepSiteOn(t testing.TB, s *repSite, ids []SiteID, ecfg Config, mod fun
 	rc.Logger = ecfg.Logger
 	for _, o := range ids {
 		if o != id {
-			rc.Sites = append(rc.Sites, Site{ID: o, Priority: 1})
+			rc.Sites = append(rc.Sites, Site{ID: o})
 		}
 	}
 	if mod != nil {

@@ -72,15 +72,17 @@ const electStoreFile = "elect.db"
 // key, so a HardState is written in one fsynced bolt transaction.
 var hardStateKey = []byte("elect/hardstate")
 
-// hardStateVersion 2 appends Promised; version 1 records (without it)
-// still decode, and elect.New derives Promised from their vote.
-const hardStateVersion = 2
+// hardStateVersion 3 appends the electability class; version 2 records
+// (without it) and version 1 records (without Promised either) still
+// decode, and elect.New derives what they lack.
+const hardStateVersion = 3
 
 // hardStateLenV1: version, EGen, VotedFor, Holder, HolderGen, tentative;
-// hardStateLen adds Promised.
+// hardStateLenV2 adds Promised; hardStateLen adds Electability (a byte).
 const (
 	hardStateLenV1 = 1 + 4*8 + 1
-	hardStateLen   = hardStateLenV1 + 8
+	hardStateLenV2 = hardStateLenV1 + 8
+	hardStateLen   = hardStateLenV2 + 1
 )
 
 func encodeHardState(hs elect.HardState) []byte {
@@ -94,12 +96,14 @@ func encodeHardState(hs elect.HardState) []byte {
 		b[33] = 1
 	}
 	binary.BigEndian.PutUint64(b[34:], hs.Promised)
+	b[42] = byte(hs.Electability)
 	return b
 }
 
 func decodeHardState(b []byte) (elect.HardState, error) {
-	ok := len(b) == hardStateLen && b[0] == hardStateVersion || len(b) == hardStateLenV1 && b[0] == 1
-	if !ok || b[33] > 1 {
+	ok := len(b) == hardStateLen && b[0] == hardStateVersion ||
+		len(b) == hardStateLenV2 && b[0] == 2 || len(b) == hardStateLenV1 && b[0] == 1
+	if !ok || b[33] > 1 || len(b) == hardStateLen && b[42] > byte(elect.Unelectable) {
 		return elect.HardState{}, fmt.Errorf("env: elect store: bad hard state record (%d bytes)", len(b))
 	}
 	hs := elect.HardState{
@@ -109,8 +113,11 @@ func decodeHardState(b []byte) (elect.HardState, error) {
 		HolderGen:       binary.BigEndian.Uint64(b[25:]),
 		HolderTentative: b[33] == 1,
 	}
-	if len(b) == hardStateLen {
+	if len(b) >= hardStateLenV2 {
 		hs.Promised = binary.BigEndian.Uint64(b[34:])
+	}
+	if len(b) == hardStateLen {
+		hs.Electability = elect.Electability(b[42])
 	}
 	return hs, nil
 }
@@ -163,7 +170,7 @@ func (c ReplicationConfig) electConfig(repHeartbeatTicks int) (elect.Config, err
 	}
 	ec.ID, ec.Priority = elect.SiteID(c.ID), c.Priority
 	for _, s := range c.Sites {
-		ec.Sites = append(ec.Sites, elect.Site{ID: elect.SiteID(s.ID), Priority: s.Priority, Witness: s.Witness})
+		ec.Sites = append(ec.Sites, elect.Site{ID: elect.SiteID(s.ID), Witness: s.Witness})
 	}
 	ec.VoteWaitTicks = scale(ec.VoteWaitTicks, c.ElectVoteWait)
 	ec.ElectionTicks = scale(ec.ElectionTicks, c.ElectTimeout)
@@ -235,11 +242,25 @@ func (d *driver) startElect(cfg ReplicationConfig, heartbeatTicks int) error {
 	if ec.Leases {
 		d.el.lease = newLeaseClock(ec, cfg.TickInterval)
 	}
-	d.noteLastRecord()
 	d.log.Info("elect: starting", "egen", hs.EGen, "voted_for", uint64(hs.VotedFor),
-		"last_gen", n.Status().LastGen, "last", n.Status().LastLSN.String())
+		"electability", n.Electability().String())
+	if hs.Electability != elect.ElectabilityUnknown && (cfg.Priority > 0) != (n.Electability() == elect.Electable) {
+		d.log.Warn("elect: this site keeps the electability fixed at its first start; its priority now only decides whether it stands in elections",
+			"priority", cfg.Priority, "electability", n.Electability().String())
+	}
 	n.Start()
 	return nil
+}
+
+// repElectability is rep's spelling of an elect class.
+func repElectability(e elect.Electability) rep.Electability {
+	switch e {
+	case elect.Electable:
+		return rep.Electable
+	case elect.Unelectable:
+		return rep.Unelectable
+	}
+	return rep.ElectabilityUnknown
 }
 
 // noteLastRecord tells the elect node the generation and LSN of the last

@@ -41,7 +41,7 @@ func (g *syncGroup) open(cfg Config, id rep.SiteID, ids []rep.SiteID) *syncSite 
 	rc.ID, rc.Priority, rc.Log = id, 1, r
 	for _, o := range ids {
 		if o != id {
-			rc.Sites = append(rc.Sites, rep.Site{ID: o, Priority: 1})
+			rc.Sites = append(rc.Sites, rep.Site{ID: o})
 		}
 	}
 	n, err := rep.New(rc)

@@ -33,9 +33,12 @@ import (
 // Driver goroutine only, except done.
 type transferWait struct {
 	to   SiteID
-	gen  uint64     // the master's generation when it began
-	told bool       // TransferCaughtUp called
-	done chan error // buffered; receives the outcome once
+	gen  uint64 // the master's generation when it began
+	told bool   // TransferCaughtUp called
+	// refused: the target said it cannot stand (elect's
+	// EventTransferRefused), the reason the failure that follows gives.
+	refused bool
+	done    chan error // buffered; receives the outcome once
 }
 
 func (x *transferWait) finish(err error) {
@@ -61,8 +64,10 @@ func (x *transferWait) finish(err error) {
 // generation; an error wrapping ErrTransferFailed if the target did not
 // become master in time (writes here resume if this site is still
 // master) or another site won; a *NotMasterError (wrapped) if this site
-// is not the master; ErrBadTarget, wrapping elect's ErrUnknownSite,
-// ErrWitness or ErrNotElectable, for a bad target; ctx.Err() if ctx ends
+// is not the master; ErrBadTarget, wrapping elect's ErrUnknownSite or
+// ErrWitness, for a bad target; ErrTransferFailed wrapping
+// ErrNotElectable when the target refused (it has priority 0, which only
+// it knows); ctx.Err() if ctx ends
 // first, in which case the transfer goes on and may still complete.
 func (e *Env) Transfer(ctx context.Context, to SiteID) error {
 	d, err := e.repDriver()
@@ -103,7 +108,7 @@ func (d *driver) startTransfer(to SiteID) (*transferWait, error) {
 			}
 			return nil, fmt.Errorf("env: transfer to %d: %w", to, &NotMasterError{Master: master})
 		}
-		if errors.Is(err, elect.ErrUnknownSite) || errors.Is(err, elect.ErrWitness) || errors.Is(err, elect.ErrNotElectable) {
+		if errors.Is(err, elect.ErrUnknownSite) || errors.Is(err, elect.ErrWitness) {
 			return nil, fmt.Errorf("env: transfer to %d: %w: %w", to, ErrBadTarget, err)
 		}
 		return nil, fmt.Errorf("env: transfer to %d: %w", to, err)
@@ -174,8 +179,17 @@ func (d *driver) transferEvent(ev elect.Event) {
 				"role", st.Role.String(), "master", uint64(st.Master), "gen", st.Gen)
 		}
 		d.xferOutcome = func() { x.finish(nil) }
+	case elect.EventTransferRefused:
+		if SiteID(ev.Site) == x.to {
+			x.refused = true
+		}
+		return
 	case elect.EventTransferFailed:
-		d.xferOutcome = func() { x.finish(fmt.Errorf("env: transfer to %d: %w", x.to, ErrTransferFailed)) }
+		err := fmt.Errorf("env: transfer to %d: %w: the target did not become master in time", x.to, ErrTransferFailed)
+		if x.refused {
+			err = fmt.Errorf("env: transfer to %d: %w: %w: the target cannot stand (its priority is 0)", x.to, ErrTransferFailed, elect.ErrNotElectable)
+		}
+		d.xferOutcome = func() { x.finish(err) }
 	default:
 		return
 	}

@@ -33,7 +33,7 @@ func groupSites(id SiteID, ids []SiteID, witness SiteID) []Site {
 		case o == witness:
 			sites = append(sites, Site{ID: o, Witness: true})
 		default:
-			sites = append(sites, Site{ID: o, Priority: 1})
+			sites = append(sites, Site{ID: o})
 		}
 	}
 	return sites

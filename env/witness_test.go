@@ -247,7 +247,7 @@ func TestWitnessConfigValidation(t *testing.T) {
 	base := func() ReplicationConfig {
 		c := DefaultReplicationConfig()
 		c.Transport, c.ID, c.Logger = ep, 9, discardLogger()
-		c.Sites = []Site{{ID: 1, Priority: 1}, {ID: 2, Priority: 1}}
+		c.Sites = []Site{{ID: 1}, {ID: 2}}
 		return c
 	}
 	c := base()

@@ -47,17 +47,25 @@ func ackPolicyMet(p AckPolicy, c ackCount) bool {
 }
 
 // permMet reports whether the record at at satisfies the ack policy.
+//
+// A site counts as electable as it says it is (Message.Electability).
+// One not heard yet counts the way that can only make permanence harder:
+// in the number of electable sites, but not among those that acked. The
+// sites' elections count alike (elect: a voter not heard in an election
+// counts toward the electable sites, its vote only if it says it is
+// electable), so a majority the master counted here meets every winner's
+// electable votes, whatever either side has heard so far.
 func (n *Node) permMet(at lsn.LSN) bool {
 	c := ackCount{SelfElectable: n.selfElectable}
 	for _, s := range n.cfg.Sites {
 		st := n.sites[s.ID]
 		c.Clients++
-		if s.Priority > 0 {
+		if st.electable != Unelectable {
 			c.ElectableClients++
 		}
 		if !st.acked.Less(at) {
 			c.Acked++
-			if s.Priority > 0 {
+			if st.electable == Electable {
 				c.AckedElectable++
 			}
 		}
@@ -69,6 +77,7 @@ func (n *Node) permMet(at lsn.LSN) bool {
 // is durable locally and meets the policy. Satisfaction is monotone in
 // the LSN, so the scan stops at the first one that does not.
 func (n *Node) checkPerms() {
+	n.advanceCommit()
 	i := 0
 	for ; i < len(n.m.pending); i++ {
 		p := n.m.pending[i]

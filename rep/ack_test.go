@@ -131,3 +131,102 @@ func TestAckPolicyNoneIsPermanentOnLocalDurability(t *testing.T) {
 		t.Fatalf("commits = %v", c)
 	}
 }
+
+// A client configured with priority 0 says so, and its ack does not
+// count for quorum: with the other electable client cut off, a commit
+// acked by the priority-0 client alone stays not permanent (the repnode
+// bug of a 100/50/0 group, where the priority-50 site then won and the
+// "permanent" commits were gone). It becomes permanent once the electable
+// client acks.
+func TestUnelectableAckDoesNotCountForQuorum(t *testing.T) {
+	h := newHarness(t, 3, func(id SiteID, c *Config) {
+		c.AckTimeoutTicks = 1000
+		if id == 3 {
+			c.Priority = 0
+		}
+	})
+	h.group()
+	if got := h.node(1).n.Sites()[1].Electability; got != Unelectable {
+		t.Fatalf("master's view of site 3 after it announced itself: %s, want unelectable", got)
+	}
+	h.partition(1, 2)
+	recs := h.put(1, "a")
+	h.stabilize()
+	h.tick(30)
+	h.stabilize()
+	if c := h.node(1).commits; len(c) != 0 {
+		t.Fatalf("commit acked only by the priority-0 site reported: %v", c)
+	}
+	if got := h.node(1).n.Status().Commit; !got.Less(recs[0].LSN) {
+		t.Fatalf("commit point %s covers %s, acked by no electable client", got, recs[0].LSN)
+	}
+	h.heal()
+	h.tick(h.node(1).n.cfg.HeartbeatTicks + 10)
+	h.stabilize()
+	if c := h.node(1).commits; len(c) != 1 || !c[0].Permanent {
+		t.Fatalf("after site 2 acked: %v", c)
+	}
+	if got := h.node(1).n.Status().Commit; got != recs[0].LSN {
+		t.Fatalf("commit point %s, want %s", got, recs[0].LSN)
+	}
+}
+
+// A site that has not said how it is counted counts the harder way: as
+// electable in the number of electable sites, but not among those that
+// acked. In a group of five where two sites never spoke, quorum needs
+// the master and both others.
+func TestSiteNotHeardCountsAgainstPermanence(t *testing.T) {
+	h := newHarness(t, 5, func(_ SiteID, c *Config) { c.AckTimeoutTicks = 1000 })
+	h.partition(1, 4)
+	h.partition(1, 5)
+	h.group()
+	h.partition(1, 3)
+	recs := h.put(1, "a")
+	h.stabilize()
+	if c := h.node(1).commits; len(c) != 0 {
+		t.Fatalf("permanent with 2 of 5 possible electable sites: %v", c)
+	}
+	for _, s := range h.node(1).n.Sites() {
+		if s.ID >= 4 && s.Electability != ElectabilityUnknown {
+			t.Fatalf("site %d never spoke but is %s", s.ID, s.Electability)
+		}
+	}
+	h.heal()
+	h.partition(1, 4)
+	h.partition(1, 5)
+	h.tick(h.node(1).n.cfg.HeartbeatTicks + 10)
+	h.stabilize()
+	if c := h.node(1).commits; len(c) != 1 || !c[0].Permanent || c[0].LSN != recs[0].LSN {
+		t.Fatalf("with 3 of 5: %v", c)
+	}
+}
+
+// The commit point is quorum's whatever the ack policy, and a client
+// learns it from the master's heartbeats.
+func TestCommitPointIsQuorumsAndReachesClients(t *testing.T) {
+	h := newHarness(t, 3, func(_ SiteID, c *Config) { c.AckPolicy = AckNone })
+	h.group()
+	h.partition(1, 2)
+	h.partition(1, 3)
+	recs := h.put(1, "a")
+	h.stabilize()
+	if c := h.node(1).commits; len(c) != 1 || !c[0].Permanent {
+		t.Fatalf("ack none: %v", c)
+	}
+	if got := h.node(1).n.Status().Commit; !got.Less(recs[0].LSN) {
+		t.Fatalf("commit point %s covers a record no client has", got)
+	}
+	h.heal()
+	h.tick(h.node(1).n.cfg.HeartbeatTicks + 1)
+	h.stabilize()
+	if got := h.node(1).n.Status().Commit; got != recs[0].LSN {
+		t.Fatalf("master's commit point %s, want %s", got, recs[0].LSN)
+	}
+	h.tick(h.node(1).n.cfg.HeartbeatTicks + 1)
+	h.stabilize()
+	for _, id := range []SiteID{2, 3} {
+		if got := h.node(id).n.Status().Commit; got != recs[0].LSN {
+			t.Fatalf("site %d's commit point %s, want %s", id, got, recs[0].LSN)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import "logship/wal/lsn"
 type clientState struct {
 	state      SyncState
 	masterLast lsn.LSN // newest master LSN heard of
+	commit     lsn.LSN // newest commit point heard from the master (commit.go)
 	silent     int     // ticks since the master was last heard
 	silentSent bool    // EventMasterSilent reported for this silence
 	ackSent    lsn.LSN
@@ -44,6 +45,7 @@ func (n *Node) stepClient(m Message) {
 		if n.c.masterLast.Less(m.Last) {
 			n.c.masterLast = m.Last
 		}
+		n.heardCommit(m.Commit)
 	}
 	switch m.Type {
 	case MsgLog:

@@ -56,12 +56,12 @@ func appendMessage(b []byte, m *Message) ([]byte, bool) {
 	n := 5
 	for _, set := range [...]bool{len(m.Records) > 0, !m.LSN.IsZero(), !m.Until.IsZero(), !m.Last.IsZero(),
 		m.Anywhere, m.Outdated, m.Abandoned, m.Found, m.RecGen != 0, m.Checksum != 0, m.Priority != 0,
-		m.Offset != 0, len(m.Data) > 0, m.NotAvail, !m.Applied.IsZero()} {
+		m.Offset != 0, len(m.Data) > 0, m.NotAvail, !m.Applied.IsZero(), m.Electability != 0, !m.Commit.IsZero()} {
 		if set {
 			n++
 		}
 	}
-	b = append(b, 0x80|byte(n)) // at most 20 fields: a fixmap or...
+	b = append(b, 0x80|byte(n)) // at most 22 fields: a fixmap or...
 	if n > 15 {
 		b = append(b[:len(b)-1], mpMap16, 0, byte(n))
 	}
@@ -117,6 +117,10 @@ func appendMessage(b []byte, m *Message) ([]byte, bool) {
 	}
 	b = appendTrueField(b, "na", m.NotAvail)
 	b = appendLSNField(b, "ap", m.Applied)
+	if m.Electability != 0 {
+		b = append(appendKey(b, "el"), mpUint8, byte(m.Electability))
+	}
+	b = appendLSNField(b, "cm", m.Commit)
 	return b, true
 }
 
@@ -401,6 +405,10 @@ func decodeMessage(b []byte, m *Message) (ok bool) {
 			m.NotAvail = d.bool()
 		case "ap":
 			m.Applied = d.lsn()
+		case "el":
+			m.Electability = Electability(d.uintMax(math.MaxUint8))
+		case "cm":
+			m.Commit = d.lsn()
 		default:
 			return false
 		}

@@ -43,6 +43,10 @@ func codecMessages(big bool) []Message {
 			Anywhere: true, Outdated: true, Abandoned: true, Found: true, RecGen: 10, Checksum: 11, Priority: 12,
 			Offset: 1 << 40, Data: []byte("data"), NotAvail: true},
 		Message{Type: MsgAck, From: 2, To: 1, Gen: 1, LSN: lsn.New(1, 32)},
+		Message{Type: MsgAck, From: 2, To: 1, Gen: 1, LSN: lsn.New(1, 32), Applied: lsn.New(1, 16), Electability: Unelectable},
+		Message{Type: MsgNewClient, From: 2, To: 1, Gen: 1, LSN: lsn.New(1, 32), Priority: 5, Electability: Electable},
+		Message{Type: MsgHeartbeat, From: 1, To: 2, Gen: 4, Last: lsn.New(3, 64), Commit: lsn.New(3, 32)},
+		Message{Type: MsgLog, From: 1, To: 2, Gen: 4, Last: lsn.New(3, 64), Commit: lsn.New(2, 32), Records: recs[:1]},
 	)
 	return ms
 }

@@ -13,18 +13,42 @@ type SiteID uint64
 // every *Ticks field.
 const TickMillis = 10
 
-// Site describes another member of the group.
+// Site describes another member of the group. Its electability is not
+// configured here: each site says it itself (Message.Electable), and
+// until it has, the master counts it the way that can only make
+// permanence harder (see ack.go).
 type Site struct {
 	ID SiteID
-	// Priority 0 means the site can never become master (not electable);
-	// only electable sites count for the one_peer, all_peers and quorum
-	// ack policies.
-	Priority uint32
 	// Witness: the site keeps no data; it only votes in elections (package
 	// elect). rep never ships to a witness nor counts it for acks, so a
 	// witness must not be in Config.Sites: the env driver gives it to
 	// elect only.
 	Witness bool
+}
+
+// Electability is whether the group counts a site as electable: its
+// acks count for the one_peer, all_peers and quorum policies, and its
+// election votes toward the electable quorum (package elect), because it
+// votes only for candidates at least as up to date as itself.
+type Electability uint8
+
+const (
+	// ElectabilityUnknown: not heard yet. In Config, it means "by
+	// Priority": electable when Priority > 0.
+	ElectabilityUnknown Electability = iota
+	// Electable: counted.
+	Electable
+	// Unelectable: not counted (configured with priority 0).
+	Unelectable
+)
+
+var electabilityNames = [...]string{"unknown", "electable", "unelectable"}
+
+func (e Electability) String() string {
+	if int(e) < len(electabilityNames) {
+		return electabilityNames[e]
+	}
+	return fmt.Sprintf("Electability(%d)", uint8(e))
 }
 
 // AckPolicy says which acknowledgements make a commit permanent
@@ -73,6 +97,13 @@ type Config struct {
 	ID SiteID
 	// Priority of this site; 0 = never master.
 	Priority uint32
+	// Electability is how this site tells the others to count it.
+	// ElectabilityUnknown (the default) means by Priority. With
+	// elections the driver sets it from the class elect fixed at the
+	// site's first start (elect.HardState.Class), so that a site
+	// restarted, or set at run time, with another priority is still
+	// counted as it was when its acks and votes were counted.
+	Electability Electability
 	// Sites are the other members of the group (not this site).
 	Sites []Site
 	// StartDisconnected makes every other site count as disconnected until
@@ -212,6 +243,9 @@ func (c Config) Validate() error {
 	}
 	if c.Peer != 0 && !seen[c.Peer] {
 		bad("Peer (%d) is not in Sites", c.Peer)
+	}
+	if int(c.Electability) >= len(electabilityNames) {
+		bad("Electability (%d) is not a known value", c.Electability)
 	}
 	if int(c.AckPolicy) >= len(ackPolicyNames) {
 		bad("AckPolicy (%d) is not a known policy", c.AckPolicy)

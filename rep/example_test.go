@@ -54,7 +54,7 @@ func Example_masterAndClient() {
 		log := rep.NewMemLog(1 << 20)
 		cfg := rep.DefaultConfig()
 		cfg.ID, cfg.Priority, cfg.Log = id, 1, log
-		cfg.Sites = []rep.Site{{ID: 3 - id, Priority: 1}}
+		cfg.Sites = []rep.Site{{ID: 3 - id}}
 		n, err := rep.New(cfg)
 		if err != nil {
 			panic(err)

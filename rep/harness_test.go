@@ -58,7 +58,7 @@ func newHarness(t *testing.T, size int, opts ...func(id SiteID, c *Config)) *har
 		cfg.ID, cfg.Priority, cfg.Log = id, 1, log
 		for _, o := range h.ids {
 			if o != id {
-				cfg.Sites = append(cfg.Sites, Site{ID: o, Priority: 1})
+				cfg.Sites = append(cfg.Sites, Site{ID: o})
 			}
 		}
 		for _, o := range opts {

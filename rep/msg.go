@@ -136,6 +136,14 @@ type Message struct {
 	// Applied (ACK only): the last record applied on the client, never
 	// after LSN. Optional: an older client omits it.
 	Applied lsn.LSN `msgpack:"ap,omitempty"`
+	// Electability (ACK, NEWCLIENT): how the sender is counted; see
+	// [Electability]. Absent (unknown), the master counts the sender the
+	// way that can only make permanence harder (ack.go).
+	Electability Electability `msgpack:"el,omitempty"`
+	// Commit (LOG and HEARTBEAT from the master): the master's commit
+	// point, the newest record durable on a quorum of the electable
+	// sites, which no election can lose (see commit.go).
+	Commit lsn.LSN `msgpack:"cm,omitempty"`
 }
 
 func (m Message) String() string {
@@ -154,6 +162,9 @@ func (m Message) String() string {
 		s += " lsn=" + m.LSN.String()
 		if !m.Applied.IsZero() {
 			s += " applied=" + m.Applied.String()
+		}
+		if m.Electability != ElectabilityUnknown {
+			s += " " + m.Electability.String()
 		}
 	default:
 		s += " lsn=" + m.LSN.String() + " last=" + m.Last.String()
@@ -213,6 +224,15 @@ func (m *Message) Validate() error {
 	}
 	if !m.Applied.IsZero() && m.Type != MsgAck {
 		return bad("unexpected applied LSN %s", m.Applied)
+	}
+	if m.Electability != ElectabilityUnknown && m.Type != MsgAck && m.Type != MsgNewClient {
+		return bad("unexpected electability")
+	}
+	if int(m.Electability) >= len(electabilityNames) {
+		return bad("unknown electability %d", m.Electability)
+	}
+	if !m.Commit.IsZero() && m.Type != MsgLog && m.Type != MsgHeartbeat {
+		return bad("unexpected commit LSN %s", m.Commit)
 	}
 	switch m.Type {
 	case MsgLog:

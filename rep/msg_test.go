@@ -21,14 +21,14 @@ func sampleMessages() []Message {
 		{Type: MsgLogReq, From: 2, To: 1, Gen: 3, LSN: l(1, 10), Until: l(2, 0), Anywhere: true},
 		{Type: MsgLogMore, From: 1, To: 2, Gen: 3, LSN: l(2, 30), Last: l(9, 0)},
 		{Type: MsgLogNotAvail, From: 1, To: 2, Gen: 3, LSN: l(1, 10), Outdated: true},
-		{Type: MsgAck, From: 2, To: 1, Gen: 3, LSN: l(2, 30), Applied: l(2, 0)},
+		{Type: MsgAck, From: 2, To: 1, Gen: 3, LSN: l(2, 30), Applied: l(2, 0), Electability: Electable},
 		{Type: MsgVerifyReq, From: 2, To: 1, Gen: 3, LSN: l(2, 30)},
 		{Type: MsgVerify, From: 1, To: 2, Gen: 3, LSN: l(2, 30), Found: true, RecGen: 2, Checksum: 77, Last: l(5, 5)},
 		{Type: MsgVerifyFail, From: 1, To: 2, Gen: 3, LSN: l(1, 0)},
 		{Type: MsgNewMaster, From: 1, To: 2, Gen: 3, Last: l(5, 5), Priority: 10},
-		{Type: MsgNewClient, From: 2, To: 1, Gen: 3, LSN: l(5, 5), Priority: 1},
+		{Type: MsgNewClient, From: 2, To: 1, Gen: 3, LSN: l(5, 5), Priority: 1, Electability: Unelectable},
 		{Type: MsgMasterReq, From: 2, To: 1},
-		{Type: MsgHeartbeat, From: 1, To: 2, Gen: 3, Last: l(5, 5)},
+		{Type: MsgHeartbeat, From: 1, To: 2, Gen: 3, Last: l(5, 5), Commit: l(5, 0)},
 		{Type: MsgUpdateReq, From: 2, To: 1, Gen: 3},
 		{Type: MsgUpdate, From: 1, To: 2, Gen: 3, Snap: snap},
 		{Type: MsgPageReq, From: 2, To: 1, Gen: 3, Snap: snap, Offset: 100},
@@ -97,6 +97,9 @@ func TestUnmarshalRejectsMalformedInput(t *testing.T) {
 		{"huge array header", []byte{0x85, 0xa1, 'r', 0xdd, 0xff, 0xff, 0xff, 0xff}},
 		{"applied after durable", enc(map[string]any{"v": Version, "t": int(MsgAck), "f": 1, "l": "1/50", "ap": "1/60"})},
 		{"applied on a heartbeat", enc(map[string]any{"v": Version, "t": int(MsgHeartbeat), "f": 1, "ap": "1/60"})},
+		{"electability on a heartbeat", enc(map[string]any{"v": Version, "t": int(MsgHeartbeat), "f": 1, "el": 1})},
+		{"unknown electability", enc(map[string]any{"v": Version, "t": int(MsgAck), "f": 1, "el": 7})},
+		{"commit on an ack", enc(map[string]any{"v": Version, "t": int(MsgAck), "f": 1, "cm": "1/60"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

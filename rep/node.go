@@ -82,6 +82,10 @@ type Status struct {
 	Last, Durable lsn.LSN
 	// MasterLast is the newest master LSN this client has heard of.
 	MasterLast lsn.LSN
+	// Commit is the commit point as this site knows it (Node.Commit):
+	// records up to it are durable on a majority of the electable sites
+	// and no failover rolls them back.
+	Commit lsn.LSN
 	// InitDone/InitTotal: bytes of the snapshot received / its size.
 	InitDone, InitTotal int64
 	// RetainLSN: the log from this LSN must be kept for an init this
@@ -123,8 +127,9 @@ type Node struct {
 	c     clientState
 	sv    snapServer // snapshot served for internal init (init.go)
 
-	// selfElectable: this site's configured priority is > 0, which is how
-	// the other sites count it; SetPriority does not change it (settings.go).
+	// selfElectable: the group counts this site as electable
+	// (Config.Electability, by default its configured priority > 0);
+	// SetPriority does not change it (settings.go).
 	selfElectable bool
 
 	// syncAsked: Sync was called on a delayed client that did not yet
@@ -141,6 +146,9 @@ type Node struct {
 type siteState struct {
 	Site
 	connected bool
+	// electable: how the site says it is counted (its ACK and NEWCLIENT
+	// messages); ElectabilityUnknown until it has (ack.go).
+	electable Electability
 	acked     lsn.LSN // master: durable LSN acknowledged at our gen
 	sent      lsn.LSN // master: newest record shipped at our gen (progress.go)
 	applied   lsn.LSN // master: newest record the site reported applied
@@ -157,7 +165,8 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Log, sites: map[SiteID]*siteState{}, selfElectable: cfg.Priority > 0}
+	self := cfg.Electability == Electable || cfg.Electability == ElectabilityUnknown && cfg.Priority > 0
+	n := &Node{cfg: cfg, log: cfg.Log, sites: map[SiteID]*siteState{}, selfElectable: self}
 	for _, s := range cfg.Sites {
 		n.sites[s.ID] = &siteState{Site: s, connected: !cfg.StartDisconnected}
 	}
@@ -171,7 +180,7 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) Status() Status {
 	st := Status{
 		ID: n.cfg.ID, Role: n.role, Master: n.master, Gen: n.gen,
-		NoWait: n.cfg.NoWait, Last: n.last, Durable: n.durable,
+		NoWait: n.cfg.NoWait, Last: n.last, Durable: n.durable, Commit: n.Commit(),
 	}
 	switch n.role {
 	case RoleClient:
@@ -187,9 +196,11 @@ func (n *Node) Status() Status {
 
 // SiteStatus is the master's view of another site.
 type SiteStatus struct {
-	ID        SiteID
-	Priority  uint32
-	Connected bool
+	ID SiteID
+	// Electability is how the site said it is counted (unknown until
+	// it has).
+	Electability Electability
+	Connected    bool
 	// Acked is the durable LSN the site acknowledged (master only):
 	// PostgreSQL's flush_lsn.
 	Acked lsn.LSN
@@ -205,10 +216,23 @@ func (n *Node) Sites() []SiteStatus {
 	out := make([]SiteStatus, 0, len(n.cfg.Sites))
 	for _, s := range n.cfg.Sites {
 		st := n.sites[s.ID]
-		out = append(out, SiteStatus{ID: s.ID, Priority: s.Priority, Connected: st.connected, Acked: st.acked,
+		out = append(out, SiteStatus{ID: s.ID, Electability: st.electable, Connected: st.connected, Acked: st.acked,
 			Sent: lsn.Max(st.sent, st.acked), Applied: st.applied})
 	}
 	return out
+}
+
+// newClient is this site's NEWCLIENT announcement to master.
+func (n *Node) newClient(master SiteID) Message {
+	return Message{Type: MsgNewClient, To: master, Priority: n.cfg.Priority, LSN: n.last, Electability: n.electability()}
+}
+
+// electability is how this site tells the others to count it.
+func (n *Node) electability() Electability {
+	if n.selfElectable {
+		return Electable
+	}
+	return Unelectable
 }
 
 func (n *Node) send(m Message) {
@@ -245,6 +269,9 @@ func (n *Node) Step(m Message) error {
 		return nil
 	}
 	s.connected = true
+	if m.Electability != ElectabilityUnknown {
+		s.electable = m.Electability
+	}
 	if n.role == RoleNone {
 		n.stats.MsgsIgnored++
 		return nil
@@ -313,7 +340,7 @@ func (n *Node) PeerUp(id SiteID) {
 	s.connected = true
 	if n.role == RoleClient && id == n.master {
 		// Warm resume: announce ourselves and ask for what we lack.
-		n.send(Message{Type: MsgNewClient, To: id, Priority: n.cfg.Priority, LSN: n.last})
+		n.send(n.newClient(id))
 		n.resume()
 	}
 }
@@ -388,7 +415,7 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 	warm := n.role == RoleClient && n.master == master && n.gen == gen &&
 		(n.c.state == SyncCatchup || n.c.state == SyncReady)
 	if warm {
-		n.send(Message{Type: MsgNewClient, To: master, Priority: n.cfg.Priority, LSN: n.last})
+		n.send(n.newClient(master))
 		n.resume()
 		return
 	}
@@ -402,7 +429,7 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 	n.c.reset(n.cfg)
 	n.stats.MasterChanges++
 	n.event(Event{Type: EventNewMaster, Site: master, Gen: gen})
-	n.send(Message{Type: MsgNewClient, To: master, Priority: n.cfg.Priority, LSN: n.last})
+	n.send(n.newClient(master))
 	asked := n.syncAsked && master == prevMaster && prevGen == 0
 	n.syncAsked = false
 	if n.cfg.DelayClient && !asked {

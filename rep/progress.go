@@ -57,7 +57,7 @@ func (n *Node) sendAck() {
 		n.c.ackSent = n.durable
 	}
 	n.stats.AcksSent++
-	n.send(Message{Type: MsgAck, To: n.master, LSN: n.durable, Applied: ap})
+	n.send(Message{Type: MsgAck, To: n.master, LSN: n.durable, Applied: ap, Electability: n.electability()})
 }
 
 // noteSent records that recs (non-empty) were shipped to s.

@@ -12,7 +12,7 @@ import (
 func TestReadyDeliversEverySnapshotRelease(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.ID = 1
-	cfg.Sites = []Site{{ID: 2, Priority: 1}}
+	cfg.Sites = []Site{{ID: 2}}
 	cfg.Log = NewMemLog(1 << 20)
 	n, err := New(cfg)
 	if err != nil {
@@ -34,7 +34,7 @@ func TestReadyDeliversEverySnapshotRelease(t *testing.T) {
 // PeerUp marks it connected.
 func TestStartDisconnectedUntilPeerUp(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.ID, cfg.Sites, cfg.Log = 1, []Site{{ID: 2, Priority: 1}}, NewMemLog(1<<20)
+	cfg.ID, cfg.Sites, cfg.Log = 1, []Site{{ID: 2}}, NewMemLog(1<<20)
 	cfg.StartDisconnected = true
 	n, err := New(cfg)
 	if err != nil {

@@ -1,11 +1,16 @@
 package rep
 
-import "fmt"
+import (
+	"fmt"
+
+	"logship/wal/lsn"
+)
 
 // masterState is the master's side of the protocol.
 type masterState struct {
 	pending []pendingCommit
-	idle    int // ticks since the master last sent to all clients
+	idle    int     // ticks since the master last sent to all clients
+	commit  lsn.LSN // the commit point (commit.go)
 }
 
 // Appended tells the master that recs were written to its log (not
@@ -59,7 +64,7 @@ func (n *Node) shipTo(to SiteID, recs []LogRecord, limit int, served bool) {
 		if !served {
 			last = batch[len(batch)-1].LSN
 		}
-		n.send(Message{Type: MsgLog, To: to, Records: batch, Last: last})
+		n.send(Message{Type: MsgLog, To: to, Records: batch, Last: last, Commit: n.sentCommit()})
 		n.noteSent(n.sites[to], batch)
 		if len(batch) > 1 {
 			n.stats.BulkTransfers++
@@ -153,6 +158,7 @@ func (n *Node) stepMaster(m Message) {
 		n.serveVerify(m)
 	case MsgNewClient, MsgMasterReq:
 		n.send(Message{Type: MsgNewMaster, To: m.From, Last: n.last, Priority: n.cfg.Priority})
+		n.checkPerms() // the site may have said it is not electable
 	case MsgNewMaster:
 		if m.Gen == n.gen {
 			n.event(Event{Type: EventDupMaster, Site: m.From, Gen: m.Gen})
@@ -172,7 +178,7 @@ func (n *Node) tickMaster() {
 	if n.cfg.HeartbeatTicks > 0 && n.m.idle >= n.cfg.HeartbeatTicks {
 		n.m.idle = 0
 		n.stats.HeartbeatsSent++
-		n.broadcast(Message{Type: MsgHeartbeat, Last: n.last})
+		n.broadcast(Message{Type: MsgHeartbeat, Last: n.last, Commit: n.sentCommit()})
 	}
 	n.expirePerms()
 }

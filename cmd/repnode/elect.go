@@ -55,7 +55,8 @@ func electionStatus(n *node) *api.Election {
 	if err != nil {
 		return nil
 	}
-	info := &api.Election{EGen: es.EGen, Electing: es.Electing, VotedFor: uint64(es.VotedFor), Priority: es.Priority, CanWrite: es.WriteErr == nil}
+	info := &api.Election{EGen: es.EGen, Electing: es.Electing, VotedFor: uint64(es.VotedFor), Priority: es.Priority,
+		Electability: es.Electability.String(), CanWrite: es.WriteErr == nil}
 	if es.WriteErr != nil {
 		info.WriteErr = es.WriteErr.Error()
 	}

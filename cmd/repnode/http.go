@@ -274,6 +274,9 @@ func (n *node) status() (api.Status, error) {
 			LagSeconds: s.LagTime.Seconds(), CatchUpETASeconds: etaSeconds(s.CatchUpETA),
 			Witness: slices.Contains(n.cfg.WitnessPeers, id),
 		})
+		if st.Role.String() == "master" && !out.Sites[len(out.Sites)-1].Witness {
+			out.Sites[len(out.Sites)-1].Electability = s.Electability.String()
+		}
 	}
 	return out, nil
 }

@@ -187,13 +187,9 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	rcfg.ID = env.SiteID(cfg.ID)
 	rcfg.Priority = uint32(cfg.Priority)
 	for _, id := range sortedPeerIDs(cfg.Peers) {
-		// Other sites' priorities are not configured here; a non-zero
-		// value makes them count as electable for the ack policies.
-		site := env.Site{ID: env.SiteID(id), Priority: 1}
-		if slices.Contains(cfg.WitnessPeers, id) {
-			site = env.Site{ID: env.SiteID(id), Witness: true}
-		}
-		rcfg.Sites = append(rcfg.Sites, site)
+		// Other sites' priorities are not configured here: each site
+		// tells the others how to count it (rep.Electability).
+		rcfg.Sites = append(rcfg.Sites, env.Site{ID: env.SiteID(id), Witness: slices.Contains(cfg.WitnessPeers, id)})
 	}
 	if cfg.Witness {
 		rcfg.Priority = 0

@@ -131,7 +131,7 @@ func (s *Sim) startElect(st *site) {
 	ec.ID, ec.Priority = elect.SiteID(st.id), 1
 	for _, o := range s.sites {
 		if o.id != st.id {
-			ec.Sites = append(ec.Sites, elect.Site{ID: elect.SiteID(o.id), Priority: 1})
+			ec.Sites = append(ec.Sites, elect.Site{ID: elect.SiteID(o.id)})
 		}
 	}
 	ec.Rand = rand.New(rand.NewPCG(s.rng.Uint64(), uint64(st.id)))

@@ -473,7 +473,7 @@ func (s *Sim) repConfig(st *site) rep.Config {
 	c.ID, c.Priority, c.Log, c.Peer = st.id, 1, st.store.Log(), st.peer
 	for _, o := range s.sites {
 		if o.id != st.id {
-			c.Sites = append(c.Sites, rep.Site{ID: o.id, Priority: 1})
+			c.Sites = append(c.Sites, rep.Site{ID: o.id})
 		}
 	}
 	c.BulkBytes = 1 << 10

@@ -37,6 +37,11 @@ type Site struct {
 	// Witness: the site is a witness (--witness-peers); it holds no data,
 	// so its LSNs stay empty.
 	Witness bool `json:"witness,omitempty"`
+	// Electability (master's view): how the site said the group counts
+	// it: "electable" (its acks count for one_peer, all_peers and
+	// quorum), "unelectable" (first started with priority 0) or
+	// "unknown" (not heard yet). Empty on a client.
+	Electability string `json:"electability,omitempty"`
 }
 
 // Status is the /v1/status answer.
@@ -77,8 +82,12 @@ type Election struct {
 	Electing bool   `json:"electing"`
 	VotedFor uint64 `json:"voted_for"`
 	Priority uint32 `json:"priority"`
-	CanWrite bool   `json:"can_write"`
-	WriteErr string `json:"write_error,omitempty"`
+	// Electability is how the group counts this site, fixed at its first
+	// start ("electable" when its priority was above 0 then); a priority
+	// set since only decides whether it stands in elections.
+	Electability string `json:"electability"`
+	CanWrite     bool   `json:"can_write"`
+	WriteErr     string `json:"write_error,omitempty"`
 }
 
 // Stats is the /v1/stats answer: every counter of the site, by part
