@@ -21,17 +21,17 @@ func TestApplierBatching(t *testing.T) {
 		put(t, e, "b", "k1", "v1")
 		put(t, e, "b", "k2", "v2")
 		synctest.Wait()
-		if _, ok := viewGet(t, e, "b", "k1"); ok {
+		if _, ok := appliedGet(t, e, "b", "k1"); ok {
 			t.Fatal("applied before ApplyDelay")
 		}
 		time.Sleep(59 * time.Minute)
 		synctest.Wait()
-		if _, ok := viewGet(t, e, "b", "k1"); ok {
+		if _, ok := appliedGet(t, e, "b", "k1"); ok {
 			t.Fatal("applied before ApplyDelay")
 		}
 		time.Sleep(2 * time.Minute)
 		synctest.Wait()
-		if v, _ := viewGet(t, e, "b", "k2"); v != "v2" {
+		if v, _ := appliedGet(t, e, "b", "k2"); v != "v2" {
 			t.Fatal("not applied after ApplyDelay")
 		}
 		if s := e.Stats(); s.AppliedBatches != 1 || s.AppliedRecords != 2 {

@@ -248,6 +248,10 @@ type RepStatus struct {
 	DurableLSN lsn.LSN
 	AppliedLSN lsn.LSN
 	MasterLSN  lsn.LSN // client: the newest master LSN heard of
+	// CommitLSN is the commit point as this site knows it: records up to
+	// it are durable on a majority of the electable sites, and no
+	// failover rolls them back (rep.Node.Commit). Zero when unknown.
+	CommitLSN lsn.LSN
 	SyncState  SyncState
 	Lockout    bool
 	InitDone   int64 // internal init: bytes received of InitTotal
@@ -308,6 +312,10 @@ type driver struct {
 	status   RepStatus
 	stats    RepStats
 	statusCh chan struct{} // closed and replaced when status changes
+	// commitCh is closed and replaced when the commit point moves, if a
+	// reader took it to wait (commitWaited) since it was made.
+	commitCh     chan struct{}
+	commitWaited bool
 
 	badMsgs, sendErrs, dropped, fsyncs atomic.Uint64
 	promisedDrops                      atomic.Uint64
@@ -360,7 +368,7 @@ func (e *Env) StartReplication(cfg ReplicationConfig) error {
 		e: e, r: r, tr: cfg.Transport, cfg: cfg, log: cfg.Logger,
 		cmds: make(chan func()), kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		waiters: map[lsn.LSN]*commitWaiter{}, statusCh: make(chan struct{}),
+		waiters: map[lsn.LSN]*commitWaiter{}, statusCh: make(chan struct{}), commitCh: make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = e.logger
@@ -396,6 +404,14 @@ func (e *Env) StartReplication(cfg ReplicationConfig) error {
 	e.drv.Store(d)
 	go d.run()
 	return nil
+}
+
+// readsLatest reports whether View reads through the writer's view here
+// (view.go): on the master.
+func (d *driver) readsLatest() bool {
+	d.pmu.Lock()
+	defer d.pmu.Unlock()
+	return d.status.Role == rep.RoleMaster
 }
 
 func (e *Env) repDriver() (*driver, error) {
@@ -902,7 +918,7 @@ func (d *driver) publish() {
 	sites := d.n.Sites()
 	st := RepStatus{
 		ID: s.ID, Role: s.Role, Master: s.Master, Gen: s.Gen, LSN: s.Last, DurableLSN: s.Durable,
-		MasterLSN: s.MasterLast, SyncState: s.SyncState, Lockout: s.Lockout,
+		MasterLSN: s.MasterLast, CommitLSN: s.Commit, SyncState: s.SyncState, Lockout: s.Lockout,
 		InitDone: s.InitDone, InitTotal: s.InitTotal, Err: s.Err,
 		Sites: make([]RepSite, len(sites)),
 	}
@@ -935,11 +951,17 @@ func (d *driver) publish() {
 	d.retain = s.RetainLSN
 	changed := st.Role != d.status.Role || st.Master != d.status.Master || st.Gen != d.status.Gen ||
 		st.Lockout != d.status.Lockout || st.SyncState != d.status.SyncState || st.Err != d.status.Err
+	moved := st.CommitLSN != d.status.CommitLSN
 	d.status = st
 	d.stats.Stats = stats
 	if changed {
 		close(d.statusCh)
 		d.statusCh = make(chan struct{})
+	}
+	if (moved || changed) && d.commitWaited {
+		close(d.commitCh)
+		d.commitCh = make(chan struct{})
+		d.commitWaited = false
 	}
 	d.pmu.Unlock()
 	if changed {

@@ -210,30 +210,12 @@ func (e *Env) localUpdate(ctx context.Context, fn func(*Tx) error) (Token, error
 	if err := e.waitRoom(ctx); err != nil {
 		return Token{}, err
 	}
-	// Group commit. Writers still queued for the writer mutex will append
-	// after this one; the last writer of such a run syncs the log for all
-	// of them (one fsync), the others wait for it. A run ends whenever no
-	// writer is queued, so nobody waits for a writer that is not coming.
-	e.writers.Add(1)
-	finished := false
-	defer func() {
-		if !finished { // fn panicked: leave the run without stalling it
-			if e.writers.Add(-1) == 0 {
-				_ = e.syncAll()
-			}
-		}
-	}()
-	at, epoch, wrote, err := e.runTx(fn)
-	finished = true
-	if e.writers.Add(-1) == 0 {
-		if serr := e.syncAll(); serr != nil {
-			return Token{}, serr
-		}
-	} else if err == nil && !at.IsZero() {
-		if werr := e.waitDurable(at, epoch); werr != nil {
-			return Token{}, werr
-		}
-	}
+	var wrote bool
+	at, err := e.inRun(func() (lsn.LSN, uint64, error) {
+		at, epoch, w, err := e.runTx(fn)
+		wrote = w
+		return at, epoch, err
+	})
 	if err != nil {
 		return Token{}, err
 	}
@@ -241,6 +223,37 @@ func (e *Env) localUpdate(ctx context.Context, fn func(*Tx) error) (Token, error
 		e.st.commits.Add(1)
 	}
 	return Token{LSN: at}, nil
+}
+
+// inRun runs f, which takes the writer mutex and returns the LSN it needs
+// durable (its record, or the last record it read) and the log epoch, as
+// one member of the current group commit: writers still queued for the
+// writer mutex will append after this one; the last member of such a run
+// syncs the log for all of them (one fsync), the others wait for it. A
+// run ends whenever no member is queued, so nobody waits for one that is
+// not coming. inRun returns once that LSN is durable, or f's error.
+func (e *Env) inRun(f func() (lsn.LSN, uint64, error)) (lsn.LSN, error) {
+	e.writers.Add(1)
+	finished := false
+	defer func() {
+		if !finished { // f panicked: leave the run without stalling it
+			if e.writers.Add(-1) == 0 {
+				_ = e.syncAll()
+			}
+		}
+	}()
+	at, epoch, err := f()
+	finished = true
+	if e.writers.Add(-1) == 0 {
+		if serr := e.syncAll(); serr != nil {
+			return lsn.Zero, serr
+		}
+	} else if err == nil && !at.IsZero() {
+		if werr := e.waitDurable(at, epoch); werr != nil {
+			return lsn.Zero, werr
+		}
+	}
+	return at, err
 }
 
 // newEpoch is called, with the writer mutex held and every record durable,
@@ -404,34 +417,6 @@ func (e *Env) distance(a, b lsn.LSN) int64 {
 		d += rest
 	}
 	return d
-}
-
-// View runs fn in a read-only transaction over a consistent snapshot of the
-// applied data. It does not see commits the applier has not applied yet:
-// use WaitApplied with an Update's token first to read your own writes. fn
-// must not wait for the applier (WaitApplied, Checkpoint, ...): a long View
-// can hold up the applier when the data file grows.
-func (e *Env) View(fn func(*ReadTx) error) error {
-	if d := e.drv.Load(); d != nil {
-		if err := d.gate(context.Background(), false); err != nil {
-			return err
-		}
-	}
-	if err := e.enter(); err != nil {
-		return err
-	}
-	defer e.exit()
-	e.dbMu.RLock()
-	defer e.dbMu.RUnlock()
-	return e.db.View(func(btx *bolt.Tx) error {
-		m, err := readMeta(btx)
-		if err != nil {
-			return err
-		}
-		rt := &ReadTx{btx: btx, data: btx.Bucket(bucketData), applied: m.applied}
-		defer func() { rt.closed = true }()
-		return fn(rt)
-	})
 }
 
 // WaitApplied returns once the commit named by tok is visible to View, or

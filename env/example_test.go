@@ -118,12 +118,13 @@ func ExampleEnv_WaitApplied() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The commit is durable now; View sees it once the applier has
-	// applied it. WaitApplied gives read-your-writes.
+	// The commit is durable now, and View sees it at once; ViewApplied
+	// (no writer mutex, for long scans) sees it once the applier has
+	// applied it, which WaitApplied waits for.
 	if err := e.WaitApplied(ctx, tok); err != nil {
 		log.Fatal(err)
 	}
-	_ = e.View(func(rt *env.ReadTx) error {
+	_ = e.ViewApplied(func(rt *env.ReadTx) error {
 		v, err := rt.Get("config", []byte("mode"))
 		fmt.Printf("mode=%s visible=%v\n", v, !rt.AppliedLSN().Less(tok.LSN))
 		return err

@@ -110,11 +110,23 @@ func txGet(t testing.TB, e *Env, bucket, key string) (string, bool) {
 	return string(v), v != nil
 }
 
-// viewGet reads a key of the applied data.
+// viewGet reads a key with View: on a master or without replication
+// every commit that returned, on a client the applied data.
 func viewGet(t testing.TB, e *Env, bucket, key string) (string, bool) {
 	t.Helper()
+	return readGet(t, e.View, bucket, key)
+}
+
+// appliedGet reads a key of the applied data (ViewApplied).
+func appliedGet(t testing.TB, e *Env, bucket, key string) (string, bool) {
+	t.Helper()
+	return readGet(t, e.ViewApplied, bucket, key)
+}
+
+func readGet(t testing.TB, view func(func(*ReadTx) error) error, bucket, key string) (string, bool) {
+	t.Helper()
 	var v []byte
-	err := e.View(func(rt *ReadTx) (err error) {
+	err := view(func(rt *ReadTx) (err error) {
 		v, err = rt.Get(bucket, []byte(key))
 		return err
 	})

@@ -22,7 +22,6 @@ package env
 // master's goroutine or its clock.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -30,6 +29,7 @@ import (
 
 	"logship/elect"
 	"logship/rep"
+	"logship/wal/lsn"
 )
 
 // Defaults for leases, as durations (elect.DefaultConfig counts them in
@@ -201,19 +201,25 @@ func writeRefusal(master SiteID, werr error) error {
 	return fmt.Errorf("%w: %w", ErrNotMaster, werr)
 }
 
-// ViewLease runs fn in a read transaction, like View, but only on the
-// master while it holds its master lease (ReplicationConfig.Leases), so
-// the result is never stale: no other site can have accepted a write
-// that fn does not see. The lease is checked before fn runs and again
-// after; if the second check fails the caller must discard what fn read.
-// Before fn runs, the commits already in the master's log are applied, so
-// fn sees every write acknowledged before ViewLease was called.
+// ViewLease runs fn in a read transaction, like View on the master, but
+// only while this site is the master holding its master lease
+// (ReplicationConfig.Leases), and it answers only once everything fn
+// could see is at or before the commit point: durable on a majority of
+// the electable sites, so no failover rolls it back. The result is
+// therefore linearizable: no other site can have accepted a write that
+// fn does not see, and fn sees no write that is later undone. fn sees
+// every write that returned before ViewLease was called, and the writes
+// of commits still in flight; ViewLease then waits for those to reach
+// the commit point, at most until the lease runs out. The lease is
+// checked before fn runs and again after that wait; if ViewLease returns
+// an error the caller must discard what fn read.
 //
 // It fails with a *NotMasterError (matching ErrNotMaster) on a site that
 // is not the master, and with an error matching ErrLeaseExpired on a
-// master without a valid lease: cut off from a majority, or newly elected
-// and still waiting out its predecessor's leases. It never waits for the
-// driver goroutine.
+// master without a valid lease: cut off from a majority, newly elected
+// and still waiting out its predecessor's leases, or unable to get what
+// it read acknowledged by a majority before its lease ran out. It never
+// waits for the driver goroutine.
 func (e *Env) ViewLease(fn func(*ReadTx) error) error {
 	d, err := e.repDriver()
 	if err != nil {
@@ -225,10 +231,11 @@ func (e *Env) ViewLease(fn func(*ReadTx) error) error {
 	if err := d.leaseCheck(); err != nil {
 		return err
 	}
-	if err := d.applyForLeaseRead(); err != nil {
+	at, err := e.viewLatest(fn)
+	if err != nil {
 		return err
 	}
-	if err := e.View(fn); err != nil {
+	if err := d.waitCommit(at); err != nil {
 		return err
 	}
 	return d.leaseCheck()
@@ -249,24 +256,46 @@ func (d *driver) leaseCheck() error {
 	return nil
 }
 
-// applyForLeaseRead waits until everything in the log is applied, since
-// View reads only applied data. It gives up when the lease runs out: a
-// read that late could not be served anyway.
-func (d *driver) applyForLeaseRead() error {
-	e := d.e
-	if err := e.enter(); err != nil {
-		return err
+// waitCommit waits until the commit point reaches at, while this site is
+// the master of the generation it is now, at most until the lease it
+// holds now runs out: a read that late could not be served anyway.
+func (d *driver) waitCommit(at lsn.LSN) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	var gen uint64
+	for {
+		d.pmu.Lock()
+		st := d.status
+		ch := d.commitCh
+		d.commitWaited = true
+		d.pmu.Unlock()
+		if st.Role != rep.RoleMaster || gen != 0 && st.Gen != gen {
+			return &NotMasterError{Master: st.Master}
+		}
+		gen = st.Gen
+		if !st.CommitLSN.Less(at) {
+			return nil
+		}
+		if timer == nil {
+			left := time.Until(d.el.lease.deadline())
+			if left <= 0 {
+				break
+			}
+			timer = time.NewTimer(left)
+		}
+		select {
+		case <-ch:
+			continue
+		case <-timer.C:
+		case <-d.done:
+			return ErrClosed
+		}
+		break
 	}
-	defer e.exit()
-	last := e.log.Last()
-	if applied, _, _ := e.appliedPos(); !applied.Less(last) {
-		return nil
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), d.el.lease.deadline())
-	defer cancel()
-	err := e.waitApplied(ctx, last)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("env: lease read on site %d: lease ran out applying up to %s: %w", d.cfg.ID, last, ErrLeaseExpired)
-	}
-	return err
+	return fmt.Errorf("env: lease read on site %d: the lease ran out before %s was acknowledged by a majority: %w",
+		d.cfg.ID, at, ErrLeaseExpired)
 }

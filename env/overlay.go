@@ -78,6 +78,10 @@ func (o *overlay) prune(upTo lsn.LSN) {
 	}
 }
 
+// newest returns the LSN of the newest write held; call it only when the
+// overlay is not empty.
+func (o *overlay) newest() lsn.LSN { return o.queue[len(o.queue)-1].lsn }
+
 // empty reports whether the overlay holds nothing.
 func (o *overlay) empty() bool { return o.head == len(o.queue) }
 

@@ -89,7 +89,7 @@ func TestRollbackAcrossOverlay(t *testing.T) {
 	}
 	put(t, e, "b", "k", "B")
 	put(t, e, "b", "new", "C")
-	if v, _ := viewGet(t, e, "b", "k"); v != "A" {
+	if v, _ := appliedGet(t, e, "b", "k"); v != "A" {
 		t.Fatalf("B was applied already (k = %q): the test needs it unapplied", v)
 	}
 	if v, _ := txGet(t, e, "b", "k"); v != "B" {

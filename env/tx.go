@@ -168,14 +168,8 @@ func (tx *Tx) bucket(name string) (*bolt.Bucket, error) {
 	if tx.bktOK && tx.bktName == name {
 		return tx.bkt, nil
 	}
-	if !tx.opened {
-		tx.opened = true
-		if err := tx.openRead(); err != nil {
-			tx.err = fmt.Errorf("env: bbolt read transaction: %w", err)
-		}
-	}
-	if tx.err != nil {
-		return nil, tx.err
+	if _, err := tx.snapshot(); err != nil {
+		return nil, err
 	}
 	var b *bolt.Bucket
 	switch {
@@ -186,6 +180,18 @@ func (tx *Tx) bucket(name string) (*bolt.Bucket, error) {
 	}
 	tx.bktName, tx.bkt, tx.bktOK = name, b, true
 	return b, nil
+}
+
+// snapshot opens the transaction's bbolt snapshot on first use and
+// returns its data bucket.
+func (tx *Tx) snapshot() (*bolt.Bucket, error) {
+	if !tx.opened {
+		tx.opened = true
+		if err := tx.openRead(); err != nil {
+			tx.err = fmt.Errorf("env: bbolt read transaction: %w", err)
+		}
+	}
+	return tx.data, tx.err
 }
 
 // below reads a key through the layers below the transaction's own writes:
@@ -283,64 +289,6 @@ func (tx *Tx) close() {
 		tx.btx = nil
 	}
 	tx.data, tx.bkt, tx.bktOK = nil, nil, false
-}
-
-// ReadTx is a read-only transaction over a consistent snapshot of the
-// applied data, valid only inside the function passed to Env.View. Keys and
-// values returned are copies, valid after the transaction.
-type ReadTx struct {
-	btx     *bolt.Tx
-	data    *bolt.Bucket
-	applied lsn.LSN
-	closed  bool
-}
-
-// AppliedLSN returns the LSN of the last record the snapshot reflects
-// (lsn.Zero if none).
-func (rt *ReadTx) AppliedLSN() lsn.LSN { return rt.applied }
-
-// Get returns the value of key in bucket, or nil if there is none.
-func (rt *ReadTx) Get(bucket string, key []byte) ([]byte, error) {
-	if err := rt.check(bucket); err != nil {
-		return nil, err
-	}
-	if err := checkKey(key); err != nil {
-		return nil, err
-	}
-	b := rt.data.Bucket([]byte(bucket))
-	if b == nil {
-		return nil, nil
-	}
-	return clone(b.Get(key)), nil
-}
-
-// Scan calls fn for each key of bucket within r, in key order. An error
-// from fn stops the scan and is returned.
-func (rt *ReadTx) Scan(bucket string, r Range, fn func(key, value []byte) error) error {
-	if err := rt.check(bucket); err != nil {
-		return err
-	}
-	return scan(r, "", nil, nil, rt.data.Bucket([]byte(bucket)), func(k, v []byte) error {
-		if rt.closed {
-			return ErrTxClosed
-		}
-		return fn(k, v)
-	})
-}
-
-// Buckets calls fn with the name of every bucket in the snapshot, in order.
-func (rt *ReadTx) Buckets(fn func(name string) error) error {
-	if rt.closed {
-		return ErrTxClosed
-	}
-	return rt.data.ForEachBucket(func(k []byte) error { return fn(string(k)) })
-}
-
-func (rt *ReadTx) check(bucket string) error {
-	if rt.closed {
-		return ErrTxClosed
-	}
-	return checkBucket(bucket)
 }
 
 // clone copies b, keeping nil as nil and empty as non-nil empty.

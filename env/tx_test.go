@@ -52,8 +52,24 @@ func TestTxSeesCommittedUnapplied(t *testing.T) {
 	put(t, e, "b", "gone", "x")
 	del(t, e, "b", "gone")
 
-	if _, ok := viewGet(t, e, "b", "k"); ok {
-		t.Fatal("View sees a commit the applier has not applied")
+	if _, ok := appliedGet(t, e, "b", "k"); ok {
+		t.Fatal("ViewApplied sees a commit the applier has not applied")
+	}
+	// View sees every commit that returned, applied or not.
+	if v, _ := viewGet(t, e, "b", "k"); v != "v2" {
+		t.Fatalf("View reads %q, want the committed v2", v)
+	}
+	if _, ok := viewGet(t, e, "b", "gone"); ok {
+		t.Fatal("View sees a key deleted by a committed transaction")
+	}
+	var names []string
+	if err := e.View(func(rt *ReadTx) error {
+		if got := rt.AppliedLSN(); got != e.log.Last() {
+			t.Errorf("View reflects %s, want the newest record %s", got, e.log.Last())
+		}
+		return rt.Buckets(func(b string) error { names = append(names, b); return nil })
+	}); err != nil || len(names) != 1 || names[0] != "b" {
+		t.Fatalf("View lists buckets %v (%v), want the unapplied bucket b", names, err)
 	}
 	if v, _ := txGet(t, e, "b", "k"); v != "v2" {
 		t.Fatalf("Update reads %q, want the committed v2", v)
@@ -287,7 +303,7 @@ func TestScanMergesLayers(t *testing.T) {
 	g.mu.Unlock()
 	t.Cleanup(g2.release)
 	apply([][2]string{{"a2", "-"}, {"a3", "2"}, {"a4", "2"}, {"b1", "-"}, {"b2", "2"}})
-	if v, _ := viewGet(t, e, "b", "a3"); v != "1" {
+	if v, _ := appliedGet(t, e, "b", "a3"); v != "1" {
 		t.Fatalf("layer 2 was applied (a3 = %q)", v)
 	}
 
@@ -348,21 +364,30 @@ func TestScanMergesLayers(t *testing.T) {
 	if err == nil || err.Error() != "discard" {
 		t.Fatal(err)
 	}
-	// ReadTx sees only layer 1.
-	err = e.View(func(rt *ReadTx) error {
-		var got []string
-		err := rt.Scan("b", Range{Prefix: []byte("a")}, func(k, v []byte) error {
-			got = append(got, string(k)+"="+string(v))
-			return nil
+	// ViewApplied sees only layer 1; View sees layers 1 and 2, every
+	// commit that returned.
+	for _, v := range []struct {
+		name string
+		view func(func(*ReadTx) error) error
+		want []string
+	}{
+		{"ViewApplied", e.ViewApplied, []string{"a1=1", "a2=1", "a3=1", "a5=1"}},
+		{"View", e.View, expectScan(model, Range{Prefix: []byte("a")})},
+	} {
+		err = v.view(func(rt *ReadTx) error {
+			var got []string
+			err := rt.Scan("b", Range{Prefix: []byte("a")}, func(k, v []byte) error {
+				got = append(got, string(k)+"="+string(v))
+				return nil
+			})
+			if !slices.Equal(got, v.want) {
+				t.Errorf("%s scan: got %v, want %v", v.name, got, v.want)
+			}
+			return err
 		})
-		want := []string{"a1=1", "a2=1", "a3=1", "a5=1"}
-		if !slices.Equal(got, want) {
-			t.Errorf("View scan: got %v, want %v", got, want)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
