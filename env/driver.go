@@ -252,12 +252,12 @@ type RepStatus struct {
 	// it are durable on a majority of the electable sites, and no
 	// failover rolls them back (rep.Node.Commit). Zero when unknown.
 	CommitLSN lsn.LSN
-	SyncState  SyncState
-	Lockout    bool
-	InitDone   int64 // internal init: bytes received of InitTotal
-	InitTotal  int64
-	Err        error // ErrJoinFailure or an abandoned init, when stuck
-	Sites      []RepSite
+	SyncState SyncState
+	Lockout   bool
+	InitDone  int64 // internal init: bytes received of InitTotal
+	InitTotal int64
+	Err       error // ErrJoinFailure or an abandoned init, when stuck
+	Sites     []RepSite
 
 	// BehindBytes (client): log bytes from LSN to MasterLSN, what it
 	// still has to fetch as far as it knows.
