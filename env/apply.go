@@ -217,18 +217,28 @@ func (e *Env) applyBatch() (int, error) {
 	}
 	last := batch[len(batch)-1]
 	gen := recs[len(recs)-1].gen
+	e.amu.Lock()
+	prevGen, first := e.appliedGen, e.applied.IsZero()
+	e.amu.Unlock()
 	e.dbMu.RLock()
 	err := e.dbUpdate(func(btx *bolt.Tx) error {
 		data := btx.Bucket(bucketData)
+		mb := btx.Bucket(bucketMeta)
 		bc := bucketCache{data: data}
 		for i := range recs {
+			if first || recs[i].gen != prevGen {
+				if err := putGenStart(mb, batch[i].LSN, recs[i].gen); err != nil {
+					return err
+				}
+				prevGen, first = recs[i].gen, false
+			}
 			for j := range recs[i].ops {
 				if err := bc.apply(&recs[i].ops[j]); err != nil {
 					return fmt.Errorf("record %s: %w", batch[i].LSN, err)
 				}
 			}
 		}
-		return putApplied(btx.Bucket(bucketMeta), last.LSN, last.Next, gen)
+		return putApplied(mb, last.LSN, last.Next, gen)
 	})
 	e.dbMu.RUnlock()
 	if err != nil {

@@ -528,10 +528,10 @@ func (d *driver) wake() {
 
 // onAppend is the environment's append hook, called under the writer
 // mutex right after a commit record is appended (before it is durable).
-func (d *driver) onAppend(at, prev lsn.LSN, gen uint64, payload []byte) {
+func (d *driver) onAppend(at, prev lsn.LSN, sum uint32, gen uint64, payload []byte) {
 	w := d.owner
 	d.owner = nil
-	rec := rep.Record{LSN: at, Gen: gen, Checksum: identity(gen, payload), Payload: append([]byte(nil), payload...), Perm: true}
+	rec := rep.Record{LSN: at, Gen: gen, Checksum: sum, Payload: append([]byte(nil), payload...), Perm: true}
 	d.qmu.Lock()
 	d.queue = append(d.queue, rec)
 	if w != nil {

@@ -92,7 +92,7 @@ type Env struct {
 	replicaOnce sync.Once
 	replica     *Replica
 	drv         atomic.Pointer[driver]
-	appendHook  func(at, prev lsn.LSN, gen uint64, payload []byte)
+	appendHook  func(at, prev lsn.LSN, sum uint32, gen uint64, payload []byte)
 	fsyncs      *fsyncHist // fed by the log (wal.Options.OnSync)
 }
 
@@ -210,19 +210,21 @@ func (e *Env) localUpdate(ctx context.Context, fn func(*Tx) error) (Token, error
 	if err := e.waitRoom(ctx); err != nil {
 		return Token{}, err
 	}
-	var wrote bool
+	var tok Token
 	at, err := e.inRun(func() (lsn.LSN, uint64, error) {
-		at, epoch, w, err := e.runTx(fn)
-		wrote = w
+		t, at, epoch, err := e.runTx(fn)
+		tok = t
 		return at, epoch, err
 	})
 	if err != nil {
 		return Token{}, err
 	}
-	if wrote {
+	if tok.LSN.IsZero() {
+		tok.LSN = at // wrote nothing: the last record it could read
+	} else {
 		e.st.commits.Add(1)
 	}
-	return Token{LSN: at}, nil
+	return tok, nil
 }
 
 // inRun runs f, which takes the writer mutex and returns the LSN it needs
@@ -316,22 +318,24 @@ func (e *Env) waitDurable(at lsn.LSN, epoch uint64) error {
 }
 
 // runTx runs fn under the writer mutex and appends its record. It returns
-// the LSN to make durable, the log epoch, and whether a record was written.
-func (e *Env) runTx(fn func(*Tx) error) (at lsn.LSN, epoch uint64, wrote bool, err error) {
+// the token of the record written (zero if it wrote nothing), the LSN to
+// make durable (that record, or the last one in the log, which fn could
+// read) and the log epoch.
+func (e *Env) runTx(fn func(*Tx) error) (tok Token, at lsn.LSN, epoch uint64, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	epoch = e.epoch.Load()
-	at, wrote, err = e.runTxLocked(fn)
-	return at, epoch, wrote, err
+	tok, at, err = e.runTxLocked(fn)
+	return tok, at, epoch, err
 }
 
-func (e *Env) runTxLocked(fn func(*Tx) error) (lsn.LSN, bool, error) {
+func (e *Env) runTxLocked(fn func(*Tx) error) (Token, lsn.LSN, error) {
 	if err := e.failure(); err != nil {
-		return lsn.Zero, false, err
+		return Token{}, lsn.Zero, err
 	}
 	if e.remote {
 		if err := e.applyRemote(); err != nil {
-			return lsn.Zero, false, err
+			return Token{}, lsn.Zero, err
 		}
 	}
 	applied, _, _ := e.appliedPos()
@@ -340,22 +344,22 @@ func (e *Env) runTxLocked(fn func(*Tx) error) (lsn.LSN, bool, error) {
 	defer tx.close()
 	if err := fn(tx); err != nil {
 		e.st.aborted.Add(1)
-		return lsn.Zero, false, err
+		return Token{}, lsn.Zero, err
 	}
 	payload, nops, bs, err := tx.appendRecord(e.encBuf[:0], e.gen, time.Now().UnixNano(), e.befores)
 	clear(bs)
 	e.befores = bs[:0]
 	if err != nil {
 		e.st.aborted.Add(1)
-		return lsn.Zero, false, err
+		return Token{}, lsn.Zero, err
 	}
 	if nops == 0 {
 		e.st.readOnly.Add(1)
-		return e.log.Last(), false, nil
+		return Token{}, e.log.Last(), nil
 	}
 	if size := int64(len(payload)); size+walReserve > e.cfg.LogFileSize {
 		e.st.aborted.Add(1)
-		return lsn.Zero, false, fmt.Errorf("%w: record of %d bytes, LogFileSize is %d", ErrTxTooLarge, size, e.cfg.LogFileSize)
+		return Token{}, lsn.Zero, fmt.Errorf("%w: record of %d bytes, LogFileSize is %d", ErrTxTooLarge, size, e.cfg.LogFileSize)
 	}
 	var prev lsn.LSN
 	if e.appendHook != nil {
@@ -368,17 +372,18 @@ func (e *Env) runTxLocked(fn func(*Tx) error) (lsn.LSN, bool, error) {
 	if err != nil {
 		e.st.aborted.Add(1)
 		if errors.Is(err, wal.ErrTooLarge) {
-			return lsn.Zero, false, fmt.Errorf("%w: %w", ErrTxTooLarge, err)
+			return Token{}, lsn.Zero, fmt.Errorf("%w: %w", ErrTxTooLarge, err)
 		}
-		return lsn.Zero, false, e.fail(fmt.Errorf("env: log append: %w", err))
+		return Token{}, lsn.Zero, e.fail(fmt.Errorf("env: log append: %w", err))
 	}
+	tok := Token{LSN: at, Gen: e.gen, Checksum: identity(e.gen, payload)}
 	if e.appendHook != nil {
-		e.appendHook(at, prev, e.gen, payload)
+		e.appendHook(at, prev, tok.Checksum, e.gen, payload)
 	}
 	for n := tx.writes.seek(""); n != nil; n = n.next[0] {
 		e.ov.add(n.key, entry{value: n.e.value, del: n.e.del, lsn: at})
 	}
-	return at, true, nil
+	return tok, at, nil
 }
 
 // waitRoom waits until the unapplied part of the log is under
@@ -417,22 +422,6 @@ func (e *Env) distance(a, b lsn.LSN) int64 {
 		d += rest
 	}
 	return d
-}
-
-// WaitApplied returns once the commit named by tok is visible to View, or
-// when ctx ends (returning its error). It makes the applier apply at once
-// rather than wait for a fuller batch.
-func (e *Env) WaitApplied(ctx context.Context, tok Token) error {
-	if d := e.drv.Load(); d != nil {
-		if err := d.gate(ctx, false); err != nil {
-			return err
-		}
-	}
-	if err := e.enter(); err != nil {
-		return err
-	}
-	defer e.exit()
-	return e.waitApplied(ctx, tok.LSN)
 }
 
 // applyRemote makes every record in the log durable and waits until the

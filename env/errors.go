@@ -57,6 +57,11 @@ var (
 	// ErrJoinFailure: the client is too far behind its master to catch
 	// up from the log and NoAutoInit forbids internal init.
 	ErrJoinFailure = fmt.Errorf("env: %w", rep.ErrJoinFailure)
+	// ErrNeverApplied: the commit a token names will never be applied on
+	// this site: the site holds another record at its LSN, at or before
+	// the commit point, which no failover undoes (the commit was rolled
+	// back). Berkeley DB's txn_applied answers DB_NOTFOUND.
+	ErrNeverApplied = errors.New("env: the commit will never be applied here")
 	// ErrReplication: a replication call on an environment without
 	// replication started, or a second StartReplication.
 	ErrReplication = errors.New("env: replication not started")

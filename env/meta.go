@@ -20,6 +20,13 @@ var (
 	keyCheckpoint = []byte("checkpoint")     // format: applied LSN and end at the last checkpoint (16 bytes)
 	keyTruncate   = []byte("truncate_after") // format: marker: the log must be truncated after this LSN (8 bytes)
 	keyInstall    = []byte("install_reset")  // format: marker: the log must be reset to start at this LSN (8 bytes)
+
+	// format: "gen/" then an LSN (8 bytes) -> a generation (8 bytes):
+	// the first applied record of each run of records of one generation,
+	// in LSN order, so the generation of any applied record can be found
+	// after its log file is gone (read tokens, token.go). Kept by the
+	// applier, cut by a rollback, carried by a snapshot.
+	keyGenPrefix = []byte("gen/")
 )
 
 // metaState is what the meta bucket holds.
@@ -121,4 +128,50 @@ func initBuckets(tx *bolt.Tx) error {
 	}
 	_, err := tx.CreateBucketIfNotExists(bucketMeta)
 	return err
+}
+
+// genKey is the meta key of a generation that starts at at.
+func genKey(at lsn.LSN) []byte { return putLSN(append([]byte(nil), keyGenPrefix...), at) }
+
+// putGenStart records that the applied record at at begins a run of
+// generation gen.
+func putGenStart(mb *bolt.Bucket, at lsn.LSN, gen uint64) error {
+	var g [8]byte
+	binary.BigEndian.PutUint64(g[:], gen)
+	return mb.Put(genKey(at), g[:])
+}
+
+// genAt returns the generation of the applied record at at: that of the
+// run it falls in. ok is false when no run starts at or before at (a data
+// file older than the table, or at before every record).
+func genAt(mb *bolt.Bucket, at lsn.LSN) (gen uint64, ok bool, err error) {
+	c := mb.Cursor()
+	k, v := c.Seek(genKey(at))
+	if k == nil || string(k) != string(genKey(at)) {
+		k, v = c.Prev()
+	}
+	if k == nil || len(k) != len(keyGenPrefix)+8 || string(k[:len(keyGenPrefix)]) != string(keyGenPrefix) {
+		return 0, false, nil
+	}
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("%w: meta %q is %d bytes", ErrCorrupt, k, len(v))
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// dropGenStartsAfter removes the runs that start after at (a rollback).
+func dropGenStartsAfter(mb *bolt.Bucket, at lsn.LSN) error {
+	c := mb.Cursor()
+	var doomed [][]byte
+	for k, _ := c.Seek(genKey(at)); k != nil && len(k) > len(keyGenPrefix) && string(k[:len(keyGenPrefix)]) == string(keyGenPrefix); k, _ = c.Next() {
+		if string(k) != string(genKey(at)) {
+			doomed = append(doomed, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range doomed {
+		if err := mb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }

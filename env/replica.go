@@ -309,13 +309,13 @@ func (r *Replica) Commit(ctx context.Context, fn func(*Tx) error) (rep.Record, e
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	at, wrote, err := e.runTxLocked(fn)
-	if err != nil || !wrote {
+	tok, _, err := e.runTxLocked(fn)
+	if err != nil || tok.LSN.IsZero() {
 		return rep.Record{}, err
 	}
-	w, err := e.log.Read(at)
+	w, err := e.log.Read(tok.LSN)
 	if err != nil {
-		return rep.Record{}, fmt.Errorf("env: read back commit %s: %w", at, err)
+		return rep.Record{}, fmt.Errorf("env: read back commit %s: %w", tok.LSN, err)
 	}
 	rec, err := toRepRecord(w)
 	rec.Perm = true

@@ -106,6 +106,9 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 		if err := putApplied(mb, at, atRec.Next, atDec.gen); err != nil {
 			return err
 		}
+		if err := dropGenStartsAfter(mb, at); err != nil {
+			return err
+		}
 		if at.Less(m.ckpt) {
 			if err := putCheckpoint(mb, at, atRec.Next); err != nil {
 				return err

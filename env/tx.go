@@ -9,10 +9,19 @@ import (
 	"logship/wal/lsn"
 )
 
-// Token names a commit: the LSN of its log record. Pass it to WaitApplied
-// to read your own writes through View.
+// Token names a commit: the LSN of its log record, and the record's
+// identity (the generation of the master that wrote it and a checksum of
+// generation and contents), as Berkeley DB's commit token does. Pass it
+// to WaitApplied or ViewAt on any site of the group to read your own
+// writes there: they wait until that very record is applied, and fail
+// with ErrNeverApplied once the site holds another record at that LSN
+// that no failover can undo. Token.String and ParseToken carry it as
+// text. A token with only an LSN (ParseToken of "F/O") names a position,
+// not a record: waiting on it only compares positions.
 type Token struct {
-	LSN lsn.LSN
+	LSN      lsn.LSN
+	Gen      uint64
+	Checksum uint32
 	// Permanent (replication only): the commit met the ack policy in
 	// time. A commit that did not is still committed locally.
 	Permanent bool

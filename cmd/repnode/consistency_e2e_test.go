@@ -179,3 +179,76 @@ func TestLeaseReadNeverReturnsRolledBackWrite(t *testing.T) {
 		return st.Role == "client" && st.Master == uint64(nm) && st.SyncState == "ready"
 	})
 }
+
+// TestTokenReadNeverSucceedsOnAnotherRecord: a write's token names its
+// record, not just its position. A deposed master cut off with a write
+// of its own at the same LSN as the new master's write must not answer a
+// token read of the new write (before the fix, ?min_lsn= compared
+// positions and it answered at once, without the write); once it has
+// synced, it answers with the new write; and a token of the rolled-back
+// write answers 410 on a site whose record there is final.
+func TestTokenReadNeverSucceedsOnAnotherRecord(t *testing.T) {
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	px := newProxies(t, g)
+	procs := map[int]*proc{}
+	for id := 1; id <= 3; id++ {
+		procs[id] = startProc(t, bin, g.http[id], append(px.args(id, t.TempDir()), "--read-timeout", "1s",
+			"--ack-timeout", "300ms")...)
+	}
+	m := electedMaster(t, procs)
+	writePermanent(t, procs[m], "base", 3)
+	eventually(t, 10*time.Second, "every site caught up", func() bool {
+		last := status(t, procs[m]).LastLSN
+		for _, p := range procs {
+			if st := status(t, p); st.AppliedLSN != last {
+				return false
+			}
+		}
+		return true
+	})
+
+	px.cut(m, true)
+	code, body, _ := do(t, "PUT", "http://"+procs[m].http+"/v1/kv/b/k", "deposed")
+	if code != 200 {
+		t.Fatalf("PUT on the cut-off master: %d %s", code, body)
+	}
+	lost := decode[api.WriteResult](t, body)
+	rest := map[int]*proc{}
+	for id, p := range procs {
+		if id != m {
+			rest[id] = p
+		}
+	}
+	nm := electedMaster(t, rest)
+	var w api.WriteResult
+	eventually(t, 10*time.Second, "a permanent write on the new master", func() bool {
+		code, body, _ := do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/k", "new")
+		w = decode[api.WriteResult](t, body)
+		return code == 200 && w.Permanent
+	})
+	if w.LSN != lost.LSN {
+		t.Logf("the new master's write is at %s, the deposed master's at %s", w.LSN, lost.LSN)
+	}
+	// The deposed master holds its own record there (or none): a token
+	// read of the new write must not succeed.
+	url := "http://" + procs[m].http + "/v1/kv/b/k?min_lsn=" + w.Token
+	if code, body, _ := do(t, "GET", url, ""); code == 200 {
+		t.Fatalf("token read of %s on the deposed master answered %q", w.Token, body)
+	}
+	px.cut(m, false)
+	eventually(t, 15*time.Second, "the deposed master synced and serves the token read", func() bool {
+		code, body, _ := do(t, "GET", url, "")
+		return code == 200 && string(body) == "new"
+	})
+	for id, p := range procs {
+		code, body, _ := do(t, "GET", "http://"+p.http+"/v1/kv/b/k?token="+lost.Token, "")
+		if code != 410 && !(code == 504 && id != nm) {
+			t.Errorf("site %d: token read of the rolled-back write %s: %d %s, want 410", id, lost.Token, code, body)
+		}
+	}
+	code, body, _ = do(t, "GET", "http://"+procs[nm].http+"/v1/kv/b/k?token="+lost.Token, "")
+	if code != 410 {
+		t.Errorf("new master: token read of the rolled-back write: %d %s, want 410", code, body)
+	}
+}

@@ -80,6 +80,8 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusServiceUnavailable, body)
 	case errors.Is(err, env.ErrLockout):
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "site is synchronising with its master (lockout): " + err.Error()})
+	case errors.Is(err, env.ErrNeverApplied):
+		writeJSON(w, http.StatusGone, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, env.ErrJoinFailure):
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, env.ErrEmptyBucket), errors.Is(err, env.ErrEmptyKey), errors.Is(err, env.ErrKeyTooLarge):
@@ -133,9 +135,13 @@ func (n *node) write(w http.ResponseWriter, r *http.Request, op string, fn func(
 // the rest of the handler. TestWriteResultJSON holds it to the encoder's
 // compact output of api.WriteResult.
 func writeResult(w http.ResponseWriter, tok env.Token) {
-	b := make([]byte, 0, 64)
+	b := make([]byte, 0, 112)
 	b = append(b, `{"lsn":"`...)
 	b = tok.LSN.AppendText(b)
+	b = append(b, `","gen":`...)
+	b = strconv.AppendUint(b, tok.Gen, 10)
+	b = append(b, `,"token":"`...)
+	b = append(b, tok.String()...)
 	b = append(b, `","permanent":`...)
 	b = strconv.AppendBool(b, tok.Permanent)
 	b = append(b, "}\n"...)
@@ -146,26 +152,25 @@ func writeResult(w http.ResponseWriter, tok env.Token) {
 	_, _ = w.Write(b)
 }
 
-// handleGet answers the value's bytes (404 if none). With ?min_lsn=F/O it
-// first waits, bounded by the request and --read-timeout, until that LSN
-// is applied here (read-your-writes). The X-Applied-LSN header names the
-// last record the read reflects.
+// handleGet answers the value's bytes (404 if none). With ?token=T (a
+// write's token), or ?min_lsn=T (the same, or a bare FILE/OFFSET, which
+// only compares positions), it first waits, bounded by the request and
+// --read-timeout, until that write is applied here (read-your-writes);
+// 410 if this site holds another record there that no failover undoes
+// (the write was rolled back). The X-Applied-LSN header names the last
+// record the read reflects.
 func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 	bucket, key := r.PathValue("bucket"), r.PathValue("key")
-	if s := r.URL.Query().Get("min_lsn"); s != "" {
-		at, err := lsn.Parse(s)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("min_lsn %q: want FILE/OFFSET, e.g. 1/4096", s)})
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), n.cfg.ReadTimeout)
-		defer cancel()
-		if err := n.env.WaitApplied(ctx, env.Token{LSN: at}); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				writeJSON(w, http.StatusGatewayTimeout, api.ErrorBody{Error: fmt.Sprintf("min_lsn %s not applied here in time", at)})
-				return
-			}
-			n.writeError(w, err)
+	q := r.URL.Query()
+	tokText, param := q.Get("token"), "token"
+	if tokText == "" {
+		tokText, param = q.Get("min_lsn"), "min_lsn"
+	}
+	var tok env.Token
+	if tokText != "" {
+		var err error
+		if tok, err = env.ParseToken(tokText); err != nil {
+			writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("%s %q: want a write's token (GEN:FILE/OFFSET:CHECKSUM) or FILE/OFFSET, e.g. 1/4096", param, tokText)})
 			return
 		}
 	}
@@ -178,16 +183,26 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 		value   []byte
 		applied lsn.LSN
 	)
-	view := n.env.View
-	if lease {
-		view = n.env.ViewLease
-	}
-	err = view(func(rt *env.ReadTx) error {
+	read := func(rt *env.ReadTx) error {
 		applied = rt.AppliedLSN()
 		v, err := rt.Get(bucket, []byte(key))
 		value = v
 		return err
-	})
+	}
+	switch {
+	case tokText != "":
+		ctx, cancel := context.WithTimeout(r.Context(), n.cfg.ReadTimeout)
+		defer cancel()
+		err = n.readAt(ctx, tok, lease, read)
+		if errors.Is(err, context.DeadlineExceeded) {
+			writeJSON(w, http.StatusGatewayTimeout, api.ErrorBody{Error: fmt.Sprintf("%s %s not applied here in time: %v", param, tok, err)})
+			return
+		}
+	case lease:
+		err = n.env.ViewLease(read)
+	default:
+		err = n.env.View(read)
+	}
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -199,6 +214,31 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Write(value)
+}
+
+// readAt is a read that sees the write tok names (env.ViewAt), as a
+// lease read if lease is set.
+func (n *node) readAt(ctx context.Context, tok env.Token, lease bool, read func(*env.ReadTx) error) error {
+	if !lease {
+		return n.env.ViewAt(ctx, tok, read)
+	}
+	for {
+		if err := n.env.WaitApplied(ctx, tok); err != nil {
+			return err
+		}
+		seen := false
+		err := n.env.ViewLease(func(rt *env.ReadTx) error {
+			ok, err := rt.Sees(tok)
+			if err != nil || !ok {
+				return err
+			}
+			seen = true
+			return read(rt)
+		})
+		if err != nil || seen {
+			return err
+		}
+	}
 }
 
 // leaseRead reports whether a GET must be a lease read: asked for with

@@ -242,13 +242,14 @@ func TestPprofFlag(t *testing.T) {
 // encoding/json makes of api.WriteResult, headers included.
 func TestWriteResultJSON(t *testing.T) {
 	for _, tok := range []env.Token{
-		{LSN: lsn.New(1, 4096), Permanent: true},
-		{LSN: lsn.New(4294967295, 4294967295)},
+		{LSN: lsn.New(1, 4096), Gen: 7, Checksum: 0xdeadbeef, Permanent: true},
+		{LSN: lsn.New(4294967295, 4294967295), Gen: 1<<64 - 1, Checksum: 1},
+		{LSN: lsn.New(2, 0), Checksum: 5},
 		{},
 	} {
 		rec := httptest.NewRecorder()
 		writeResult(rec, tok)
-		want, err := json.Marshal(api.WriteResult{LSN: tok.LSN.String(), Permanent: tok.Permanent})
+		want, err := json.Marshal(api.WriteResult{LSN: tok.LSN.String(), Gen: tok.Gen, Token: tok.String(), Permanent: tok.Permanent})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,8 +1,12 @@
 package api
 
-// WriteResult answers a committed write.
+// WriteResult answers a committed write. Token names the write's record
+// (generation, LSN, checksum): pass it as ?token= (or ?min_lsn=) to a GET
+// on any site to read your own write there.
 type WriteResult struct {
 	LSN       string `json:"lsn"`
+	Gen       uint64 `json:"gen"`
+	Token     string `json:"token"`
 	Permanent bool   `json:"permanent"`
 }
 
