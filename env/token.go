@@ -82,9 +82,9 @@ func (t Token) identified() bool { return t.Gen != 0 || t.Checksum != 0 }
 type tokenState int
 
 const (
-	tokenAbsent  tokenState = iota // nothing there yet (or it cannot tell)
-	tokenHeld                      // the token's record
-	tokenOther                     // another record; final says no failover can undo it
+	tokenAbsent tokenState = iota // nothing there yet (or it cannot tell)
+	tokenHeld                     // the token's record
+	tokenOther                    // another record; final says no failover can undo it
 )
 
 // WaitApplied returns once the commit named by tok is visible to View
