@@ -262,6 +262,11 @@ type RepStatus struct {
 	// BehindBytes (client): log bytes from LSN to MasterLSN, what it
 	// still has to fetch as far as it knows.
 	BehindBytes int64
+	// StorageFailed: the environment failed (a full disk, an I/O error,
+	// no file descriptors left; Err says which) and this site stopped
+	// replicating: a master stepped down, a client stopped syncing. It
+	// takes part again once repaired and restarted (failed.go).
+	StorageFailed bool
 }
 
 // RepStats are rep's counters plus the driver's.
@@ -333,6 +338,9 @@ type driver struct {
 	// xferOutcome ends the Transfer caller's wait, after the next publish.
 	xferOutcome func()
 	stall       stallState // fsync-stall watch (stall.go)
+	// halted: the environment failed and replication stopped (failed.go).
+	// Driver goroutine only.
+	halted bool
 
 	// tail is the newest record appended through this driver (a local
 	// commit or a master's record), with its generation, so that telling
@@ -667,10 +675,13 @@ func (d *driver) run() {
 				}
 			}
 		case <-tick.C:
-			d.n.Tick()
+			if !d.halted {
+				d.n.Tick()
+			}
 			d.tickElect()
 			d.checkStall()
 			d.checkTransfer()
+			d.checkFailed()
 		case <-d.kick:
 		case <-applied:
 		case f := <-d.cmds:
@@ -702,6 +713,9 @@ func (d *driver) receive(tm transport.Message) {
 		if tm.Body[0] == envelopeElect {
 			d.receiveElect(tm.From, tm.Body[1:])
 			return
+		}
+		if d.halted {
+			return // storage failed: this site takes no part (failed.go)
 		}
 		m, err := rep.Unmarshal(tm.Body[1:])
 		if err != nil {
@@ -803,6 +817,7 @@ func (d *driver) failWaiters() {
 func (d *driver) process() {
 	for {
 		if !d.processRep() {
+			d.checkFailed()
 			d.finishTransfer()
 			return
 		}
@@ -925,6 +940,9 @@ func (d *driver) publish() {
 	if s.Role == rep.RoleClient {
 		st.BehindBytes = d.e.distance(s.Last, s.MasterLast)
 	}
+	if err := d.e.failure(); err != nil {
+		st.Err, st.StorageFailed = err, true
+	}
 	now := time.Now()
 	d.prog.observe(s, now)
 	for i, x := range sites {
@@ -950,7 +968,8 @@ func (d *driver) publish() {
 	d.electStatus, d.electStats = es, ess
 	d.retain = s.RetainLSN
 	changed := st.Role != d.status.Role || st.Master != d.status.Master || st.Gen != d.status.Gen ||
-		st.Lockout != d.status.Lockout || st.SyncState != d.status.SyncState || st.Err != d.status.Err
+		st.Lockout != d.status.Lockout || st.SyncState != d.status.SyncState || st.Err != d.status.Err ||
+		st.StorageFailed != d.status.StorageFailed
 	moved := st.CommitLSN != d.status.CommitLSN
 	d.status = st
 	d.stats.Stats = stats

@@ -62,6 +62,9 @@ var (
 	// the commit point, which no failover undoes (the commit was rolled
 	// back). Berkeley DB's txn_applied answers DB_NOTFOUND.
 	ErrNeverApplied = errors.New("env: the commit will never be applied here")
+	// ErrNoSpace: the file system lacks the room an operation needs
+	// before it starts (an internal init's snapshot).
+	ErrNoSpace = errors.New("env: not enough free disk space")
 	// ErrReplication: a replication call on an environment without
 	// replication started, or a second StartReplication.
 	ErrReplication = errors.New("env: replication not started")

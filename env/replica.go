@@ -392,6 +392,9 @@ func (r *Replica) WriteChunk(c rep.Chunk) error {
 			_ = os.Remove(r.snapPath("snap-in", id))
 			delete(r.incoming, id)
 		}
+		if err := r.e.checkSpace(c.Snap.Size); err != nil {
+			return fmt.Errorf("env: internal init from a snapshot of %d bytes: %w", c.Snap.Size, err)
+		}
 		var err error
 		f, err = os.OpenFile(r.snapPath("snap-in", c.Snap.ID), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {

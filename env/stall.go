@@ -71,7 +71,7 @@ func (d *driver) checkStall() {
 	}
 	since := d.e.log.SyncingSince()
 	if !since.Equal(s.syncing) {
-		if s.stalled {
+		if s.stalled && d.e.failure() == nil {
 			s.stalled = false
 			d.log.Warn("env: the stalled log fsync completed; rejoining the group",
 				"stalled_for", time.Since(s.seen).Round(time.Millisecond))

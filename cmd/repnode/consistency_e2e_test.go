@@ -6,8 +6,11 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"logship/cmd/internal/api"
 )
@@ -251,4 +254,92 @@ func TestTokenReadNeverSucceedsOnAnotherRecord(t *testing.T) {
 	if code != 410 {
 		t.Errorf("new master: token read of the rolled-back write: %d %s, want 410", code, body)
 	}
+}
+
+// limitFileSize makes every write of process p at an offset past max
+// bytes fail with EFBIG (RLIMIT_FSIZE; Go ignores SIGXFSZ), as a full
+// disk makes them fail with ENOSPC: the log and data.db can no longer
+// grow or be written past it.
+func limitFileSize(t *testing.T, p *proc, max uint64) {
+	t.Helper()
+	if err := unix.Prlimit(p.cmd.Process.Pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: max, Max: unix.RLIM_INFINITY}, nil); err != nil {
+		t.Fatalf("prlimit: %v", err)
+	}
+}
+
+// TestMasterWithFailedStorageStepsDown: the master's disk "fills" (its
+// file writes fail). Before the fix every read and write answered 500
+// but the master kept heartbeating, so nobody else was elected and its
+// status looked healthy. Now it steps down within the election timeout,
+// says why in status and metrics, the others elect a master holding
+// every permanent write, and the old master rejoins as a client once
+// restarted without the limit.
+func TestMasterWithFailedStorageStepsDown(t *testing.T) {
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	dirs := map[int]string{1: t.TempDir(), 2: t.TempDir(), 3: t.TempDir()}
+	procs := map[int]*proc{}
+	for id := 1; id <= 3; id++ {
+		procs[id] = startProc(t, bin, g.http[id], g.args(id, dirs[id])...)
+	}
+	m := electedMaster(t, procs)
+	perm := writePermanent(t, procs[m], "before", 10)
+	limitFileSize(t, procs[m], 1)
+	start := time.Now()
+	code, body, _ := do(t, "PUT", "http://"+procs[m].http+"/v1/kv/b/after", "x")
+	if code == 200 {
+		t.Fatalf("PUT on a master that cannot write its log: 200 %s", body)
+	}
+	rest := map[int]*proc{}
+	for id, p := range procs {
+		if id != m {
+			rest[id] = p
+		}
+	}
+	nm := electedMaster(t, rest)
+	t.Logf("site %d elected %v after the write failed on site %d", nm, time.Since(start).Round(time.Millisecond), m)
+	st := status(t, procs[m])
+	if !st.StorageFailed || st.SyncState != "storage_failed" || st.Role == "master" || st.Error == "" {
+		t.Errorf("failed master's status: role %s sync %s storage_failed %t error %q", st.Role, st.SyncState, st.StorageFailed, st.Error)
+	}
+	if v := metric(t, procs[m], "logship_storage_failed"); v != 1 {
+		t.Errorf("logship_storage_failed on the failed master = %v, want 1", v)
+	}
+	for _, key := range perm {
+		if code, body, _ := do(t, "GET", "http://"+procs[nm].http+"/v1/kv/b/"+key, ""); code != 200 || string(body) != key {
+			t.Errorf("permanent %s on the new master: %d %q", key, code, body)
+		}
+	}
+	writePermanent(t, procs[nm], "new", 3)
+	procs[m].stop(t)
+	procs[m] = startProc(t, bin, g.http[m], g.args(m, dirs[m])...)
+	eventually(t, 15*time.Second, "the repaired site rejoins as a client", func() bool {
+		st := status(t, procs[m])
+		return st.Role == "client" && st.Master == uint64(nm) && st.SyncState == "ready" && !st.StorageFailed
+	})
+}
+
+// TestClientWithFailedStorageSaysSo: a client whose disk fills reports
+// the failure (not sync_state "ready") and stops replicating; the master
+// keeps its role.
+func TestClientWithFailedStorageSaysSo(t *testing.T) {
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	procs := map[int]*proc{}
+	for id := 1; id <= 3; id++ {
+		procs[id] = startProc(t, bin, g.http[id], g.args(id, t.TempDir())...)
+	}
+	m := electedMaster(t, procs)
+	gen := status(t, procs[m]).Gen
+	c := m%3 + 1
+	limitFileSize(t, procs[c], 1)
+	eventually(t, 15*time.Second, "the client reports its storage failure", func() bool {
+		do(t, "PUT", "http://"+procs[m].http+"/v1/kv/b/k", strings.Repeat("v", 100))
+		st := status(t, procs[c])
+		return st.StorageFailed && st.SyncState == "storage_failed" && st.Error != ""
+	})
+	if st := status(t, procs[m]); st.Role != "master" || st.Gen != gen {
+		t.Errorf("master after a client's storage failed: role %s gen %d (was %d)", st.Role, st.Gen, gen)
+	}
+	writePermanent(t, procs[m], "still", 3)
 }

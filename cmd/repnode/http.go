@@ -286,7 +286,7 @@ func (n *node) status() (api.Status, error) {
 		ID: uint64(st.ID), Role: role, Master: uint64(st.Master), Gen: st.Gen,
 		LSN: st.LSN.String(), LastLSN: st.LSN.String(), EndLSN: endOfLog(st).String(),
 		DurableLSN: st.DurableLSN.String(), AppliedLSN: st.AppliedLSN.String(),
-		SyncState: st.SyncState.String(), Lockout: st.Lockout,
+		SyncState: syncStateName(st), Lockout: st.Lockout, StorageFailed: st.StorageFailed,
 		InitDone: st.InitDone, InitTotal: st.InitTotal, BehindBytes: st.BehindBytes, Ack: n.cfg.Ack,
 		Mode: modeName(n.cfg.Mode()), Election: electionStatus(n),
 		Sites: []api.Site{},
@@ -319,6 +319,16 @@ func (n *node) status() (api.Status, error) {
 		}
 	}
 	return out, nil
+}
+
+// syncStateName is the sync_state a site reports: rep's, or
+// "storage_failed" once its environment failed and it stopped
+// replicating (it is then neither ready nor syncing).
+func syncStateName(st env.RepStatus) string {
+	if st.StorageFailed {
+		return "storage_failed"
+	}
+	return st.SyncState.String()
 }
 
 // endOfLog is where the site's next record goes; Zero while the site

@@ -85,6 +85,7 @@ var (
 	dElecting  = desc("electing", "1 while this site takes part in an election (election mode).")
 	dCanWrite  = desc("can_write", "1 when this site accepts writes now (master, and elections agree).")
 	dErr       = desc("up", "1 when the environment answers; 0 when it failed or closed.")
+	dStorage   = desc("storage_failed", "1 when the environment failed (a full disk, an I/O error, no file descriptors left) and this site stopped replicating until repaired and restarted.")
 )
 
 // counter describes one monotonic counter read from RepStats or Stats.
@@ -158,7 +159,7 @@ type collector struct{ n *node }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dLSN, dLSNFile, dLSNOffset, dRole, dGen, dSync, dLockout, dIsMaster, dInit,
 		dSiteAck, dSiteLag, dSiteConn, dSiteSent, dSiteFlush, dSiteAppl, dSiteLagS, dSiteETA, dBehind, dFsync,
-		dPeerBytes, dPeerDrops, dPeerConns, dPeerDisc, dRefused, dEGen, dElecting, dCanWrite, dErr, dHolder, dWitDrops} {
+		dPeerBytes, dPeerDrops, dPeerConns, dPeerDisc, dRefused, dEGen, dElecting, dCanWrite, dErr, dStorage, dHolder, dWitDrops} {
 		ch <- d
 	}
 	for _, k := range counters {
@@ -187,7 +188,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dErr, 0)
 		return
 	}
-	gauge(dErr, 1)
+	gauge(dErr, b2f(!st.StorageFailed))
+	gauge(dStorage, b2f(st.StorageFailed))
 	es := n.env.Stats()
 	lsns := []struct {
 		which string
@@ -201,7 +203,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	role := st.Role.String()
 	gauge(dRole, 1, role)
 	gauge(dGen, float64(st.Gen))
-	gauge(dSync, 1, st.SyncState.String())
+	gauge(dSync, 1, syncStateName(st))
 	gauge(dLockout, b2f(st.Lockout))
 	gauge(dIsMaster, float64(st.Master))
 	gauge(dInit, float64(st.InitDone), "done")

@@ -72,12 +72,17 @@ type Status struct {
 	InitTotal  int64  `json:"init_total,omitempty"`
 	// BehindBytes (client): log bytes between its last record and the
 	// newest master record it has heard of.
-	BehindBytes int64     `json:"behind_bytes"`
-	Error       string    `json:"error,omitempty"`
-	Ack         string    `json:"ack"`
-	Mode        string    `json:"mode"`
-	Election    *Election `json:"election,omitempty"`
-	Sites       []Site    `json:"sites"`
+	BehindBytes int64 `json:"behind_bytes"`
+	// StorageFailed: the site's storage failed (a full disk, an I/O
+	// error, no file descriptors left; Error says which) and it stopped
+	// replicating: a master steps down, a client stops syncing
+	// (sync_state "storage_failed"). Repair it and restart the site.
+	StorageFailed bool      `json:"storage_failed,omitempty"`
+	Error         string    `json:"error,omitempty"`
+	Ack           string    `json:"ack"`
+	Mode          string    `json:"mode"`
+	Election      *Election `json:"election,omitempty"`
+	Sites         []Site    `json:"sites"`
 }
 
 // Election is the election part of /v1/status, nil when elections are off.
