@@ -49,6 +49,7 @@ type Env struct {
 	// syncs skip the close and the allocation.
 	syncWaited bool
 	encBuf     []byte   // reused record buffer
+	lastTok    Token    // the last local commit's token (under mu)
 	befores    []before // reused scratch for building records
 	// remote is set (under mu) when records written elsewhere (a master's,
 	// appended by Replica.Append) may be in the log unapplied. Those
@@ -219,12 +220,36 @@ func (e *Env) localUpdate(ctx context.Context, fn func(*Tx) error) (Token, error
 	if err != nil {
 		return Token{}, err
 	}
-	if tok.LSN.IsZero() {
-		tok.LSN = at // wrote nothing: the last record it could read
-	} else {
+	if !tok.LSN.IsZero() {
 		e.st.commits.Add(1)
+		return tok, nil
 	}
-	return tok, nil
+	// Wrote nothing: the token names the last record it could read.
+	return e.tokenOf(at), nil
+}
+
+// tokenOf returns the token of the record at at: the last local commit's
+// when it is that record, else read from the log (position only if it
+// cannot be read).
+func (e *Env) tokenOf(at lsn.LSN) Token {
+	e.mu.Lock()
+	last := e.lastTok
+	e.mu.Unlock()
+	switch {
+	case at.IsZero():
+		return Token{}
+	case last.LSN == at:
+		return Token{LSN: at, Gen: last.Gen, Checksum: last.Checksum}
+	}
+	rec, err := e.log.Read(at)
+	if err != nil {
+		return Token{LSN: at}
+	}
+	gen, err := recordGen(rec.Payload)
+	if err != nil {
+		return Token{LSN: at}
+	}
+	return Token{LSN: at, Gen: gen, Checksum: identity(gen, rec.Payload)}
 }
 
 // inRun runs f, which takes the writer mutex and returns the LSN it needs
@@ -263,6 +288,7 @@ func (e *Env) inRun(f func() (lsn.LSN, uint64, error)) (lsn.LSN, error) {
 // durable stop waiting.
 func (e *Env) newEpoch() {
 	e.epoch.Add(1)
+	e.lastTok = Token{} // the log is cut: its last record may be another
 	e.wakeSyncWaiters()
 }
 
@@ -355,7 +381,8 @@ func (e *Env) runTxLocked(fn func(*Tx) error) (Token, lsn.LSN, error) {
 	}
 	if nops == 0 {
 		e.st.readOnly.Add(1)
-		return Token{}, e.log.Last(), nil
+		last := e.log.Last()
+		return Token{}, last, nil
 	}
 	if size := int64(len(payload)); size+walReserve > e.cfg.LogFileSize {
 		e.st.aborted.Add(1)
@@ -377,6 +404,7 @@ func (e *Env) runTxLocked(fn func(*Tx) error) (Token, lsn.LSN, error) {
 		return Token{}, lsn.Zero, e.fail(fmt.Errorf("env: log append: %w", err))
 	}
 	tok := Token{LSN: at, Gen: e.gen, Checksum: identity(e.gen, payload)}
+	e.lastTok = tok
 	if e.appendHook != nil {
 		e.appendHook(at, prev, tok.Checksum, e.gen, payload)
 	}
