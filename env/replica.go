@@ -65,6 +65,9 @@ type Replica struct {
 	// A reader cached for sequential Next calls (serving a catch-up).
 	rd      *wal.Reader
 	rdAfter lsn.LSN
+	// damagedAt: the damaged record last reported (damaged), so a client
+	// asking again does not repeat the error in the log.
+	damagedAt lsn.LSN
 
 	incoming map[uint64]*os.File // snapshots being received, by ID
 	served   map[uint64]*os.File // snapshots taken for serving, by ID
@@ -139,8 +142,29 @@ func (r *Replica) mapLogErr(at lsn.LSN, err error) error {
 		return rep.ErrNotFound
 	case errors.Is(err, wal.ErrNotRecordStart):
 		return rep.ErrNotFound
+	case errors.Is(err, wal.ErrCorrupt):
+		return r.damaged(err)
 	}
 	return err
+}
+
+// damaged reports a damaged log record (ErrLogDamaged), naming it and its
+// file in the site's log, once per record: the master keeps serving
+// everything else and answers requests for that range as if it were
+// archived, so the client is rebuilt by internal init.
+func (r *Replica) damaged(err error) error {
+	var ce *wal.CorruptError
+	at := lsn.Zero
+	if errors.As(err, &ce) {
+		at = ce.LSN
+	}
+	file := r.e.log.SegmentPath(at.File)
+	if r.damagedAt != at {
+		r.damagedAt = at
+		r.e.logger.Error("env: a log record is damaged; it cannot be served, so a client that needs it is rebuilt by internal init",
+			"lsn", at.String(), "file", file, "err", err)
+	}
+	return fmt.Errorf("%w: record %s in %s: %w", rep.ErrLogDamaged, at, file, err)
 }
 
 // Read implements rep.LogReader.
@@ -182,32 +206,34 @@ func (r *Replica) Next(after lsn.LSN) (rep.Record, error) {
 		}
 		return rep.Record{}, rep.ErrLogRemoved
 	}
-	if r.rd != nil && r.rdAfter == after {
-		w, err := r.rd.Next()
-		if err == nil {
-			r.rdAfter = w.LSN
-			return toRepRecord(w)
-		}
-		if errors.Is(err, io.EOF) {
-			return rep.Record{}, rep.ErrNotFound
-		}
+	if r.rd == nil || r.rdAfter != after {
 		r.dropReader()
-	}
-	r.dropReader()
-	rd, err := log.NewReader(after)
-	if err != nil {
-		return rep.Record{}, r.mapLogErr(after, err)
-	}
-	w, err := rd.Next()
-	if err != nil || w.LSN != after {
-		_ = rd.Close()
-		if err == nil || errors.Is(err, io.EOF) {
-			return rep.Record{}, rep.ErrNotFound
+		rd, err := log.NewReader(after)
+		if err != nil {
+			return rep.Record{}, r.mapLogErr(after, err)
 		}
-		return rep.Record{}, r.mapLogErr(after, err)
+		w, err := rd.Next()
+		if err != nil || w.LSN != after {
+			_ = rd.Close()
+			if err == nil || errors.Is(err, io.EOF) {
+				return rep.Record{}, rep.ErrNotFound
+			}
+			return rep.Record{}, r.mapLogErr(after, err)
+		}
+		r.rd, r.rdAfter = rd, after
 	}
-	r.rd, r.rdAfter = rd, after
-	return r.Next(after)
+	w, err := r.rd.Next()
+	switch {
+	case err == nil:
+		r.rdAfter = w.LSN
+		return toRepRecord(w)
+	case errors.Is(err, io.EOF):
+		return rep.Record{}, rep.ErrNotFound // a later Next sees later appends
+	}
+	// A damaged record (or a failed read): it is not served, and the
+	// next call starts over rather than read on past it.
+	r.dropReader()
+	return rep.Record{}, r.mapLogErr(after, err)
 }
 
 func (r *Replica) dropReader() {

@@ -36,6 +36,11 @@ var (
 	// existed but its log file has been removed (archived): a client
 	// needing it must be rebuilt by internal init.
 	ErrLogRemoved = errors.New("rep: log record removed")
+	// ErrLogDamaged is what a LogReader returns (wrapped, naming the
+	// record) for a record it holds but cannot read back intact (its
+	// checksum fails): like a removed record, it cannot be served, and a
+	// client that needs it from the master is rebuilt by internal init.
+	ErrLogDamaged = errors.New("rep: log record damaged")
 	// ErrBadConfig is wrapped by every Config.Validate error.
 	ErrBadConfig = errors.New("rep: invalid config")
 )

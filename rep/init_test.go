@@ -2,7 +2,10 @@ package rep
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+
+	"logship/wal/lsn"
 )
 
 // archivedHarness: site 3 misses 40 records, then the master archives
@@ -117,5 +120,69 @@ func TestBrokenInitResumesFromLastChunk(t *testing.T) {
 	}
 	if s := h.node(1).n.Stats(); s.SnapshotsTaken != 1 {
 		t.Fatalf("snapshots taken %d, want the one reused", s.SnapshotsTaken)
+	}
+}
+
+// damagedLog is a LogReader whose record at bad cannot be read back.
+type damagedLog struct {
+	LogReader
+	bad *lsn.LSN
+}
+
+func (l damagedLog) check(at lsn.LSN) error {
+	if !l.bad.IsZero() && at == *l.bad {
+		return fmt.Errorf("%w: record %s: checksum mismatch", ErrLogDamaged, at)
+	}
+	return nil
+}
+
+func (l damagedLog) Read(at lsn.LSN) (Record, error) {
+	if err := l.check(at); err != nil {
+		return Record{}, err
+	}
+	return l.LogReader.Read(at)
+}
+
+func (l damagedLog) Next(after lsn.LSN) (Record, error) {
+	r, err := l.LogReader.Next(after)
+	if err == nil {
+		if err := l.check(r.LSN); err != nil {
+			return Record{}, err
+		}
+	}
+	return r, err
+}
+
+// A client that needs a record the master can no longer read back is
+// served the records before it, then rebuilt by internal init, and ends
+// with the master's data; the master keeps its role.
+func TestDamagedMasterLogRebuildsClientByInit(t *testing.T) {
+	var bad lsn.LSN
+	h := newHarness(t, 2, func(id SiteID, c *Config) {
+		c.InitChunkBytes = 100
+		if id == 1 {
+			c.Log = damagedLog{c.Log, &bad}
+		}
+	})
+	h.group()
+	h.put(1, "shared")
+	h.stabilize()
+	h.partition(1, 2)
+	recs := h.put(1, "a", "b", "c", "d", "e")
+	h.stabilize()
+	bad = recs[2].LSN
+	h.heal()
+	h.node(2).n.PeerUp(1)
+	h.process(2)
+	h.stabilize()
+	h.tick(200)
+	h.stabilize()
+	h.requireEvent(2, EventInitStarted)
+	h.requireDataEqual(1, 2)
+	if s := h.node(1).n.Stats(); s.LogDamaged == 0 {
+		t.Fatalf("master stats: %+v", s)
+	}
+	if st := h.node(1).n.Status(); st.Role != RoleMaster {
+		t.Fatalf("master lost its role: %+v", st)
 	}
 }

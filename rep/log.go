@@ -33,8 +33,11 @@ func (r Record) size() int { return len(r.Payload) + 24 }
 // network; rep calls them from inside Step/Tick.
 //
 // Errors: ErrNotFound for a position that holds no record, ErrLogRemoved
-// for a record that was removed by log archival. Any other error is
-// treated like ErrNotFound (the site cannot serve) and surfaced in Stats.
+// for a record that was removed by log archival, an error wrapping
+// ErrLogDamaged for a record that is there but damaged (a master serves
+// it like a removed one: the client needs internal init). Any other error
+// is treated like ErrNotFound (the site cannot serve) and surfaced in
+// Stats.
 type LogReader interface {
 	// Read returns the record at exactly at.
 	Read(at lsn.LSN) (Record, error)

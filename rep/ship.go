@@ -1,6 +1,7 @@
 package rep
 
 import (
+	"errors"
 	"fmt"
 
 	"logship/wal/lsn"
@@ -98,8 +99,12 @@ func (n *Node) serveLog(m Message) {
 			return
 		}
 		n.stats.ReqsMissed++
+		damaged := errors.Is(err, ErrLogDamaged)
+		if damaged {
+			n.stats.LogDamaged++
+		}
 		n.send(Message{Type: MsgLogNotAvail, To: m.From, LSN: m.LSN, Until: m.Until,
-			Outdated: n.role == RoleMaster && (err == ErrLogRemoved || !m.LSN.IsZero() && m.LSN.Less(n.log.First()))})
+			Outdated: n.role == RoleMaster && (err == ErrLogRemoved || damaged || !m.LSN.IsZero() && m.LSN.Less(n.log.First()))})
 		return
 	}
 	n.stats.ReqsServed++
@@ -123,6 +128,8 @@ func (n *Node) serveLog(m Message) {
 			break
 		}
 		if r, err = n.log.Next(r.LSN); err != nil {
+			// The records up to here go out; the next request, starting
+			// where this one stopped, meets the same error first.
 			break
 		}
 	}
@@ -187,7 +194,10 @@ func (n *Node) tickMaster() {
 // at m.LSN, or VERIFY_FAIL when the log no longer reaches back that far.
 func (n *Node) serveVerify(m Message) {
 	r, err := n.log.Read(m.LSN)
-	if first := n.log.First(); err == ErrLogRemoved || err != nil && (first.IsZero() || m.LSN.Less(first)) {
+	if errors.Is(err, ErrLogDamaged) {
+		n.stats.LogDamaged++
+	}
+	if first := n.log.First(); err == ErrLogRemoved || errors.Is(err, ErrLogDamaged) || err != nil && (first.IsZero() || m.LSN.Less(first)) {
 		n.send(Message{Type: MsgVerifyFail, To: m.From, LSN: m.LSN, Last: n.last})
 		return
 	}

@@ -22,6 +22,9 @@ type Stats struct {
 	Throttles      uint64 // passes cut by ThrottleBytes (st_nthrottles)
 	ReqsServed     uint64 // LOG_REQ answered with records
 	ReqsMissed     uint64 // LOG_REQ answered LOG_NOTAVAIL
+	// LogDamaged: requests that met a damaged record in the local log
+	// (ErrLogDamaged): answered as if it were archived.
+	LogDamaged     uint64
 	HeartbeatsSent uint64
 	AcksRecv       uint64
 	Perms          uint64  // commits reported permanent

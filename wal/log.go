@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -124,6 +125,10 @@ func (l *Log) Stats() Stats {
 
 // Dir returns the directory the log lives in.
 func (l *Log) Dir() string { return l.dir }
+
+// SegmentPath returns the path of the segment file numbered num (an
+// LSN's File), whether or not it exists.
+func (l *Log) SegmentPath(num uint32) string { return filepath.Join(l.dir, segName(num)) }
 
 // Append adds a record and returns its LSN. The record is in memory only:
 // call Sync (or use AppendSync) to make it durable. A record that does not

@@ -6,6 +6,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"logship/cmd/internal/api"
+	"logship/wal/lsn"
 )
 
 // kill SIGKILLs p and waits for it to exit.
@@ -342,4 +345,74 @@ func TestClientWithFailedStorageSaysSo(t *testing.T) {
 		t.Errorf("master after a client's storage failed: role %s gen %d (was %d)", st.Role, st.Gen, gen)
 	}
 	writePermanent(t, procs[m], "still", 3)
+}
+
+// TestDamagedOldLogRecordDoesNotCrashMaster: a byte of a record in an
+// older log file of the master changes on disk. Before the fix, serving
+// that range to a lagging client recursed without end: writes hung, a
+// second master was elected and the process died of stack overflow, at
+// every restart. Now the master says which record and file are damaged,
+// serves the client by internal init, and keeps its role and generation.
+func TestDamagedOldLogRecordDoesNotCrashMaster(t *testing.T) {
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	dirs := map[int]string{1: t.TempDir(), 2: t.TempDir(), 3: t.TempDir()}
+	args := func(id int) []string { return append(g.args(id, dirs[id]), "--log-file-size", "65536") }
+	procs := map[int]*proc{}
+	for id := 1; id <= 3; id++ {
+		procs[id] = startProc(t, bin, g.http[id], args(id)...)
+	}
+	m := electedMaster(t, procs)
+	gen := status(t, procs[m]).Gen
+	c := m%3 + 1
+	putKeys(t, procs[m], "a", 5)
+	eventually(t, 10*time.Second, "the client caught up", func() bool {
+		return status(t, procs[c]).AppliedLSN == status(t, procs[m]).LastLSN
+	})
+	cLast := status(t, procs[c]).LastLSN
+	procs[c].stop(t)
+	last := putKeys(t, procs[m], "b", 600) // about 200 KiB: several log files
+	at, err := lsn.Parse(cLast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := lsn.Parse(last)
+	if end.File < at.File+2 {
+		t.Fatalf("the master's log grew from file %d to %d only", at.File, end.File)
+	}
+	// Damage a byte in the middle of the file after the client's last
+	// record: a record the client needs.
+	path := filepath.Join(dirs[m], "log", fmt.Sprintf("log.%010d", at.File+1))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte{0}
+	if _, err := f.ReadAt(b, 30000); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, 30000); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	procs[c] = startProc(t, bin, g.http[c], args(c)...)
+	eventually(t, 30*time.Second, "the client has every write", func() bool {
+		return hasKeys(t, procs[c], "b", 600, last)
+	})
+	procs[m].running(t)
+	if st := status(t, procs[m]); st.Role != "master" || st.Gen != gen {
+		t.Errorf("master after serving around the damage: role %s gen %d (was %d)", st.Role, st.Gen, gen)
+	}
+	if v := metric(t, procs[m], "logship_log_damaged_total"); v < 1 {
+		t.Errorf("logship_log_damaged_total = %v", v)
+	}
+	if !strings.Contains(procs[m].log(), "damaged") || !strings.Contains(procs[m].log(), filepath.Base(path)) {
+		t.Errorf("the master's log does not name the damaged record's file %s", filepath.Base(path))
+	}
+	if v := metric(t, procs[c], "logship_inits_done_total"); v != 1 {
+		t.Errorf("client inits done = %v, want 1", v)
+	}
+	writePermanent(t, procs[m], "after", 3)
 }

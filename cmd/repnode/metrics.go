@@ -117,6 +117,7 @@ var counters = []counter{
 	{desc("rerequests_total", "Requests re-sent to the master after the peer could not serve (st_client_rerequests)."), func(r repStats, _ envStats) uint64 { return r.Rereqs }},
 	{desc("requests_served_total", "Log requests answered with records."), func(r repStats, _ envStats) uint64 { return r.ReqsServed }},
 	{desc("requests_missed_total", "Log requests answered not available."), func(r repStats, _ envStats) uint64 { return r.ReqsMissed }},
+	{desc("log_damaged_total", "Requests that met a damaged record in this site's log (served as if archived: the client is rebuilt by internal init); the site's log names the record and file."), func(r repStats, _ envStats) uint64 { return r.LogDamaged }},
 	{desc("client_requests_served_total", "Requests received from other clients (client-to-client)."), func(r repStats, _ envStats) uint64 { return r.ClientSvcReq }},
 	{desc("master_changes_total", "Master changes seen."), func(r repStats, _ envStats) uint64 { return r.MasterChanges }},
 	{desc("syncs_total", "Synchronisations with a master started."), func(r repStats, _ envStats) uint64 { return r.Syncs }},
