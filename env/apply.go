@@ -42,6 +42,7 @@ type applier struct {
 	hasHeld bool
 	batch   []wal.Record
 	recs    []record
+	digests []uint64 // scratch: the expected digest after each record of a batch
 }
 
 // reset positions the applier at next, the position after the record at
@@ -218,10 +219,10 @@ func (e *Env) applyBatch() (int, error) {
 	last := batch[len(batch)-1]
 	gen := recs[len(recs)-1].gen
 	e.amu.Lock()
-	prevGen, first := e.appliedGen, e.applied.IsZero()
+	prevGen, first, digest := e.appliedGen, e.applied.IsZero(), e.digest
 	e.amu.Unlock()
-	e.dbMu.RLock()
-	err := e.dbUpdate(func(btx *bolt.Tx) error {
+	digests := e.ap.digests[:0]
+	err := e.boltUpdate(func(btx *bolt.Tx) error {
 		data := btx.Bucket(bucketData)
 		mb := btx.Bucket(bucketMeta)
 		bc := bucketCache{data: data}
@@ -233,19 +234,30 @@ func (e *Env) applyBatch() (int, error) {
 				prevGen, first = recs[i].gen, false
 			}
 			for j := range recs[i].ops {
-				if err := bc.apply(&recs[i].ops[j]); err != nil {
+				o := &recs[i].ops[j]
+				if err := bc.apply(o); err != nil {
 					return fmt.Errorf("record %s: %w", batch[i].LSN, err)
 				}
+				digest = redoDigest(digest, o)
 			}
+			digests = append(digests, digest)
+		}
+		if err := putDigest(mb, digest); err != nil {
+			return err
 		}
 		return putApplied(mb, last.LSN, last.Next, gen)
 	})
-	e.dbMu.RUnlock()
+	e.ap.digests = digests[:0]
 	if err != nil {
-		return 0, fmt.Errorf("env: applier: bbolt: %w", err)
+		return 0, fmt.Errorf("env: applier: %w", err)
 	}
 	e.ap.next = last.Next
-	e.publishApplied(last.LSN, last.Next, gen)
+	e.amu.Lock()
+	for i := range batch {
+		e.recent.add(batch[i].LSN, digests[i])
+	}
+	e.amu.Unlock()
+	e.publishApplied(last.LSN, last.Next, gen, digest)
 	e.st.batches.Add(1)
 	e.st.records.Add(uint64(len(batch)))
 	e.st.bytes.Add(uint64(size))

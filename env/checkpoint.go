@@ -29,26 +29,38 @@ type CheckpointInfo struct {
 	Removed []string
 }
 
-// runCheckpoints takes a checkpoint every interval until Close
-// (Config.CheckpointInterval). Checkpoint logs what it did; one in
-// progress when Close begins ends with ErrClosed (its wait for the
-// applier watches closing).
-func (e *Env) runCheckpoints(interval time.Duration) {
-	defer close(e.ckptDone)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.closing:
-			return
-		case <-t.C:
+// every runs duty every interval until Close, on a goroutine Close waits
+// for (Config.CheckpointInterval, Config.VerifyInterval). The duty's
+// context ends when Close begins; a failure is logged and the duty runs
+// again at the next interval.
+func (e *Env) every(interval time.Duration, what string, duty func(context.Context) error) {
+	e.duties.Add(1)
+	go func() {
+		defer e.duties.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-e.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := duty(ctx); errors.Is(err, ErrClosed) || ctx.Err() != nil {
+				return
+			} else if err != nil {
+				e.logger.Warn("env: periodic "+what+" failed; trying again at the next interval", "err", err)
+			}
 		}
-		if _, err := e.Checkpoint(context.Background()); errors.Is(err, ErrClosed) {
-			return
-		} else if err != nil {
-			e.logger.Warn("env: periodic checkpoint failed; retrying at the next interval", "err", err)
-		}
-	}
+	}()
 }
 
 // Checkpoint makes every commit made before the call part of the durable

@@ -50,6 +50,17 @@ type Config struct {
 	// the next interval.
 	CheckpointInterval time.Duration
 
+	// VerifyOnOpen makes Open read every key of the data file and check
+	// it against the digest kept from the log (VerifyData), failing with
+	// ErrCorrupt on damage. It costs a read of the whole file at every
+	// open; off by default. Open always checks every page bbolt relies on
+	// (a damaged page is ErrCorrupt, not a panic), but not the values.
+	VerifyOnOpen bool
+	// VerifyInterval, if positive, runs VerifyData this often by itself;
+	// damage fails the environment (see VerifyData). Zero (the default)
+	// leaves it to the caller.
+	VerifyInterval time.Duration
+
 	// ApplyDelay is how long the applier may wait to gather a batch of
 	// durable records before applying them to bbolt (default 5 ms). Each
 	// batch costs bbolt's fsyncs, which compete with the log's, so
@@ -119,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.CheckpointInterval < 0 {
 		bad("CheckpointInterval (%v) must be >= 0", c.CheckpointInterval)
+	}
+	if c.VerifyInterval < 0 {
+		bad("VerifyInterval (%v) must be >= 0", c.VerifyInterval)
 	}
 	if c.ApplyDelay < 0 {
 		bad("ApplyDelay (%v) must be >= 0", c.ApplyDelay)

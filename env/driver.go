@@ -235,6 +235,11 @@ type RepSite struct {
 	// CatchUpETA estimates when the site will have caught up, at its
 	// recent flush rate: 0 when caught up, -1 when it is not progressing.
 	CatchUpETA time.Duration
+	// DataMismatch is the record after which the site reported a digest
+	// of its data that differs from this master's (env digest.go): its
+	// data is damaged or diverged. Zero when the last comparison matched
+	// (or none was possible).
+	DataMismatch lsn.LSN
 }
 
 // RepStatus is a site's replication status.
@@ -333,6 +338,9 @@ type driver struct {
 	retain lsn.LSN
 
 	prog progress // per-site lag (progress.go); driver goroutine only
+	// mismatch: per site, the record at which its data digest last
+	// differed from this master's (compareDigest); driver goroutine only.
+	mismatch map[SiteID]lsn.LSN
 
 	xfer *transferWait // planned transfer in progress (transfer.go)
 	// xferOutcome ends the Transfer caller's wait, after the next publish.
@@ -377,6 +385,7 @@ func (e *Env) StartReplication(cfg ReplicationConfig) error {
 		cmds: make(chan func()), kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[lsn.LSN]*commitWaiter{}, statusCh: make(chan struct{}), commitCh: make(chan struct{}),
+		mismatch: map[SiteID]lsn.LSN{},
 	}
 	if d.log == nil {
 		d.log = e.logger
@@ -952,6 +961,7 @@ func (d *driver) publish() {
 			rs.LagBytes = d.e.distance(x.Acked, s.Last)
 			rs.SentLSN, rs.FlushedLSN, rs.AppliedLSN = x.Sent, x.Acked, x.Applied
 			d.prog.site(rs, s.Last, now, d.e.distance)
+			d.compareDigest(rs, x)
 		}
 	}
 	st.Sites = d.witnessSites(st.Sites)

@@ -65,6 +65,8 @@ type Env struct {
 	applied    lsn.LSN // last record applied
 	appliedEnd lsn.LSN // where the next record to apply starts
 	appliedGen uint64
+	digest     uint64     // expected digest of the applied data (digest.go)
+	recent     digestRing // digests after the last records applied
 	appliedCh  chan struct{}
 
 	ap      applier
@@ -78,12 +80,12 @@ type Env struct {
 	life    sync.RWMutex
 	closed  bool
 	closing chan struct{}
-	// ckptDone closes when the periodic checkpointer ends (nil if
-	// Config.CheckpointInterval is 0).
-	ckptDone chan struct{}
-	ops      sync.WaitGroup
-	failMu   sync.Mutex
-	failErr  error
+	// duties are the periodic checkpoints and verifications (every);
+	// Close waits for them.
+	duties  sync.WaitGroup
+	ops     sync.WaitGroup
+	failMu  sync.Mutex
+	failErr error
 
 	st counters
 
@@ -509,10 +511,11 @@ func (e *Env) appliedPos() (applied, end lsn.LSN, ch chan struct{}) {
 	return e.applied, e.appliedEnd, e.appliedCh
 }
 
-// publishApplied sets the applied position and wakes its waiters.
-func (e *Env) publishApplied(applied, end lsn.LSN, gen uint64) {
+// publishApplied sets the applied position, with the expected digest of
+// the data there, and wakes its waiters.
+func (e *Env) publishApplied(applied, end lsn.LSN, gen, digest uint64) {
 	e.amu.Lock()
-	e.applied, e.appliedEnd, e.appliedGen = applied, end, gen
+	e.applied, e.appliedEnd, e.appliedGen, e.digest = applied, end, gen, digest
 	close(e.appliedCh)
 	e.appliedCh = make(chan struct{})
 	e.amu.Unlock()
@@ -594,9 +597,7 @@ func (e *Env) Close() error {
 	e.closed = true
 	close(e.closing)
 	e.life.Unlock()
-	if e.ckptDone != nil {
-		<-e.ckptDone // a checkpoint in progress ends with ErrClosed
-	}
+	e.duties.Wait() // a duty in progress ends: its context ended with closing
 	e.ops.Wait()
 	close(e.stop)
 	<-e.done

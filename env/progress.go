@@ -15,6 +15,7 @@ package env
 // never too low.
 
 import (
+	"fmt"
 	"time"
 
 	"logship/elect"
@@ -210,7 +211,33 @@ func (d *driver) reportApplied() chan struct{} {
 	if d.n.Status().Role != rep.RoleClient {
 		return nil
 	}
-	applied, _, ch := d.e.appliedPos()
-	d.n.Applied(applied)
+	d.e.amu.Lock()
+	applied, digest, ch := d.e.applied, d.e.digest, d.e.appliedCh
+	d.e.amu.Unlock()
+	d.n.Applied(applied, digest)
 	return ch
+}
+
+// compareDigest checks a client's reported data digest against this
+// master's at the same record (digest.go), and remembers the result in
+// rs.DataMismatch: the first record at which they differed, until a
+// later report matches again (a rebuilt site). The first mismatch of a
+// site is logged as an error.
+func (d *driver) compareDigest(rs *RepSite, x rep.SiteStatus) {
+	if x.AppliedDigest == 0 || x.Applied.IsZero() {
+		rs.DataMismatch = d.mismatch[x.ID]
+		return
+	}
+	own, ok := d.e.DigestAt(x.Applied)
+	switch {
+	case !ok:
+	case own == x.AppliedDigest:
+		delete(d.mismatch, x.ID)
+	case d.mismatch[x.ID].IsZero():
+		d.mismatch[x.ID] = x.Applied
+		d.log.Error("env: a site's data differs from this master's: it is damaged or diverged; rebuild it",
+			"peer", uint64(x.ID), "lsn", x.Applied.String(), "digest", fmt.Sprintf("%016x", x.AppliedDigest),
+			"master_digest", fmt.Sprintf("%016x", own))
+	}
+	rs.DataMismatch = d.mismatch[x.ID]
 }

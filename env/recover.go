@@ -83,13 +83,30 @@ func Open(dir string, cfg Config) (*Env, error) {
 	}
 	go e.runApplier()
 	if cfg.CheckpointInterval > 0 {
-		e.ckptDone = make(chan struct{})
-		go e.runCheckpoints(cfg.CheckpointInterval)
+		e.every(cfg.CheckpointInterval, "checkpoint", func(ctx context.Context) error {
+			_, err := e.Checkpoint(ctx)
+			return err
+		})
+	}
+	if cfg.VerifyInterval > 0 {
+		e.every(cfg.VerifyInterval, "data verification", func(ctx context.Context) error {
+			c, err := e.VerifyData(ctx)
+			if err == nil {
+				e.logger.Info("env: data verified", "applied", c.AppliedLSN.String(), "keys", c.Keys, "digest", fmt.Sprintf("%016x", c.Digest))
+			}
+			return err
+		})
 	}
 	// Replay what the data file lacks before returning.
 	if err := e.waitApplied(context.Background(), log.Last()); err != nil {
 		_ = e.Close()
 		return nil, err
+	}
+	if cfg.VerifyOnOpen {
+		if _, err := e.VerifyData(context.Background()); err != nil {
+			_ = e.Close()
+			return nil, err
+		}
 	}
 	return e, nil
 }
@@ -105,8 +122,12 @@ func (c Config) mmapSize() int {
 	return defaultMmapSize
 }
 
-func openBolt(path string, mmapSize int) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o644, &bolt.Options{
+func openBolt(path string, mmapSize int) (db *bolt.DB, err error) {
+	if err := checkDataFile(path); err != nil {
+		return nil, err
+	}
+	defer catchCorrupt(path, &err)
+	db, err = bolt.Open(path, 0o644, &bolt.Options{
 		Timeout:         5 * time.Second, // another process holds it: fail, don't hang
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
@@ -172,6 +193,9 @@ func (e *Env) recover() error {
 	e.ap.reset(m.applied, next)
 	e.ap.rd = rd
 	e.applied, e.appliedEnd, e.appliedGen = m.applied, next, m.appliedGen
+	if e.digest, err = e.storedDigest(); err != nil {
+		return err
+	}
 	e.gen = m.appliedGen
 	if last := e.log.Last(); !last.IsZero() {
 		if rec, err := e.log.Read(last); err == nil {

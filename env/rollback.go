@@ -71,10 +71,13 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 	}
 
 	n := 0
-	e.dbMu.RLock()
-	err = e.dbUpdate(func(btx *bolt.Tx) error {
+	var digest uint64
+	err = e.boltUpdate(func(btx *bolt.Tx) error {
 		m, err := readMeta(btx)
 		if err != nil {
+			return err
+		}
+		if digest, _, err = getDigest(btx.Bucket(bucketMeta)); err != nil {
 			return err
 		}
 		bc := bucketCache{data: btx.Bucket(bucketData)}
@@ -96,6 +99,7 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 				if err := bc.undo(&r.ops[i]); err != nil {
 					return fmt.Errorf("undo record %s: %w", cur, err)
 				}
+				digest = undoDigest(digest, &r.ops[i])
 			}
 			n++
 			if cur, err = e.log.Prev(cur); err != nil {
@@ -109,6 +113,9 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 		if err := dropGenStartsAfter(mb, at); err != nil {
 			return err
 		}
+		if err := putDigest(mb, digest); err != nil {
+			return err
+		}
 		if at.Less(m.ckpt) {
 			if err := putCheckpoint(mb, at, atRec.Next); err != nil {
 				return err
@@ -116,7 +123,6 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 		}
 		return putMarker(mb, keyTruncate, at)
 	})
-	e.dbMu.RUnlock()
 	if err != nil {
 		// Nothing changed: the bbolt transaction rolled back.
 		return 0, fmt.Errorf("env: rollback to %s: %w", at, err)
@@ -137,7 +143,10 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 	e.ap.reset(at, atRec.Next)
 	e.ov.reset()
 	e.gen = atDec.gen
-	e.publishApplied(at, atRec.Next, atDec.gen)
+	e.amu.Lock()
+	e.recent.cutAfter(at)
+	e.amu.Unlock()
+	e.publishApplied(at, atRec.Next, atDec.gen, digest)
 	e.st.rolledBack.Add(uint64(n))
 	e.logger.Info("env: rolled back", "to", at, "transactions", n)
 	return n, nil

@@ -207,7 +207,14 @@ func (e *Env) InstallSnapshot(r io.Reader, at lsn.LSN) error {
 	e.ap.reset(lsn.Zero, h.end)
 	e.ov.reset()
 	e.gen = h.gen
-	e.publishApplied(h.applied, h.end, h.gen)
+	digest, err := e.storedDigest()
+	if err != nil {
+		return e.fail(fmt.Errorf("env: install snapshot: %w", err))
+	}
+	e.amu.Lock()
+	e.recent = digestRing{}
+	e.amu.Unlock()
+	e.publishApplied(h.applied, h.end, h.gen, digest)
 	e.logger.Info("env: installed snapshot", "applied", h.applied, "next", h.end)
 	return nil
 }

@@ -10,9 +10,11 @@ type clientState struct {
 	silent     int     // ticks since the master was last heard
 	silentSent bool    // EventMasterSilent reported for this silence
 	ackSent    lsn.LSN
-	// applied: the newest record the driver reported applied (Applied);
-	// appliedSent: the applied position last put on an ACK.
+	// applied: the newest record the driver reported applied (Applied),
+	// with the data's digest there; appliedSent: the applied position
+	// last put on an ACK.
 	applied, appliedSent lsn.LSN
+	digest               uint64
 
 	// gap repair (gap.go)
 	buf      []LogRecord // records ahead of a gap, sorted by LSN
@@ -144,8 +146,7 @@ func (n *Node) maybeAck() {
 	n.c.ackSent = n.durable
 	if m := n.pendingAck(); m != nil {
 		m.LSN = n.durable
-		m.Applied = lsn.Min(n.c.applied, n.durable)
-		n.c.appliedSent = m.Applied
+		n.setApplied(m)
 		return
 	}
 	n.sendAck()

@@ -56,12 +56,12 @@ func appendMessage(b []byte, m *Message) ([]byte, bool) {
 	n := 5
 	for _, set := range [...]bool{len(m.Records) > 0, !m.LSN.IsZero(), !m.Until.IsZero(), !m.Last.IsZero(),
 		m.Anywhere, m.Outdated, m.Abandoned, m.Found, m.RecGen != 0, m.Checksum != 0, m.Priority != 0,
-		m.Offset != 0, len(m.Data) > 0, m.NotAvail, !m.Applied.IsZero(), m.Electability != 0, !m.Commit.IsZero()} {
+		m.Offset != 0, len(m.Data) > 0, m.NotAvail, !m.Applied.IsZero(), m.Electability != 0, m.Digest != 0, !m.Commit.IsZero()} {
 		if set {
 			n++
 		}
 	}
-	b = append(b, 0x80|byte(n)) // at most 22 fields: a fixmap or...
+	b = append(b, 0x80|byte(n)) // at most 23 fields: a fixmap or...
 	if n > 15 {
 		b = append(b[:len(b)-1], mpMap16, 0, byte(n))
 	}
@@ -119,6 +119,9 @@ func appendMessage(b []byte, m *Message) ([]byte, bool) {
 	b = appendLSNField(b, "ap", m.Applied)
 	if m.Electability != 0 {
 		b = append(appendKey(b, "el"), mpUint8, byte(m.Electability))
+	}
+	if m.Digest != 0 {
+		b = appendUint64(appendKey(b, "dg"), m.Digest)
 	}
 	b = appendLSNField(b, "cm", m.Commit)
 	return b, true
@@ -407,6 +410,8 @@ func decodeMessage(b []byte, m *Message) (ok bool) {
 			m.Applied = d.lsn()
 		case "el":
 			m.Electability = Electability(d.uintMax(math.MaxUint8))
+		case "dg":
+			m.Digest = d.uint()
 		case "cm":
 			m.Commit = d.lsn()
 		default:

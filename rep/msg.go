@@ -140,6 +140,11 @@ type Message struct {
 	// [Electability]. Absent (unknown), the master counts the sender the
 	// way that can only make permanence harder (ack.go).
 	Electability Electability `msgpack:"el,omitempty"`
+	// Digest (ACK, with Applied): the digest of the client's data after
+	// its Applied record, as its driver keeps it (env's data digest); the
+	// master compares it with its own at that record. Optional: zero when
+	// not reported.
+	Digest uint64 `msgpack:"dg,omitempty"`
 	// Commit (LOG and HEARTBEAT from the master): the master's commit
 	// point, the newest record durable on a quorum of the electable
 	// sites, which no election can lose (see commit.go).
@@ -227,6 +232,9 @@ func (m *Message) Validate() error {
 	}
 	if m.Electability != ElectabilityUnknown && m.Type != MsgAck && m.Type != MsgNewClient {
 		return bad("unexpected electability")
+	}
+	if m.Digest != 0 && (m.Type != MsgAck || m.Applied.IsZero()) {
+		return bad("unexpected digest")
 	}
 	if int(m.Electability) >= len(electabilityNames) {
 		return bad("unknown electability %d", m.Electability)

@@ -152,6 +152,9 @@ type siteState struct {
 	acked     lsn.LSN // master: durable LSN acknowledged at our gen
 	sent      lsn.LSN // master: newest record shipped at our gen (progress.go)
 	applied   lsn.LSN // master: newest record the site reported applied
+	// appliedDigest: the digest of the site's data after applied, as it
+	// reported it (0: not reported).
+	appliedDigest uint64
 	// Serving this site an internal init (init.go), as master or peer:
 	initLSN       lsn.LSN // retained from here while the site is in init
 	initTarget    lsn.LSN // the init ends when the site reaches this
@@ -209,6 +212,9 @@ type SiteStatus struct {
 	// reported visible to its readers (Zero if it does not report it).
 	// Master only, like Acked; see progress.go.
 	Sent, Applied lsn.LSN
+	// AppliedDigest is the digest of the site's data after Applied, as
+	// it reported it (0: not reported).
+	AppliedDigest uint64
 }
 
 // Sites returns the view of every other site, in Config.Sites order.
@@ -217,7 +223,7 @@ func (n *Node) Sites() []SiteStatus {
 	for _, s := range n.cfg.Sites {
 		st := n.sites[s.ID]
 		out = append(out, SiteStatus{ID: s.ID, Electability: st.electable, Connected: st.connected, Acked: st.acked,
-			Sent: lsn.Max(st.sent, st.acked), Applied: st.applied})
+			Sent: lsn.Max(st.sent, st.acked), Applied: st.applied, AppliedDigest: st.appliedDigest})
 	}
 	return out
 }

@@ -12,17 +12,28 @@ import "logship/wal/lsn"
 // commit. Time-based lag is the driver's business: rep has no clock.
 
 // Applied tells a client the newest record visible to its readers (the
-// driver's applier). It is reported to the master on the next ACK. The
-// node never acts on it otherwise; on a master it is ignored.
-func (n *Node) Applied(at lsn.LSN) {
+// driver's applier), and the digest of its data there (0 if the driver
+// keeps none). Both are reported to the master on the next ACK. The node
+// never acts on them otherwise; on a master they are ignored.
+func (n *Node) Applied(at lsn.LSN, digest uint64) {
 	if n.role != RoleClient || !n.c.applied.Less(at) {
 		return
 	}
-	n.c.applied = at
+	n.c.applied, n.c.digest = at, digest
 	if m := n.pendingAck(); m != nil {
-		m.Applied = lsn.Min(at, m.LSN)
-		n.c.appliedSent = m.Applied
+		n.setApplied(m)
 	}
+}
+
+// setApplied puts the applied position, and its digest when the ACK
+// carries that very position, on m.
+func (n *Node) setApplied(m *Message) {
+	m.Applied = lsn.Min(n.c.applied, m.LSN)
+	m.Digest = 0
+	if m.Applied == n.c.applied && !m.Applied.IsZero() {
+		m.Digest = n.c.digest
+	}
+	n.c.appliedSent = m.Applied
 }
 
 // pendingAck returns the ACK to the master still in the outbox, if any,
@@ -51,13 +62,13 @@ func (n *Node) reportApplied() {
 
 // sendAck sends the durable and applied positions to the master.
 func (n *Node) sendAck() {
-	ap := lsn.Min(n.c.applied, n.durable)
-	n.c.appliedSent = ap
 	if n.c.ackSent.Less(n.durable) {
 		n.c.ackSent = n.durable
 	}
 	n.stats.AcksSent++
-	n.send(Message{Type: MsgAck, To: n.master, LSN: n.durable, Applied: ap, Electability: n.electability()})
+	m := Message{Type: MsgAck, To: n.master, LSN: n.durable, Electability: n.electability()}
+	n.setApplied(&m)
+	n.send(m)
 }
 
 // noteSent records that recs (non-empty) were shipped to s.
@@ -67,11 +78,12 @@ func (n *Node) noteSent(s *siteState, recs []LogRecord) {
 	}
 }
 
-// noteApplied takes the applied position an ACK carries. It never moves
-// back within a generation and never passes our log end.
+// noteApplied takes the applied position an ACK carries, with its
+// digest. It never moves back within a generation and never passes our
+// log end.
 func (n *Node) noteApplied(s *siteState, m Message) {
 	if s.applied.Less(m.Applied) && !n.last.Less(m.Applied) {
-		s.applied = m.Applied
+		s.applied, s.appliedDigest = m.Applied, m.Digest
 	}
 }
 

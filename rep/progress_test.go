@@ -37,7 +37,7 @@ func TestMasterTracksSentAckedAppliedPerSite(t *testing.T) {
 	// The applier on site 2 catches up in two steps; each step reaches
 	// the master on the next tick, as an ACK repeating the durable LSN.
 	acks := h.count(MsgAck, 2, 1)
-	h.node(2).n.Applied(recs[0].LSN)
+	h.node(2).n.Applied(recs[0].LSN, 0)
 	h.process(2)
 	if got := h.count(MsgAck, 2, 1); got != acks {
 		t.Fatalf("Applied sent an ACK at once (%d -> %d); want it on the tick", acks, got)
@@ -46,7 +46,7 @@ func TestMasterTracksSentAckedAppliedPerSite(t *testing.T) {
 	if got := siteView(t, h.node(1).n, 2).Applied; got != recs[0].LSN {
 		t.Fatalf("applied after one tick = %s, want %s", got, recs[0].LSN)
 	}
-	h.node(2).n.Applied(last)
+	h.node(2).n.Applied(last, 0)
 	h.tick(1)
 	if got := siteView(t, h.node(1).n, 2); got.Applied != last || got.Acked != last {
 		t.Fatalf("site 2 = %+v, want applied = acked = %s", got, last)
@@ -70,8 +70,8 @@ func TestAppliedRidesOnThePendingAck(t *testing.T) {
 	acks := h.count(MsgAck, 2, 1)
 
 	n := h.node(2).n
-	n.Persisted(recs[0].LSN) // queues an ACK
-	n.Applied(recs[0].LSN)   // joins it
+	n.Persisted(recs[0].LSN)  // queues an ACK
+	n.Applied(recs[0].LSN, 0) // joins it
 	h.process(2)
 	h.stabilize()
 	if got := h.count(MsgAck, 2, 1); got != acks+1 {
@@ -91,7 +91,7 @@ func TestAppliedNeverReportedPastDurable(t *testing.T) {
 
 	// The driver's applier cannot be ahead of the log's durability; if a
 	// driver says so anyway, the ACK must still validate.
-	h.node(2).n.Applied(second)
+	h.node(2).n.Applied(second, 0)
 	h.tick(1)
 	if s := siteView(t, h.node(1).n, 2); s.Acked != first || s.Applied != first {
 		t.Fatalf("site 2 = %+v, want acked = applied = %s", s, first)
@@ -115,7 +115,7 @@ func TestNewMasterStartsProgressOver(t *testing.T) {
 	h.group()
 	h.put(1, "a")
 	h.stabilize()
-	h.node(2).n.Applied(h.node(2).log.Last())
+	h.node(2).n.Applied(h.node(2).log.Last(), 0)
 	h.tick(1)
 	if s := siteView(t, h.node(1).n, 2); s.Applied.IsZero() || s.Sent.IsZero() {
 		t.Fatalf("before: %+v", s)
@@ -133,7 +133,7 @@ func TestAppliedIgnoredOnMaster(t *testing.T) {
 	h := newHarness(t, 2)
 	h.group()
 	recs := h.put(1, "a")
-	h.node(1).n.Applied(recs[0].LSN)
+	h.node(1).n.Applied(recs[0].LSN, 0)
 	if rd := h.node(1).n.Ready(); len(rd.Messages) != 0 {
 		t.Fatalf("master sent %v on Applied", rd.Messages)
 	}

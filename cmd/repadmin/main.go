@@ -13,6 +13,7 @@
 //	repadmin --node host:port stat [--json]     every counter: replication, elections, environment
 //	repadmin --node host:port sync [--delay|--no-delay] | elect | transfer --to ID | archive
 //	repadmin --node host:port sync --wait [--timeout 10m]   sync, then a progress bar until caught up
+//	repadmin --node host:port verify   check the site's data file against its log; on a master, every site's data against its own
 package main
 
 import (
@@ -41,6 +42,8 @@ Commands:
   transfer --to SITE      hand mastership to SITE
   priority --set N        change the site's election priority now (0 = never master)
   archive                 checkpoint, then remove log files no longer needed
+  verify                  read every key of the site's data file and check it against its log;
+                          on a master also list the sites whose data differs from its own
   log dump   --dir DIR [--limit N]   print the records of a stopped site's log
   log dump   --dir DIR --rollback   print the records the site rolled back
   log verify --dir DIR              check every record of a stopped site's log
@@ -98,6 +101,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runPriority(*node, args[1:], stdout, stderr)
 	case "archive":
 		return runArchive(*node, args[1:], stdout, stderr)
+	case "verify":
+		return runVerify(*node, args[1:], stdout, stderr)
 	case "log":
 		return runLog(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

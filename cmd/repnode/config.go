@@ -141,6 +141,8 @@ type Config struct {
 	AutoRemoveLogs bool   `toml:"auto-remove-logs"`
 
 	CheckpointInterval time.Duration `toml:"checkpoint-interval"`
+	VerifyOnOpen       bool          `toml:"verify-on-open"`
+	VerifyInterval     time.Duration `toml:"verify-interval"`
 
 	Master   bool   `toml:"master"`
 	Client   bool   `toml:"client"`
@@ -243,6 +245,8 @@ func (c Config) EnvConfig() env.Config {
 	ecfg.LogFileSize = c.LogFileSize
 	ecfg.AutoRemoveLogs = c.AutoRemoveLogs
 	ecfg.CheckpointInterval = c.CheckpointInterval
+	ecfg.VerifyOnOpen = c.VerifyOnOpen
+	ecfg.VerifyInterval = c.VerifyInterval
 	switch {
 	case c.MaxValueSize > 0:
 		ecfg.MaxValueSize = c.MaxValueSize
@@ -295,6 +299,9 @@ func (c Config) Validate() error {
 	}
 	if c.CheckpointInterval < 0 {
 		bad("checkpoint-interval", "%v: must be >= 0 (0 = no periodic checkpoints)", c.CheckpointInterval)
+	}
+	if c.VerifyInterval < 0 {
+		bad("verify-interval", "%v: must be >= 0 (0 = only on POST /v1/admin/verify)", c.VerifyInterval)
 	}
 	if c.Master && c.Client {
 		bad("master", "--master and --client exclude each other")
@@ -433,6 +440,8 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.IntVar(&c.MaxValueSize, "max-value-size", c.MaxValueSize, "largest value a PUT accepts, in bytes (0 = 1 MiB, or less to fit --log-file-size)")
 	fs.BoolVar(&c.AutoRemoveLogs, "auto-remove-logs", c.AutoRemoveLogs, "remove log files a checkpoint no longer needs")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "take a checkpoint this often (0 = only on POST /v1/admin/archive)")
+	fs.BoolVar(&c.VerifyOnOpen, "verify-on-open", c.VerifyOnOpen, "at start, read every key of data.db and check it against the log's digest (costs a read of the whole file); damage stops the start")
+	fs.DurationVar(&c.VerifyInterval, "verify-interval", c.VerifyInterval, "read every key of data.db this often and check it against the log's digest; damage stops the site's replication (0 = only on POST /v1/admin/verify)")
 	fs.BoolVar(&c.Master, "master", c.Master, "start as master, elections off (default: elections choose the master)")
 	fs.BoolVar(&c.Client, "client", c.Client, "start as client, elections off (default: elections choose the master)")
 	fs.Uint64Var(&c.MasterID, "master-id", c.MasterID, "with --client: the master to follow first (default: the only peer, else the lowest id; a newer master's announcement wins)")

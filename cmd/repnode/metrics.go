@@ -85,6 +85,7 @@ var (
 	dElecting  = desc("electing", "1 while this site takes part in an election (election mode).")
 	dCanWrite  = desc("can_write", "1 when this site accepts writes now (master, and elections agree).")
 	dErr       = desc("up", "1 when the environment answers; 0 when it failed or closed.")
+	dMismatch  = desc("site_data_mismatch", "1 when the site's last reported data digest differed from this master's at the same record (master only): its data is damaged or diverged.", "site")
 	dStorage   = desc("storage_failed", "1 when the environment failed (a full disk, an I/O error, no file descriptors left) and this site stopped replicating until repaired and restarted.")
 )
 
@@ -160,7 +161,7 @@ type collector struct{ n *node }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dLSN, dLSNFile, dLSNOffset, dRole, dGen, dSync, dLockout, dIsMaster, dInit,
 		dSiteAck, dSiteLag, dSiteConn, dSiteSent, dSiteFlush, dSiteAppl, dSiteLagS, dSiteETA, dBehind, dFsync,
-		dPeerBytes, dPeerDrops, dPeerConns, dPeerDisc, dRefused, dEGen, dElecting, dCanWrite, dErr, dStorage, dHolder, dWitDrops} {
+		dPeerBytes, dPeerDrops, dPeerConns, dPeerDisc, dRefused, dEGen, dElecting, dCanWrite, dErr, dStorage, dMismatch, dHolder, dWitDrops} {
 		ch <- d
 	}
 	for _, k := range counters {
@@ -233,6 +234,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(dSiteAppl, lsnValue(s.AppliedLSN), site)
 			gauge(dSiteLagS, s.LagTime.Seconds(), site)
 			gauge(dSiteETA, etaSeconds(s.CatchUpETA), site)
+			gauge(dMismatch, b2f(!s.DataMismatch.IsZero()), site)
 		}
 	}
 	collectTransport(n, gauge, cnt)

@@ -46,6 +46,11 @@ type Site struct {
 	// quorum), "unelectable" (first started with priority 0) or
 	// "unknown" (not heard yet). Empty on a client.
 	Electability string `json:"electability,omitempty"`
+	// DataMismatchLSN (master's view): the record after which the site
+	// reported a digest of its data that differs from the master's: its
+	// data is damaged or diverged; rebuild it. Empty when its last
+	// report matched.
+	DataMismatchLSN string `json:"data_mismatch_lsn,omitempty"`
 }
 
 // Status is the /v1/status answer.
@@ -107,4 +112,14 @@ type Stats struct {
 	Replication map[string]any `json:"replication"`
 	Election    map[string]any `json:"election,omitempty"`
 	Env         map[string]any `json:"env"`
+}
+
+// DataCheck answers POST /v1/admin/verify: the digest of the data read
+// from data.db and the one kept from the log, as of AppliedLSN.
+type DataCheck struct {
+	AppliedLSN string `json:"applied_lsn"`
+	Digest     string `json:"digest"`
+	Expected   string `json:"expected"`
+	Keys       int64  `json:"keys"`
+	OK         bool   `json:"ok"`
 }
