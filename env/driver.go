@@ -499,6 +499,11 @@ func (e *Env) RepStatus() (RepStatus, error) {
 		st.EndLSN = e.log.End()
 		e.exit()
 	}
+	if err := e.failure(); err != nil {
+		// Failed since the driver last published (it halts on its next
+		// tick): say so now.
+		st.Err, st.StorageFailed = err, true
+	}
 	return st, nil
 }
 
