@@ -51,23 +51,28 @@ bench-rep:
 	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 1 --duration 10s
 	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 16 --duration 10s
 
-# Many seeds of the deterministic simulator, appointed masters then
-# elections (without and with leases); a failure prints its replay
-# command. `make test` runs a few hundred of each.
+# Many seeds of the deterministic simulator; each draws its group from
+# the flags repnode accepts (elections or appointed masters, leases, a
+# witness, the ack policy, priorities, delayed and NoWait clients, peers)
+# and its faults. A failure prints its replay command. `make test` runs a
+# few hundred.
 sim:
 	$(GO) run ./tools/simrun -seeds $(SEEDS)
-	$(GO) run ./tools/simrun -elect -seeds $(SEEDS)
-	$(GO) run ./tools/simrun -elect -leases -seeds $(SEEDS)
+	$(GO) run ./tools/simrun -storage mem -seeds $(SEEDS)
 
 # Rounds of write load on three repnode processes, each with a fault in
 # the middle (SIGKILL of the master or a client, SIGSTOP or SIGTERM of
 # the master, the master's connections or one link cut); after each,
-# every write answered permanent must be on the new master. `make test`
-# runs two rounds. A failure logs the seed that repeats the same choices
-# (-soak.seed). SOAKARGS adds repnode flags to every site, e.g.
-# SOAKARGS=--leases; SOAKSITES sets the group size.
+# every write answered permanent must be on the new master. Then as many
+# rounds of TestSoakLinearizable: three sites with --leases, writes and
+# lease reads of a few shared keys and token reads, the master cut off,
+# frozen or its disk filled; porcupine checks the history is
+# linearizable. `make test` runs two rounds of each. A failure logs the
+# seed that repeats the same choices (-soak.seed). SOAKARGS adds repnode
+# flags to every site, e.g. SOAKARGS=--leases; SOAKSITES sets the group
+# size (both TestSoakFaults only).
 soak:
-	$(GO) test -run 'TestSoakFaults$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS) -soak.sites=$(SOAKSITES) -soak.args='$(SOAKARGS)'
+	$(GO) test -run 'TestSoakFaults$$|TestSoakLinearizable$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS) -soak.sites=$(SOAKSITES) -soak.args='$(SOAKARGS)'
 
 # The main job: three repnode sites on 127.0.0.1 elect a master, replicate,
 # lose the master to SIGKILL and fail over; the old master rejoins.

@@ -276,6 +276,20 @@ func (n *Node) Campaign() error {
 	return nil
 }
 
+// Announce tells site id that this site is master, if it is: the
+// driver calls it when the connection to id comes up. A site that was
+// unreachable when the election ended missed its MASTER, and a witness,
+// which takes no part in replication, hears of masters from nothing else.
+func (n *Node) Announce(id SiteID) {
+	if n.role != RoleMaster {
+		return
+	}
+	if _, ok := n.sites[id]; !ok {
+		return
+	}
+	n.send(Message{Type: MsgMaster, To: id, Gen: n.gen})
+}
+
 // MasterSeen tells the node that site id is master of gen: a MASTER
 // message, or rep's NEWMASTER or HEARTBEAT. A site that hears a current
 // master does not start or join an election. A master that hears another

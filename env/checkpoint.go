@@ -133,13 +133,11 @@ func (e *Env) RemoveLogs() ([]string, error) {
 // decided; replication adds its constraint here: the log an internal
 // initialization this site serves still needs (rep's RetainLSN).
 func (e *Env) logKeepFrom(ckpt lsn.LSN) lsn.LSN {
-	if d := e.drv.Load(); d != nil {
-		d.pmu.Lock()
-		r := d.retain
-		d.pmu.Unlock()
-		if !r.IsZero() && r.Less(ckpt) {
-			return r // an internal init this site serves still needs it
-		}
+	e.retainMu.Lock()
+	r := e.retain
+	e.retainMu.Unlock()
+	if !r.IsZero() && r.Less(ckpt) {
+		return r // a site this one serves still needs it (Retain)
 	}
 	return ckpt
 }

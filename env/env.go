@@ -89,13 +89,21 @@ type Env struct {
 
 	st counters
 
-	// Replication (replica.go, driver.go): the storage layer, the driver
-	// when replication is started, and the hook that hands each commit
-	// record to it as soon as it is appended (under mu).
+	// writable: local commits are admitted; appendSeq: the Seq of the
+	// last record Append appended (both under mu; commit.go).
+	writable  bool
+	appendSeq uint64
+
+	// Replication (replica.go): the storage layer a replication runtime
+	// carries rep's work out through, the log a site must keep for the
+	// sites it serves (Retain), and the notice of a group commit's fsync
+	// starting (SyncStarts).
 	replicaOnce sync.Once
 	replica     *Replica
-	drv         atomic.Pointer[driver]
-	appendHook  func(at, prev lsn.LSN, sum uint32, gen uint64, payload []byte)
+	retainMu    sync.Mutex
+	retain      lsn.LSN
+	syncStartMu sync.Mutex
+	syncStart   chan struct{}
 	fsyncs      *fsyncHist // fed by the log (wal.Options.OnSync)
 }
 
@@ -190,44 +198,54 @@ func (e *Env) Stats() Stats {
 // ctx, while more than Config.MaxUnappliedBytes of committed data awaits
 // the applier; once fn has run, the commit completes regardless of ctx.
 //
-// With replication started (StartReplication), Update is allowed on the
-// master only (ErrNotMaster elsewhere) and waits while a client is locked
-// out; the token also says whether the commit is permanent under the ack
-// policy (see driver.go).
+// On a replication site use the site's Update (package env/site), which
+// also waits for the ack policy; this one then fails with ErrNotWritable
+// except on the master.
 func (e *Env) Update(ctx context.Context, fn func(*Tx) error) (Token, error) {
-	if d := e.drv.Load(); d != nil {
-		return d.update(ctx, fn)
-	}
-	return e.localUpdate(ctx, fn)
-}
-
-// localUpdate is Update without replication's gate.
-func (e *Env) localUpdate(ctx context.Context, fn func(*Tx) error) (Token, error) {
-	if err := e.enter(); err != nil {
-		return Token{}, err
-	}
-	defer e.exit()
-	if err := ctx.Err(); err != nil {
-		return Token{}, err
-	}
-	if err := e.waitRoom(ctx); err != nil {
-		return Token{}, err
-	}
-	var tok Token
-	at, err := e.inRun(func() (lsn.LSN, uint64, error) {
-		t, at, epoch, err := e.runTx(fn)
-		tok = t
-		return at, epoch, err
-	})
+	p, err := e.begin(ctx, fn, false)
 	if err != nil {
 		return Token{}, err
 	}
-	if !tok.LSN.IsZero() {
-		e.st.commits.Add(1)
-		return tok, nil
+	return p.Durable()
+}
+
+// inRun runs f, which takes the writer mutex and returns the LSN it needs
+// durable (its record, or the last record it read) and the log epoch, as
+// one member of the current group commit: writers still queued for the
+// writer mutex will append after this one; the last member of such a run
+// syncs the log for all of them (one fsync), the others wait for it. A
+// run ends whenever no member is queued, so nobody waits for one that is
+// not coming. inRun returns once that LSN is durable, or f's error.
+func (e *Env) inRun(f func() (lsn.LSN, uint64, error)) (lsn.LSN, error) {
+	e.writers.Add(1)
+	finished := false
+	defer func() {
+		if !finished { // f panicked: leave the run without stalling it
+			if e.writers.Add(-1) == 0 {
+				_ = e.syncAll()
+			}
+		}
+	}()
+	at, epoch, err := f()
+	finished = true
+	return at, e.endRun(at, epoch, err)
+}
+
+// endRun is the second half of a member of the group commit (inRun,
+// Pending.Durable): the last member syncs the log for the run, the others
+// wait until at, appended in epoch, is durable. It returns err unless the
+// sync or the wait failed.
+func (e *Env) endRun(at lsn.LSN, epoch uint64, err error) error {
+	if e.writers.Add(-1) == 0 {
+		if serr := e.syncAll(); serr != nil {
+			return serr
+		}
+	} else if err == nil && !at.IsZero() {
+		if werr := e.waitDurable(at, epoch); werr != nil {
+			return werr
+		}
 	}
-	// Wrote nothing: the token names the last record it could read.
-	return e.tokenOf(at), nil
+	return err
 }
 
 // tokenOf returns the token of the record at at: the last local commit's
@@ -252,37 +270,6 @@ func (e *Env) tokenOf(at lsn.LSN) Token {
 		return Token{LSN: at}
 	}
 	return Token{LSN: at, Gen: gen, Checksum: identity(gen, rec.Payload)}
-}
-
-// inRun runs f, which takes the writer mutex and returns the LSN it needs
-// durable (its record, or the last record it read) and the log epoch, as
-// one member of the current group commit: writers still queued for the
-// writer mutex will append after this one; the last member of such a run
-// syncs the log for all of them (one fsync), the others wait for it. A
-// run ends whenever no member is queued, so nobody waits for one that is
-// not coming. inRun returns once that LSN is durable, or f's error.
-func (e *Env) inRun(f func() (lsn.LSN, uint64, error)) (lsn.LSN, error) {
-	e.writers.Add(1)
-	finished := false
-	defer func() {
-		if !finished { // f panicked: leave the run without stalling it
-			if e.writers.Add(-1) == 0 {
-				_ = e.syncAll()
-			}
-		}
-	}()
-	at, epoch, err := f()
-	finished = true
-	if e.writers.Add(-1) == 0 {
-		if serr := e.syncAll(); serr != nil {
-			return lsn.Zero, serr
-		}
-	} else if err == nil && !at.IsZero() {
-		if werr := e.waitDurable(at, epoch); werr != nil {
-			return lsn.Zero, werr
-		}
-	}
-	return at, err
 }
 
 // newEpoch is called, with the writer mutex held and every record durable,
@@ -345,25 +332,18 @@ func (e *Env) waitDurable(at lsn.LSN, epoch uint64) error {
 	}
 }
 
-// runTx runs fn under the writer mutex and appends its record. It returns
-// the token of the record written (zero if it wrote nothing), the LSN to
-// make durable (that record, or the last one in the log, which fn could
-// read) and the log epoch.
-func (e *Env) runTx(fn func(*Tx) error) (tok Token, at lsn.LSN, epoch uint64, err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	epoch = e.epoch.Load()
-	tok, at, err = e.runTxLocked(fn)
-	return tok, at, epoch, err
-}
-
-func (e *Env) runTxLocked(fn func(*Tx) error) (Token, lsn.LSN, error) {
+// runTxLocked runs fn under the writer mutex (held) and appends its
+// record. It returns the record's token (zero if fn wrote nothing), the
+// LSN to make durable (the record, or the last one in the log, which fn
+// could read), with keep a copy of the payload, and whether the record
+// is a Mark (no writes).
+func (e *Env) runTxLocked(fn func(*Tx) error, keep bool) (Token, lsn.LSN, []byte, bool, error) {
 	if err := e.failure(); err != nil {
-		return Token{}, lsn.Zero, err
+		return Token{}, lsn.Zero, nil, false, err
 	}
 	if e.remote {
 		if err := e.applyRemote(); err != nil {
-			return Token{}, lsn.Zero, err
+			return Token{}, lsn.Zero, nil, false, err
 		}
 	}
 	applied, _, _ := e.appliedPos()
@@ -372,48 +352,47 @@ func (e *Env) runTxLocked(fn func(*Tx) error) (Token, lsn.LSN, error) {
 	defer tx.close()
 	if err := fn(tx); err != nil {
 		e.st.aborted.Add(1)
-		return Token{}, lsn.Zero, err
+		return Token{}, lsn.Zero, nil, false, err
 	}
 	payload, nops, bs, err := tx.appendRecord(e.encBuf[:0], e.gen, time.Now().UnixNano(), e.befores)
 	clear(bs)
 	e.befores = bs[:0]
 	if err != nil {
 		e.st.aborted.Add(1)
-		return Token{}, lsn.Zero, err
+		return Token{}, lsn.Zero, nil, false, err
 	}
-	if nops == 0 {
+	if nops == 0 && !tx.mark {
 		e.st.readOnly.Add(1)
-		last := e.log.Last()
-		return Token{}, last, nil
+		return Token{}, e.log.Last(), nil, false, nil
 	}
 	if size := int64(len(payload)); size+walReserve > e.cfg.LogFileSize {
 		e.st.aborted.Add(1)
-		return Token{}, lsn.Zero, fmt.Errorf("%w: record of %d bytes, LogFileSize is %d", ErrTxTooLarge, size, e.cfg.LogFileSize)
-	}
-	var prev lsn.LSN
-	if e.appendHook != nil {
-		prev = e.log.Last()
+		return Token{}, lsn.Zero, nil, false, fmt.Errorf("%w: record of %d bytes, LogFileSize is %d", ErrTxTooLarge, size, e.cfg.LogFileSize)
 	}
 	at, err := e.log.Append(payload)
+	var kept []byte
+	if keep && err == nil {
+		kept = append([]byte(nil), payload...)
+	}
+	tok := Token{LSN: at, Gen: e.gen, Checksum: identity(e.gen, payload)}
 	if cap(payload) <= 64<<10 {
 		e.encBuf = payload[:0]
 	}
 	if err != nil {
 		e.st.aborted.Add(1)
 		if errors.Is(err, wal.ErrTooLarge) {
-			return Token{}, lsn.Zero, fmt.Errorf("%w: %w", ErrTxTooLarge, err)
+			return Token{}, lsn.Zero, nil, false, fmt.Errorf("%w: %w", ErrTxTooLarge, err)
 		}
-		return Token{}, lsn.Zero, e.fail(fmt.Errorf("env: log append: %w", err))
+		return Token{}, lsn.Zero, nil, false, e.fail(fmt.Errorf("env: log append: %w", err))
 	}
-	tok := Token{LSN: at, Gen: e.gen, Checksum: identity(e.gen, payload)}
 	e.lastTok = tok
-	if e.appendHook != nil {
-		e.appendHook(at, prev, tok.Checksum, e.gen, payload)
+	if tx.writes == nil {
+		return tok, at, kept, true, nil // a Mark
 	}
 	for n := tx.writes.seek(""); n != nil; n = n.next[0] {
 		e.ov.add(n.key, entry{value: n.e.value, del: n.e.del, lsn: at})
 	}
-	return tok, at, nil
+	return tok, at, kept, false, nil
 }
 
 // waitRoom waits until the unapplied part of the log is under
@@ -586,9 +565,6 @@ func (e *Env) setGeneration(gen uint64) {
 // is durable, and closes the data file and the log. Calls after Close
 // return ErrClosed; waiters in WaitApplied return ErrClosed at once.
 func (e *Env) Close() error {
-	if d := e.drv.Swap(nil); d != nil {
-		d.shutdown() // replication first: its goroutine uses the environment
-	}
 	e.life.Lock()
 	if e.closed {
 		e.life.Unlock()

@@ -1,12 +1,6 @@
 package env
 
-import (
-	"errors"
-	"fmt"
-
-	"logship/elect"
-	"logship/rep"
-)
+import "errors"
 
 // Sentinel errors. Callers branch on them with errors.Is; the errors the
 // environment returns wrap them with context.
@@ -45,18 +39,6 @@ var (
 	// data file and the log disagree.
 	ErrCorrupt = errors.New("env: corrupt")
 
-	// Replication (driver.go). Each also matches rep's sentinel of
-	// the same name with errors.Is.
-
-	// ErrNotMaster: a write on a site that is not the master. The error
-	// returned is a *NotMasterError naming the master.
-	ErrNotMaster = fmt.Errorf("env: not master: %w", rep.ErrNotMaster)
-	// ErrLockout: an operation on a client that is synchronising (verify,
-	// rollback, internal init) with NoWait configured.
-	ErrLockout = fmt.Errorf("env: %w", rep.ErrLockout)
-	// ErrJoinFailure: the client is too far behind its master to catch
-	// up from the log and NoAutoInit forbids internal init.
-	ErrJoinFailure = fmt.Errorf("env: %w", rep.ErrJoinFailure)
 	// ErrNeverApplied: the commit a token names will never be applied on
 	// this site: the site holds another record at its LSN, at or before
 	// the commit point, which no failover undoes (the commit was rolled
@@ -65,19 +47,4 @@ var (
 	// ErrNoSpace: the file system lacks the room an operation needs
 	// before it starts (an internal init's snapshot).
 	ErrNoSpace = errors.New("env: not enough free disk space")
-	// ErrReplication: a replication call on an environment without
-	// replication started, or a second StartReplication.
-	ErrReplication = errors.New("env: replication not started")
-	// ErrLeaseExpired: a lease read (ViewLease), or a write, on a master
-	// that does not hold a valid master lease (lease.go). It also matches
-	// elect.ErrLeaseExpired.
-	ErrLeaseExpired = fmt.Errorf("env: %w", elect.ErrLeaseExpired)
-	// ErrTransferFailed: a planned transfer (Env.Transfer) ended without
-	// the target becoming master: it did not catch up and win in time,
-	// another site won, or this master stepped down.
-	ErrTransferFailed = errors.New("env: mastership transfer failed")
-	// ErrBadTarget: a transfer to a site that cannot become master: not
-	// a member, a witness, or priority 0. It wraps elect's reason
-	// (elect.ErrUnknownSite, ErrWitness, ErrNotElectable).
-	ErrBadTarget = errors.New("env: bad transfer target")
 )

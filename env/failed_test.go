@@ -6,73 +6,11 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"logship/rep"
 	"logship/wal/lsn"
-	"logship/wal/vfs"
 )
-
-// A master whose log can no longer be written (a full disk) halts
-// replication: it stops being master, its status says why, the others
-// elect a master holding every permanent commit, and it neither acks
-// nor syncs afterwards.
-func TestFailedStorageHaltsReplication(t *testing.T) {
-	net := newChanNet()
-	ids := []SiteID{1, 2, 3}
-	inj := map[SiteID]*vfs.Injector{}
-	var s []*repSite
-	for _, id := range ids {
-		inj[id] = vfs.NewInjector(vfs.OS)
-		s = append(s, startElectSiteWith(t, net, id, ids, t.TempDir(), func(e *Config, c *ReplicationConfig) {
-			if e != nil {
-				e.FS = inj[id]
-			}
-		}))
-	}
-	m := waitOneMaster(t, 10*time.Second, s)
-	var perm []string
-	for i := range 5 {
-		k := fmt.Sprint("pre", i)
-		if repPut(t, m.e, k, "v").Permanent {
-			perm = append(perm, k)
-		}
-	}
-	inj[m.id].Inject(vfs.Fault{Op: vfs.OpWrite, Err: syscall.ENOSPC})
-	_, err := m.e.Update(t.Context(), func(tx *Tx) error { return tx.Put("b", []byte("full"), []byte("v")) })
-	if err == nil {
-		t.Fatal("a commit on a full disk succeeded")
-	}
-	failed := time.Now()
-	nm := waitOneMaster(t, within, others(s, m))
-	t.Logf("site %d master %v after site %d's disk filled", nm.id, time.Since(failed).Round(time.Millisecond), m.id)
-	for _, k := range perm {
-		if v, ok := viewGet(t, nm.e, "b", k); !ok || v != "v" {
-			t.Fatalf("permanent %s lost on the new master", k)
-		}
-	}
-	st := m.status(t)
-	if st.Role == rep.RoleMaster || !st.StorageFailed || !errors.Is(st.Err, syscall.ENOSPC) {
-		t.Fatalf("failed master's status: role %s storage failed %t err %v", st.Role, st.StorageFailed, st.Err)
-	}
-	es, err := m.e.ElectStatus()
-	if err != nil || !es.Stalled {
-		t.Fatalf("failed master's election state: %+v %v", es, err)
-	}
-	// It takes no further part: new commits do not reach it.
-	before, _ := m.e.RepStats()
-	for i := range 5 {
-		repPut(t, nm.e, fmt.Sprint("post", i), "v")
-	}
-	time.Sleep(100 * time.Millisecond) // let any message that would reach it arrive
-	after, _ := m.e.RepStats()
-	if after.AcksSent != before.AcksSent || after.LogRecords != before.LogRecords {
-		t.Fatalf("the failed site kept replicating: acks %d -> %d, records %d -> %d",
-			before.AcksSent, after.AcksSent, before.LogRecords, after.LogRecords)
-	}
-}
 
 // An internal init does not start writing a snapshot the disk cannot hold.
 func TestInitRefusesSnapshotLargerThanTheDisk(t *testing.T) {

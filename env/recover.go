@@ -51,7 +51,7 @@ func Open(dir string, cfg Config) (*Env, error) {
 		SegmentSize: cfg.LogFileSize,
 		Logger:      cfg.Logger,
 		OnSync:      hist.observe,
-		BeforeSync:  func() { e.beforeSync() },
+		BeforeSync:  func() { e.syncStarting() },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("env: open log: %w", err)
@@ -75,6 +75,7 @@ func Open(dir string, cfg Config) (*Env, error) {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		closing:   make(chan struct{}),
+		writable:  true,
 	}
 	if err := e.recover(); err != nil {
 		_ = db.Close()

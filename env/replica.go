@@ -42,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"logship/rep"
@@ -69,6 +70,8 @@ type Replica struct {
 	// asking again does not repeat the error in the log.
 	damagedAt lsn.LSN
 
+	claimed atomic.Bool // a replication runtime drives it (Claim)
+
 	incoming map[uint64]*os.File // snapshots being received, by ID
 	served   map[uint64]*os.File // snapshots taken for serving, by ID
 	lastID   uint64
@@ -88,6 +91,19 @@ func (e *Env) Replica() *Replica {
 // SetSite names this site (written in rollback file headers).
 func (r *Replica) SetSite(id uint64) { r.site = id }
 
+// Claim reserves the Replica for one replication runtime: a second one
+// on the same environment would interleave its log writes with the
+// first's. Release gives it back.
+func (r *Replica) Claim() error {
+	if !r.claimed.CompareAndSwap(false, true) {
+		return errors.New("env: replication already runs on this environment")
+	}
+	return nil
+}
+
+// Release gives back what Claim reserved.
+func (r *Replica) Release() { r.claimed.Store(false) }
+
 // Env returns the environment.
 func (r *Replica) Env() *Env { return r.e }
 
@@ -98,10 +114,6 @@ func (e *Env) Generation() uint64 {
 	defer e.mu.Unlock()
 	return e.gen
 }
-
-// SetGeneration sets the generation stamped on later commit records (the
-// master's own generation).
-func (r *Replica) SetGeneration(gen uint64) { r.e.setGeneration(gen) }
 
 // recordGen reads the generation from a record payload's header without
 // decoding its ops.
@@ -320,37 +332,6 @@ func (r *Replica) Durable() lsn.LSN {
 	return lsn.Zero
 }
 
-// Commit runs fn as a transaction on the master and appends its record,
-// stamped with the current generation, WITHOUT waiting for it to be
-// durable: the caller hands rec (Perm set) to Node.Appended, then calls
-// Sync and Node.Persisted. rec.LSN is Zero when fn wrote nothing.
-func (r *Replica) Commit(ctx context.Context, fn func(*Tx) error) (rep.Record, error) {
-	e := r.e
-	if err := e.enter(); err != nil {
-		return rep.Record{}, err
-	}
-	defer e.exit()
-	if err := e.waitRoom(ctx); err != nil {
-		return rep.Record{}, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	tok, _, err := e.runTxLocked(fn)
-	if err != nil || tok.LSN.IsZero() {
-		return rep.Record{}, err
-	}
-	w, err := e.log.Read(tok.LSN)
-	if err != nil {
-		return rep.Record{}, fmt.Errorf("env: read back commit %s: %w", tok.LSN, err)
-	}
-	rec, err := toRepRecord(w)
-	rec.Perm = true
-	if err == nil {
-		e.st.commits.Add(1)
-	}
-	return rec, err
-}
-
 // Rollback carries out Ready.Rollback: it writes the records after rb.To,
 // with their LSNs and generations, to a new rollback file in the
 // environment's rollback/ directory and fsyncs it, then undoes them
@@ -508,44 +489,65 @@ func (r *Replica) Close() {
 }
 
 // CarryOut carries out steps 1-6 of rd in the contract order, sending
-// each message with send, then calls n.Advance(rd). Commits, Events and
-// Status (steps 7-8) are left to the caller, who reads them from rd. It
-// does not sync: call Sync and n.Persisted afterwards when rd.Append was
-// not empty. An error leaves rd not advanced.
-func (r *Replica) CarryOut(ctx context.Context, n *rep.Node, rd rep.Ready, send func(rep.Message)) error {
+// each message with send. Commits, Events and Status (steps 7-8) are left
+// to the caller, who reads them from rd, as is calling Advance. A snapshot
+// taken for rd.TakeSnapshot is returned for the caller to hand to the
+// node (SnapshotTaken). It does not sync: call Sync and Persisted
+// afterwards when rd.Append was not empty. An error leaves the rest of rd
+// not carried out.
+func (r *Replica) CarryOut(ctx context.Context, rd rep.Ready, send func(rep.Message)) (*TakenSnapshot, error) {
 	if rd.Rollback != nil {
 		if _, _, err := r.Rollback(ctx, *rd.Rollback); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, c := range rd.Chunks {
 		if err := r.WriteChunk(c); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if rd.Install != nil {
 		if err := r.Install(*rd.Install); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := r.Append(rd.Append); err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range rd.Messages {
 		send(m)
 	}
+	var snap *TakenSnapshot
 	if rd.TakeSnapshot {
 		info, sr, err := r.TakeSnapshot()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := n.SnapshotTaken(info, sr); err != nil {
-			_ = r.ReleaseSnapshot(info.ID)
-		}
+		snap = &TakenSnapshot{Info: info, Reader: sr}
 	}
 	for _, id := range rd.ReleaseSnapshots {
 		_ = r.ReleaseSnapshot(id)
 	}
-	n.Advance(rd)
-	return nil
+	return snap, nil
+}
+
+// TakenSnapshot is a snapshot CarryOut took for Ready.TakeSnapshot: hand
+// it to the node with SnapshotTaken (and ReleaseSnapshot it if the node
+// refuses it).
+type TakenSnapshot struct {
+	Info   rep.SnapInfo
+	Reader rep.SnapshotReader
+}
+
+// Base returns, while the log is empty, the last record the data
+// reflects (after a snapshot install: the snapshot's last record, whose
+// file the log does not hold) and its generation; Zero otherwise, when
+// every record Last names can be read.
+func (r *Replica) Base() (lsn.LSN, uint64) {
+	if !r.e.log.Last().IsZero() {
+		return lsn.Zero, 0
+	}
+	r.e.amu.Lock()
+	defer r.e.amu.Unlock()
+	return r.e.applied, r.e.appliedGen
 }

@@ -62,12 +62,19 @@ func (g *syncGroup) settle() {
 			for s.n.HasReady() {
 				busy = true
 				rd := s.n.Ready()
-				if err := s.r.CarryOut(context.Background(), s.n, rd, func(m rep.Message) {
+				snap, err := s.r.CarryOut(context.Background(), rd, func(m rep.Message) {
 					if !g.down[m.From] && !g.down[m.To] {
 						g.wire = append(g.wire, m)
 					}
-				}); err != nil {
+				})
+				if err != nil {
 					g.t.Fatalf("site %d: carry out: %v", s.n.Status().ID, err)
+				}
+				s.n.Advance(rd)
+				if snap != nil {
+					if err := s.n.SnapshotTaken(snap.Info, snap.Reader); err != nil {
+						_ = s.r.ReleaseSnapshot(snap.Info.ID)
+					}
 				}
 				if len(rd.Append) > 0 || len(rd.Commits) == 0 {
 					at, err := s.r.Sync()
@@ -96,18 +103,19 @@ func (g *syncGroup) settle() {
 func (g *syncGroup) commit(id rep.SiteID, key, value string) rep.Record {
 	g.t.Helper()
 	s := g.sites[id]
-	rec, err := s.r.Commit(context.Background(), func(tx *Tx) error { return tx.Put("b", []byte(key), []byte(value)) })
+	s.r.Env().Admit(s.n.Status().Gen)
+	p, err := s.r.Env().Append(context.Background(), func(tx *Tx) error { return tx.Put("b", []byte(key), []byte(value)) })
 	if err != nil {
 		g.t.Fatal(err)
 	}
+	rec := p.Record()
 	if err := s.n.Appended([]rep.Record{rec}); err != nil {
 		g.t.Fatal(err)
 	}
-	at, err := s.r.Sync()
-	if err != nil {
+	if _, err := p.Durable(); err != nil {
 		g.t.Fatal(err)
 	}
-	s.n.Persisted(at)
+	s.n.Persisted(rec.LSN)
 	return rec
 }
 
@@ -123,15 +131,19 @@ func TestReplicaLogReaderMapsWalAndGenerations(t *testing.T) {
 	if _, err := r.Next(lsn.Zero); !errors.Is(err, rep.ErrNotFound) {
 		t.Fatalf("Next(Zero) on an empty log: %v", err)
 	}
-	r.SetGeneration(7)
+	e.Admit(7)
 	var recs []rep.Record
 	for i := range 200 {
-		rec, err := r.Commit(t.Context(), func(tx *Tx) error {
+		p, err := e.Append(t.Context(), func(tx *Tx) error {
 			return tx.Put("b", fmt.Appendf(nil, "k%03d", i), make([]byte, 200))
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := p.Durable(); err != nil {
+			t.Fatal(err)
+		}
+		rec := p.Record()
 		if rec.Gen != 7 || !rec.Perm {
 			t.Fatalf("commit record gen %d perm %t", rec.Gen, rec.Perm)
 		}
@@ -189,7 +201,6 @@ func TestReplicaLogReaderMapsWalAndGenerations(t *testing.T) {
 func TestReplicaCarriesOutReadyForMasterAndClient(t *testing.T) {
 	g := newSyncGroup(t, testConfig(), 1, 2)
 	m, c := g.sites[1], g.sites[2]
-	m.r.SetGeneration(1)
 	if err := m.n.BecomeMaster(1); err != nil {
 		t.Fatal(err)
 	}

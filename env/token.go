@@ -93,12 +93,29 @@ const (
 // when the site holds another record at the token's LSN that no
 // failover can undo, and with ctx's error when ctx ends first. It makes
 // the applier apply at once rather than wait for a fuller batch.
+//
+// Without replication a durable record is final. A replication site
+// passes its commit point as final (WaitToken).
 func (e *Env) WaitApplied(ctx context.Context, tok Token) error {
-	if d := e.drv.Load(); d != nil {
-		if err := d.gate(ctx, false); err != nil {
-			return err
-		}
-	}
+	return e.WaitToken(ctx, tok, durable{e})
+}
+
+// Finality says which records can never be undone on this site.
+type Finality interface {
+	// Final reports whether the record at at can never be undone here.
+	Final(at lsn.LSN) bool
+}
+
+// durable is the finality of a store on its own: a durable record.
+type durable struct{ e *Env }
+
+func (d durable) Final(at lsn.LSN) bool { return at.Less(d.e.log.DurableEnd()) }
+
+// WaitToken is WaitApplied with the finality a replication site knows:
+// its commit point (records durable on a majority of the electable
+// sites), since a record that is merely durable here may still be rolled
+// back by a failover.
+func (e *Env) WaitToken(ctx context.Context, tok Token, final Finality) error {
 	if err := e.enter(); err != nil {
 		return err
 	}
@@ -106,16 +123,16 @@ func (e *Env) WaitApplied(ctx context.Context, tok Token) error {
 	if !tok.identified() {
 		return e.waitApplied(ctx, tok.LSN)
 	}
-	return e.waitToken(ctx, tok)
+	return e.waitToken(ctx, tok, final)
 }
 
 // ViewAt runs fn like View once the commit named by tok is visible here
-// (WaitApplied), in a transaction that sees it: if a rollback removed it
-// between the two, ViewAt waits again. It is the read-your-writes read
-// on any site of the group.
-func (e *Env) ViewAt(ctx context.Context, tok Token, fn func(*ReadTx) error) error {
+// (WaitToken with final), in a transaction that sees it: if a rollback
+// removed it between the two, ViewAt waits again. It is the
+// read-your-writes read on any site of a group.
+func (e *Env) ViewAt(ctx context.Context, tok Token, final Finality, fn func(*ReadTx) error) error {
 	for {
-		if err := e.WaitApplied(ctx, tok); err != nil {
+		if err := e.WaitToken(ctx, tok, final); err != nil {
 			return err
 		}
 		held := false
@@ -134,12 +151,12 @@ func (e *Env) ViewAt(ctx context.Context, tok Token, fn func(*ReadTx) error) err
 }
 
 // waitToken waits until the token's record is applied here.
-func (e *Env) waitToken(ctx context.Context, tok Token) error {
+func (e *Env) waitToken(ctx context.Context, tok Token, final Finality) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		_, _, appliedCh := e.appliedPos()
-		st, other, final, err := e.tokenState(tok)
+		st, other, isFinal, err := e.tokenState(tok, final)
 		if err != nil {
 			return err
 		}
@@ -149,11 +166,11 @@ func (e *Env) waitToken(ctx context.Context, tok Token) error {
 				return err
 			}
 			// A rollback may have replaced it meanwhile: look again.
-			if st, _, _, err := e.tokenState(tok); err != nil || st == tokenHeld {
+			if st, _, _, err := e.tokenState(tok, final); err != nil || st == tokenHeld {
 				return err
 			}
 			continue
-		case st == tokenOther && final:
+		case st == tokenOther && isFinal:
 			return fmt.Errorf("env: commit %s will never be applied on this site: its record at %s is another one (generation %d), which no failover can undo: %w",
 				tok, tok.LSN, other, ErrNeverApplied)
 		}
@@ -179,8 +196,8 @@ func (e *Env) waitToken(ctx context.Context, tok Token) error {
 // tokenState reports what this site holds at tok.LSN: the token's record,
 // another one (with its generation, and whether it is final: at or
 // before the commit point), or nothing yet.
-func (e *Env) tokenState(tok Token) (st tokenState, gen uint64, final bool, err error) {
-	final = e.final(tok.LSN)
+func (e *Env) tokenState(tok Token, f Finality) (st tokenState, gen uint64, final bool, err error) {
+	final = f.Final(tok.LSN)
 	first, last := e.log.First(), e.log.Last()
 	switch {
 	case last.IsZero() || last.Less(tok.LSN):
@@ -222,18 +239,6 @@ func (e *Env) tokenState(tok Token) (st tokenState, gen uint64, final bool, err 
 	return tokenOther, gen, final, nil
 }
 
-// final reports whether the record at at (a record start) can never be
-// undone here: at or before the replication commit point or, without
-// replication, durable.
-func (e *Env) final(at lsn.LSN) bool {
-	if d := e.drv.Load(); d != nil {
-		d.pmu.Lock()
-		defer d.pmu.Unlock()
-		return !d.status.CommitLSN.Less(at)
-	}
-	return at.Less(e.log.DurableEnd())
-}
-
 // readMeta runs fn over the applied data's meta bucket.
 func (e *Env) readMeta(fn func(mb *bolt.Bucket, applied lsn.LSN) error) error {
 	e.dbMu.RLock()
@@ -265,7 +270,7 @@ func (rt *ReadTx) Sees(tok Token) (bool, error) {
 	case rt.tx != nil:
 		applied = rt.tx.applied
 		if applied.Less(tok.LSN) {
-			st, _, _, err := rt.tx.e.tokenState(tok)
+			st, _, _, err := rt.tx.e.tokenState(tok, durable{rt.tx.e})
 			return st == tokenHeld, err
 		}
 		if _, err := rt.tx.snapshot(); err != nil {

@@ -50,7 +50,7 @@ func TestTokenNamesTheRecord(t *testing.T) {
 			t.Fatalf("%s: WaitApplied(own token): %v", stage, err)
 		}
 		var v []byte
-		if err := e.ViewAt(ctx, tok, func(rt *ReadTx) (err error) { v, err = rt.Get("b", []byte("k")); return err }); err != nil || string(v) != "v1" {
+		if err := e.ViewAt(ctx, tok, durable{e}, func(rt *ReadTx) (err error) { v, err = rt.Get("b", []byte("k")); return err }); err != nil || string(v) != "v1" {
 			t.Fatalf("%s: ViewAt: %q %v", stage, v, err)
 		}
 		if err := e.WaitApplied(ctx, other); !errors.Is(err, ErrNeverApplied) {
@@ -126,5 +126,44 @@ func TestRollbackCutsGenerationRuns(t *testing.T) {
 	}
 	if err := e.WaitApplied(ctx, base); err != nil {
 		t.Fatalf("token of the record before the rollback: %v", err)
+	}
+}
+
+// A marked transaction that writes nothing still appends a record (of no
+// ops): it has a token, is applied, changes no data and survives reopen.
+func TestMarkAppendsARecordOfNoOps(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir, testConfig())
+	ctx := t.Context()
+	if _, err := e.Update(ctx, func(tx *Tx) error { return tx.Put("b", []byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	before := e.Stats().LastLSN
+	tok, err := e.Update(ctx, func(tx *Tx) error { tx.Mark(); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !before.Less(tok.LSN) || tok.Checksum == 0 {
+		t.Fatalf("marker token %s, after %s: no record appended", tok, before)
+	}
+	if err := e.WaitApplied(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := e.View(func(rt *ReadTx) error {
+		return rt.Scan("b", Range{}, func(k, v []byte) error { n++; return nil })
+	}); err != nil || n != 1 {
+		t.Fatalf("data after the marker: %d keys, %v", n, err)
+	}
+	ro, err := e.Update(ctx, func(tx *Tx) error { return nil })
+	if err != nil || ro.LSN != tok.LSN {
+		t.Fatalf("an unmarked empty transaction appended: %s, %v (marker at %s)", ro, err, tok.LSN)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openTest(t, dir, testConfig())
+	if got := e.Stats().LastLSN; got != tok.LSN {
+		t.Fatalf("after reopen the log ends at %s, want the marker %s", got, tok.LSN)
 	}
 }

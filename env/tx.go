@@ -37,6 +37,7 @@ type Token struct {
 type Tx struct {
 	e      *Env
 	closed bool
+	mark   bool      // Mark: append a record even with no write
 	writes *skiplist // own writes by composite key; nil until the first
 	buf    []byte    // scratch for lookup keys
 
@@ -230,14 +231,33 @@ type before struct {
 	existed bool
 }
 
+// Mark makes the transaction append a record even if it changes nothing.
+// A replication master commits one as the first record of its
+// generation: its commit point counts records of its own generation only
+// (rep/commit.go), so an idle new master needs one before lease reads
+// and read tokens can rely on what it inherited.
+func (tx *Tx) Mark() { tx.mark = true }
+
+// appendHeader encodes a commit record's header for n ops.
+func appendHeader(dst []byte, gen uint64, now int64, n int) []byte {
+	dst = append(dst, recordVersion, kindCommit)
+	dst = binary.AppendUvarint(dst, gen)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(now))
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
 // appendRecord appends the transaction's commit record (see record.go for
 // the format) to dst, reading each key's before-image through the layers
 // below. A delete of a key that does not exist is dropped. It returns the
 // number of ops: 0 for a transaction that changes nothing (dst is then
-// unchanged). bs is scratch space, returned for reuse.
+// unchanged, unless the transaction is a Mark: then dst holds a record
+// of no ops). bs is scratch space, returned for reuse.
 func (tx *Tx) appendRecord(dst []byte, gen uint64, now int64, bs []before) ([]byte, int, []before, error) {
 	bs = bs[:0]
 	if tx.writes == nil {
+		if tx.mark {
+			dst = appendHeader(dst, gen, now, 0)
+		}
 		return dst, 0, bs, nil
 	}
 	for n := tx.writes.seek(""); n != nil; n = n.next[0] {
@@ -251,13 +271,10 @@ func (tx *Tx) appendRecord(dst []byte, gen uint64, now int64, bs []before) ([]by
 		}
 		bs = append(bs, before{n: n, old: old, existed: existed})
 	}
-	if len(bs) == 0 {
+	if len(bs) == 0 && !tx.mark {
 		return dst, 0, bs, nil
 	}
-	dst = append(dst, recordVersion, kindCommit)
-	dst = binary.AppendUvarint(dst, gen)
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(now))
-	dst = binary.AppendUvarint(dst, uint64(len(bs)))
+	dst = appendHeader(dst, gen, now, len(bs))
 	for i := range bs {
 		n := bs[i].n
 		b, k := splitCkey(n.key)

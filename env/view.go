@@ -2,7 +2,8 @@ package env
 
 // Reads.
 //
-// A read on the master (or on an environment without replication) sees
+// A read on a store that admits local commits (on its own, or on a
+// replication master) sees
 // every commit that returned before it began, as a Berkeley DB or
 // PostgreSQL user expects: it reads through the writer's view, the
 // overlay of committed-unapplied writes over bbolt (see overlay), under
@@ -11,13 +12,13 @@ package env
 // commit like a transaction that wrote nothing, so a read never shows a
 // write that a crash of this site then loses.
 //
-// A client's reads (and ViewApplied) read bbolt's applied snapshot
+// A replication client's reads (a store shut to local commits: Shut), and
+// ViewApplied, read bbolt's applied snapshot
 // without the writer mutex: they may trail the log by the applier's
 // batching delay, and a client trails its master anyway. Read-your-writes
 // there is WaitApplied with the write's token.
 
 import (
-	"context"
 	"maps"
 	"slices"
 
@@ -26,30 +27,23 @@ import (
 	"logship/wal/lsn"
 )
 
-// View runs fn in a read-only transaction. On a master, or with
-// replication off, it sees every commit that returned before View was
-// called, and it returns only once every record it read is durable in
-// the local log. fn runs holding the writer mutex, so it must be short
-// and must not call Update, View or anything that waits for the
-// environment; for a long scan use ViewApplied. On a replication client
-// View is ViewApplied: a client's data trails its master's; use
-// WaitApplied with a token to read your own writes there.
+// View runs fn in a read-only transaction. On a store that admits local
+// commits (on its own, or on a replication master) it sees every commit
+// that returned before View was called, and it returns only once every
+// record it read is durable in the local log; ReadTx.AppliedLSN then
+// names the newest record the read could see. fn runs holding the writer
+// mutex, so it must be short and must not call Update, View or anything
+// that waits for the environment; for a long scan use ViewApplied. On a
+// replication client (Shut) View is ViewApplied: a client's data trails
+// its master's; use WaitApplied with a token to read your own writes
+// there.
 func (e *Env) View(fn func(*ReadTx) error) error {
-	_, err := e.view(fn)
-	return err
-}
-
-// view is View, also returning the LSN the read reflects.
-func (e *Env) view(fn func(*ReadTx) error) (lsn.LSN, error) {
-	if d := e.drv.Load(); d != nil {
-		if err := d.gate(context.Background(), false); err != nil {
-			return lsn.Zero, err
-		}
-		if !d.readsLatest() {
-			return e.viewApplied(fn)
-		}
+	if e.Writable() {
+		_, err := e.viewLatest(fn)
+		return err
 	}
-	return e.viewLatest(fn)
+	_, err := e.viewApplied(fn)
+	return err
 }
 
 // ViewApplied runs fn in a read-only transaction over a consistent
@@ -60,11 +54,6 @@ func (e *Env) view(fn func(*ReadTx) error) (lsn.LSN, error) {
 // (WaitApplied, Checkpoint, ...): a long ViewApplied can hold up the
 // applier when the data file grows.
 func (e *Env) ViewApplied(fn func(*ReadTx) error) error {
-	if d := e.drv.Load(); d != nil {
-		if err := d.gate(context.Background(), false); err != nil {
-			return err
-		}
-	}
 	_, err := e.viewApplied(fn)
 	return err
 }

@@ -103,3 +103,15 @@ func (n *Node) expirePerms() {
 	}
 	n.m.pending = n.m.pending[i:]
 }
+
+// abandonPending reports not permanent every commit still waiting for
+// its ack policy: the site stops being master (or becomes master of a
+// newer generation), and they can no longer become permanent here. A
+// client that holds one may still keep it (the new master may have it).
+func (n *Node) abandonPending() {
+	for _, p := range n.m.pending {
+		n.out.commits = append(n.out.commits, CommitResult{LSN: p.lsn})
+		n.stats.PermFailed++
+	}
+	n.m.pending = nil
+}

@@ -17,6 +17,19 @@ import (
 // whatever the ack policy: with a weaker policy than quorum, commits are
 // reported permanent before they reach it.
 //
+// Only a record of the master's own generation counts (Raft's rule for
+// committing, Ongaro's thesis 3.6.2). A record of an older generation
+// that a new master finds in its log and replicates to a majority is not
+// safe yet: a site holding a record of a generation between the two,
+// which that majority lacks, beats it in an election (candidates compare
+// their last records by generation first), and would roll it back. Once
+// a record the master wrote in its generation is on a majority, so is
+// every record before it, and no site without them can win. So a new
+// master's commit point stays where it was (zero) until its first own
+// record is on a majority (Site commits a marker record at once, so an
+// idle group does not wait for an application's write). A master no
+// other site could replace needs none of this.
+//
 // Readers rely on it. A lease read on the master answers only once its
 // snapshot is at or before the commit point, so it never returns a write
 // that a failover then rolls back; a client, told the commit point on
@@ -57,11 +70,25 @@ func (n *Node) commitPoint() lsn.LSN {
 }
 
 // advanceCommit moves the master's commit point forward (it never moves
-// back within a generation: an ack, once counted, stays).
+// back within a generation: an ack, once counted, stays), to records of
+// its own generation only.
 func (n *Node) advanceCommit() {
-	if c := n.commitPoint(); n.m.commit.Less(c) {
+	own := !n.m.genStart.IsZero()
+	if c := n.commitPoint(); n.m.commit.Less(c) && (own && !c.Less(n.m.genStart) || !n.othersElectable()) {
 		n.m.commit = c
 	}
+}
+
+// othersElectable reports whether another site could win an election
+// (it is electable, or has not said): if none can, no failover can roll
+// anything back, and the own-generation rule is moot.
+func (n *Node) othersElectable() bool {
+	for _, s := range n.cfg.Sites {
+		if n.sites[s.ID].electable != Unelectable {
+			return true
+		}
+	}
+	return false
 }
 
 // sentCommit is the commit point a message carries: the master's; a

@@ -14,7 +14,7 @@
 //
 // # Driving a node
 //
-// One goroutine (env's driver) owns a [Node]:
+// One goroutine (the replication runtime, env/site) owns a [Node]:
 //
 //	n, err := rep.New(cfg)
 //	n.BecomeMaster(gen) or n.BecomeClient(master, gen)   // rep_start

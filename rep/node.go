@@ -179,6 +179,22 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// Role is Status().Role, without building a Status: the site core asks
+// for these on every input.
+func (n *Node) Role() Role { return n.role }
+
+// Master is Status().Master.
+func (n *Node) Master() SiteID { return n.master }
+
+// Gen is Status().Gen.
+func (n *Node) Gen() uint64 { return n.gen }
+
+// Last is Status().Last.
+func (n *Node) Last() lsn.LSN { return n.last }
+
+// Durable is Status().Durable.
+func (n *Node) Durable() lsn.LSN { return n.durable }
+
 // Status returns the node's current status.
 func (n *Node) Status() Status {
 	st := Status{
@@ -374,6 +390,7 @@ func (n *Node) BecomeMaster(gen uint64) error {
 	}
 	n.role, n.gen, n.master = RoleMaster, gen, n.cfg.ID
 	n.c = clientState{}
+	n.abandonPending()
 	n.m = masterState{}
 	n.resetServing()
 	for _, s := range n.sites {
@@ -426,6 +443,7 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 		return
 	}
 	if n.role == RoleMaster {
+		n.abandonPending()
 		n.m = masterState{}
 	}
 	prevMaster, prevGen := n.master, n.gen

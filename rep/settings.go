@@ -31,13 +31,14 @@ func (n *Node) SetDelayClient(on bool) {
 // uses it when the local log can no longer be made durable (a stalled
 // fsync): such a master must not hold the group, and as a client it
 // could not sync either. Commits still waiting for their ack policy are
-// dropped with the master state; the driver reports them not permanent.
+// reported not permanent (Ready.Commits).
 // A no-op unless the node is master.
 func (n *Node) StepDown() {
 	if n.role != RoleMaster {
 		return
 	}
 	n.role, n.master = RoleNone, 0
+	n.abandonPending()
 	n.m = masterState{}
 	n.resetServing()
 	n.stats.MasterChanges++

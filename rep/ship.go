@@ -12,6 +12,10 @@ type masterState struct {
 	pending []pendingCommit
 	idle    int     // ticks since the master last sent to all clients
 	commit  lsn.LSN // the commit point (commit.go)
+	// genStart is this master's first record of its own generation; the
+	// commit point moves only once that record is on a majority
+	// (commit.go).
+	genStart lsn.LSN
 }
 
 // Appended tells the master that recs were written to its log (not
@@ -33,6 +37,9 @@ func (n *Node) Appended(recs []Record) error {
 		wire = append(wire, LogRecord{LSN: r.LSN, Prev: n.last, Gen: r.Gen, Checksum: r.Checksum, Payload: r.Payload})
 		n.last = r.LSN
 		n.written += uint64(r.size())
+		if n.m.genStart.IsZero() && r.Gen == n.gen {
+			n.m.genStart = r.LSN
+		}
 		if r.Perm {
 			n.m.pending = append(n.m.pending, pendingCommit{lsn: r.LSN, deadline: n.now + uint64(n.cfg.AckTimeoutTicks)})
 		}

@@ -6,11 +6,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -487,5 +490,50 @@ func TestDataDamageIsFoundAndNamed(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), path) || strings.Contains(string(out), "goroutine ") {
 		t.Fatalf("start on a data.db with a garbage page: %v\n%s", err, out)
+	}
+}
+
+// TestWriteOutcomes: what a write's answer says about the write
+// (docs/guarantees.md, "Writes"). A 503 "not the master" means nothing
+// was written anywhere. A timeout means the outcome is unknown: here the
+// client gives up while the master waits for an ack that cannot come,
+// and the write is nonetheless committed on the master, and answered
+// not permanent to whoever waits long enough for it.
+func TestWriteOutcomes(t *testing.T) {
+	bin := buildBinary(t)
+	g := newGroup(t, 2)
+	m := startProc(t, bin, g.http[1], append(g.args(1, t.TempDir()), "--master", "--ack", "all", "--ack-timeout", "3s")...)
+	c := startProc(t, bin, g.http[2], append(g.args(2, t.TempDir()), "--client")...)
+	writePermanent(t, m, "warm", 1)
+
+	code, body, _ := do(t, "PUT", "http://"+c.http+"/v1/kv/b/refused", "x")
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "not the master") {
+		t.Fatalf("PUT on the client: %d %s, want 503 not the master", code, body)
+	}
+
+	// The client stops acknowledging; a PUT with a short client timeout
+	// gives up before the master's ack timeout.
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.cmd.Process.Signal(syscall.SIGCONT) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "PUT", "http://"+m.http+"/v1/kv/b/unknown", strings.NewReader("written"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("PUT answered %d before the ack timeout, want the client to time out", resp.StatusCode)
+	}
+	code, body, _ = do(t, "GET", "http://"+m.http+"/v1/kv/b/unknown", "")
+	if code != 200 || string(body) != "written" {
+		t.Fatalf("after the timed-out PUT the master answers %d %q: the write did happen", code, body)
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGCONT)
+	code, body, _ = do(t, "GET", "http://"+m.http+"/v1/kv/b/refused", "")
+	if code != http.StatusNotFound {
+		t.Fatalf("the write refused with 503 is on the master: %d %q", code, body)
 	}
 }

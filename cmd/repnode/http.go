@@ -17,6 +17,7 @@ import (
 
 	"logship/cmd/internal/api"
 	"logship/env"
+	"logship/env/site"
 	"logship/wal/lsn"
 )
 
@@ -61,7 +62,7 @@ func (n *node) masterAddr(id uint64) string {
 
 // writeError maps env's errors to HTTP statuses.
 func (n *node) writeError(w http.ResponseWriter, err error) {
-	var nm *env.NotMasterError
+	var nm *site.NotMasterError
 	switch {
 	case errors.As(err, &nm):
 		body := api.ErrorBody{Error: "not the master", Master: uint64(nm.Master), MasterAddr: n.masterAddr(uint64(nm.Master))}
@@ -71,19 +72,19 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 			body.Error = fmt.Sprintf("not the master; the master is site %d", nm.Master)
 		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
-	case errors.Is(err, env.ErrNotMaster), errors.Is(err, env.ErrLeaseExpired):
+	case errors.Is(err, site.ErrNotMaster), errors.Is(err, site.ErrLeaseExpired):
 		// Refused by the election layer (say, no lease): name the master
 		// this site knows, if any.
 		body := api.ErrorBody{Error: err.Error()}
-		if st, serr := n.env.RepStatus(); serr == nil && st.Master != 0 {
+		if st := n.site.Status(); st.Master != 0 {
 			body.Master, body.MasterAddr = uint64(st.Master), n.masterAddr(uint64(st.Master))
 		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
-	case errors.Is(err, env.ErrLockout):
+	case errors.Is(err, site.ErrLockout):
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "site is synchronising with its master (lockout): " + err.Error()})
 	case errors.Is(err, env.ErrNeverApplied):
 		writeJSON(w, http.StatusGone, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, env.ErrJoinFailure):
+	case errors.Is(err, site.ErrJoinFailure):
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, env.ErrEmptyBucket), errors.Is(err, env.ErrEmptyKey), errors.Is(err, env.ErrKeyTooLarge):
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error()})
@@ -93,7 +94,7 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusGatewayTimeout, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, context.Canceled):
 		writeJSON(w, 499, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, env.ErrClosed):
+	case errors.Is(err, env.ErrClosed), errors.Is(err, site.ErrClosed):
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "shutting down"})
 	default:
 		writeJSON(w, http.StatusInternalServerError, api.ErrorBody{Error: err.Error()})
@@ -122,7 +123,7 @@ func (n *node) handleDelete(w http.ResponseWriter, r *http.Request) {
 
 func (n *node) write(w http.ResponseWriter, r *http.Request, op string, fn func(*env.Tx) error) {
 	start := time.Now()
-	tok, err := n.env.Update(r.Context(), fn)
+	tok, err := n.site.Update(r.Context(), fn)
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -200,9 +201,9 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case lease:
-		err = n.env.ViewLease(read)
+		err = n.site.ViewLease(read)
 	default:
-		err = n.env.View(read)
+		err = n.site.View(read)
 	}
 	if err != nil {
 		n.writeError(w, err)
@@ -221,14 +222,14 @@ func (n *node) handleGet(w http.ResponseWriter, r *http.Request) {
 // lease read if lease is set.
 func (n *node) readAt(ctx context.Context, tok env.Token, lease bool, read func(*env.ReadTx) error) error {
 	if !lease {
-		return n.env.ViewAt(ctx, tok, read)
+		return n.site.ViewAt(ctx, tok, read)
 	}
 	for {
-		if err := n.env.WaitApplied(ctx, tok); err != nil {
+		if err := n.site.WaitApplied(ctx, tok); err != nil {
 			return err
 		}
 		seen := false
-		err := n.env.ViewLease(func(rt *env.ReadTx) error {
+		err := n.site.ViewLease(func(rt *env.ReadTx) error {
 			ok, err := rt.Sees(tok)
 			if err != nil || !ok {
 				return err
@@ -273,15 +274,11 @@ func (n *node) leaseRead(r *http.Request) (bool, error) {
 	if lease || stale || !n.cfg.Leases {
 		return lease, nil
 	}
-	st, err := n.env.RepStatus()
-	return err == nil && st.Role.String() == "master", nil
+	return n.site.Status().Role.String() == "master", nil
 }
 
 func (n *node) status() (api.Status, error) {
-	st, err := n.env.RepStatus()
-	if err != nil {
-		return api.Status{}, err
-	}
+	st := n.site.Status()
 	role := st.Role.String()
 	out := api.Status{
 		ID: uint64(st.ID), Role: role, Master: uint64(st.Master), Gen: st.Gen,
@@ -301,7 +298,7 @@ func (n *node) status() (api.Status, error) {
 	if st.Err != nil {
 		out.Error = st.Err.Error()
 	}
-	known := map[uint64]env.RepSite{}
+	known := map[uint64]site.SiteStatus{}
 	for _, s := range st.Sites {
 		known[uint64(s.ID)] = s
 	}
@@ -328,7 +325,7 @@ func (n *node) status() (api.Status, error) {
 // syncStateName is the sync_state a site reports: rep's, or
 // "storage_failed" once its environment failed and it stopped
 // replicating (it is then neither ready nor syncing).
-func syncStateName(st env.RepStatus) string {
+func syncStateName(st site.Status) string {
 	if st.StorageFailed {
 		return "storage_failed"
 	}
@@ -338,7 +335,7 @@ func syncStateName(st env.RepStatus) string {
 // endOfLog is where the site's next record goes; Zero while the site
 // has never held a record, so an empty site reads "0/0" like its other
 // LSNs rather than the position of a first record it does not have.
-func endOfLog(st env.RepStatus) lsn.LSN {
+func endOfLog(st site.Status) lsn.LSN {
 	if st.LSN.IsZero() {
 		return lsn.Zero
 	}
@@ -380,7 +377,7 @@ func (n *node) handleSync(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if req.Delay != nil {
-		if err := n.env.SetDelayClient(*req.Delay); err != nil {
+		if err := n.site.SetDelayClient(*req.Delay); err != nil {
 			n.writeError(w, err)
 			return
 		}
@@ -388,11 +385,11 @@ func (n *node) handleSync(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "delay": *req.Delay})
 		return
 	}
-	if st, err := n.env.RepStatus(); err == nil && st.Role.String() != "client" {
+	if st := n.site.Status(); st.Role.String() != "client" {
 		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: fmt.Sprintf("site %d is %s, not a client: sync starts a delayed client's synchronisation", n.cfg.ID, st.Role)})
 		return
 	}
-	if err := n.env.Sync(); err != nil {
+	if err := n.site.Sync(); err != nil {
 		n.writeError(w, err)
 		return
 	}
@@ -428,7 +425,7 @@ func (n *node) handlePriority(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: fmt.Sprintf("priority matters in elections, but this site was started with --%s", modeName(n.cfg.Mode()))})
 		return
 	}
-	if err := n.env.SetPriority(uint32(*req.Priority)); err != nil {
+	if err := n.site.SetPriority(uint32(*req.Priority)); err != nil {
 		n.writeError(w, err)
 		return
 	}
@@ -453,14 +450,14 @@ func (n *node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.log.Info("admin: transfer started", "to", req.To)
-	err := n.env.Transfer(r.Context(), env.SiteID(req.To))
+	err := n.site.Transfer(r.Context(), site.SiteID(req.To))
 	switch {
 	case err == nil:
 		n.log.Info("admin: transfer done", "master", req.To)
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "master": req.To})
-	case errors.Is(err, env.ErrBadTarget):
+	case errors.Is(err, site.ErrBadTarget):
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("cannot transfer to site %d: %v", req.To, err)})
-	case errors.Is(err, env.ErrTransferFailed):
+	case errors.Is(err, site.ErrTransferFailed):
 		writeJSON(w, http.StatusConflict, api.ErrorBody{Error: err.Error()})
 	default:
 		n.writeError(w, err)

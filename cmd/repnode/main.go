@@ -23,12 +23,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"logship/env"
+	"logship/env/site"
+	"logship/internal/daemon"
 	"logship/rep/transport"
 )
 
@@ -86,11 +87,33 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(h)
 }
 
+// Config is repnode's configuration (package daemon); UsageError and the
+// start-up modes are daemon's too.
+type (
+	Config     = daemon.Config
+	Mode       = daemon.Mode
+	UsageError = daemon.UsageError
+	Peers      = daemon.Peers
+)
+
+const (
+	ModeElect  = daemon.ModeElect
+	ModeMaster = daemon.ModeMaster
+	ModeClient = daemon.ModeClient
+)
+
+// LoadConfig reads the command line and the TOML file it names.
+func LoadConfig(args []string, out io.Writer) (Config, error) { return daemon.LoadConfig(args, out) }
+
+// DefaultConfig returns the defaults --help shows.
+func DefaultConfig() Config { return daemon.DefaultConfig() }
+
 // node is a running site: what the HTTP handlers and metrics need.
 type node struct {
 	cfg     Config
-	env     *env.Env     // nil on a witness
-	wit     *env.Witness // --witness only
+	env     *env.Env      // nil on a witness
+	site    *site.Site    // nil on a witness
+	wit     *site.Witness // --witness only
 	tr      *transport.TCP
 	log     *slog.Logger
 	metrics *metrics
@@ -145,13 +168,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 // takes the start-up role. close undoes it.
 func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	log := base.With("site", cfg.ID)
-	ack, err := cfg.AckPolicy()
-	if err != nil {
-		return nil, UsageError{fmt.Errorf("--ack: %v", err)}
+	if _, err := cfg.AckPolicy(); err != nil {
+		return nil, UsageError{Err: fmt.Errorf("--ack: %v", err)}
 	}
 	tlsConf, err := loadTLS(cfg)
 	if err != nil {
-		return nil, UsageError{err}
+		return nil, UsageError{Err: err}
 	}
 	n := &node{cfg: cfg, log: log}
 	defer func() {
@@ -182,44 +204,23 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("replication transport on --listen %s: %w", cfg.Listen, err)
 	}
 
-	rcfg := env.DefaultReplicationConfig()
-	rcfg.Transport = n.tr
-	rcfg.ID = env.SiteID(cfg.ID)
-	rcfg.Priority = uint32(cfg.Priority)
-	for _, id := range sortedPeerIDs(cfg.Peers) {
-		// Other sites' priorities are not configured here: each site
-		// tells the others how to count it (rep.Electability).
-		rcfg.Sites = append(rcfg.Sites, env.Site{ID: env.SiteID(id), Witness: slices.Contains(cfg.WitnessPeers, id)})
+	scfg, err := cfg.SiteConfig(n.tr)
+	if err != nil {
+		return nil, UsageError{Err: err}
 	}
+	scfg.Logger = base
 	if cfg.Witness {
-		rcfg.Priority = 0
-		rcfg.HeartbeatInterval = cfg.Heartbeat
-		rcfg.WitnessGrantAfterExpiry = cfg.GrantAfterExp
-		rcfg.Logger = base
-		configureElection(&rcfg, cfg)
-		if n.wit, err = env.StartWitness(cfg.Dir, rcfg); err != nil {
+		if n.wit, err = site.StartWitness(cfg.Dir, scfg); err != nil {
 			return nil, fmt.Errorf("start witness: %w", err)
 		}
 		log.Info("role: witness: votes, holds no data")
 		n.metrics = newMetrics(n)
 		return n, nil
 	}
-	rcfg.AckPolicy = ack
-	rcfg.Peer = env.SiteID(cfg.Peer)
-	rcfg.DelayClient = cfg.DelayClient
-	rcfg.NoWait = cfg.NoWait
-	rcfg.NoAutoInit = cfg.NoAutoInit
-	rcfg.AckTimeout = cfg.AckTimeout
-	rcfg.HeartbeatInterval = cfg.Heartbeat
-	rcfg.HeartbeatMonitor = cfg.HeartbeatMonitor
-	rcfg.RequestMin = cfg.RequestMin
-	rcfg.RequestMax = cfg.RequestMax
-	rcfg.Logger = base
-	configureElection(&rcfg, cfg)
-	if err := n.env.StartReplication(rcfg); err != nil {
+	if n.site, err = site.Start(n.env, scfg); err != nil {
 		return nil, fmt.Errorf("start replication: %w", err)
 	}
-	if err := startRole(n.env, cfg, log); err != nil {
+	if err := startRole(n.site, cfg, log); err != nil {
 		return nil, err
 	}
 	n.metrics = newMetrics(n)
@@ -235,6 +236,11 @@ func (n *node) close() error {
 			errs = append(errs, fmt.Errorf("close witness: %w", err))
 		}
 	}
+	if n.site != nil {
+		if err := n.site.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close replication: %w", err))
+		}
+	}
 	if n.env != nil {
 		if err := n.env.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close environment: %w", err))
@@ -248,26 +254,18 @@ func (n *node) close() error {
 	return errors.Join(errs...)
 }
 
-func modeName(m Mode) string {
-	switch m {
-	case ModeMaster:
-		return "master"
-	case ModeClient:
-		return "client"
-	}
-	return "elect"
-}
+func modeName(m Mode) string { return m.String() }
 
 // startRole takes the start-up role the flags ask for (rep_start).
-func startRole(e *env.Env, cfg Config, log *slog.Logger) error {
+func startRole(s *site.Site, cfg Config, log *slog.Logger) error {
 	switch cfg.Mode() {
 	case ModeMaster:
-		gen := e.Generation()
-		if st, err := e.RepStatus(); err == nil && st.Gen > gen {
+		gen := s.Env().Generation()
+		if st := s.Status(); st.Gen > gen {
 			gen = st.Gen
 		}
 		gen++
-		if err := e.StartMaster(gen); err != nil {
+		if err := s.StartMaster(gen); err != nil {
 			return fmt.Errorf("start as master (generation %d): %w", gen, err)
 		}
 		log.Info("role: master", "gen", gen)
@@ -276,12 +274,12 @@ func startRole(e *env.Env, cfg Config, log *slog.Logger) error {
 		if cfg.MasterID == 0 && len(cfg.Peers) > 1 {
 			log.Warn("--client without --master-id: following the lowest peer id until a master announces itself", "master", m)
 		}
-		if err := e.StartClient(env.SiteID(m)); err != nil {
+		if err := s.StartClient(site.SiteID(m)); err != nil {
 			return fmt.Errorf("start as client of site %d: %w", m, err)
 		}
 		log.Info("role: client", "master", m)
 	default:
-		return startElection(e, cfg, log)
+		log.Info("role: electing at start-up", "priority", cfg.Priority)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"logship/env"
+	"logship/env/site"
 	"logship/rep/transport"
 	"logship/wal/lsn"
 )
@@ -138,21 +139,21 @@ var counters = []counter{
 // so dashboards need not special-case a --master or --client site).
 type electCounter struct {
 	d   *prometheus.Desc
-	get func(env.ElectStats) uint64
+	get func(site.ElectStats) uint64
 }
 
 var electCounters = []electCounter{
-	{desc("elections_total", "Elections this site took part in (st_elections)."), func(s env.ElectStats) uint64 { return s.Elections }},
-	{desc("elections_won_total", "Elections this site won (st_elections_won)."), func(s env.ElectStats) uint64 { return s.ElectionsWon }},
-	{desc("elections_failed_total", "Elections that timed out without a winner."), func(s env.ElectStats) uint64 { return s.ElectionsFailed }},
-	{desc("election_votes_sent_total", "Votes cast for another site (VOTE2 sent)."), func(s env.ElectStats) uint64 { return s.Vote2Sent }},
-	{desc("election_votes_received_total", "Votes received (VOTE2)."), func(s env.ElectStats) uint64 { return s.Vote2Recv }},
-	{desc("election_master_changes_total", "Master changes the election layer saw."), func(s env.ElectStats) uint64 { return s.MasterChanges }},
-	{desc("election_dup_masters_total", "Duplicate masters detected (st_dupmasters)."), func(s env.ElectStats) uint64 { return s.DupMasters }},
+	{desc("elections_total", "Elections this site took part in (st_elections)."), func(s site.ElectStats) uint64 { return s.Elections }},
+	{desc("elections_won_total", "Elections this site won (st_elections_won)."), func(s site.ElectStats) uint64 { return s.ElectionsWon }},
+	{desc("elections_failed_total", "Elections that timed out without a winner."), func(s site.ElectStats) uint64 { return s.ElectionsFailed }},
+	{desc("election_votes_sent_total", "Votes cast for another site (VOTE2 sent)."), func(s site.ElectStats) uint64 { return s.Vote2Sent }},
+	{desc("election_votes_received_total", "Votes received (VOTE2)."), func(s site.ElectStats) uint64 { return s.Vote2Recv }},
+	{desc("election_master_changes_total", "Master changes the election layer saw."), func(s site.ElectStats) uint64 { return s.MasterChanges }},
+	{desc("election_dup_masters_total", "Duplicate masters detected (st_dupmasters)."), func(s site.ElectStats) uint64 { return s.DupMasters }},
 }
 
 type (
-	repStats = env.RepStats
+	repStats = site.Stats
 	envStats = env.Stats
 )
 
@@ -184,12 +185,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		collectWitness(n, gauge, cnt)
 		return
 	}
-	st, err1 := n.env.RepStatus()
-	rs, err2 := n.env.RepStats()
-	if err1 != nil || err2 != nil {
-		gauge(dErr, 0)
-		return
-	}
+	st, rs := n.site.Status(), n.site.Stats()
 	gauge(dErr, b2f(!st.StorageFailed))
 	gauge(dStorage, b2f(st.StorageFailed))
 	es := n.env.Stats()
@@ -214,7 +210,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range counters {
 		cnt(k.d, k.get(rs, es))
 	}
-	est, _ := n.env.ElectStats() // zero with elections off
+	est := n.site.ElectStats() // zero with elections off
 	for _, k := range electCounters {
 		cnt(k.d, k.get(est))
 	}
@@ -224,17 +220,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		known[uint64(s.ID)] = i
 	}
 	for _, id := range sortedPeerIDs(n.cfg.Peers) {
-		site := strconv.FormatUint(id, 10)
+		sid := strconv.FormatUint(id, 10)
 		if i, ok := known[id]; ok {
 			s := st.Sites[i]
-			gauge(dSiteAck, lsnValue(s.Acked), site)
-			gauge(dSiteLag, float64(s.LagBytes), site)
-			gauge(dSiteSent, lsnValue(s.SentLSN), site)
-			gauge(dSiteFlush, lsnValue(s.FlushedLSN), site)
-			gauge(dSiteAppl, lsnValue(s.AppliedLSN), site)
-			gauge(dSiteLagS, s.LagTime.Seconds(), site)
-			gauge(dSiteETA, etaSeconds(s.CatchUpETA), site)
-			gauge(dMismatch, b2f(!s.DataMismatch.IsZero()), site)
+			gauge(dSiteAck, lsnValue(s.Acked), sid)
+			gauge(dSiteLag, float64(s.LagBytes), sid)
+			gauge(dSiteSent, lsnValue(s.SentLSN), sid)
+			gauge(dSiteFlush, lsnValue(s.FlushedLSN), sid)
+			gauge(dSiteAppl, lsnValue(s.AppliedLSN), sid)
+			gauge(dSiteLagS, s.LagTime.Seconds(), sid)
+			gauge(dSiteETA, etaSeconds(s.CatchUpETA), sid)
+			gauge(dMismatch, b2f(!s.DataMismatch.IsZero()), sid)
 		}
 	}
 	collectTransport(n, gauge, cnt)
@@ -251,14 +247,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 func collectTransport(n *node, gauge func(*prometheus.Desc, float64, ...string), cnt func(*prometheus.Desc, uint64, ...string)) {
 	ts := n.tr.Stats()
 	for _, id := range sortedPeerIDs(n.cfg.Peers) {
-		site := strconv.FormatUint(id, 10)
+		sid := strconv.FormatUint(id, 10)
 		ps := ts.Peers[transportID(id)]
-		gauge(dSiteConn, b2f(ps.Connected), site)
-		cnt(dPeerBytes, ps.BytesSent, site, "sent")
-		cnt(dPeerBytes, ps.BytesRecv, site, "received")
-		cnt(dPeerDrops, ps.Drops, site)
-		cnt(dPeerConns, ps.Connects, site)
-		cnt(dPeerDisc, ps.Disconnects, site)
+		gauge(dSiteConn, b2f(ps.Connected), sid)
+		cnt(dPeerBytes, ps.BytesSent, sid, "sent")
+		cnt(dPeerBytes, ps.BytesRecv, sid, "received")
+		cnt(dPeerDrops, ps.Drops, sid)
+		cnt(dPeerConns, ps.Connects, sid)
+		cnt(dPeerDisc, ps.Disconnects, sid)
 	}
 	cnt(dRefused, ts.InboundRefused)
 }

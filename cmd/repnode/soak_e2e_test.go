@@ -167,32 +167,7 @@ func TestSoakFaults(t *testing.T) {
 
 		// One master, every site caught up with it, every permanent write
 		// there.
-		var w api.WriteResult
-		eventually(t, 20*time.Second, "the master accepts a write", func() bool {
-			code, body, _ := do(t, "PUT", "http://"+procs[m].http+fmt.Sprintf("/v1/kv/b/r%d-end", round), "end")
-			if code != 200 {
-				return false
-			}
-			w = decode[api.WriteResult](t, body)
-			return true
-		})
-		end, err := lsn.Parse(w.LSN)
-		if err != nil {
-			t.Fatalf("write answered lsn %q: %v", w.LSN, err)
-		}
-		eventually(t, 30*time.Second, fmt.Sprintf("every site follows %d and applied %s", m, w.LSN), func() bool {
-			for id, p := range procs {
-				p.running(t)
-				st := status(t, p)
-				if applied, err := lsn.Parse(st.AppliedLSN); err != nil || applied.Less(end) {
-					return false
-				}
-				if id != m && (st.Role != "client" || st.Master != uint64(m)) {
-					return false
-				}
-			}
-			return true
-		})
+		w := settle(t, procs, m, fmt.Sprintf("/v1/kv/b/r%d-end", round))
 		if st := status(t, procs[m]); st.Role != "master" {
 			t.Fatalf("round %d: site %d is %s, not master", round, m, st.Role)
 		}
@@ -242,6 +217,39 @@ func TestSoakFaults(t *testing.T) {
 		t.Errorf("%d of %d writes answered permanent are not in the final master's data", len(lost), len(perm))
 	}
 	t.Logf("%d writes answered permanent, %d keys on every site", len(perm), keys)
+}
+
+// settle waits until master m accepts a write (a PUT of path) and every
+// site of procs follows m and applied it; it returns the write's answer.
+func settle(t *testing.T, procs map[int]*proc, m int, path string) api.WriteResult {
+	t.Helper()
+	var w api.WriteResult
+	eventually(t, 20*time.Second, "the master accepts a write", func() bool {
+		code, body, _ := do(t, "PUT", "http://"+procs[m].http+path, "end")
+		if code != 200 {
+			return false
+		}
+		w = decode[api.WriteResult](t, body)
+		return true
+	})
+	end, err := lsn.Parse(w.LSN)
+	if err != nil {
+		t.Fatalf("write answered lsn %q: %v", w.LSN, err)
+	}
+	eventually(t, 30*time.Second, fmt.Sprintf("every site follows %d and applied %s", m, w.LSN), func() bool {
+		for id, p := range procs {
+			p.running(t)
+			st := status(t, p)
+			if applied, err := lsn.Parse(st.AppliedLSN); err != nil || applied.Less(end) {
+				return false
+			}
+			if id != m && (st.Role != "client" || st.Master != uint64(m)) {
+				return false
+			}
+		}
+		return true
+	})
+	return w
 }
 
 // proxies stand between every ordered pair of sites: site i reaches site

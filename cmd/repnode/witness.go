@@ -2,7 +2,7 @@ package main
 
 // Witness sites (--witness): a witness keeps only its election state,
 // votes, counts toward the election majority and is the status agent of
-// a group of two data sites (env.StartWitness). Its HTTP API is status
+// a group of two data sites (site.StartWitness). Its HTTP API is status
 // and metrics; the key/value and admin paths answer that it holds no data.
 
 import (

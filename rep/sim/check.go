@@ -11,16 +11,18 @@ import (
 	"logship/wal/lsn"
 )
 
-// quiescent: the appointed master is up, every site is its client at the
-// current generation, caught up and durable to the master's last record.
+// quiescent: the master is up and accepts writes, every data site is its
+// client at the current generation, caught up and durable to the
+// master's last record, and every site's elect agrees.
 func (s *Sim) quiescent() bool {
-	if s.cfg.Elect && !s.electedMaster() {
+	if s.g.Elect && !s.electedMaster() {
 		return false
 	}
 	if !s.masterOK() {
 		return false
 	}
-	m := s.site(s.master).node.Status()
+	ms := s.site(s.master)
+	m := ms.core.Status().Rep
 	if m.Durable != m.Last {
 		return false
 	}
@@ -28,21 +30,27 @@ func (s *Sim) quiescent() bool {
 		if st.id == s.master {
 			continue
 		}
-		c := st.node.Status()
+		if !st.up() || st.halted {
+			return false
+		}
+		cs := st.core.Status()
+		if s.g.Elect {
+			if e := cs.Elect; e.Role != elect.RoleClient || rep.SiteID(e.Master) != s.master || e.Gen != s.gen {
+				return false
+			}
+		}
+		if st.witness {
+			continue
+		}
+		c := cs.Rep
 		if c.Role != rep.RoleClient || c.Gen != s.gen || c.Master != s.master ||
 			c.SyncState != rep.SyncReady || c.Last != m.Last || c.Durable != c.Last {
 			return false
 		}
-		if st.el != nil {
-			if e := st.el.Status(); e.Role != elect.RoleClient || rep.SiteID(e.Master) != s.master || e.Gen != s.gen {
-				return false
-			}
-		}
 	}
-	if s.cfg.Elect {
+	if s.g.Elect {
 		// elect agrees, and the master accepts writes.
-		ms := s.site(s.master)
-		if e := ms.el.Status(); e.Role != elect.RoleMaster || e.Gen != s.gen || ms.writableSince == 0 {
+		if e := ms.core.Status().Elect; e.Role != elect.RoleMaster || e.Gen != s.gen || ms.writableSince == 0 {
 			return false
 		}
 	}
@@ -51,40 +59,59 @@ func (s *Sim) quiescent() bool {
 
 func (s *Sim) describe() string {
 	var parts []string
-	for _, st := range s.sites {
-		if !st.up() {
-			parts = append(parts, fmt.Sprintf("site %d down", st.id))
+	for _, m := range s.sites {
+		if !m.up() {
+			parts = append(parts, fmt.Sprintf("site %d down", m.id))
 			continue
 		}
-		c := st.node.Status()
-		parts = append(parts, fmt.Sprintf("site %d %s of %d g%d %s last=%s durable=%s",
-			st.id, c.Role, c.Master, c.Gen, c.SyncState, c.Last, c.Durable)+s.electDescribe(st))
+		c := m.core.Status().Rep
+		d := fmt.Sprintf("site %d %s of %d g%d %s last=%s durable=%s", m.id, c.Role, c.Master, c.Gen, c.SyncState, c.Last, c.Durable)
+		if m.witness {
+			d = fmt.Sprintf("site %d witness", m.id)
+		}
+		if m.halted {
+			d += " halted"
+		}
+		parts = append(parts, d+electDescribe(m))
 	}
 	return fmt.Sprintf("master %d gen %d; ", s.master, s.gen) + strings.Join(parts, "; ")
 }
 
 // ---- invariants ---------------------------------------------------------
 
-// checkHasPermanent: a master holds every commit reported permanent (and
-// not exempt) in its log, or before it (an installed snapshot).
-func (s *Sim) checkHasPermanent(m *site, what string) {
-	if len(s.perm) == 0 {
+// checkHasPermanent: a master holds every commit a promise covers, and
+// every final record, in its log, or before it (an installed snapshot,
+// an archived file).
+func (s *Sim) checkHasPermanent(m *member, what string) {
+	if len(s.perm) == 0 && len(s.final) == 0 {
 		return
 	}
 	recs, err := m.store.Records()
-	s.must(err, "site %d: records", m.id)
+	if err != nil {
+		s.storageFailed(m, "reading the log", err)
+		return
+	}
 	have := make(map[lsn.LSN]RecID, len(recs))
 	for _, r := range recs {
 		have[r.LSN] = r
 	}
-	first := m.store.Log().First()
-	for _, c := range s.sortedPerm() {
-		if c.rec.LSN.Less(first) || first.IsZero() && !m.store.Log().Last().IsZero() {
-			continue // before the log: checked through the data at the end
+	first, last := m.store.Log().First(), m.store.Log().Last()
+	held := func(r RecID) (RecID, bool) {
+		if r.LSN.Less(first) || first.IsZero() && !last.IsZero() {
+			return r, true // before the log: checked through the data at the end
 		}
-		if got, ok := have[c.rec.LSN]; !ok || got != c.rec {
-			s.violate("%s site %d lacks commit %d at %s (g%d) reported permanent by site %d (has %+v)",
-				what, m.id, c.id, c.rec.LSN, c.rec.Gen, c.site, got)
+		got, ok := have[r.LSN]
+		return got, ok && got == r
+	}
+	for _, c := range s.sortedPerm() {
+		if got, ok := held(c.rec); !ok {
+			s.violate("%s site %d lacks commit %d at %s (g%d) reported permanent by site %d under --ack %s (has %+v)",
+				what, m.id, c.id, c.rec.LSN, c.rec.Gen, c.site, s.g.Ack, got)
+		}
+	}
+	for _, r := range s.sortedFinal() {
+		if got, ok := held(r); !ok {
+			s.violate("%s site %d lacks the record at %s (g%d), which was final: %s (has %+v)", what, m.id, r.LSN, r.Gen, s.final[r], got)
 		}
 	}
 }
@@ -95,6 +122,15 @@ func (s *Sim) sortedPerm() []*commit {
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b *commit) int { return a.id - b.id })
+	return out
+}
+
+func (s *Sim) sortedFinal() []RecID {
+	out := make([]RecID, 0, len(s.final))
+	for r := range s.final {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b RecID) int { return a.LSN.Compare(b.LSN) })
 	return out
 }
 
@@ -113,7 +149,7 @@ func (s *Sim) checkEnd() {
 	mfirst := m.store.Log().First()
 	// (1) every client's log is a prefix of the master's.
 	for _, st := range s.sites {
-		if st == m {
+		if st == m || st.witness {
 			continue
 		}
 		recs, err := st.store.Records()
@@ -133,7 +169,7 @@ func (s *Sim) checkEnd() {
 	mdata, err := m.store.Data()
 	s.must(err, "site %d: data", m.id)
 	for _, st := range s.sites {
-		if st == m {
+		if st == m || st.witness {
 			continue
 		}
 		d, err := st.store.Data()
@@ -142,16 +178,19 @@ func (s *Sim) checkEnd() {
 			s.violate("site %d data differs from master %d's: %s", st.id, m.id, diff)
 		}
 	}
-	// (3) every permanent commit survived.
+	// (3) every commit a promise covers, and every final record, survived.
 	s.checkHasPermanent(m, "final master")
 	vals := make(map[string]string, len(mdata))
 	for _, kv := range mdata {
 		vals[kv.Key] = kv.Value
 	}
 	for _, c := range s.sortedPerm() {
+		if c.key == "" {
+			continue // a generation's first record: in the log check above
+		}
 		if v, ok := vals[c.key]; !ok || v != c.val {
-			s.violate("commit %d (%s=%s at %s g%d) reported permanent by site %d is lost: master %d has %s=%q",
-				c.id, c.key, c.val, c.rec.LSN, c.rec.Gen, c.site, m.id, c.key, v)
+			s.violate("commit %d (%s=%s at %s g%d) reported permanent by site %d under --ack %s is lost: master %d has %s=%q",
+				c.id, c.key, c.val, c.rec.LSN, c.rec.Gen, c.site, s.g.Ack, m.id, c.key, v)
 		}
 	}
 	sum := fnv.New64a()

@@ -7,7 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
+	"syscall"
 
 	"logship/env"
 	"logship/rep"
@@ -15,29 +15,36 @@ import (
 	"logship/wal/vfs"
 )
 
-// envStorage is Storage over a real env, carried out through its
-// synchronous replication layer (env.Replica): the log on a crashable
-// vfs.MemFS that survives the env (so a crash loses exactly the unsynced
-// log bytes), bbolt on disk in the run's temporary directory.
+// envStorage is Storage over a real env, carried out through the calls
+// the replication runtime makes: env.Replica.CarryOut for rep's work,
+// env.Append and Pending.Durable for local commits, env.Admit and
+// env.Shut for the fence, env.WaitToken and env.ViewAt for token reads.
+// The log is on a crashable vfs.MemFS that survives the env (so a crash
+// loses exactly the unsynced log bytes) behind a vfs.Injector (storage
+// faults); bbolt is on disk in the run's temporary directory.
 type envStorage struct {
 	dir string
 	id  rep.SiteID
 	fs  *vfs.MemFS
+	inj *vfs.Injector
 	cfg env.Config
 	e   *env.Env
 	r   *env.Replica
-	// baseGen: the generation of the last record the data reflects when
-	// the log is empty (after an install).
-	baseGen uint64
+	// pending is the last local commit, appended but not yet durable.
+	pending *env.Pending
 }
 
-func newEnvStorage(root string, id rep.SiteID) (Storage, error) {
-	s := &envStorage{dir: filepath.Join(root, fmt.Sprintf("site-%d", id)), id: id, fs: vfs.NewMem()}
-	s.cfg = env.DefaultConfig()
-	s.cfg.FS = s.fs
-	s.cfg.LogFileSize = 16 << 10 // several files per run, for Archive (the least MaxKeySize allows)
-	s.cfg.MaxValueSize = 256
+// newEnvStorage opens the env of a site at dir with cfg (the daemon's
+// env configuration: daemon.Config.EnvConfig), its log on a MemFS.
+func newEnvStorage(dir string, id rep.SiteID, cfg env.Config) (*envStorage, error) {
+	s := &envStorage{dir: dir, id: id, fs: vfs.NewMem()}
+	s.inj = vfs.NewInjector(s.fs)
+	s.cfg = cfg
+	s.cfg.FS = s.inj
 	s.cfg.ApplyDelay = 0
+	// Periodic duties run on the real clock: the run's Archive fault
+	// checkpoints instead, on its schedule.
+	s.cfg.CheckpointInterval, s.cfg.VerifyInterval = 0, 0
 	s.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := s.Reopen(); err != nil {
 		return nil, err
@@ -46,67 +53,102 @@ func newEnvStorage(root string, id rep.SiteID) (Storage, error) {
 }
 
 func (s *envStorage) Reopen() error {
+	s.inj.Clear() // repaired
 	e, err := env.Open(s.dir, s.cfg)
 	if err != nil {
 		return fmt.Errorf("site %d: env.Open: %w", s.id, err)
 	}
 	s.e, s.r = e, e.Replica()
 	s.r.SetSite(uint64(s.id))
-	s.baseGen = e.Generation() // recovered: the last record's
 	return nil
 }
 
 func (s *envStorage) Log() rep.LogReader { return s.r }
 
-func (s *envStorage) Carry(rd rep.Ready) ([]RecID, error) {
+func (s *envStorage) Carry(rd rep.Ready, send func(rep.Message)) ([]RecID, *Snap, error) {
 	var rolled []RecID
 	if rb := rd.Rollback; rb != nil {
-		// What the rollback removes, for the permanence check.
-		for at := s.r.Last(); rb.To.Less(at); {
-			r, err := s.r.Read(at)
-			if err != nil {
-				return nil, fmt.Errorf("rollback to %s: read %s: %w", rb.To, at, err)
-			}
-			rolled = append(rolled, RecID{r.LSN, r.Gen, r.Checksum})
-			if at, err = s.r.Prev(at); err != nil {
-				return nil, fmt.Errorf("rollback to %s: prev of %s: %w", rb.To, r.LSN, err)
-			}
-		}
-		if _, _, err := s.r.Rollback(context.Background(), *rb); err != nil {
-			return rolled, err
+		var err error
+		if rolled, err = s.after(rb.To); err != nil {
+			return nil, nil, err
 		}
 	}
-	for _, c := range rd.Chunks {
-		if err := s.r.WriteChunk(c); err != nil {
-			return rolled, err
-		}
+	taken, err := s.r.CarryOut(context.Background(), rd, send)
+	if err != nil {
+		return rolled, nil, err
 	}
-	if rd.Install != nil {
-		if err := s.r.Install(*rd.Install); err != nil {
-			return rolled, err
-		}
-		s.baseGen = s.e.Generation() // the snapshot header's
-
+	if taken == nil {
+		return rolled, nil, nil
 	}
-	return rolled, s.r.Append(rd.Append)
+	return rolled, &Snap{Info: taken.Info, Reader: taken.Reader}, nil
 }
 
-func (s *envStorage) Commit(gen uint64, w []KV) (rep.Record, error) {
-	s.r.SetGeneration(gen)
-	return s.r.Commit(context.Background(), func(tx *env.Tx) error {
+// after lists the records after to, newest first: what a rollback to it
+// removes.
+func (s *envStorage) after(to lsn.LSN) ([]RecID, error) {
+	var out []RecID
+	for at := s.r.Last(); to.Less(at); {
+		r, err := s.r.Read(at)
+		if err != nil {
+			return nil, fmt.Errorf("rollback to %s: read %s: %w", to, at, err)
+		}
+		out = append(out, recID(r))
+		if at, err = s.r.Prev(at); err != nil {
+			return nil, fmt.Errorf("rollback to %s: prev of %s: %w", to, r.LSN, err)
+		}
+	}
+	return out, nil
+}
+
+func (s *envStorage) Admit(gen uint64) { s.e.Admit(gen) }
+
+func (s *envStorage) Shut() lsn.LSN { return s.e.Shut() }
+
+// Commit appends a transaction as the runtime's Update does (env.Append)
+// and leaves it pending; the previous pending commit is made durable
+// first: one goroutine cannot hold two members of a group commit.
+func (s *envStorage) Commit(w []KV) (Committed, error) {
+	if err := s.settle(); err != nil {
+		return Committed{}, err
+	}
+	p, err := s.e.Append(context.Background(), func(tx *env.Tx) error {
+		if len(w) == 0 {
+			tx.Mark()
+		}
 		for _, kv := range w {
-			if err := tx.Put("sim", []byte(kv.Key), []byte(kv.Value)); err != nil {
+			if err := tx.Put(simBucket, []byte(kv.Key), []byte(kv.Value)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return Committed{}, err
+	}
+	if !p.Wrote() {
+		_, err := p.Durable() // ErrNotWritable, or fn's error
+		return Committed{}, err
+	}
+	s.pending = p
+	return Committed{Rec: p.Record(), Token: p.Token, Epoch: p.Epoch}, nil
 }
 
-func (s *envStorage) Sync() (lsn.LSN, error) { return s.r.Sync() }
+// settle makes the pending commit durable (the committer's Durable).
+func (s *envStorage) settle() error {
+	p := s.pending
+	if p == nil {
+		return nil
+	}
+	s.pending = nil
+	_, err := p.Durable()
+	return err
+}
 
-func (s *envStorage) Snapshot(uint64) (rep.SnapInfo, rep.SnapshotReader, error) {
-	return s.r.TakeSnapshot()
+func (s *envStorage) Sync() (lsn.LSN, error) {
+	if err := s.settle(); err != nil {
+		return lsn.Zero, err
+	}
+	return s.r.Sync()
 }
 
 func (s *envStorage) Release(id uint64) { _ = s.r.ReleaseSnapshot(id) }
@@ -115,7 +157,8 @@ func (s *envStorage) LastGen() uint64 {
 	if r, err := s.r.Read(s.r.Last()); err == nil {
 		return r.Gen
 	}
-	return s.baseGen
+	_, gen := s.r.Base()
+	return max(gen, s.e.Generation())
 }
 
 func (s *envStorage) Records() ([]RecID, error) {
@@ -126,7 +169,7 @@ func (s *envStorage) Records() ([]RecID, error) {
 	}
 	r, err := s.r.Read(first)
 	for err == nil {
-		out = append(out, RecID{r.LSN, r.Gen, r.Checksum})
+		out = append(out, recID(r))
 		r, err = s.r.Next(r.LSN)
 	}
 	if !errors.Is(err, rep.ErrNotFound) {
@@ -135,8 +178,11 @@ func (s *envStorage) Records() ([]RecID, error) {
 	return out, nil
 }
 
+// simBucket holds the run's keys.
+const simBucket = "sim"
+
 func (s *envStorage) Data() ([]KV, error) {
-	at, err := s.r.Sync()
+	at, err := s.Sync()
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +190,8 @@ func (s *envStorage) Data() ([]KV, error) {
 		return nil, err
 	}
 	var out []KV
-	err = s.e.View(func(tx *env.ReadTx) error {
-		return tx.Scan("sim", env.Range{}, func(k, v []byte) error {
+	err = s.e.ViewApplied(func(tx *env.ReadTx) error {
+		return tx.Scan(simBucket, env.Range{}, func(k, v []byte) error {
 			out = append(out, KV{string(k), string(v)})
 			return nil
 		})
@@ -153,16 +199,80 @@ func (s *envStorage) Data() ([]KV, error) {
 	return out, err
 }
 
+func (s *envStorage) Get(key string) (string, bool, lsn.LSN, error) {
+	var (
+		val []byte
+		at  lsn.LSN
+	)
+	err := s.e.View(func(tx *env.ReadTx) error {
+		at = tx.AppliedLSN()
+		var err error
+		val, err = tx.Get(simBucket, []byte(key))
+		return err
+	})
+	return string(val), val != nil, at, err
+}
+
+func (s *envStorage) GetAt(tok env.Token, final env.Finality, key string) (string, bool, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no waiting: the run is single-threaded; it asks again later
+	var val []byte
+	err := s.e.ViewAt(ctx, tok, final, func(tx *env.ReadTx) error {
+		var err error
+		val, err = tx.Get(simBucket, []byte(key))
+		return err
+	})
+	if errors.Is(err, context.Canceled) {
+		return "", true, errNotYet
+	}
+	return string(val), true, err
+}
+
+func (s *envStorage) Fault(f StorageFault, r *rand.Rand) bool {
+	skip := r.IntN(4) // let a few calls through first
+	switch f {
+	case FaultFullDisk:
+		s.inj.Inject(vfs.Fault{Op: vfs.OpWrite, Skip: skip, Short: r.IntN(64), Err: syscall.ENOSPC})
+	case FaultWriteIO:
+		s.inj.Inject(vfs.Fault{Op: vfs.OpWrite, Skip: skip, Err: syscall.EIO})
+	case FaultSyncIO:
+		s.inj.Inject(vfs.Fault{Op: vfs.OpSync, Skip: skip, Err: syscall.EIO})
+	case FaultOpen:
+		err := syscall.ENOSPC
+		if r.IntN(2) == 0 {
+			err = syscall.EMFILE
+		}
+		s.inj.Inject(vfs.Fault{Op: vfs.OpOpen, Err: err})
+		// A log that never needs a new file would not notice: fill it.
+		s.inj.Inject(vfs.Fault{Op: vfs.OpWrite, Skip: skip + 8, Err: syscall.ENOSPC})
+	}
+	return true
+}
+
+func (s *envStorage) Fail(err error) {
+	if s.e != nil {
+		_ = s.e.Fail(err)
+	}
+}
+
+func (s *envStorage) Failure() error {
+	if s.e == nil {
+		return nil
+	}
+	return s.e.Failure()
+}
+
 // Crash: the MemFS loses what was not synced and the env's handles on it
-// go stale; the env is then closed, which can no longer write the log (its
-// errors are expected and ignored), and releases bbolt's file lock so the
-// site can reopen.
+// go stale; a commit still pending then fails its fsync; the env is then
+// closed, which can no longer write the log (its errors are expected and
+// ignored), and releases bbolt's file lock so the site can reopen.
 func (s *envStorage) Crash(torn *rand.Rand) error {
 	if torn != nil {
 		s.fs.CrashTorn(torn)
 	} else {
 		s.fs.Crash()
 	}
+	_ = s.settle()
 	s.r.Close()
 	_ = s.e.Close()
 	s.e, s.r = nil, nil
@@ -173,6 +283,7 @@ func (s *envStorage) Close() error {
 	if s.e == nil {
 		return nil
 	}
+	_ = s.settle()
 	s.r.Close()
 	err := s.e.Close()
 	s.e, s.r = nil, nil

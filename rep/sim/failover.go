@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"logship/rep"
 )
@@ -35,10 +36,16 @@ func Failover(fc FailoverConfig) (millis int, res Result, err error) {
 	if fc.Storage == "" {
 		fc.Storage = StorageMem
 	}
+	g := Group{Elect: true, Leases: fc.Leases, Ack: "quorum", Timeouts: fc.Timeouts, FullElection: true,
+		AckTimeout: time.Second, LogFileSize: 16 << 10}
+	for range 3 {
+		g.Members = append(g.Members, MemberSetup{Priority: 100})
+	}
 	cfg := Config{
-		Seed: fc.Seed, Elect: true, Leases: fc.Leases, Timeouts: fc.Timeouts,
-		Storage: fc.Storage, Dir: fc.Dir, Trace: fc.Trace,
-		// Load and ordinary fsyncs, and nothing else.
+		Seed: fc.Seed, Storage: fc.Storage, Dir: fc.Dir, Trace: fc.Trace,
+		// A healthy group of three under load, with ordinary fsyncs, and
+		// nothing else.
+		Group:  &g,
 		Faults: &Faults{Commit: 1, Sync: 0.5},
 	}
 	const limit = 3000 // ticks for each phase
@@ -87,7 +94,7 @@ func (s *Sim) caughtUp() bool {
 		if !st.up() {
 			return false
 		}
-		c := st.node.Status()
+		c := st.core.Status().Rep
 		if c.Role != rep.RoleClient || c.Master != s.master || c.SyncState != rep.SyncReady {
 			return false
 		}

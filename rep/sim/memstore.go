@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"logship/env"
 	"logship/rep"
 	"logship/wal/lsn"
 )
@@ -25,6 +26,10 @@ type memStorage struct {
 	durable lsn.LSN
 	snapIn  []byte            // snapshot being received
 	snaps   map[uint64][]byte // snapshots served
+	snapID  uint64
+	// writable and gen: local commits admitted, stamped with gen.
+	writable bool
+	gen      uint64
 }
 
 func newMemStorage(segmentSize uint32) *memStorage {
@@ -40,6 +45,15 @@ func (r memReader) Next(after lsn.LSN) (rep.Record, error) { return r.s.log.Next
 func (r memReader) Prev(at lsn.LSN) (lsn.LSN, error)       { return r.s.log.Prev(at) }
 func (r memReader) First() lsn.LSN                         { return r.s.log.First() }
 func (r memReader) Last() lsn.LSN                          { return lsn.Max(r.s.log.Last(), r.s.baseLSN) }
+
+// Base is the record an installed snapshot ended with, while the log
+// holds nothing after it (sitecore.BaseLog), as env.Replica.Base.
+func (r memReader) Base() (lsn.LSN, uint64) {
+	if !r.s.log.Last().IsZero() {
+		return lsn.Zero, 0
+	}
+	return r.s.baseLSN, r.s.baseGen
+}
 
 func (s *memStorage) Log() rep.LogReader { return memReader{s} }
 
@@ -62,7 +76,31 @@ func decodeKVs(p []byte) []KV {
 	return out
 }
 
-func (s *memStorage) Carry(rd rep.Ready) ([]RecID, error) {
+func (s *memStorage) Carry(rd rep.Ready, send func(rep.Message)) ([]RecID, *Snap, error) {
+	rolled, err := s.carry(rd)
+	if err != nil {
+		return rolled, nil, err
+	}
+	for _, m := range rd.Messages {
+		send(m)
+	}
+	var snap *Snap
+	if rd.TakeSnapshot {
+		s.snapID++
+		info, r, err := s.snapshot(s.snapID)
+		if err != nil {
+			return rolled, nil, err
+		}
+		snap = &Snap{Info: info, Reader: r}
+	}
+	for _, id := range rd.ReleaseSnapshots {
+		s.Release(id)
+	}
+	return rolled, snap, nil
+}
+
+// carry does rep's storage steps of rd.
+func (s *memStorage) carry(rd rep.Ready) ([]RecID, error) {
 	var rolled []RecID
 	if rb := rd.Rollback; rb != nil {
 		if rb.To.Less(s.baseLSN) {
@@ -107,7 +145,22 @@ func (s *memStorage) Carry(rd rep.Ready) ([]RecID, error) {
 	return rolled, nil
 }
 
-func (s *memStorage) Commit(gen uint64, w []KV) (rep.Record, error) {
+func (s *memStorage) Admit(gen uint64) { s.writable, s.gen = true, gen }
+
+func (s *memStorage) Shut() lsn.LSN {
+	s.writable = false
+	return s.Log().Last()
+}
+
+func (s *memStorage) Commit(w []KV) (Committed, error) {
+	if !s.writable {
+		return Committed{}, env.ErrNotWritable
+	}
+	r, err := s.commit(s.gen, w)
+	return Committed{Rec: r}, err
+}
+
+func (s *memStorage) commit(gen uint64, w []KV) (rep.Record, error) {
 	p := encodeKVs(w)
 	if at := s.log.End(); !s.baseLSN.Less(at) {
 		// MemLog.Reset leaves the next position at the snapshot's own
@@ -127,7 +180,7 @@ func (s *memStorage) Sync() (lsn.LSN, error) {
 	return s.durable, nil
 }
 
-func (s *memStorage) Snapshot(id uint64) (rep.SnapInfo, rep.SnapshotReader, error) {
+func (s *memStorage) snapshot(id uint64) (rep.SnapInfo, rep.SnapshotReader, error) {
 	data, err := s.Data()
 	if err != nil {
 		return rep.SnapInfo{}, nil, err
@@ -172,6 +225,31 @@ func (s *memStorage) Data() ([]KV, error) {
 	return out, nil
 }
 
+func (s *memStorage) Get(key string) (string, bool, lsn.LSN, error) {
+	data, err := s.Data()
+	if err != nil {
+		return "", false, lsn.Zero, err
+	}
+	for _, kv := range data {
+		if kv.Key == key {
+			return kv.Value, true, s.Log().Last(), nil
+		}
+	}
+	return "", false, s.Log().Last(), nil
+}
+
+// GetAt: mem storage keeps no read tokens.
+func (s *memStorage) GetAt(env.Token, env.Finality, string) (string, bool, error) {
+	return "", false, nil
+}
+
+// Fault: mem storage does not fail (env storage carries the faults).
+func (s *memStorage) Fault(StorageFault, *rand.Rand) bool { return false }
+
+func (s *memStorage) Failure() error { return nil }
+
+func (s *memStorage) Fail(error) {}
+
 func (s *memStorage) Crash(*rand.Rand) error {
 	if s.log == nil {
 		return errClosed
@@ -179,6 +257,7 @@ func (s *memStorage) Crash(*rand.Rand) error {
 	s.log.TruncateAfter(s.durable)
 	s.snapIn = nil // the incoming snapshot file was never synced
 	clear(s.snaps)
+	s.writable = false
 	return nil
 }
 

@@ -7,10 +7,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"logship/elect"
-	"logship/internal/repelect"
+	"logship/env"
+	"logship/internal/sitecore"
 	"logship/rep"
 	"logship/rep/transport"
 	"logship/rep/transport/memnet"
@@ -20,10 +21,11 @@ import (
 // Config configures one run. The zero value of every field but Seed
 // means its default.
 type Config struct {
-	// Seed decides everything: the fault profile, the schedule, the
-	// workload and the network.
+	// Seed decides everything: the group's configuration, the fault
+	// profile, the schedule, the workload and the network.
 	Seed uint64
-	// Sites is the group size (default 3).
+	// Sites is the group size (default: drawn, 3 to 5; a witness group
+	// is two data sites and a witness).
 	Sites int
 	// Ticks is the length of the faulty phase (default 300 ticks).
 	Ticks int
@@ -35,35 +37,33 @@ type Config struct {
 	// Dir is where env storage makes its site directories (default
 	// os.TempDir()). Each run makes and removes its own directory.
 	Dir string
-	// Faults overrides the fault profile drawn from the seed.
+	// Mode fixes the kind of group (default: drawn from the seed).
+	Mode Mode
+	// Timeouts fixes elect's timeouts (default: drawn from the seed).
+	Timeouts Timeouts
+	// Group replaces the drawn group configuration; Faults the drawn
+	// fault profile.
+	Group  *Group
 	Faults *Faults
 	// Trace, when set, receives the run's trace, one event a line.
 	Trace io.Writer
 
-	// Elect: every site runs an elect.Node beside its rep.Node and takes
-	// its role only from elect's decisions, as env's driver does with
-	// ReplicationConfig.Elect; the run appoints nobody (see elect.go).
-	Elect bool
-	// Leases: master leases (elect.Config.Leases); needs Elect.
-	Leases bool
-	// Timeouts selects elect's timeouts (default: drawn from the seed).
-	Timeouts Timeouts
+	// promiseAll (tests of the checker only): hold every policy to
+	// quorum's promise.
+	promiseAll bool
 }
 
 // Timeouts names a set of elect timeouts.
 type Timeouts string
 
 const (
-	// TimeoutsDefault is elect.DefaultConfig's.
+	// TimeoutsDefault is repnode's defaults (elect.DefaultConfig's).
 	TimeoutsDefault Timeouts = "default"
-	// TimeoutsTight is elect.TightConfig's.
+	// TimeoutsTight is flags for elect.TightConfig's timeouts.
 	TimeoutsTight Timeouts = "tight"
 )
 
 func (c Config) withDefaults() Config {
-	if c.Sites == 0 {
-		c.Sites = 3
-	}
 	if c.Ticks == 0 {
 		c.Ticks = 300
 	}
@@ -76,91 +76,11 @@ func (c Config) withDefaults() Config {
 	if c.Dir == "" {
 		c.Dir = os.TempDir()
 	}
-	c.Leases = c.Leases && c.Elect
 	return c
 }
 
 // DefaultStorage is the storage a Config gets by default.
 var DefaultStorage = StorageEnv
-
-// Faults is a run's fault profile. Probabilities are per tick unless
-// said otherwise.
-type Faults struct {
-	// Network (memnet): per message.
-	Loss, Duplicate, Reorder float64
-	MaxDelay                 uint64
-	// Commit: a commit group on the master.
-	Commit float64
-	// Crash: a random live site crashes (Torn: the fraction of crashes
-	// that keep a random prefix of an unsynced append).
-	Crash, Torn float64
-	// Partition: the sites split in two groups for a while.
-	Partition float64
-	// Failover: the run deposes a live master and appoints the most
-	// up-to-date live site.
-	Failover float64
-	// Sync: a site makes its log durable (per site per tick, and after
-	// each Ready that appended).
-	Sync float64
-	// Archive: a random live site removes old log (when it retains
-	// nothing for an internal init), so lagging sites need internal init.
-	Archive float64
-	// Tell: at a failover, the chance that a live site is told the new
-	// master directly (rep_start) rather than learning it from messages.
-	Tell float64
-	// Peer: the chance that a site is configured with a
-	// client-to-client peer (per site, per run).
-	Peer float64
-
-	// Election mode only (Config.Elect), drawn after the above so that
-	// appointment runs replay as before.
-	//
-	// CrashMaster: the fraction of crashes aimed at the master (else a
-	// random live site). Silent: the fraction of crashes that are a
-	// power loss: no connection reset, the other sites notice only by
-	// rep's heartbeat monitor.
-	CrashMaster, Silent float64
-	// Mute: a site (the master, mostly) goes silent for a while without
-	// a connection event, as a hung process or a black-holed link: it
-	// keeps running, its messages and those to it are lost.
-	Mute float64
-	// VoterCrash: the chance that a site crashes right after sending a
-	// VOTE2, restarting within a few ticks, in the election it voted in.
-	VoterCrash float64
-}
-
-// drawFaults picks a run's fault profile: a mix of calm and rough runs.
-func drawFaults(r *rand.Rand) Faults {
-	pick := func(xs ...float64) float64 { return xs[r.IntN(len(xs))] }
-	return Faults{
-		Loss:      pick(0, 0, 0.02, 0.1, 0.3),
-		Duplicate: pick(0, 0.02, 0.1),
-		Reorder:   pick(0, 0.05, 0.2),
-		MaxDelay:  uint64(r.IntN(6)),
-		Commit:    pick(0.1, 0.3, 0.6),
-		Crash:     pick(0, 0.005, 0.01, 0.02),
-		Torn:      0.5,
-		Partition: pick(0, 0.005, 0.02),
-		Failover:  pick(0, 0.003, 0.01),
-		Sync:      pick(0.2, 0.5, 0.9),
-		Archive:   pick(0, 0.01, 0.03),
-		Tell:      pick(1, 0.7, 0.3),
-		Peer:      pick(0, 0.5),
-	}
-}
-
-// drawElectFaults adds the election-mode faults to f.
-func drawElectFaults(r *rand.Rand, f *Faults) {
-	pick := func(xs ...float64) float64 { return xs[r.IntN(len(xs))] }
-	f.CrashMaster = pick(0.3, 0.6, 0.9)
-	f.Silent = pick(0, 0.5)
-	f.Mute = pick(0, 0.003, 0.01)
-	f.VoterCrash = pick(0, 0.1, 0.3)
-	if f.Crash == 0 && f.Mute == 0 && f.Partition == 0 {
-		// Elections need something to elect about.
-		f.Crash = 0.01
-	}
-}
 
 // Result is the outcome of one run.
 type Result struct {
@@ -168,17 +88,24 @@ type Result struct {
 	// Hash is a hash of the trace: the same seed must give the same hash.
 	Hash   uint64
 	Ticks  int
+	Group  Group
 	Faults Faults
 	// Counters of what happened.
 	Commits, Permanent, NotPermanent, Exempt int
 	Crashes, Failovers, Partitions           int
 	RolledBack, Inits                        int
 	Messages                                 uint64
-	// Election mode: elections won, mute faults, and the ticks from the
-	// end of the faults until the final master accepted writes.
-	Elect            bool
+	// Elections won, mute faults, and the ticks from the end of the
+	// faults until the final master accepted writes (election mode).
 	Elections, Mutes int
 	HealElectTicks   int
+	// Storage failures injected, planned transfers started, run-time
+	// priority changes, syncs of delayed clients.
+	StorageFaults, Transfers, PriorityChanges, DelayedSyncs int
+	// Reads: lease reads answered, token reads answered and refused as
+	// never to be applied. The token counts depend on the applier's
+	// progress in real time, so they are not in the hash.
+	LeaseReads, TokenReads, NeverApplied int
 	// Violations found; empty when every invariant held.
 	Violations []string
 }
@@ -187,9 +114,11 @@ type Result struct {
 func (r Result) Failed() bool { return len(r.Violations) > 0 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("seed %d: %d ticks, %d commits (%d permanent, %d not, %d exempt), %d crashes, %d failovers, %d partitions, %d rolled back, %d inits, %d msgs, hash %016x",
-		r.Seed, r.Ticks, r.Commits, r.Permanent, r.NotPermanent, r.Exempt, r.Crashes, r.Failovers, r.Partitions, r.RolledBack, r.Inits, r.Messages, r.Hash)
-	if r.Elect {
+	s := fmt.Sprintf("seed %d: %s\n  %d ticks, %d commits (%d permanent, %d not, %d exempt), %d crashes, %d storage faults, %d failovers, %d partitions, %d rolled back, %d inits, %d msgs, hash %016x",
+		r.Seed, r.Group, r.Ticks, r.Commits, r.Permanent, r.NotPermanent, r.Exempt, r.Crashes, r.StorageFaults, r.Failovers, r.Partitions, r.RolledBack, r.Inits, r.Messages, r.Hash)
+	s += fmt.Sprintf("; %d lease reads, %d token reads, %d never applied; %d transfers, %d priority changes, %d delayed syncs",
+		r.LeaseReads, r.TokenReads, r.NeverApplied, r.Transfers, r.PriorityChanges, r.DelayedSyncs)
+	if r.Group.Elect {
 		s += fmt.Sprintf("; elect: %d elections won, %d mutes, master %d ticks after heal", r.Elections, r.Mutes, r.HealElectTicks)
 	}
 	for _, v := range r.Violations {
@@ -211,11 +140,8 @@ func ReplayCommand(cfg Config) string {
 	if cfg.Ticks != 0 {
 		c += fmt.Sprintf(" -ticks %d", cfg.Ticks)
 	}
-	if cfg.Elect {
-		c += " -elect"
-	}
-	if cfg.Leases {
-		c += " -leases"
+	if cfg.Mode != ModeDrawn {
+		c += " -mode " + string(cfg.Mode)
 	}
 	if cfg.Timeouts != "" {
 		c += " -timeouts " + string(cfg.Timeouts)
@@ -223,40 +149,52 @@ func ReplayCommand(cfg Config) string {
 	return c
 }
 
-// site is one member of the group.
-type site struct {
-	id    rep.SiteID
-	peer  rep.SiteID
-	store Storage
-	node  *rep.Node // nil while crashed
-	ep    *memnet.Endpoint
-	// status is the last Ready.Status.
-	status rep.Status
-
-	// Election mode (elect.go).
-	el        *elect.Node // nil while crashed
-	lastRec   lsn.LSN     // last durable record told to el
-	mutedTill int         // > now: the site's messages are lost
-	// writableSince: the tick since which the site has been rep master
-	// with elect's CanWrite, continuously; 0 when it is not.
+// member is one site of the group.
+type member struct {
+	id      rep.SiteID
+	setup   MemberSetup
+	witness bool
+	cur     uint // priority now (SetPriority at run time; the flag's after a restart)
+	store   Storage
+	core    *sitecore.Core // nil while down
+	ep      *memnet.Endpoint
+	// status is rep's status after the last Ready.
+	status    rep.Status
+	mutedTill int // > now: the site's messages are lost
+	// writableSince: the tick since which the site has accepted writes,
+	// continuously; 0 when it does not.
 	writableSince int
+	// halted: its storage failed and its core halted; it stays so until
+	// the run restarts it, repaired.
+	halted bool
+	// fault is the storage fault injected since the site last started
+	// ("" for none).
+	fault  string
+	marked uint64       // the generation whose first record it committed
+	xfer   *transfer    // planned transfer this master is carrying out
+	reads  []*leaseRead // lease reads waiting for the commit point
 }
 
-func (s *site) up() bool { return s.node != nil }
+func (m *member) up() bool { return m.core != nil }
+
+// data reports whether the site keeps data (not a witness) and is up.
+func (m *member) data() bool { return m.up() && !m.witness }
 
 // commit is one transaction committed on a master.
 type commit struct {
 	id       int
 	site     rep.SiteID
 	rec      RecID
+	tok      env.Token
 	key, val string // the commit's unique key
-	result   int    // 0 pending, 1 permanent, -1 not permanent
-	exempt   bool   // reported permanent by a master the run had deposed
+	result   int    // 0 pending, 1 permanent, -1 not permanent, resultUnknown
+
+	exempt bool // reported permanent by a deposed master (appointment)
 }
 
-// commitKey finds the commit a result is for: the latest commit at that
-// LSN on that site (a rollback may reuse an LSN; results for the older
-// commit never come, as a change of role drops them).
+// resultUnknown: the commit's site went down before it reported.
+const resultUnknown = -2
+
 type commitKey struct {
 	site rep.SiteID
 	at   lsn.LSN
@@ -264,33 +202,41 @@ type commitKey struct {
 
 // Sim is one run in progress.
 type Sim struct {
-	cfg    Config
-	f      Faults
-	rng    *rand.Rand
-	now    int
-	net    *memnet.Network
-	sites  []*site
-	dir    string
-	master rep.SiteID // appointed by the run; 0 before the first
-	gen    uint64
-	heal   bool // the faults have healed
+	cfg   Config
+	g     Group
+	rng   *rand.Rand
+	f     Faults
+	net   *memnet.Network
+	dir   string
+	sites []*member
+	now   int
 
-	partitionUntil int // > now: a partition is in place
-	failoverAt     int // > 0: appoint a new master at this tick
+	// The master as the run knows it: appointed, or, in election mode,
+	// the newest elected.
+	master rep.SiteID
+	gen    uint64
+	// failoverAt: appointment mode: when to appoint a master.
+	failoverAt     int
 	restartAt      map[rep.SiteID]int
-	snapID         uint64
+	partitionUntil int
+	heal           bool
+	healAt         int
 
 	commits []*commit
 	byKey   map[commitKey]*commit
-	perm    map[RecID]*commit
+	// perm: commits reported permanent whose ack policy promises they
+	// survive every failover. final: records nothing may roll back (a
+	// master's commit point, what a lease read returned), with why.
+	perm  map[RecID]*commit
+	final map[RecID]string
 
-	// Election mode (elect.go).
-	ecfg      elect.Config                   // timeouts and leases of every site
-	hard      map[rep.SiteID]elect.HardState // persisted; survives crashes
-	genMaster map[uint64]rep.SiteID          // every generation's master, ever
-	votes     map[voteKey]elect.SiteID       // each vote cast, ever
-	crashSoon []*site                        // voters to crash after their turn
-	healAt    int                            // tick the faults healed
+	// Elections.
+	ecfg      *elect.Config // every data site's (the timeouts)
+	monitor   int           // rep's heartbeat monitor, in ticks
+	hard      map[rep.SiteID]elect.HardState
+	genMaster map[uint64]rep.SiteID
+	votes     map[voteKey]elect.SiteID
+	crashSoon []*member // voters to crash after this turn
 	lastWrite struct {
 		site rep.SiteID
 		at   int
@@ -308,8 +254,8 @@ type hash64 interface {
 }
 
 // Run runs one simulation and checks its invariants. The error is for a
-// run that could not be carried out (a storage failure); invariant
-// violations are in Result.Violations.
+// run that could not be carried out (a storage failure the run did not
+// inject); invariant violations are in Result.Violations.
 func Run(cfg Config) (res Result, err error) {
 	return run(cfg, func(s *Sim) {
 		for s.now < s.cfg.Ticks {
@@ -328,20 +274,24 @@ func run(cfg Config, faulty func(*Sim)) (res Result, err error) {
 		restartAt: map[rep.SiteID]int{},
 		byKey:     map[commitKey]*commit{},
 		perm:      map[RecID]*commit{},
+		final:     map[RecID]string{},
+		hard:      map[rep.SiteID]elect.HardState{},
+		genMaster: map[uint64]rep.SiteID{},
+		votes:     map[voteKey]elect.SiteID{},
+		reported:  map[string]bool{},
 		trace:     cfg.Trace,
 		h:         fnv.New64a(),
 	}
 	s.res.Seed = cfg.Seed
-	s.res.Elect = cfg.Elect
 	s.f = drawFaults(s.rng)
-	if cfg.Elect {
-		drawElectFaults(s.rng, &s.f)
-		s.initElect()
-	}
 	if cfg.Faults != nil {
 		s.f = *cfg.Faults
 	}
-	s.res.Faults = s.f
+	s.g = drawGroup(s.rng, cfg, s.f)
+	if cfg.Group != nil {
+		s.g = *cfg.Group
+	}
+	s.res.Faults, s.res.Group = s.f, s.g
 	defer func() {
 		if cerr := s.close(); err == nil && cerr != nil {
 			err = cerr
@@ -371,7 +321,7 @@ func run(cfg Config, faulty func(*Sim)) (res Result, err error) {
 	}
 	if !settled {
 		s.violate("no quiescence %d ticks after the faults healed: %s", cfg.SettleTicks, s.describe())
-	} else if cfg.Elect {
+	} else if s.g.Elect {
 		s.checkHealElection()
 	}
 	s.checkEnd()
@@ -411,6 +361,16 @@ func (s *Sim) violate(format string, args ...any) {
 	s.tracef("VIOLATION %s", v)
 }
 
+// violateOnce reports a violation the first time key is seen: a
+// condition that holds for many ticks is one finding.
+func (s *Sim) violateOnce(key, format string, args ...any) {
+	if s.reported[key] {
+		return
+	}
+	s.reported[key] = true
+	s.violate(format, args...)
+}
+
 func (s *Sim) setup() {
 	s.net = memnet.New(memnet.Config{
 		Seed: s.rng.Uint64(), Loss: s.f.Loss, Duplicate: s.f.Duplicate,
@@ -421,36 +381,23 @@ func (s *Sim) setup() {
 		s.must(err, "temp dir")
 		s.dir = d
 	}
-	for i := 1; i <= s.cfg.Sites; i++ {
-		st := &site{id: rep.SiteID(i)}
-		if s.rng.Float64() < s.f.Peer {
-			// A peer among the other sites.
-			p := rep.SiteID(1 + s.rng.IntN(s.cfg.Sites-1))
-			if p >= st.id {
-				p++
-			}
-			st.peer = p
+	s.tracef("group %s", s.g)
+	s.tracef("faults %+v", s.f)
+	for i, ms := range s.g.Members {
+		m := &member{id: rep.SiteID(i + 1), setup: ms, witness: ms.Witness, cur: ms.Priority}
+		if !m.witness {
+			var err error
+			m.store, err = s.newStorage(m.id)
+			s.must(err, "site %d: open storage", m.id)
 		}
-		var err error
-		st.store, err = s.newStorage(st.id)
-		s.must(err, "site %d: open storage", st.id)
-		s.sites = append(s.sites, st)
+		s.sites = append(s.sites, m)
 	}
-	for _, st := range s.sites {
-		s.start(st)
+	for _, m := range s.sites {
+		s.start(m)
 	}
-	if s.cfg.Elect {
-		s.tracef("faults %+v", s.f)
-	} else {
-		// The line appointment runs always had, so their seeds keep
-		// their trace hashes.
-		f := s.f
-		s.tracef("faults {Loss:%v Duplicate:%v Reorder:%v MaxDelay:%v Commit:%v Crash:%v Torn:%v Partition:%v Failover:%v Sync:%v Archive:%v Tell:%v Peer:%v}",
-			f.Loss, f.Duplicate, f.Reorder, f.MaxDelay, f.Commit, f.Crash, f.Torn, f.Partition, f.Failover, f.Sync, f.Archive, f.Tell, f.Peer)
-	}
-	if s.cfg.Elect {
+	if s.g.Elect {
 		s.tracef("elect %s", describeElect(s.ecfg))
-		return // each site's elect node started an election
+		return // each site's core started an election
 	}
 	s.appoint("start")
 }
@@ -460,81 +407,43 @@ func (s *Sim) newStorage(id rep.SiteID) (Storage, error) {
 	case StorageMem:
 		return newMemStorage(4096), nil
 	case StorageEnv:
-		return newEnvStorage(s.dir, id)
+		dc := s.g.daemonConfig(s.dir, id)
+		return newEnvStorage(filepath.Join(s.dir, fmt.Sprintf("site-%d", id)), id, dc.EnvConfig())
 	}
 	return nil, fmt.Errorf("sim: unknown storage %q", s.cfg.Storage)
 }
 
-// repConfig is a site's protocol configuration: small limits so that
-// short runs exercise bulk splitting, throttling, gap buffers and
-// several init chunks.
-func (s *Sim) repConfig(st *site) rep.Config {
-	c := rep.DefaultConfig()
-	c.ID, c.Priority, c.Log, c.Peer = st.id, 1, st.store.Log(), st.peer
-	for _, o := range s.sites {
-		if o.id != st.id {
-			c.Sites = append(c.Sites, rep.Site{ID: o.id})
-		}
-	}
-	c.BulkBytes = 1 << 10
-	c.ThrottleBytes = 4 << 10
-	c.GapBufferBytes = 4 << 10
-	c.InitChunkBytes = 1 << 10
-	if s.cfg.Storage == StorageEnv {
-		// A bbolt file's size depends on how the applier batched, which
-		// is not deterministic: one chunk keeps the message count, and so
-		// the schedule, independent of it.
-		c.InitChunkBytes = rep.MaxChunkBytes
-	}
-	c.HeartbeatTicks = 20
-	c.HeartbeatMonitorTicks = 60
-	c.AckTimeoutTicks = 50
-	c.RequestMaxTicks = 64
-	if s.cfg.Elect {
-		// env's settings with elections: heartbeat 100 ms, monitor 3x,
-		// and every connection reported by the transport.
-		c.HeartbeatTicks = electHeartbeatTicks
-		c.HeartbeatMonitorTicks = 3 * electHeartbeatTicks
-		c.StartDisconnected = true
-	}
-	return c
+// start makes a site's core over its storage, as repnode does at start
+// (newCore), and attaches it to the network. With elections the core
+// takes part in one at once; appointed, it waits for the run.
+func (s *Sim) start(m *member) {
+	m.ep = s.net.Endpoint(transport.ID(m.id))
+	m.cur = m.setup.Priority
+	m.core = s.newCore(m)
+	m.writableSince, m.halted, m.fault, m.xfer, m.reads, m.marked = 0, false, "", nil, nil, 0
+	m.status = m.core.Status().Rep
+	s.process(m)
 }
 
-// start makes a site's node over its storage and attaches it to the
-// network. It stays in RoleNone: the caller joins it to the group (in
-// election mode its elect node, started here, does).
-func (s *Sim) start(st *site) {
-	n, err := rep.New(s.repConfig(st))
-	s.must(err, "site %d: rep.New", st.id)
-	st.node = n
-	st.status = n.Status()
-	st.ep = s.net.Endpoint(transport.ID(st.id))
-	if s.cfg.Elect {
-		s.startElect(st)
-	}
-}
+func (s *Sim) site(id rep.SiteID) *member { return s.sites[id-1] }
 
-func (s *Sim) site(id rep.SiteID) *site { return s.sites[id-1] }
-
-func (s *Sim) liveSites() []*site {
-	var out []*site
-	for _, st := range s.sites {
-		if st.up() {
-			out = append(out, st)
+func (s *Sim) liveSites() []*member {
+	var out []*member
+	for _, m := range s.sites {
+		if m.up() {
+			out = append(out, m)
 		}
 	}
 	return out
 }
 
-func (s *Sim) majority() int { return s.cfg.Sites/2 + 1 }
-
-// masterOK: the appointed master is up and master of the current gen.
+// masterOK: the run's master is up and master of the current gen.
 func (s *Sim) masterOK() bool {
 	if s.master == 0 {
 		return false
 	}
 	m := s.site(s.master)
-	return m.up() && m.status.Role == rep.RoleMaster && m.status.Gen == s.gen
+	return m.data() && m.status.Role == rep.RoleMaster && m.status.Gen == s.gen
 }
 
 // ---- one tick -----------------------------------------------------------
@@ -544,8 +453,11 @@ func (s *Sim) step() {
 	if !s.heal {
 		s.faults()
 		s.workload()
-	} else if !s.cfg.Elect && !s.masterOK() && s.failoverAt == 0 {
-		s.failoverAt = s.now
+	} else {
+		s.operate()
+		if !s.g.Elect && !s.masterOK() && s.failoverAt == 0 {
+			s.failoverAt = s.now
+		}
 	}
 	if s.failoverAt > 0 && s.now >= s.failoverAt {
 		s.failoverAt = 0
@@ -554,282 +466,96 @@ func (s *Sim) step() {
 		}
 	}
 	s.net.Tick()
-	for _, st := range s.sites {
-		if !st.up() {
+	for _, m := range s.sites {
+		if !m.up() {
 			continue
 		}
-		s.drain(st)
+		s.drain(m)
+		if !m.up() {
+			continue
+		}
 		// One sim tick is one rep tick and one elect tick: both count
-		// TickMillis (10 ms) per tick, as env's driver ticks both on
-		// one ticker.
-		st.node.Tick()
-		if st.el != nil {
-			st.el.Tick()
+		// TickMillis (10 ms) per tick, as the runtime ticks its core.
+		m.core.Tick()
+		s.process(m)
+		s.duties(m)
+		s.markGeneration(m)
+		if !m.witness && (s.heal || s.rng.Float64() < s.f.Sync) {
+			s.sync(m)
 		}
-		s.process(st)
-		if s.heal || s.rng.Float64() < s.f.Sync {
-			s.sync(st)
-		}
-		if s.cfg.Elect {
-			s.afterTurn()
-		}
+		s.afterTurn()
 	}
 }
 
-// drain delivers a site's inbox to its node.
-func (s *Sim) drain(st *site) {
-	for {
-		var m transport.Message
+// drain delivers a site's inbox to its core.
+func (s *Sim) drain(m *member) {
+	for m.up() {
+		var tm transport.Message
 		select {
-		case m = <-st.ep.Recv():
+		case tm = <-m.ep.Recv():
 		default:
 			return
 		}
-		from := rep.SiteID(m.From)
-		switch m.Kind {
+		from := rep.SiteID(tm.From)
+		switch tm.Kind {
 		case transport.KindConnUp:
-			s.tracef("conn-up %d->%d", from, st.id)
-			st.node.PeerUp(from)
+			s.tracef("conn-up %d->%d", from, m.id)
+			m.core.PeerUp(from)
 		case transport.KindConnDown:
-			s.tracef("conn-down %d->%d", from, st.id)
-			st.node.PeerDown(from)
+			s.tracef("conn-down %d->%d", from, m.id)
+			m.core.PeerDown(from)
 		default:
-			if s.muted(st.id) {
+			if s.muted(m.id) {
 				continue // arrived at a hung site: lost
 			}
-			if len(m.Body) > 0 && m.Body[0] == envelopeElect {
-				s.receiveElect(st, from, m.Body[1:])
-				break
+			s.traceBody(from, tm.Body)
+			if err := m.core.Receive(from, tm.Body); err != nil {
+				s.violate("site %d: Receive from %d: %v", m.id, from, err)
 			}
-			if len(m.Body) == 0 || m.Body[0] != envelopeRep {
-				s.violate("site %d: message from %d without an envelope byte", st.id, from)
-				continue
-			}
-			msg, err := rep.Unmarshal(m.Body[1:])
-			if err != nil {
-				s.violate("site %d: undecodable message from %d: %v", st.id, from, err)
-				continue
-			}
-			s.tracef("recv %s", traceMsg(msg))
-			if s.promisedAway(st, msg) {
-				continue
-			}
-			if err := st.node.Step(msg); err != nil {
-				s.violate("site %d: Step(%s): %v", st.id, msg, err)
-				break
-			}
-			s.repSeen(st, msg)
 		}
-		s.process(st)
+		s.process(m)
 	}
 }
 
-// traceMsg describes a message without what is not deterministic with env
-// storage (snapshot sizes, record checksums, which carry commit times).
-func traceMsg(m rep.Message) string {
-	s := fmt.Sprintf("%s %d->%d g%d lsn=%s last=%s", m.Type, m.From, m.To, m.Gen, m.LSN, m.Last)
-	if len(m.Records) > 0 {
-		s += fmt.Sprintf(" [%s..%s]x%d", m.Records[0].LSN, m.Records[len(m.Records)-1].LSN, len(m.Records))
+// traceBody traces a received message without what is not deterministic
+// with env storage (snapshot ids and sizes, record checksums, which carry
+// commit times).
+func (s *Sim) traceBody(from rep.SiteID, b []byte) {
+	if len(b) == 0 {
+		s.tracef("recv empty body from %d", from)
+		return
 	}
-	if m.Snap != nil {
-		s += " snap@" + m.Snap.LSN.String() // IDs of env snapshots come from the clock
-	}
-	return s
-}
-
-// process carries out the site's rep Ready until it has none, then its
-// elect Ready (whose role decisions give rep more work), until neither
-// has anything, as env's driver does.
-func (s *Sim) process(st *site) {
-	for st.up() {
-		s.processRep(st)
-		if st.el == nil || !s.processElect(st) {
+	switch b[0] {
+	case sitecore.EnvelopeRep:
+		m, err := rep.Unmarshal(b[1:])
+		if err != nil {
+			s.tracef("recv bad rep message from %d: %v", from, err)
 			return
 		}
-	}
-}
-
-// processRep carries out a site's rep Ready until it has none, in the
-// order of the Ready contract.
-func (s *Sim) processRep(st *site) {
-	for range 1000 {
-		rd := st.node.Ready()
-		if st.node.HasReady() == rd.Empty() {
-			s.must(errors.New("HasReady disagrees with Ready"), "site %d: %s", st.id, describeReady(rd))
+		t := fmt.Sprintf("recv %s %d->%d g%d lsn=%s last=%s", m.Type, m.From, m.To, m.Gen, m.LSN, m.Last)
+		if len(m.Records) > 0 {
+			t += fmt.Sprintf(" [%s..%s]x%d", m.Records[0].LSN, m.Records[len(m.Records)-1].LSN, len(m.Records))
 		}
-		if rd.Empty() {
+		if m.Snap != nil {
+			t += " snap@" + m.Snap.LSN.String()
+		}
+		s.tracef("%s", t)
+	case sitecore.EnvelopeElect:
+		m, err := elect.Unmarshal(b[1:])
+		if err != nil {
+			s.tracef("recv bad elect message from %d: %v", from, err)
 			return
 		}
-		if rd.Rollback != nil {
-			s.tracef("site %d rollback to %s from %s", st.id, rd.Rollback.To, rd.Rollback.From)
-		}
-		if rd.Install != nil {
-			s.tracef("site %d install snap@%s", st.id, rd.Install.Snap.LSN)
-		}
-		rolled, err := st.store.Carry(rd)
-		s.must(err, "site %d: carry out %s", st.id, describeReady(rd))
-		s.rolledBack(st, rolled)
-		for _, m := range rd.Messages {
-			if st.el != nil && repelect.AckPromisedAway(st.el.Promised(), m) {
-				s.tracef("site %d withholds ACK to %d: promised election %d", st.id, m.To, st.el.Promised())
-				continue // as env's driver: no ack for a master older than our vote
-			}
-			b, err := rep.Marshal(m)
-			if err != nil {
-				s.violate("site %d: Marshal(%s): %v", st.id, m, err)
-				continue
-			}
-			s.send(st, m.To, envelopeRep, b) // lost if not connected: rep retransmits
-		}
-		for _, c := range rd.Commits {
-			s.commitResult(st, c)
-		}
-		for _, e := range rd.Events {
-			s.tracef("site %d event %s", st.id, e)
-			if e.Type == rep.EventInitStarted {
-				s.res.Inits++
-			}
-			s.repEventSeen(st, e)
-		}
-		if rd.Status != nil {
-			prev := st.status.Err
-			st.status = *rd.Status
-			if err := st.status.Err; err != nil && (prev == nil || prev.Error() != err.Error()) {
-				s.violate("site %d: status error %v", st.id, err)
-			}
-		}
-		st.node.Advance(rd)
-		if rd.TakeSnapshot {
-			s.snapID++
-			info, r, err := st.store.Snapshot(s.snapID)
-			s.must(err, "site %d: snapshot", st.id)
-			s.tracef("site %d snapshot@%s", st.id, info.LSN)
-			if err := st.node.SnapshotTaken(info, r); err != nil {
-				s.violate("site %d: SnapshotTaken: %v", st.id, err)
-			}
-		}
-		for _, id := range rd.ReleaseSnapshots {
-			st.store.Release(id)
-		}
-		if len(rd.Append) > 0 && (s.heal || s.rng.Float64() < s.f.Sync) {
-			s.sync(st)
-		}
-	}
-	s.must(errors.New("Ready never drained"), "site %d", st.id)
-}
-
-func describeReady(rd rep.Ready) string {
-	var b strings.Builder
-	if rd.Rollback != nil {
-		fmt.Fprintf(&b, "rollback to %s; ", rd.Rollback.To)
-	}
-	if len(rd.Chunks) > 0 {
-		fmt.Fprintf(&b, "%d chunks; ", len(rd.Chunks))
-	}
-	if rd.Install != nil {
-		fmt.Fprintf(&b, "install %s; ", rd.Install.Snap.LSN)
-	}
-	if n := len(rd.Append); n > 0 {
-		fmt.Fprintf(&b, "append %s..%s", rd.Append[0].LSN, rd.Append[n-1].LSN)
-	}
-	return b.String()
-}
-
-func (s *Sim) sync(st *site) {
-	d, err := st.store.Sync()
-	s.must(err, "site %d: sync", st.id)
-	st.node.Persisted(d)
-	s.process(st)
-}
-
-// ---- workload -----------------------------------------------------------
-
-// workload commits a group of 1-3 transactions on the master. Now and
-// then it commits on a deposed master that does not know it yet, as an
-// application would.
-func (s *Sim) workload() {
-	if s.rng.Float64() >= s.f.Commit {
-		return
-	}
-	var masters []*site
-	for _, st := range s.sites {
-		if st.up() && st.status.Role == rep.RoleMaster && (st.el == nil || st.el.WriteErr() == nil) {
-			masters = append(masters, st)
-		}
-	}
-	if len(masters) == 0 {
-		return
-	}
-	st := masters[s.rng.IntN(len(masters))]
-	gen := st.status.Gen
-	var recs []rep.Record
-	for range 1 + s.rng.IntN(3) {
-		c := &commit{id: len(s.commits) + 1, site: st.id}
-		c.key, c.val = fmt.Sprintf("u%05d", c.id), fmt.Sprintf("g%d-%x", gen, s.rng.Uint32())
-		w := []KV{{c.key, c.val}}
-		for range s.rng.IntN(3) {
-			w = append(w, KV{fmt.Sprintf("k%02d", s.rng.IntN(16)), fmt.Sprintf("v%x", s.rng.Uint32())})
-		}
-		r, err := st.store.Commit(gen, w)
-		s.must(err, "site %d: commit", st.id)
-		c.rec = RecID{r.LSN, r.Gen, r.Checksum}
-		s.commits = append(s.commits, c)
-		s.byKey[commitKey{st.id, r.LSN}] = c
-		s.res.Commits++
-		s.tracef("site %d commit %d at %s g%d %v", st.id, c.id, r.LSN, gen, w)
-		recs = append(recs, r)
-	}
-	s.lastWrite.site, s.lastWrite.at = st.id, s.now
-	if err := st.node.Appended(recs); err != nil {
-		s.violate("site %d: Appended: %v", st.id, err)
-	}
-	s.process(st)
-}
-
-func (s *Sim) commitResult(st *site, cr rep.CommitResult) {
-	c := s.byKey[commitKey{st.id, cr.LSN}]
-	if c == nil {
-		s.violate("site %d: result for unknown commit at %s", st.id, cr.LSN)
-		return
-	}
-	if c.result != 0 {
-		s.violate("site %d: second result for commit %d at %s", st.id, c.id, cr.LSN)
-		return
-	}
-	s.tracef("site %d commit %d permanent=%t", st.id, c.id, cr.Permanent)
-	if !cr.Permanent {
-		c.result = -1
-		s.res.NotPermanent++
-		return
-	}
-	c.result = 1
-	s.res.Permanent++
-	if !s.cfg.Elect && (st.id != s.master || st.node.Status().Gen != s.gen) {
-		// The run deposed this master before it reported: an election
-		// with leases closes that window; appointment does not.
-		c.exempt = true
-		s.res.Exempt++
-		return
-	}
-	s.perm[c.rec] = c
-}
-
-// rolledBack checks that no record reported permanent was rolled back.
-func (s *Sim) rolledBack(st *site, recs []RecID) {
-	s.res.RolledBack += len(recs)
-	for _, r := range recs {
-		if c := s.perm[r]; c != nil {
-			s.violate("site %d rolled back commit %d at %s (g%d), reported permanent by site %d",
-				st.id, c.id, r.LSN, r.Gen, c.site)
-		}
+		s.tracef("recv %s %d->%d e%d g%d", m.Type, m.From, m.To, m.EGen, m.Gen)
 	}
 }
 
 func (s *Sim) close() error {
 	var errs []error
-	for _, st := range s.sites {
-		if st.store != nil {
-			if err := st.store.Close(); err != nil {
+	for _, m := range s.sites {
+		if m.store != nil {
+			failed := m.store.Failure() != nil
+			if err := m.store.Close(); err != nil && !failed {
 				errs = append(errs, err)
 			}
 		}

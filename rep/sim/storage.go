@@ -1,52 +1,80 @@
 package sim
 
 import (
+	"errors"
 	"math/rand/v2"
 
+	"logship/env"
 	"logship/rep"
 	"logship/wal/lsn"
 )
 
-// Storage is one site's disk as the simulator drives it: the local log
-// (read by rep through [rep.LogReader]) and the data applied from it. The
-// simulator carries out every [rep.Ready] through it, the way env's driver
-// does, so a Storage must behave like env: a rollback undoes data and
-// truncates the log, an install replaces both, appends are written but
-// durable only after Sync, and a crash loses whatever was not synced.
+// Storage is one data site's disk as the simulator drives it: the local
+// log (read by the core through [rep.LogReader]) and the data applied
+// from it. The simulator carries out every [sitecore.Ready] through it
+// the way the replication runtime (env/site) does, so a Storage must
+// behave like env: local commits are admitted only between Admit and
+// Shut, a rollback undoes data and truncates the log, an install
+// replaces both, appends are written but durable only after Sync, and a
+// crash loses whatever was not synced.
 //
 // Two implementations exist: memStorage over [rep.MemLog] (fast, and the
 // reference for what env must do) and envStorage over a real env in a
-// temporary directory with its log on a crashable vfs.MemFS.
+// temporary directory with its log on a crashable vfs.MemFS, carried out
+// by the very calls the runtime makes (env.Replica.CarryOut, env.Append,
+// env.Shut, env.WaitToken).
 type Storage interface {
-	// Log is the LogReader rep reads the local log through.
+	// Log is the LogReader the core reads the local log through.
 	Log() rep.LogReader
-	// Carry out the storage steps of rd, in the order of the Ready
-	// contract: Rollback, Chunks, Install, Append. It returns the
-	// records a rollback removed (the rollback file's contents).
-	Carry(rd rep.Ready) (rolledBack []RecID, err error)
-	// Commit appends one committed transaction on the master (not yet
-	// durable) putting every key of w, and returns its record with Perm
-	// set, for Node.Appended.
-	Commit(gen uint64, w []KV) (rep.Record, error)
+	// Carry carries out rep's storage steps of rd and sends its messages
+	// with send, in the order of rep's Ready contract (rollback, chunks,
+	// install, append, messages, snapshot, releases). It returns the
+	// records a rollback removed, and the snapshot taken for
+	// rd.TakeSnapshot (nil if none).
+	Carry(rd rep.Ready, send func(rep.Message)) (rolledBack []RecID, snap *Snap, err error)
+	// Admit lets local commits in, stamped with generation gen; Shut
+	// shuts them out and returns the log's last record as it was then
+	// (sitecore.Ready.Admit).
+	Admit(gen uint64)
+	Shut() lsn.LSN
+	// Commit appends one local transaction putting every key of w (not
+	// yet durable: Sync makes it so). It fails with env.ErrNotWritable
+	// while local commits are shut out.
+	Commit(w []KV) (Committed, error)
 	// Sync makes the log durable and returns the last durable LSN.
 	Sync() (lsn.LSN, error)
-	// Snapshot takes a consistent snapshot (Ready.TakeSnapshot).
-	Snapshot(id uint64) (rep.SnapInfo, rep.SnapshotReader, error)
-	// Release drops the snapshot with that id (one of Ready.ReleaseSnapshots).
+	// Release drops a snapshot the core refused.
 	Release(id uint64)
 	// LastGen is the generation of the record at Log().Last(), also when
-	// the log is empty after a snapshot install (elections compare it).
+	// the log is empty after a snapshot install.
 	LastGen() uint64
 	// Records lists the identities of every record held in the log.
 	Records() ([]RecID, error)
 	// Data returns every key and value of the applied data (once every
 	// durable record is applied), sorted by key.
 	Data() ([]KV, error)
+	// Get reads one key as a read on this site sees it now (on a master,
+	// every commit that returned), with the LSN the read is as of.
+	Get(key string) (val string, ok bool, at lsn.LSN, err error)
+	// GetAt reads one key once the commit tok names is visible here, as a
+	// token read does (env.ViewAt with final as the site's finality),
+	// without waiting: errNotYet if it is not visible yet. ok is false
+	// for storage that keeps no tokens.
+	GetAt(tok env.Token, final env.Finality, key string) (val string, ok bool, err error)
+	// Fault makes the storage fail from now on as f says (a full disk, an
+	// I/O error); ok is false for storage that cannot. Failure is the
+	// error the storage failed with, if it has.
+	Fault(f StorageFault, r *rand.Rand) (ok bool)
+	Failure() error
+	// Fail fails the storage with err, as the runtime fails its env when
+	// carrying out replication on it failed (env.Env.Fail).
+	Fail(err error)
 	// Crash simulates a power failure: unsynced log bytes are lost (with
 	// torn set, a random prefix of an unsynced append may survive) and
 	// the storage is abandoned without a clean close.
 	Crash(torn *rand.Rand) error
-	// Reopen recovers the storage after a crash (or Close).
+	// Reopen recovers the storage after a crash (or Close), repaired:
+	// faults injected before are gone.
 	Reopen() error
 	// Archive removes old log (a checkpoint, then the log files it made
 	// unnecessary) and reports whether it removed any. The caller only
@@ -58,12 +86,62 @@ type Storage interface {
 	Close() error
 }
 
+// Snap is a snapshot Carry took for rep (Ready.TakeSnapshot).
+type Snap struct {
+	Info   rep.SnapInfo
+	Reader rep.SnapshotReader
+}
+
+// Committed is a local commit's record as rep ships it (Perm set), its
+// read token (zero on storage without tokens) and the log epoch it was
+// appended in.
+type Committed struct {
+	Rec   rep.Record
+	Token env.Token
+	Epoch uint64
+}
+
+// StorageFault is one kind of storage failure.
+type StorageFault int
+
+const (
+	// FaultFullDisk: writes to the log fail with ENOSPC.
+	FaultFullDisk StorageFault = iota
+	// FaultWriteIO: a log write fails with EIO.
+	FaultWriteIO
+	// FaultSyncIO: a log fsync fails with EIO.
+	FaultSyncIO
+	// FaultOpen: creating or opening a log file fails (ENOSPC, or EMFILE:
+	// no file descriptors left).
+	FaultOpen
+	numStorageFaults
+)
+
+func (f StorageFault) String() string {
+	switch f {
+	case FaultFullDisk:
+		return "full-disk"
+	case FaultWriteIO:
+		return "write-eio"
+	case FaultSyncIO:
+		return "fsync-eio"
+	case FaultOpen:
+		return "open-fails"
+	}
+	return "fault?"
+}
+
+// errNotYet: a token read whose commit is not visible here yet.
+var errNotYet = errors.New("sim: the token's commit is not visible here yet")
+
 // RecID is a record's identity: what verify compares.
 type RecID struct {
 	LSN      lsn.LSN
 	Gen      uint64
 	Checksum uint32
 }
+
+func recID(r rep.Record) RecID { return RecID{r.LSN, r.Gen, r.Checksum} }
 
 // KV is one key and its value.
 type KV struct {

@@ -4,6 +4,10 @@
 //	go run ./tools/simrun -seeds 2000 -from 1     # make sim SEEDS=2000
 //	go run ./tools/simrun -seed 1234 -v           # replay one seed, print its trace
 //
+// Each seed draws its group (election mode or appointed masters, leases,
+// a witness, the ack policy, each site's priority and flags) unless -mode
+// fixes the kind.
+//
 // It prints a summary and exits 1 if any seed violated an invariant,
 // printing for each the one command that replays it.
 package main
@@ -27,8 +31,8 @@ func main() {
 		sites   = flag.Int("sites", 0, "sites per run (default 3)")
 		ticks   = flag.Int("ticks", 0, "ticks of faults per run (default 300)")
 		stop    = flag.Int("maxfail", 10, "stop after this many failing seeds (0: never)")
-		elect   = flag.Bool("elect", false, "election mode: each site runs an elect node that alone decides its role")
-		leases  = flag.Bool("leases", false, "master leases (implies -elect)")
+		mode    = flag.String("mode", "", "fix the kind of group: appoint, elect, leases or witness (default: drawn from the seed)")
+		leases  = flag.Bool("leases", false, "with -failover: master leases")
 		tmo     = flag.String("timeouts", "", "election timeouts: default or tight (default: drawn from the seed)")
 		fo      = flag.Bool("failover", false, "measure failover in virtual time over -seeds seeds (with -timeouts, -leases, -silent)")
 		silent  = flag.Bool("silent", false, "with -failover: the master loses power instead of its process dying")
@@ -38,7 +42,7 @@ func main() {
 		os.Exit(failover(*from, *seeds, sim.Timeouts(*tmo), *leases, *silent, sim.StorageKind(*storage), *verbose))
 	}
 	cfg := sim.Config{Storage: sim.StorageKind(*storage), Sites: *sites, Ticks: *ticks,
-		Elect: *elect || *leases, Leases: *leases, Timeouts: sim.Timeouts(*tmo)}
+		Mode: sim.Mode(*mode), Timeouts: sim.Timeouts(*tmo)}
 	replay := func(s uint64) string {
 		c := cfg
 		c.Seed = s
@@ -64,6 +68,7 @@ func main() {
 
 	start := time.Now()
 	var total sim.Result
+	modes, acks := map[string]int{}, map[string]int{}
 	var failed []uint64
 	for s := *from; s < *from+uint64(*seeds); s++ {
 		cfg.Seed = s
@@ -91,10 +96,21 @@ func main() {
 		total.Inits += res.Inits
 		total.Messages += res.Messages
 		total.Ticks += res.Ticks
+		total.StorageFaults += res.StorageFaults
+		total.LeaseReads += res.LeaseReads
+		total.TokenReads += res.TokenReads
+		total.NeverApplied += res.NeverApplied
+		total.Transfers += res.Transfers
+		total.PriorityChanges += res.PriorityChanges
+		total.Elections += res.Elections
+		modes[modeOf(res.Group)]++
+		acks[res.Group.Ack]++
 	}
 	fmt.Printf("simrun: %d seeds from %d (%s storage) in %s: %d ticks, %d messages, %d commits (%d permanent, %d exempt), %d crashes, %d failovers, %d partitions, %d records rolled back, %d inits\n",
 		*seeds, *from, cfg.Storage, time.Since(start).Round(time.Millisecond), total.Ticks, total.Messages,
 		total.Commits, total.Permanent, total.Exempt, total.Crashes, total.Failovers, total.Partitions, total.RolledBack, total.Inits)
+	fmt.Printf("simrun: groups %v, ack policies %v; %d elections won, %d storage faults, %d lease reads, %d token reads (%d never applied), %d transfers, %d priority changes\n",
+		modes, acks, total.Elections, total.StorageFaults, total.LeaseReads, total.TokenReads, total.NeverApplied, total.Transfers, total.PriorityChanges)
 	if len(failed) > 0 {
 		fmt.Printf("simrun: %d failing seeds: %v\n", len(failed), failed)
 		for _, s := range failed {
@@ -103,6 +119,19 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("simrun: every invariant held")
+}
+
+// modeOf names a group's kind for the summary.
+func modeOf(g sim.Group) string {
+	switch {
+	case !g.Elect:
+		return "appoint"
+	case len(g.Members) == 3 && g.Members[2].Witness:
+		return "witness"
+	case g.Leases:
+		return "leases"
+	}
+	return "elect"
 }
 
 // failover measures, over seeds, the virtual time from a master's crash

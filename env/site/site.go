@@ -1,0 +1,581 @@
+package site
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"logship/elect"
+	"logship/env"
+	"logship/internal/sitecore"
+	"logship/rep"
+	"logship/rep/transport"
+	"logship/wal/lsn"
+)
+
+// Site is a running replication site over an environment: one goroutine
+// (the loop) owns the protocol core (sitecore.Core), carries out its work
+// on the environment and the transport, and answers everyone else
+// through channels. Its methods are safe for concurrent use.
+type Site struct {
+	e     *env.Env
+	r     *env.Replica
+	c     *sitecore.Core // the loop's only
+	tr    transport.Transport
+	cfg   Config
+	log   *slog.Logger
+	store *electStore // nil without elections
+
+	cmds chan func()
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	// Local commits on their way to the core, and the committers
+	// waiting for their ack policy.
+	qmu sync.Mutex
+	// pending holds them by their Seq (env.Pending.Seq) until every
+	// earlier one arrived: committers hand over in any order, and rep
+	// must get the records in log order. next is the Seq due next.
+	pending map[uint64]*commit
+	next    uint64
+	durable lsn.LSN // newest local commit known durable
+	waiters map[lsn.LSN]*commit
+
+	// The published status; the channels wake the callers waiting on it.
+	pmu      sync.Mutex
+	status   Status
+	estatus  ElectStatus
+	estats   ElectStats
+	stats    Stats
+	statusCh chan struct{} // closed and replaced when the role or sync state changes
+	// commitCh is closed and replaced when the commit point moves, if a
+	// reader took it to wait (commitWaited) since it was made.
+	commitCh     chan struct{}
+	commitWaited bool
+
+	sendErrs, dropped, fsyncs atomic.Uint64
+	// marked is the generation whose first record (markGeneration) was
+	// committed, or is being.
+	marked atomic.Uint64
+
+	// The loop's only.
+	lease    *leaseClock // nil without leases (lease.go)
+	prog     progress    // per-site lag (progress.go)
+	mismatch map[SiteID]lsn.LSN
+	xfer     *transferWait // planned transfer in progress (transfer.go)
+	// xferOutcome ends the Transfer caller's wait, after the next publish.
+	xferOutcome func()
+	stall       stallState // fsync-stall watch (stall.go)
+	halted      bool       // the environment failed and the core halted
+}
+
+// commit is a local commit handed to the core, and its committer's wait
+// for the ack policy.
+type commit struct {
+	rec   rep.Record
+	epoch uint64    // the log epoch it was appended in
+	ch    chan bool // buffered; receives whether it became permanent
+}
+
+// Start starts replication over e: a loop goroutine owns the protocol
+// core over e's log (env.Replica) and cfg.Transport. With elections the
+// site takes part in one at once; without, it starts in no role: call
+// StartMaster or StartClient (Berkeley DB's rep_start). Close the site
+// before the environment.
+func Start(e *env.Env, cfg Config) (*Site, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := e.Replica()
+	if err := r.Claim(); err != nil {
+		return nil, fmt.Errorf("site: %w", err)
+	}
+	r.SetSite(uint64(cfg.ID))
+	s := &Site{
+		e: e, r: r, tr: cfg.Transport, cfg: cfg, log: cfg.Logger,
+		cmds: make(chan func()), kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		waiters: map[lsn.LSN]*commit{}, pending: map[uint64]*commit{}, next: e.AppendSeq() + 1, statusCh: make(chan struct{}), commitCh: make(chan struct{}),
+		mismatch: map[SiteID]lsn.LSN{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("site", uint64(cfg.ID))
+	fail := func(err error) (*Site, error) {
+		if s.store != nil {
+			_ = s.store.Close()
+		}
+		r.Release()
+		return nil, err
+	}
+	var hs elect.HardState
+	if cfg.Election.On {
+		dir := cfg.Dir
+		if dir == "" {
+			dir = e.Dir()
+		}
+		var err error
+		if s.store, err = openElectStore(filepath.Join(dir, electStoreFile)); err != nil {
+			return fail(err)
+		}
+		if hs, err = s.store.Load(); err != nil {
+			return fail(err)
+		}
+	}
+	cc, err := cfg.CoreConfig(r, hs, timeRand(cfg.ID))
+	if err != nil {
+		return fail(err)
+	}
+	if s.c, err = sitecore.New(cc); err != nil {
+		return fail(err)
+	}
+	if cc.Elect != nil && cc.Elect.Leases {
+		s.lease = newLeaseClock(*cc.Elect, cfg.Timing.Tick)
+	}
+	s.stall.timeout = cfg.fsyncStall()
+	if cfg.Election.On {
+		es := s.c.Status().Elect
+		s.log.Info("elect: starting", "egen", hs.EGen, "voted_for", uint64(hs.VotedFor), "electability", es.Electability.String())
+		if hs.Electability != elect.ElectabilityUnknown && (cfg.Priority > 0) != (es.Electability == elect.Electable) {
+			s.log.Warn("elect: this site keeps the electability fixed at its first start; its priority now only decides whether it stands in elections",
+				"priority", cfg.Priority, "electability", es.Electability.String())
+		}
+	}
+	s.publish()
+	go s.run()
+	return s, nil
+}
+
+// Close stops replication: the loop ends, commits still waiting for
+// their ack policy are reported not permanent, and the election store
+// closes. The environment and the transport stay the caller's.
+func (s *Site) Close() error {
+	err := ErrClosed
+	s.once.Do(func() {
+		close(s.stop)
+		<-s.done
+		s.r.Close()
+		s.r.Release()
+		err = nil
+		if s.store != nil {
+			if cerr := s.store.Close(); cerr != nil {
+				err = fmt.Errorf("site: close election store: %w", cerr)
+			}
+		}
+	})
+	return err
+}
+
+// Env returns the environment the site replicates.
+func (s *Site) Env() *env.Env { return s.e }
+
+// do runs f on the loop goroutine and returns its error.
+func (s *Site) do(f func() error) error {
+	res := make(chan error, 1)
+	select {
+	case s.cmds <- func() {
+		err := f()
+		s.process() // publish the new status before the caller returns
+		res <- err
+	}:
+	case <-s.done:
+		return ErrClosed
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-s.done:
+		return ErrClosed
+	}
+}
+
+func (s *Site) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the loop goroutine.
+func (s *Site) run() {
+	defer close(s.done)
+	tick := time.NewTicker(s.cfg.Timing.Tick)
+	defer tick.Stop()
+	recv := s.tr.Recv()
+	syncStart := s.e.SyncStarts()
+	// applied closes when a client's applier moves (progress.go).
+	var applied <-chan struct{}
+	s.process()
+	for {
+		select {
+		case <-s.stop:
+			s.failWaiters()
+			return
+		case m, ok := <-recv:
+			if !ok {
+				recv = nil
+				continue
+			}
+			s.receive(m)
+			// Take what else has arrived, so a burst costs one fsync.
+		more:
+			for range 256 {
+				select {
+				case m, ok := <-recv:
+					if !ok {
+						recv = nil
+						break more
+					}
+					s.receive(m)
+				default:
+					break more
+				}
+			}
+		case <-tick.C:
+			s.tick()
+		case <-s.kick:
+		case <-syncStart:
+			// A group commit starts its fsync: ship its records now, so
+			// the clients' fsyncs overlap the master's (commit.go).
+			syncStart = s.e.SyncStarts()
+		case <-applied:
+		case f := <-s.cmds:
+			f()
+		}
+		s.takeLocal()
+		applied = s.reportApplied()
+		s.process()
+	}
+}
+
+// receive steps one transport message.
+func (s *Site) receive(tm transport.Message) {
+	id := SiteID(tm.From)
+	switch tm.Kind {
+	case transport.KindConnUp:
+		s.c.PeerUp(id)
+	case transport.KindConnDown:
+		s.c.PeerDown(id)
+	case transport.KindMessage:
+		if err := s.c.Receive(id, tm.Body); err != nil {
+			s.log.Warn("rep: dropped a message", "from", uint64(id), "bytes", len(tm.Body), "err", err)
+		}
+	}
+}
+
+// tick advances the core's clock and runs the duties that need the
+// site's own: the lease deadline, the fsync-stall watch, a transfer's
+// catch-up check, the storage-failure watch.
+func (s *Site) tick() {
+	at := time.Now()
+	s.c.Tick()
+	if s.lease != nil {
+		now, _ := s.c.LeaseTicks()
+		s.lease.mark(now, at)
+	}
+	s.checkStall()
+	s.checkTransfer()
+	s.checkFailed()
+}
+
+// process carries out the core's Ready until it has nothing more, then
+// publishes the status.
+func (s *Site) process() {
+	for range 10000 {
+		if !s.c.HasReady() {
+			break
+		}
+		if !s.carryOut(s.c.Ready()) {
+			break
+		}
+	}
+	s.publish()
+	s.finishTransfer()
+	s.markGeneration()
+}
+
+// carryOut carries out one Ready in its contract order (sitecore.Ready);
+// false when the storage failed (the site is then halted).
+func (s *Site) carryOut(rd sitecore.Ready) bool {
+	ctx := context.Background()
+	if a := rd.Admit; a != nil && !a.Open {
+		last := s.e.Shut()
+		s.c.Advance(rd)
+		s.c.Fenced(last)
+		return true
+	}
+	if a := rd.Admit; a != nil {
+		s.e.Admit(a.Gen)
+	}
+	if rb := rd.Rollback; rb != nil {
+		s.log.Warn("rep: rolling back local commits made as this site stopped being master",
+			"to", rb.To.String(), "from", rb.From.String())
+		if _, _, err := s.r.Rollback(ctx, *rb); err != nil {
+			return s.storageFailed("rolling back local commits made as rep stopped being master", err)
+		}
+	}
+	if rd.State != nil {
+		if err := s.store.Save(*rd.State); err != nil {
+			return s.storageFailed("persisting the election state", err)
+		}
+	}
+	snap, err := s.r.CarryOut(ctx, rd.Rep, s.sendRep)
+	if err != nil {
+		return s.storageFailed("carrying out replication", err)
+	}
+	if rd.Rep.Rollback != nil {
+		s.log.Info("rep: rolled back", "to", rd.Rep.Rollback.To, "from", rd.Rep.Rollback.From)
+	}
+	if rd.Rep.Install != nil {
+		s.log.Info("rep: installed snapshot", "lsn", rd.Rep.Install.Snap.LSN, "bytes", rd.Rep.Install.Snap.Size)
+	}
+	for _, m := range rd.ElectMessages {
+		s.sendElect(m)
+	}
+	for _, c := range rd.Rep.Commits {
+		s.resolve(c.LSN, c.Permanent)
+	}
+	for _, c := range rd.Rejected {
+		s.resolve(c.LSN, false)
+	}
+	for _, ev := range rd.Rep.Events {
+		s.repEvent(ev)
+	}
+	for _, ev := range rd.ElectEvents {
+		s.electEvent(ev)
+	}
+	for _, err := range rd.Errors {
+		s.log.Error("site: " + err.Error())
+	}
+	if st := rd.Rep.Status; st != nil {
+		s.logStatus(*st)
+	}
+	s.c.Advance(rd)
+	if snap != nil {
+		if err := s.c.SnapshotTaken(snap.Info, snap.Reader); err != nil {
+			_ = s.r.ReleaseSnapshot(snap.Info.ID)
+		}
+	}
+	if len(rd.Rep.Append) > 0 {
+		at, err := s.r.Sync()
+		if err != nil {
+			return s.storageFailed("syncing the log", err)
+		}
+		s.fsyncs.Add(1)
+		s.c.Persisted(at)
+	}
+	return true
+}
+
+// storageFailed fails the environment with err (what the site was doing)
+// and halts the site (failed.go).
+func (s *Site) storageFailed(what string, err error) bool {
+	if s.halted {
+		// The loop tries the Ready again on every turn; it was said once.
+		s.log.Debug("site: "+what+" failed again", "err", err)
+		return false
+	}
+	s.log.Error("site: "+what+" failed", "err", err)
+	_ = s.e.Fail(fmt.Errorf("replication: %s: %w", what, err))
+	s.checkFailed()
+	return false
+}
+
+func (s *Site) sendRep(m rep.Message) {
+	b, err := sitecore.Encode(m)
+	if err != nil {
+		s.log.Error("rep: encode message", "msg", m.String(), "err", err)
+		return
+	}
+	s.send(m.To, b)
+}
+
+func (s *Site) sendElect(m elect.Message) {
+	b, err := sitecore.EncodeElect(m)
+	if err != nil {
+		s.log.Error("elect: encode message", "msg", m.String(), "err", err)
+		return
+	}
+	s.send(SiteID(m.To), b)
+}
+
+func (s *Site) send(to SiteID, body []byte) {
+	if err := s.tr.Send(transport.ID(to), body); err != nil {
+		s.sendErrs.Add(1)
+	}
+}
+
+func (s *Site) repEvent(ev rep.Event) {
+	lvl := slog.LevelInfo
+	switch ev.Type {
+	case rep.EventPermFailed, rep.EventConnectBroken, rep.EventMasterSilent:
+		lvl = slog.LevelWarn
+	case rep.EventJoinFailure, rep.EventInitFailed, rep.EventDupMaster:
+		lvl = slog.LevelError
+	}
+	s.log.Log(context.Background(), lvl, "rep: "+ev.Type.String(), "peer", uint64(ev.Site), "gen", ev.Gen, "lsn", ev.LSN.String())
+	s.deliver(Event{Rep: &ev})
+}
+
+func (s *Site) electEvent(ev elect.Event) {
+	s.transferEvent(ev)
+	logElectEvent(s.log, ev)
+	s.deliver(Event{Elect: &ev})
+}
+
+// logElectEvent logs an election event at the level it deserves.
+func logElectEvent(log *slog.Logger, ev elect.Event) {
+	lvl := slog.LevelInfo
+	switch ev.Type {
+	case elect.EventElectionFailed, elect.EventLeaseExpired, elect.EventGrantRefused, elect.EventTransferFailed, elect.EventTransferRefused:
+		lvl = slog.LevelWarn
+	case elect.EventDupMaster, elect.EventSteppedDown:
+		lvl = slog.LevelError
+	}
+	log.Log(context.Background(), lvl, "elect: "+ev.Type.String(), "peer", uint64(ev.Site), "gen", ev.Gen)
+}
+
+// deliver hands an event to the configured handler and channel.
+func (s *Site) deliver(ev Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ev)
+	}
+	if s.cfg.Events != nil {
+		select {
+		case s.cfg.Events <- ev:
+		default:
+			s.dropped.Add(1)
+		}
+	}
+}
+
+func (s *Site) logStatus(st rep.Status) {
+	// The status changes with every commit; format it only if it is kept.
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	s.log.Debug("rep: status", "role", st.Role.String(), "master", uint64(st.Master), "gen", st.Gen,
+		"sync", st.SyncState.String(), "last", st.Last.String(), "durable", st.Durable.String())
+}
+
+// publish makes the core's status and counters visible to other
+// goroutines, waking the callers waiting on a change.
+func (s *Site) publish() {
+	cs := s.c.Status()
+	rs := cs.Rep
+	sites := s.c.Sites()
+	st := Status{
+		ID: s.cfg.ID, Role: rs.Role, Master: rs.Master, Gen: rs.Gen, LSN: rs.Last, DurableLSN: rs.Durable,
+		MasterLSN: rs.MasterLast, CommitLSN: rs.Commit, SyncState: rs.SyncState, Lockout: rs.Lockout,
+		InitDone: rs.InitDone, InitTotal: rs.InitTotal, Err: rs.Err, WriteErr: cs.WriteErr,
+		Sites: make([]SiteStatus, len(sites)),
+	}
+	if rs.Role == rep.RoleClient {
+		st.BehindBytes = s.e.Distance(rs.Last, rs.MasterLast)
+	}
+	if err := s.e.Failure(); err != nil {
+		st.Err, st.StorageFailed = err, true
+	}
+	now := time.Now()
+	s.prog.observe(rs, now)
+	for i, x := range sites {
+		st.Sites[i] = SiteStatus{ID: x.ID, Electability: x.Electability, Connected: x.Connected, Acked: x.Acked}
+		if rs.Role == rep.RoleMaster {
+			ss := &st.Sites[i]
+			ss.LagBytes = s.e.Distance(x.Acked, rs.Last)
+			ss.SentLSN, ss.FlushedLSN, ss.AppliedLSN = x.Sent, x.Acked, x.Applied
+			s.prog.site(ss, rs.Last, now, s.e.Distance)
+			s.compareDigest(ss, x)
+		}
+	}
+	for _, w := range cs.Witnesses {
+		st.Sites = append(st.Sites, SiteStatus{ID: w.ID, Witness: true, Connected: w.Connected})
+	}
+	s.e.Retain(rs.RetainLSN)
+	s.publishLease()
+	stats := Stats{Stats: s.c.RepStats()}
+	cst := s.c.Stats()
+	s.pmu.Lock()
+	s.estatus, s.estats = cs.Elect, s.c.ElectStats()
+	changed := st.Role != s.status.Role || st.Master != s.status.Master || st.Gen != s.status.Gen ||
+		st.Lockout != s.status.Lockout || st.SyncState != s.status.SyncState || st.Err != s.status.Err ||
+		st.StorageFailed != s.status.StorageFailed || (st.WriteErr == nil) != (s.status.WriteErr == nil)
+	moved := st.CommitLSN != s.status.CommitLSN
+	s.status = st
+	stats.BadMessages, stats.PromisedDrops = cst.BadMessages, cst.PromisedDrops
+	s.stats = stats
+	if changed {
+		close(s.statusCh)
+		s.statusCh = make(chan struct{})
+	}
+	if (moved || changed) && s.commitWaited {
+		close(s.commitCh)
+		s.commitCh = make(chan struct{})
+		s.commitWaited = false
+	}
+	s.pmu.Unlock()
+	if changed {
+		s.log.Info("rep: role/sync", "role", st.Role.String(), "master", uint64(st.Master), "gen", st.Gen,
+			"sync", st.SyncState.String(), "lockout", st.Lockout, "lsn", st.LSN.String())
+	}
+}
+
+// Status returns the site's replication status.
+func (s *Site) Status() Status {
+	s.pmu.Lock()
+	st := s.status
+	s.pmu.Unlock()
+	st.Sites = append([]SiteStatus(nil), st.Sites...)
+	st.AppliedLSN, _, _ = s.e.Applied()
+	st.EndLSN = s.e.End()
+	if err := s.e.Failure(); err != nil {
+		// Failed since the loop last published (it halts on its next
+		// tick): say so now.
+		st.Err, st.StorageFailed = err, true
+	}
+	return st
+}
+
+// Stats returns the replication counters.
+func (s *Site) Stats() Stats {
+	s.pmu.Lock()
+	st := s.stats
+	s.pmu.Unlock()
+	st.SendErrors, st.EventsDropped, st.Fsyncs = s.sendErrs.Load(), s.dropped.Load(), s.fsyncs.Load()
+	return st
+}
+
+// ElectStatus returns the election state machine's status.
+func (s *Site) ElectStatus() (ElectStatus, error) {
+	if !s.cfg.Election.On {
+		return ElectStatus{}, fmt.Errorf("%w: elections are off (Config.Election.On)", ErrElections)
+	}
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.estatus, nil
+}
+
+// ElectStats returns the election counters (zero with elections off).
+func (s *Site) ElectStats() ElectStats {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.estats
+}
+
+// errIs reports whether err is one of targets.
+func errIs(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
