@@ -24,12 +24,12 @@ func TestApplierBatching(t *testing.T) {
 		if _, ok := appliedGet(t, e, "b", "k1"); ok {
 			t.Fatal("applied before ApplyDelay")
 		}
-		time.Sleep(59 * time.Minute)
+		time.Sleep(59 * time.Minute) // fake clock: just short of ApplyDelay
 		synctest.Wait()
 		if _, ok := appliedGet(t, e, "b", "k1"); ok {
 			t.Fatal("applied before ApplyDelay")
 		}
-		time.Sleep(2 * time.Minute)
+		time.Sleep(2 * time.Minute) // fake clock: past ApplyDelay
 		synctest.Wait()
 		if v, _ := appliedGet(t, e, "b", "k2"); v != "v2" {
 			t.Fatal("not applied after ApplyDelay")

@@ -122,6 +122,7 @@ func TestCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		// A real child process: let it write for a random while, then kill it.
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

@@ -32,7 +32,7 @@ func TestSyncingSinceReportsStalledFsync(t *testing.T) {
 		if inj.Holding() != 1 {
 			t.Fatal("the fsync did not reach the disk")
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // fake clock: the fsync hangs this long
 		s := l.SyncingSince()
 		if s.IsZero() || s.Before(began) || time.Since(s) < 5*time.Second {
 			t.Fatalf("stalled fsync: SyncingSince = %v (began %v, now %v)", s, began, time.Now())

@@ -164,7 +164,7 @@ func TestLeaseReadNeverReturnsRolledBackWrite(t *testing.T) {
 		if string(body) == "new" {
 			news++
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // a bounded read loop against a real process
 	}
 	t.Logf("cut-off master: %d lease reads answered before it refused; the write answered %s", reads, <-put)
 	if news > 0 {

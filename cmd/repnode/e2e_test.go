@@ -132,7 +132,7 @@ func TestDelayedClientWaitsForRepadminSync(t *testing.T) {
 		if code, _, _ := do(t, "GET", "http://"+c.http+"/v1/kv/b/k0", ""); code == 200 {
 			t.Fatal("the delayed client applied the master's write before repadmin sync")
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // look again, for a bounded second
 	}
 
 	out, err := exec.Command(admin, "--node", c.http, "sync").CombinedOutput()
@@ -390,6 +390,7 @@ func TestRepadminSyncDelayToggle(t *testing.T) {
 		return status(t, c).SyncState == "delayed"
 	})
 	at = putKeys(t, m, "b", 3)
+	// Nothing signals "did not apply": give the client time it must not use.
 	time.Sleep(500 * time.Millisecond)
 	if code, _, _ := do(t, "GET", "http://"+c.http+"/v1/kv/b/b0", ""); code == 200 {
 		t.Fatal("the delayed client applied a write of the new master before sync")

@@ -52,7 +52,7 @@ func TestStatusLSNIsTheNewestRecord(t *testing.T) {
 		if st.AppliedLSN == st.LSN || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the applier trails the log: poll, bounded
 	}
 	last, err1 := lsn.Parse(st.LSN)
 	end, err2 := lsn.Parse(st.EndLSN)

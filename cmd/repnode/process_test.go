@@ -96,7 +96,7 @@ func startProc(t *testing.T, bin, httpAddr string, args ...string) *proc {
 		if time.Now().After(deadline) {
 			t.Fatalf("repnode on %s not up after 15s\n%s", httpAddr, p.log())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a real process gives no event for "up": poll
 	}
 }
 
@@ -147,7 +147,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after %v: %s", d, what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a real process gives no event for "up": poll
 	}
 }
 

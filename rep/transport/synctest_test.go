@@ -72,7 +72,7 @@ func (c holeConn) Read(b []byte) (int, error) {
 	slow := c.n.slow
 	c.n.mu.Unlock()
 	if slow {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // fake clock: a slow link
 		b = b[:min(len(b), 64<<10)]
 	}
 	return c.Conn.Read(b)
