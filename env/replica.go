@@ -16,22 +16,22 @@ package env
 //	r.Install(*rd.Install)            // 3. Env.InstallSnapshot from that file
 //	r.Append(rd.Append)               // 4. wal AppendAt at the master's LSNs
 //	... send rd.Messages ...          // 5. the caller's transport
-//	r.TakeSnapshot() / r.ReleaseSnapshot(id)   // 6. then n.SnapshotTaken(info, rdr)
+//	r.ReleaseSnapshot(id)             // 6. for rd.ReleaseSnapshots; and for
+//	                                  //    rd.TakeSnapshot: TakeSnapshot, or
+//	                                  //    PrepareSnapshot / Take / Adopt off the loop,
+//	                                  //    then n.SnapshotTaken(info, rdr)
 //	... rd.Commits, rd.Events, rd.Status ...   // 7, 8. the caller's
 //	n.Advance(rd)
 //	at, _ := r.Sync(); n.Persisted(at)        // fsync; the durable LSN
 //
-//	// The master's local commit, stamped with the current generation, NOT
-//	// yet durable: hand rec (Perm set) to n.Appended, then Sync/Persisted.
-//	r.SetGeneration(gen)              // at BecomeMaster (and when following a master)
-//	rec, err := r.Commit(ctx, fn)     // rec.LSN zero when fn wrote nothing
-//
-// CarryOut does steps 1-6 and the Advance in one call for a caller that
-// sends messages through a function (the simulator).
+// CarryOut does steps 1-5 and the releases in one call for a caller
+// that sends messages through a function.
 //
 // Files in the environment's directory: rollback/ (rollback files, see
-// rollbackfile.go), snap-in.<id> (a snapshot being received), snap-out.<id>
-// (a snapshot being served).
+// rollbackfile.go), snap-in.<id> and snap-in.<id>.info (a snapshot being
+// received, and how much of it is durable: kept across a restart so the
+// transfer resumes, replica_snap.go), snap-out.<id> (a snapshot being
+// served; removed at start).
 
 import (
 	"context"
@@ -40,8 +40,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -72,9 +70,9 @@ type Replica struct {
 
 	claimed atomic.Bool // a replication runtime drives it (Claim)
 
-	incoming map[uint64]*os.File // snapshots being received, by ID
-	served   map[uint64]*os.File // snapshots taken for serving, by ID
-	lastID   uint64
+	in     *incoming           // the snapshot being received (replica_snap.go)
+	served map[uint64]*os.File // snapshots taken for serving, by ID
+	lastID uint64
 }
 
 var _ rep.LogReader = (*Replica)(nil)
@@ -83,7 +81,8 @@ var _ rep.LogReader = (*Replica)(nil)
 // returns the same Replica.
 func (e *Env) Replica() *Replica {
 	e.replicaOnce.Do(func() {
-		e.replica = &Replica{e: e, incoming: map[uint64]*os.File{}, served: map[uint64]*os.File{}}
+		e.replica = &Replica{e: e, served: map[uint64]*os.File{}}
+		e.replica.in = e.replica.findPartial()
 	})
 	return e.replica
 }
@@ -384,50 +383,15 @@ func (r *Replica) Rollback(ctx context.Context, rb rep.Rollback) (int, string, e
 	}
 }
 
-func (r *Replica) snapPath(dir string, id uint64) string {
-	return filepath.Join(r.e.dir, dir+"."+strconv.FormatUint(id, 10))
-}
-
-// WriteChunk carries out one Ready.Chunks entry: it writes c.Data at
-// c.Offset into the incoming snapshot file of c.Snap.ID; offset 0 starts
-// the file over.
-func (r *Replica) WriteChunk(c rep.Chunk) error {
-	f := r.incoming[c.Snap.ID]
-	if c.Offset == 0 || f == nil {
-		for id, g := range r.incoming { // one transfer at a time
-			_ = g.Close()
-			_ = os.Remove(r.snapPath("snap-in", id))
-			delete(r.incoming, id)
-		}
-		if err := r.e.checkSpace(c.Snap.Size); err != nil {
-			return fmt.Errorf("env: internal init from a snapshot of %d bytes: %w", c.Snap.Size, err)
-		}
-		var err error
-		f, err = os.OpenFile(r.snapPath("snap-in", c.Snap.ID), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return fmt.Errorf("env: snapshot chunk: %w", err)
-		}
-		r.incoming[c.Snap.ID] = f
-	}
-	if _, err := f.WriteAt(c.Data, c.Offset); err != nil {
-		return fmt.Errorf("env: snapshot chunk at %d: %w", c.Offset, err)
-	}
-	return nil
-}
-
 // Install carries out Ready.Install: the received snapshot replaces the
 // data and the log continues after in.Snap.LSN.
 func (r *Replica) Install(in rep.Install) error {
 	r.dropReader()
-	f := r.incoming[in.Snap.ID]
+	f := r.received(in.Snap)
 	if f == nil {
 		return fmt.Errorf("%w: snapshot %d was never received", ErrBadSnapshot, in.Snap.ID)
 	}
-	delete(r.incoming, in.Snap.ID)
-	defer func() {
-		_ = f.Close()
-		_ = os.Remove(r.snapPath("snap-in", in.Snap.ID))
-	}()
+	defer r.dropIncoming()
 	if err := r.e.InstallSnapshot(io.NewSectionReader(f, 0, in.Snap.Size), in.Snap.LSN); err != nil {
 		return err
 	}
@@ -435,108 +399,41 @@ func (r *Replica) Install(in rep.Install) error {
 	return nil
 }
 
-// TakeSnapshot carries out Ready.TakeSnapshot: a consistent snapshot into
-// a file, returned for Node.SnapshotTaken. The file stays until
-// ReleaseSnapshot.
-func (r *Replica) TakeSnapshot() (rep.SnapInfo, rep.SnapshotReader, error) {
-	id := uint64(time.Now().UnixNano())
-	if id <= r.lastID {
-		id = r.lastID + 1
-	}
-	r.lastID = id
-	path := r.snapPath("snap-out", id)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return rep.SnapInfo{}, nil, fmt.Errorf("env: take snapshot: %w", err)
-	}
-	at, err := r.e.Snapshot(f)
-	var fi os.FileInfo
-	if err == nil {
-		fi, err = f.Stat()
-	}
-	if err != nil {
-		_ = f.Close()
-		_ = os.Remove(path)
-		return rep.SnapInfo{}, nil, err
-	}
-	r.served[id] = f
-	return rep.SnapInfo{ID: id, LSN: at, Size: fi.Size()}, f, nil
-}
-
-// ReleaseSnapshot carries out one of Ready.ReleaseSnapshots: the snapshot file is
-// closed and deleted.
-func (r *Replica) ReleaseSnapshot(id uint64) error {
-	f := r.served[id]
-	if f == nil {
-		return nil
-	}
-	delete(r.served, id)
-	_ = f.Close()
-	return os.Remove(r.snapPath("snap-out", id))
-}
-
-// Close releases the files the Replica holds (snapshots in transfer).
-func (r *Replica) Close() {
-	r.dropReader()
-	for id, f := range r.incoming {
-		_ = f.Close()
-		_ = os.Remove(r.snapPath("snap-in", id))
-	}
-	for id := range r.served {
-		_ = r.ReleaseSnapshot(id)
-	}
-	clear(r.incoming)
-}
-
-// CarryOut carries out steps 1-6 of rd in the contract order, sending
-// each message with send. Commits, Events and Status (steps 7-8) are left
-// to the caller, who reads them from rd, as is calling Advance. A snapshot
-// taken for rd.TakeSnapshot is returned for the caller to hand to the
-// node (SnapshotTaken). It does not sync: call Sync and Persisted
-// afterwards when rd.Append was not empty. An error leaves the rest of rd
-// not carried out.
-func (r *Replica) CarryOut(ctx context.Context, rd rep.Ready, send func(rep.Message)) (*TakenSnapshot, error) {
+// CarryOut carries out steps 1-5 of rd in the contract order, sending
+// each message with send, and deletes the snapshots rd releases. Taking
+// a snapshot for rd.TakeSnapshot is the caller's (step 6): TakeSnapshot
+// at once, or PrepareSnapshot and SnapshotJob.Take off the caller's
+// loop, since copying a large data file takes seconds. Commits, Events
+// and Status (steps 7-8) are left to the caller, who reads them from rd,
+// as is calling Advance. It does not sync: call Sync and Persisted
+// afterwards when rd.Append was not empty. An error leaves the rest of
+// rd not carried out.
+func (r *Replica) CarryOut(ctx context.Context, rd rep.Ready, send func(rep.Message)) error {
 	if rd.Rollback != nil {
 		if _, _, err := r.Rollback(ctx, *rd.Rollback); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, c := range rd.Chunks {
 		if err := r.WriteChunk(c); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if rd.Install != nil {
 		if err := r.Install(*rd.Install); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := r.Append(rd.Append); err != nil {
-		return nil, err
+		return err
 	}
 	for _, m := range rd.Messages {
 		send(m)
 	}
-	var snap *TakenSnapshot
-	if rd.TakeSnapshot {
-		info, sr, err := r.TakeSnapshot()
-		if err != nil {
-			return nil, err
-		}
-		snap = &TakenSnapshot{Info: info, Reader: sr}
-	}
 	for _, id := range rd.ReleaseSnapshots {
 		_ = r.ReleaseSnapshot(id)
 	}
-	return snap, nil
-}
-
-// TakenSnapshot is a snapshot CarryOut took for Ready.TakeSnapshot: hand
-// it to the node with SnapshotTaken (and ReleaseSnapshot it if the node
-// refuses it).
-type TakenSnapshot struct {
-	Info   rep.SnapInfo
-	Reader rep.SnapshotReader
+	return nil
 }
 
 // Base returns, while the log is empty, the last record the data

@@ -62,11 +62,15 @@ func (g *syncGroup) settle() {
 			for s.n.HasReady() {
 				busy = true
 				rd := s.n.Ready()
-				snap, err := s.r.CarryOut(context.Background(), rd, func(m rep.Message) {
+				err := s.r.CarryOut(context.Background(), rd, func(m rep.Message) {
 					if !g.down[m.From] && !g.down[m.To] {
 						g.wire = append(g.wire, m)
 					}
 				})
+				var snap *TakenSnapshot
+				if err == nil && rd.TakeSnapshot {
+					snap, err = s.r.TakeSnapshot()
+				}
 				if err != nil {
 					g.t.Fatalf("site %d: carry out: %v", s.n.Status().ID, err)
 				}

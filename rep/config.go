@@ -167,6 +167,12 @@ type Config struct {
 	// minutes of a busy master's log, far more than a client that can
 	// keep up at all needs. 0 = no bound (retain until caught up).
 	InitRetainMaxBytes int64
+	// Resume is a snapshot this client had partly received when it last
+	// stopped, whose bytes the driver kept (env keeps them in its
+	// directory): if the site serving the next init still offers the
+	// same snapshot, the transfer resumes at Resume.Offset instead of
+	// starting over. Nil: nothing to resume.
+	Resume *InitResume
 
 	// HeartbeatTicks: the master sends HEARTBEAT when it has sent
 	// nothing for this long. Default 100 (1 s). Berkeley DB leaves

@@ -54,6 +54,7 @@ func (n *Node) startInitFrom(peerOK bool) {
 // requestUpdate asks for a snapshot from the start: of the peer (marked
 // anywhere) unless it failed this init, else of the master.
 func (n *Node) requestUpdate() {
+	n.keepPartial()
 	n.c.snap, n.c.initOffset = SnapInfo{}, 0
 	m, to := Message{Type: MsgUpdateReq}, n.master
 	if p := n.cfg.Peer; p != 0 && p != n.master && n.sites[p].connected && !n.c.initPeerMiss {
@@ -81,8 +82,24 @@ func (n *Node) handleUpdate(m Message) {
 	}
 	if n.c.snap.ID != m.Snap.ID || n.c.snap.ID == 0 {
 		n.c.snap, n.c.initOffset = *m.Snap, 0
+		if r := n.partial; r.Snap == *m.Snap && r.Offset > 0 && r.Offset <= r.Snap.Size {
+			// The same snapshot as one we got part of: go on from
+			// there (the driver kept those bytes).
+			n.c.initOffset = r.Offset
+			n.stats.InitsResumed++
+			n.stats.PageBytesResumed += uint64(r.Offset)
+		}
 	}
 	n.nextChunk()
+}
+
+// keepPartial remembers how far the current transfer got before the
+// client asks for a snapshot anew (the sender stopped serving it, the
+// master changed), so that it resumes if the same snapshot is offered.
+func (n *Node) keepPartial() {
+	if n.c.snap.ID != 0 && n.c.initOffset > 0 {
+		n.partial = InitResume{Snap: n.c.snap, Offset: n.c.initOffset}
+	}
 }
 
 // nextChunk asks for the chunk at the resume offset, or installs the
@@ -133,6 +150,7 @@ func (n *Node) handlePage(m Message) {
 func (n *Node) finishInit() {
 	n.clearRequest()
 	n.out.install = &Install{Snap: n.c.snap}
+	n.partial = InitResume{}
 	n.out.appends = nil
 	n.last, n.durable = n.c.snap.LSN, n.c.snap.LSN
 	n.c.ackSent = lsn.Zero
@@ -215,6 +233,7 @@ func (n *Node) SnapshotTaken(info SnapInfo, r SnapshotReader) error {
 // most InitRetainMaxBytes of log written after the snapshot.
 func (n *Node) serveUpdate(s *siteState) {
 	s.initAbandoned = false
+	s.initSent, s.initSize, s.initCopied, s.initInstalled = 0, 0, false, false
 	if n.sv.snap == nil {
 		s.initWait = true
 		if !n.sv.pending {
@@ -289,6 +308,10 @@ func (n *Node) servePage(m Message) {
 	}
 	n.stats.PagesSent++
 	n.stats.PageBytesSent += uint64(want)
+	if s := n.sites[m.From]; s != nil {
+		s.initSent, s.initSize = m.Offset+want, info.Size
+		s.initCopied = s.initSent == info.Size
+	}
 	n.send(Message{Type: MsgPage, To: m.From, Snap: &info, Offset: m.Offset, Data: buf})
 }
 
@@ -300,6 +323,7 @@ func (n *Node) initProgress(s *siteState, at lsn.LSN) {
 	if s.initLSN.IsZero() || at.Less(s.initLSN) {
 		return
 	}
+	n.initInstalled(s, at)
 	if s.initTarget.IsZero() {
 		s.initTarget = n.last
 	}
@@ -308,6 +332,20 @@ func (n *Node) initProgress(s *siteState, at lsn.LSN) {
 		return
 	}
 	s.initLSN, s.initTarget = lsn.Zero, lsn.Zero
+	s.initSent, s.initSize = 0, 0
+	n.maybeReleaseSnap()
+}
+
+// initInstalled notes that a site in init reported a position at or past
+// the snapshot after its last chunk went out: it installed the snapshot,
+// so the file can go (maybeReleaseSnap) even while the master, idle,
+// writes nothing that would carry the site past it.
+func (n *Node) initInstalled(s *siteState, at lsn.LSN) {
+	if !s.initCopied || s.initInstalled || n.sv.snap == nil || at.Less(n.sv.snap.info.LSN) {
+		return
+	}
+	s.initInstalled = true
+	s.initSent, s.initSize = 0, 0
 	n.maybeReleaseSnap()
 }
 
@@ -328,6 +366,7 @@ func (n *Node) checkRetain() {
 		n.stats.InitsAbandoned++
 		n.event(Event{Type: EventInitFailed, Site: s.ID, Gen: n.gen, LSN: s.initLSN})
 		s.initLSN, s.initTarget, s.initAbandoned = lsn.Zero, lsn.Zero, true
+		s.initSent, s.initSize = 0, 0
 		if n.role == RoleMaster {
 			n.sendAbandoned(s)
 		}
@@ -339,10 +378,12 @@ func (n *Node) sendAbandoned(s *siteState) {
 	n.send(Message{Type: MsgLogNotAvail, To: s.ID, Outdated: true, Abandoned: true})
 }
 
-// maybeReleaseSnap releases the snapshot when no site needs it any more.
+// maybeReleaseSnap releases the snapshot when no site needs it any more:
+// none waits for one, and every site in init has installed it (its log
+// may still be retained for it until it caught up, but not the file).
 func (n *Node) maybeReleaseSnap() {
 	for _, o := range n.sites {
-		if !o.initLSN.IsZero() || o.initWait {
+		if o.initWait || !o.initLSN.IsZero() && !o.initInstalled {
 			return
 		}
 	}
@@ -357,6 +398,7 @@ func (n *Node) maybeReleaseSnap() {
 func (n *Node) resetServing() {
 	for _, s := range n.sites {
 		s.initLSN, s.initTarget, s.initWait, s.initAbandoned = lsn.Zero, lsn.Zero, false, false
+		s.initSent, s.initSize, s.initCopied, s.initInstalled = 0, 0, false, false
 	}
 	if n.sv.snap != nil {
 		n.out.releaseSnaps = append(n.out.releaseSnaps, n.sv.snap.info.ID)

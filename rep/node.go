@@ -126,6 +126,10 @@ type Node struct {
 	m     masterState
 	c     clientState
 	sv    snapServer // snapshot served for internal init (init.go)
+	// partial: the snapshot this client got part of and where it stopped
+	// (Config.Resume, or an init cut short in this process); it outlives
+	// clientState's resets, so an init resumes across role changes.
+	partial InitResume
 
 	// selfElectable: the group counts this site as electable
 	// (Config.Electability, by default its configured priority > 0);
@@ -161,6 +165,14 @@ type siteState struct {
 	initMark      uint64  // Node.written at the snapshot, for InitRetainMaxBytes
 	initWait      bool    // UPDATE_REQ waiting for a snapshot
 	initAbandoned bool    // retention given up (InitRetainMaxBytes)
+	// initSent, initSize: bytes of the snapshot served to the site so
+	// far (the end of the last chunk) and its size, for the status;
+	// initCopied once the last chunk went out, initInstalled once the
+	// site then reported a position at or past the snapshot: the
+	// snapshot file is no longer needed for it.
+	initSent, initSize int64
+	initCopied         bool
+	initInstalled      bool
 }
 
 // New returns a node in RoleNone over cfg.Log, which it assumes durable.
@@ -175,6 +187,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.last = cfg.Log.Last()
 	n.durable = n.last
+	if r := cfg.Resume; r != nil && r.Snap.ID != 0 && r.Offset > 0 && r.Offset <= r.Snap.Size {
+		n.partial = *r
+	}
 	n.out.lastStatus = n.Status()
 	return n, nil
 }
@@ -231,6 +246,10 @@ type SiteStatus struct {
 	// AppliedDigest is the digest of the site's data after Applied, as
 	// it reported it (0: not reported).
 	AppliedDigest uint64
+	// InitSent and InitSize describe an internal init this site serves
+	// the site: snapshot bytes sent so far and the snapshot's size (both
+	// 0 when none is being copied).
+	InitSent, InitSize int64
 }
 
 // Sites returns the view of every other site, in Config.Sites order.
@@ -239,7 +258,8 @@ func (n *Node) Sites() []SiteStatus {
 	for _, s := range n.cfg.Sites {
 		st := n.sites[s.ID]
 		out = append(out, SiteStatus{ID: s.ID, Electability: st.electable, Connected: st.connected, Acked: st.acked,
-			Sent: lsn.Max(st.sent, st.acked), Applied: st.applied, AppliedDigest: st.appliedDigest})
+			Sent: lsn.Max(st.sent, st.acked), Applied: st.applied, AppliedDigest: st.appliedDigest,
+			InitSent: st.initSent, InitSize: st.initSize})
 	}
 	return out
 }
@@ -448,6 +468,7 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 	}
 	prevMaster, prevGen := n.master, n.gen
 	n.resetServing()
+	n.keepPartial()
 	n.role, n.master, n.gen = RoleClient, master, gen
 	n.c = clientState{}
 	n.c.reset(n.cfg)

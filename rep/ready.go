@@ -66,6 +66,12 @@ type Chunk struct {
 	Data   []byte
 }
 
+// InitResume is how far a client got receiving a snapshot (Config.Resume).
+type InitResume struct {
+	Snap   SnapInfo
+	Offset int64
+}
+
 // Install asks the driver to install the completely received snapshot.
 type Install struct {
 	Snap SnapInfo

@@ -157,6 +157,9 @@ func (n *Node) stepMaster(m Message) {
 			s.acked = m.LSN
 		}
 		n.noteApplied(s, m)
+		if !s.initLSN.IsZero() {
+			n.initInstalled(s, m.LSN)
+		}
 		if s.initLSN.Less(s.acked) {
 			// Only an ack past the snapshot is progress: one of the
 			// snapshot LSN itself, with an idle master, would end the init

@@ -71,6 +71,8 @@ type Stats struct {
 	InitsFromPeer     uint64 // inits whose snapshot came from the peer (client-to-client)
 	PageBytesFromPeer uint64 // snapshot bytes received from the peer
 	InitsFailed       uint64 // inits stopped with ErrInitAbandoned
+	InitsResumed      uint64 // inits that went on from a partly received snapshot
+	PageBytesResumed  uint64 // snapshot bytes not sent again thanks to a resume
 }
 
 // Stats returns a snapshot of the counters.

@@ -310,8 +310,12 @@ func (n *node) status() (api.Status, error) {
 			LSN:       s.Acked.String(), LagBytes: s.LagBytes,
 			SentLSN: s.SentLSN.String(), FlushedLSN: s.FlushedLSN.String(), AppliedLSN: s.AppliedLSN.String(),
 			LagSeconds: s.LagTime.Seconds(), CatchUpETASeconds: etaSeconds(s.CatchUpETA),
-			Witness: slices.Contains(n.cfg.WitnessPeers, id),
+			Witness:       slices.Contains(n.cfg.WitnessPeers, id),
+			InitSentBytes: s.InitSentBytes, InitTotalBytes: s.InitTotalBytes, InitRate: s.InitRate,
 		})
+		if s.InitTotalBytes > 0 {
+			out.Sites[len(out.Sites)-1].InitETASeconds = etaSeconds(s.InitETA)
+		}
 		if st.Role.String() == "master" && !out.Sites[len(out.Sites)-1].Witness {
 			out.Sites[len(out.Sites)-1].Electability = s.Electability.String()
 			if !s.DataMismatch.IsZero() {

@@ -74,6 +74,8 @@ var (
 	dSiteFlush = desc("site_flushed_lsn", "Master: newest record each site made durable (file*2^32+offset; = site_acked_lsn).", "site")
 	dSiteAppl  = desc("site_applied_lsn", "Master: newest record each site's readers see (file*2^32+offset; 0 if the site does not report it).", "site")
 	dSiteLagS  = desc("site_lag_seconds", "Master: age of the oldest record the site has not made durable; 0 when caught up.", "site")
+	dSiteInit  = desc("site_init_bytes", "Master: an internal init it serves the site: snapshot bytes sent (state=sent) and the snapshot's size (state=total); 0 when none.", "site", "state")
+	dSiteInitE = desc("site_init_eta_seconds", "Master: estimated time for the internal init it serves the site to finish copying, at its recent rate; 0 when none, -1 when it is not progressing.", "site")
 	dSiteETA   = desc("site_catchup_eta_seconds", "Master: estimated time for the site to catch up at its recent flush rate; 0 when caught up, -1 when it is not progressing.", "site")
 	dBehind    = desc("behind_bytes", "Client: log bytes between its newest record and the newest master record it has heard of.")
 	dFsync     = desc("fsync_duration_seconds", "Latency of the log fsyncs made for commits (the master's group commits and a client's received records).")
@@ -128,6 +130,7 @@ var counters = []counter{
 	{desc("inits_done_total", "Internal initializations completed."), func(r repStats, _ envStats) uint64 { return r.InitsDone }},
 	{desc("inits_failed_total", "Internal initializations abandoned."), func(r repStats, _ envStats) uint64 { return r.InitsFailed }},
 	{desc("inits_served_total", "Internal initializations served to other sites."), func(r repStats, _ envStats) uint64 { return r.InitsServed }},
+	{desc("inits_resumed_total", "Internal initializations that went on from a partly received snapshot (after a restart, or a change of the site serving it)."), func(r repStats, _ envStats) uint64 { return r.InitsResumed }},
 	{desc("init_bytes_received_total", "Snapshot bytes received by internal initializations."), func(r repStats, _ envStats) uint64 { return r.PageBytesRecv }},
 	{desc("init_bytes_sent_total", "Snapshot bytes sent for internal initializations."), func(r repStats, _ envStats) uint64 { return r.PageBytesSent }},
 	{desc("join_failures_total", "Joins refused: too far behind with --no-auto-init."), func(r repStats, _ envStats) uint64 { return r.JoinFailures }},
@@ -161,7 +164,7 @@ type collector struct{ n *node }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dLSN, dLSNFile, dLSNOffset, dRole, dGen, dSync, dLockout, dIsMaster, dInit,
-		dSiteAck, dSiteLag, dSiteConn, dSiteSent, dSiteFlush, dSiteAppl, dSiteLagS, dSiteETA, dBehind, dFsync,
+		dSiteAck, dSiteLag, dSiteConn, dSiteSent, dSiteFlush, dSiteAppl, dSiteLagS, dSiteETA, dSiteInit, dSiteInitE, dBehind, dFsync,
 		dPeerBytes, dPeerDrops, dPeerConns, dPeerDisc, dRefused, dEGen, dElecting, dCanWrite, dErr, dStorage, dMismatch, dHolder, dWitDrops} {
 		ch <- d
 	}
@@ -230,6 +233,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(dSiteAppl, lsnValue(s.AppliedLSN), sid)
 			gauge(dSiteLagS, s.LagTime.Seconds(), sid)
 			gauge(dSiteETA, etaSeconds(s.CatchUpETA), sid)
+			gauge(dSiteInit, float64(s.InitSentBytes), sid, "sent")
+			gauge(dSiteInit, float64(s.InitTotalBytes), sid, "total")
+			initETA := 0.0
+			if s.InitTotalBytes > 0 {
+				initETA = etaSeconds(s.InitETA)
+			}
+			gauge(dSiteInitE, initETA, sid)
 			gauge(dMismatch, b2f(!s.DataMismatch.IsZero()), sid)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"logship/elect"
+	"logship/env"
 	"logship/internal/sitecore"
 	"logship/rep"
 	"logship/rep/transport"
@@ -297,6 +298,11 @@ func (c Config) CoreConfig(log rep.LogReader, hs elect.HardState, rnd elect.Rand
 			rc.InitRetainMaxBytes = 0
 		case t.InitRetainMaxBytes > 0:
 			rc.InitRetainMaxBytes = t.InitRetainMaxBytes
+		}
+		if r, ok := log.(*env.Replica); ok {
+			if p, ok := r.PartialInit(); ok {
+				rc.Resume = &p // an init cut short by a restart goes on
+			}
 		}
 		if err := rc.Validate(); err != nil {
 			errs = append(errs, err)

@@ -106,6 +106,42 @@ type progress struct {
 	gen   uint64 // the generation the ring is for (0: not master)
 	ring  appendRing
 	rates map[SiteID]*siteRate
+	inits map[SiteID]*copyRate // internal inits served
+}
+
+// copyRate tracks the rate of one snapshot copy.
+type copyRate struct {
+	pos  int64     // bytes sent at the start of the window
+	at   time.Time // start of the window
+	rate float64   // bytes per second, moving average; 0 = unknown
+}
+
+// initCopy fills the rate and time left of an internal init the master
+// serves the site (rs.InitSentBytes, rs.InitTotalBytes set).
+func (p *progress) initCopy(rs *SiteStatus, now time.Time) {
+	if rs.InitTotalBytes == 0 || p.gen == 0 {
+		delete(p.inits, rs.ID)
+		return
+	}
+	if p.inits == nil {
+		p.inits = map[SiteID]*copyRate{}
+	}
+	r := p.inits[rs.ID]
+	if r == nil || rs.InitSentBytes < r.pos {
+		r = &copyRate{pos: rs.InitSentBytes, at: now}
+		p.inits[rs.ID] = r
+	}
+	if dt := now.Sub(r.at); dt >= rateWindow {
+		inst := float64(rs.InitSentBytes-r.pos) / dt.Seconds()
+		if r.rate == 0 {
+			r.rate = inst
+		} else {
+			r.rate = rateWeight*inst + (1-rateWeight)*r.rate
+		}
+		r.pos, r.at = rs.InitSentBytes, now
+	}
+	rs.InitRate = r.rate
+	rs.InitETA = catchUpETA(rs.InitTotalBytes-rs.InitSentBytes, r.rate)
 }
 
 // appended notes that this master appended records up to last.

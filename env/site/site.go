@@ -73,6 +73,8 @@ type Site struct {
 	// xferOutcome ends the Transfer caller's wait, after the next publish.
 	xferOutcome func()
 	stall       stallState // fsync-stall watch (stall.go)
+	// snaps counts the snapshots being taken off the loop (snapshot.go).
+	snaps sync.WaitGroup
 	halted      bool       // the environment failed and the core halted
 }
 
@@ -162,6 +164,7 @@ func (s *Site) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.snaps.Wait()
 		s.r.Close()
 		s.r.Release()
 		err = nil
@@ -327,9 +330,11 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 			return s.storageFailed("persisting the election state", err)
 		}
 	}
-	snap, err := s.r.CarryOut(ctx, rd.Rep, s.sendRep)
-	if err != nil {
+	if err := s.r.CarryOut(ctx, rd.Rep, s.sendRep); err != nil {
 		return s.storageFailed("carrying out replication", err)
+	}
+	if rd.Rep.TakeSnapshot {
+		s.takeSnapshot()
 	}
 	if rd.Rep.Rollback != nil {
 		s.log.Info("rep: rolled back", "to", rd.Rep.Rollback.To, "from", rd.Rep.Rollback.From)
@@ -359,11 +364,6 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 		s.logStatus(*st)
 	}
 	s.c.Advance(rd)
-	if snap != nil {
-		if err := s.c.SnapshotTaken(snap.Info, snap.Reader); err != nil {
-			_ = s.r.ReleaseSnapshot(snap.Info.ID)
-		}
-	}
 	if len(rd.Rep.Append) > 0 {
 		at, err := s.r.Sync()
 		if err != nil {
@@ -493,6 +493,8 @@ func (s *Site) publish() {
 			ss.LagBytes = s.e.Distance(x.Acked, rs.Last)
 			ss.SentLSN, ss.FlushedLSN, ss.AppliedLSN = x.Sent, x.Acked, x.Applied
 			s.prog.site(ss, rs.Last, now, s.e.Distance)
+			ss.InitSentBytes, ss.InitTotalBytes = x.InitSent, x.InitSize
+			s.prog.initCopy(ss, now)
 			s.compareDigest(ss, x)
 		}
 	}

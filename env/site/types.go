@@ -118,6 +118,13 @@ type SiteStatus struct {
 	// its data is damaged or diverged. Zero when the last comparison
 	// matched (or none was possible).
 	DataMismatch lsn.LSN
+	// An internal init this master serves the site (zero when none):
+	// snapshot bytes sent and the snapshot's size, the copy's recent
+	// rate in bytes per second (0 until measured) and the time left at
+	// that rate (-1 when not progressing).
+	InitSentBytes, InitTotalBytes int64
+	InitRate                      float64
+	InitETA                       time.Duration
 }
 
 // Status is a site's replication status.

@@ -115,10 +115,10 @@ func (s *Sim) carryOut(m *member, rd sitecore.Ready) bool {
 	}
 	c.Advance(rd)
 	if snap != nil {
+		// The runtime takes snapshots off its loop and hands them to
+		// the core when done: the site goes on meanwhile.
 		s.tracef("site %d snapshot@%s", m.id, snap.Info.LSN)
-		if err := c.SnapshotTaken(snap.Info, snap.Reader); err != nil {
-			m.store.Release(snap.Info.ID)
-		}
+		m.snaps = append(m.snaps, pendingSnap{snap: snap, due: s.now + s.rng.IntN(snapDelayTicks)})
 	}
 	if len(rd.Rep.Append) > 0 && (s.heal || s.rng.Float64() < s.f.Sync) {
 		s.sync(m)
@@ -195,6 +195,32 @@ func (s *Sim) halt(m *member, why string) {
 	if !s.heal {
 		s.restartAt[m.id] = s.now + 20 + s.rng.IntN(100)
 	}
+	s.process(m)
+}
+
+// snapDelayTicks bounds how long a snapshot takes to reach the core.
+const snapDelayTicks = 40
+
+// pendingSnap is a snapshot being taken off the loop, due at a tick.
+type pendingSnap struct {
+	snap *Snap
+	due  int
+}
+
+// deliverSnaps hands the core the snapshots due by now.
+func (s *Sim) deliverSnaps(m *member) {
+	kept := m.snaps[:0]
+	for _, p := range m.snaps {
+		if p.due > s.now {
+			kept = append(kept, p)
+			continue
+		}
+		s.tracef("site %d snapshot@%s taken", m.id, p.snap.Info.LSN)
+		if err := m.core.SnapshotTaken(p.snap.Info, p.snap.Reader); err != nil {
+			m.store.Release(p.snap.Info.ID)
+		}
+	}
+	m.snaps = kept
 	s.process(m)
 }
 

@@ -73,12 +73,15 @@ func (s *envStorage) Carry(rd rep.Ready, send func(rep.Message)) ([]RecID, *Snap
 			return nil, nil, err
 		}
 	}
-	taken, err := s.r.CarryOut(context.Background(), rd, send)
-	if err != nil {
+	if err := s.r.CarryOut(context.Background(), rd, send); err != nil {
 		return rolled, nil, err
 	}
-	if taken == nil {
+	if !rd.TakeSnapshot {
 		return rolled, nil, nil
+	}
+	taken, err := s.r.TakeSnapshot()
+	if err != nil {
+		return rolled, nil, err
 	}
 	return rolled, &Snap{Info: taken.Info, Reader: taken.Reader}, nil
 }

@@ -232,6 +232,10 @@ func (s *Sim) crashSite(m *member, silent bool, down, span int) {
 // result get none (their connection broke: the outcome is unknown).
 func (s *Sim) down(m *member) {
 	m.core = nil
+	for _, p := range m.snaps {
+		m.store.Release(p.snap.Info.ID)
+	}
+	m.snaps = nil
 	for _, c := range s.commits {
 		if c.site == m.id && c.result == 0 {
 			c.result = resultUnknown

@@ -170,9 +170,10 @@ type member struct {
 	// fault is the storage fault injected since the site last started
 	// ("" for none).
 	fault  string
-	marked uint64       // the generation whose first record it committed
-	xfer   *transfer    // planned transfer this master is carrying out
-	reads  []*leaseRead // lease reads waiting for the commit point
+	marked uint64        // the generation whose first record it committed
+	xfer   *transfer     // planned transfer this master is carrying out
+	reads  []*leaseRead  // lease reads waiting for the commit point
+	snaps  []pendingSnap // snapshots being taken (drive.go)
 }
 
 func (m *member) up() bool { return m.core != nil }
@@ -478,6 +479,7 @@ func (s *Sim) step() {
 		// TickMillis (10 ms) per tick, as the runtime ticks its core.
 		m.core.Tick()
 		s.process(m)
+		s.deliverSnaps(m)
 		s.duties(m)
 		s.markGeneration(m)
 		if !m.witness && (s.heal || s.rng.Float64() < s.f.Sync) {

@@ -38,6 +38,13 @@ type Site struct {
 	// CatchUpETASeconds: time to catch up at the site's recent flush
 	// rate; 0 when caught up, -1 when it is not progressing.
 	CatchUpETASeconds float64 `json:"catchup_eta_seconds"`
+	// An internal init the master serves the site (absent when none):
+	// snapshot bytes sent, its size, the copy's recent rate and the time
+	// left at that rate (-1: not progressing or not measured yet).
+	InitSentBytes  int64   `json:"init_sent_bytes,omitempty"`
+	InitTotalBytes int64   `json:"init_total_bytes,omitempty"`
+	InitRate       float64 `json:"init_bytes_per_second,omitempty"`
+	InitETASeconds float64 `json:"init_eta_seconds,omitempty"`
 	// Witness: the site is a witness (--witness-peers); it holds no data,
 	// so its LSNs stay empty.
 	Witness bool `json:"witness,omitempty"`

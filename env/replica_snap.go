@@ -1,0 +1,324 @@
+package env
+
+// Snapshots in transfer for internal init: the one this site receives
+// (kept across a restart, so that the transfer resumes where it stopped)
+// and the ones it serves (taken off the replication loop: copying a data
+// file of hundreds of MB takes seconds, and the loop sends heartbeats).
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"logship/rep"
+)
+
+// partialSyncBytes: a snapshot being received is fsynced, and how much of
+// it is durable recorded, every this many bytes. A restart resumes from
+// the last such point; an fsync per 32 MiB costs nothing next to the copy.
+const partialSyncBytes = 32 << 20
+
+// incoming is the snapshot this site is receiving.
+type incoming struct {
+	info    rep.SnapInfo
+	f       *os.File // nil until opened (after a restart: opened on resume)
+	written int64    // bytes written from the start, in order
+	synced  int64    // bytes known durable (recorded in the .info file)
+}
+
+func (r *Replica) snapPath(dir string, id uint64) string {
+	return filepath.Join(r.e.dir, dir+"."+strconv.FormatUint(id, 10))
+}
+
+func (r *Replica) infoPath(id uint64) string { return r.snapPath("snap-in", id) + ".info" }
+
+// PartialInit reports a snapshot this site had partly received when it
+// last stopped, and how many of its bytes are durable here: pass it as
+// rep.Config.Resume, and the init resumes there if the site serving it
+// still offers the same snapshot.
+func (r *Replica) PartialInit() (rep.InitResume, bool) {
+	if r.in == nil || r.in.synced <= 0 {
+		return rep.InitResume{}, false
+	}
+	return rep.InitResume{Snap: r.in.info, Offset: r.in.synced}, true
+}
+
+// findPartial looks for a snapshot left half received by an earlier run,
+// keeps the newest one whose record of durable bytes reads back sound,
+// and removes every other snapshot file: served ones (snap-out) are taken
+// anew when needed.
+func (r *Replica) findPartial() *incoming {
+	names, _ := filepath.Glob(filepath.Join(r.e.dir, "snap-*"))
+	var keep *incoming
+	for _, name := range names {
+		base := filepath.Base(name)
+		if !strings.HasPrefix(base, "snap-in.") || !strings.HasSuffix(base, ".info") {
+			continue
+		}
+		in, err := readPartial(name)
+		if err != nil {
+			r.e.logger.Warn("env: a partly received snapshot cannot be resumed", "file", name, "err", err)
+			continue
+		}
+		if fi, err := os.Stat(strings.TrimSuffix(name, ".info")); err != nil || fi.Size() < in.synced {
+			continue
+		}
+		if keep == nil || keep.info.ID < in.info.ID {
+			keep = in
+		}
+	}
+	for _, name := range names {
+		base := filepath.Base(name)
+		if keep != nil && (base == "snap-in."+strconv.FormatUint(keep.info.ID, 10) || base == "snap-in."+strconv.FormatUint(keep.info.ID, 10)+".info") {
+			continue
+		}
+		_ = os.Remove(name)
+	}
+	if keep != nil {
+		r.e.logger.Info("env: found a partly received snapshot; an internal init resumes from it if it is offered again",
+			"snapshot", keep.info.ID, "lsn", keep.info.LSN.String(), "bytes", keep.synced, "size", keep.info.Size)
+	}
+	return keep
+}
+
+// The .info record: snapshot ID, LSN, size, durable bytes,
+// CRC-32C of the rest.
+const partialInfoSize = 8 + 8 + 8 + 8 + 4
+
+func encodePartial(in *incoming) []byte {
+	b := make([]byte, 0, partialInfoSize)
+	b = binary.BigEndian.AppendUint64(b, in.info.ID)
+	b = putLSN(b, in.info.LSN)
+	b = binary.BigEndian.AppendUint64(b, uint64(in.info.Size))
+	b = binary.BigEndian.AppendUint64(b, uint64(in.synced))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func readPartial(path string) (*incoming, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != partialInfoSize || crc32.Checksum(b[:partialInfoSize-4], castagnoli) != binary.BigEndian.Uint32(b[partialInfoSize-4:]) {
+		return nil, errors.New("damaged record of the bytes received")
+	}
+	in := &incoming{info: rep.SnapInfo{
+		ID:   binary.BigEndian.Uint64(b),
+		LSN:  getLSN(b[8:]),
+		Size: int64(binary.BigEndian.Uint64(b[16:])),
+	}}
+	in.synced = int64(binary.BigEndian.Uint64(b[24:]))
+	in.written = in.synced
+	if in.info.ID == 0 || in.info.Size <= 0 || in.synced < 0 || in.synced > in.info.Size {
+		return nil, errors.New("implausible record of the bytes received")
+	}
+	return in, nil
+}
+
+// savePartial fsyncs the snapshot received so far and records how much
+// of it is durable (write a temporary file, fsync, rename: the record is
+// never torn).
+func (r *Replica) savePartial() error {
+	in := r.in
+	if err := in.f.Sync(); err != nil {
+		return err
+	}
+	in.synced = in.written
+	path := r.infoPath(in.info.ID)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(encodePartial(in))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	return err
+}
+
+// dropIncoming forgets the snapshot being received and removes its files.
+func (r *Replica) dropIncoming() {
+	if r.in == nil {
+		return
+	}
+	if r.in.f != nil {
+		_ = r.in.f.Close()
+	}
+	_ = os.Remove(r.snapPath("snap-in", r.in.info.ID))
+	_ = os.Remove(r.infoPath(r.in.info.ID))
+	r.in = nil
+}
+
+// received returns the file of the completely received snapshot info,
+// or nil.
+func (r *Replica) received(info rep.SnapInfo) *os.File {
+	in := r.in
+	if in == nil || in.info != info || in.written != info.Size {
+		return nil
+	}
+	if in.f == nil { // all of it received before a restart
+		f, err := os.Open(r.snapPath("snap-in", info.ID))
+		if err != nil {
+			return nil
+		}
+		in.f = f
+	}
+	return in.f
+}
+
+// WriteChunk carries out one Ready.Chunks entry: it writes c.Data at
+// c.Offset into the file of the snapshot being received. Offset 0, or
+// another snapshot, starts a new file (dropping the one before); a chunk
+// that continues the snapshot received in part before a restart reopens
+// its file.
+func (r *Replica) WriteChunk(c rep.Chunk) error {
+	in := r.in
+	resume := in != nil && in.info == c.Snap && c.Offset > 0 && c.Offset <= in.written
+	if !resume {
+		r.dropIncoming()
+		if c.Offset != 0 {
+			return fmt.Errorf("%w: chunk of snapshot %d at %d, but nothing of it was received before", ErrBadSnapshot, c.Snap.ID, c.Offset)
+		}
+		if err := r.e.checkSpace(c.Snap.Size); err != nil {
+			return fmt.Errorf("env: internal init from a snapshot of %d bytes: %w", c.Snap.Size, err)
+		}
+		f, err := os.OpenFile(r.snapPath("snap-in", c.Snap.ID), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("env: snapshot chunk: %w", err)
+		}
+		in = &incoming{info: c.Snap, f: f}
+		r.in = in
+	} else if in.f == nil {
+		f, err := os.OpenFile(r.snapPath("snap-in", c.Snap.ID), os.O_RDWR, 0o644)
+		if err != nil {
+			return fmt.Errorf("env: resume snapshot %d: %w", c.Snap.ID, err)
+		}
+		in.f = f
+		r.e.logger.Info("env: resuming a snapshot transfer", "snapshot", c.Snap.ID, "offset", c.Offset, "size", c.Snap.Size)
+	}
+	if _, err := in.f.WriteAt(c.Data, c.Offset); err != nil {
+		return fmt.Errorf("env: snapshot chunk at %d: %w", c.Offset, err)
+	}
+	in.written = c.Offset + int64(len(c.Data))
+	if in.written-in.synced >= partialSyncBytes && in.written < in.info.Size {
+		if err := r.savePartial(); err != nil {
+			return fmt.Errorf("env: snapshot chunk at %d: %w", c.Offset, err)
+		}
+	}
+	return nil
+}
+
+// SnapshotJob is a snapshot to take for Ready.TakeSnapshot: the loop
+// names it (PrepareSnapshot), any goroutine takes it (Take), and the loop
+// hands the result back to the Replica (Adopt) before SnapshotTaken.
+type SnapshotJob struct {
+	e    *Env
+	id   uint64
+	path string
+}
+
+// PrepareSnapshot names the next snapshot to serve. Loop goroutine only.
+func (r *Replica) PrepareSnapshot() SnapshotJob {
+	id := uint64(time.Now().UnixNano())
+	if id <= r.lastID {
+		id = r.lastID + 1
+	}
+	r.lastID = id
+	return SnapshotJob{e: r.e, id: id, path: r.snapPath("snap-out", id)}
+}
+
+// Take writes the snapshot (Env.Snapshot) to its file. Safe on any
+// goroutine: it only reads the environment, and commits go on meanwhile.
+func (j SnapshotJob) Take() (*TakenSnapshot, error) {
+	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("env: take snapshot: %w", err)
+	}
+	at, err := j.e.Snapshot(f)
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
+	if err != nil {
+		_ = f.Close()
+		_ = os.Remove(j.path)
+		return nil, err
+	}
+	return &TakenSnapshot{Info: rep.SnapInfo{ID: j.id, LSN: at, Size: fi.Size()}, Reader: f, f: f, path: j.path}, nil
+}
+
+// TakenSnapshot is a snapshot taken for Ready.TakeSnapshot: hand it to
+// the node with SnapshotTaken (and ReleaseSnapshot it if the node
+// refuses it).
+type TakenSnapshot struct {
+	Info   rep.SnapInfo
+	Reader rep.SnapshotReader
+	f      *os.File
+	path   string
+}
+
+// Discard removes a snapshot that was never adopted (the loop ended
+// while it was being taken).
+func (t *TakenSnapshot) Discard() {
+	_ = t.f.Close()
+	_ = os.Remove(t.path)
+}
+
+// Adopt makes a taken snapshot one this Replica serves, until
+// ReleaseSnapshot. Loop goroutine only.
+func (r *Replica) Adopt(t *TakenSnapshot) { r.served[t.Info.ID] = t.f }
+
+// TakeSnapshot takes a snapshot for Ready.TakeSnapshot at once, on the
+// caller's goroutine (PrepareSnapshot, Take, Adopt).
+func (r *Replica) TakeSnapshot() (*TakenSnapshot, error) {
+	t, err := r.PrepareSnapshot().Take()
+	if err != nil {
+		return nil, err
+	}
+	r.Adopt(t)
+	return t, nil
+}
+
+// ReleaseSnapshot carries out one of Ready.ReleaseSnapshots: the snapshot
+// file is closed and deleted.
+func (r *Replica) ReleaseSnapshot(id uint64) error {
+	f := r.served[id]
+	if f == nil {
+		return nil
+	}
+	delete(r.served, id)
+	_ = f.Close()
+	return os.Remove(r.snapPath("snap-out", id))
+}
+
+// Close releases the files the Replica holds: the snapshots it serves
+// are deleted; the one it receives is kept, with the record of how much
+// of it is durable, so that a restart resumes the transfer.
+func (r *Replica) Close() {
+	r.dropReader()
+	if in := r.in; in != nil && in.f != nil {
+		if in.written > in.synced {
+			if err := r.savePartial(); err != nil {
+				r.e.logger.Warn("env: could not record how much of a snapshot was received; the transfer starts over after a restart", "err", err)
+			}
+		}
+		_ = in.f.Close()
+		in.f = nil
+	}
+	for id := range r.served {
+		_ = r.ReleaseSnapshot(id)
+	}
+}
