@@ -74,8 +74,8 @@ type Site struct {
 	xferOutcome func()
 	stall       stallState // fsync-stall watch (stall.go)
 	// snaps counts the snapshots being taken off the loop (snapshot.go).
-	snaps sync.WaitGroup
-	halted      bool       // the environment failed and the core halted
+	snaps  sync.WaitGroup
+	halted bool // the environment failed and the core halted
 }
 
 // commit is a local commit handed to the core, and its committer's wait
