@@ -31,10 +31,11 @@ type KeptSite struct {
 	// From is the site's need (SiteNeed.From; Zero: unknown).
 	From lsn.LSN
 	// Needed is the log bytes from what it needs (unknown: from the
-	// budget's start, or the log's first record) to the end of the log.
+	// budget's start) to the end of the log, whether or not the log
+	// still holds them.
 	Needed int64
-	// Kept is the bytes kept for it: Needed while within the budget, 0
-	// once it is let go.
+	// Kept is the bytes kept for it: Needed while within the budget (less
+	// what the log no longer holds), 0 once it is let go.
 	Kept int64
 	// LetGo: Needed is past the budget; checkpoints may remove the log
 	// the site needs, and it will then need an internal init.
@@ -101,11 +102,11 @@ func (e *Env) planKeep(needs []SiteNeed, first, end lsn.LSN) LogKeep {
 		if from.IsZero() {
 			from = floor
 		}
-		ks.Needed = e.distance(lsn.Max(from, first), end)
-		if e.distance(from, end) > budget {
+		ks.Needed = e.distance(from, end)
+		if ks.Needed > budget {
 			ks.LetGo = true
 		} else {
-			ks.Kept, ks.KeepFrom = ks.Needed, from
+			ks.Kept, ks.KeepFrom = e.distance(lsn.Max(from, first), end), from
 			if k.From.IsZero() || from.Less(k.From) {
 				k.From = from
 			}
