@@ -74,15 +74,33 @@ func (e *Env) Checkpoint(ctx context.Context) (CheckpointInfo, error) {
 	defer e.exit()
 	e.ctl.Lock()
 	defer e.ctl.Unlock()
-	last := e.log.Last()
-	if err := e.log.Sync(last); err != nil {
-		return CheckpointInfo{}, e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
-	}
-	if err := e.waitApplied(ctx, last); err != nil {
+	applied, end, err := e.catchUp(ctx)
+	if err != nil {
 		return CheckpointInfo{}, err
 	}
+	return e.checkpointAt(applied, end)
+}
+
+// catchUp makes the whole log durable and applied, and returns the last
+// record applied and where the next one starts, read together: where a
+// checkpoint now can be. The caller holds ctl.
+func (e *Env) catchUp(ctx context.Context) (applied, end lsn.LSN, err error) {
+	last := e.log.Last()
+	if err := e.log.Sync(last); err != nil {
+		return lsn.Zero, lsn.Zero, e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
+	}
+	if err := e.waitApplied(ctx, last); err != nil {
+		return lsn.Zero, lsn.Zero, err
+	}
 	// Published means committed (and fsynced) by bbolt.
-	applied, end, _ := e.appliedPos()
+	applied, end, _ = e.appliedPos()
+	return applied, end, nil
+}
+
+// checkpointAt records the checkpoint at applied, end (catchUp's) and,
+// with Config.AutoRemoveLogs, removes the log files it made unnecessary.
+// The caller holds ctl.
+func (e *Env) checkpointAt(applied, end lsn.LSN) (CheckpointInfo, error) {
 	e.dbMu.RLock()
 	err := e.dbUpdate(func(btx *bolt.Tx) error {
 		return putCheckpoint(btx.Bucket(bucketMeta), applied, end)
@@ -130,12 +148,23 @@ func (e *Env) RemoveLogs() ([]string, error) {
 // logKeepFrom returns the LSN from which the log must be kept, given the
 // checkpoint: the checkpoint's own record, so that the file the data file
 // continues from is kept. This is the one place where retention is
-// decided; replication adds its constraint here: the log an internal
-// initialization this site serves still needs (rep's RetainLSN).
+// decided; replication adds its constraints here: the log an internal
+// initialization this site serves still needs (rep's RetainLSN), and the
+// log lagging sites need within the budget (KeepFor, keep.go).
 func (e *Env) logKeepFrom(ckpt lsn.LSN) lsn.LSN {
-	e.retainMu.Lock()
-	r := e.retain
-	e.retainMu.Unlock()
+	keep := e.initKeepFrom(ckpt)
+	if k := e.siteKeepFrom(); !k.IsZero() && k.Less(keep) {
+		keep = k // a lagging site within the budget needs it
+	}
+	return keep
+}
+
+// initKeepFrom is logKeepFrom without the lagging sites: what recovery
+// and an internal init this site serves need (archive --force).
+func (e *Env) initKeepFrom(ckpt lsn.LSN) lsn.LSN {
+	e.keep.mu.Lock()
+	r := e.keep.retain
+	e.keep.mu.Unlock()
 	if !r.IsZero() && r.Less(ckpt) {
 		return r // a site this one serves still needs it (Retain)
 	}
@@ -167,13 +196,20 @@ func (e *Env) removableLogs(keep lsn.LSN) ([]string, error) {
 	segs := e.log.Segments()
 	var out []string
 	for _, path := range segs[:max(len(segs)-1, 0)] {
-		num, ok := strings.CutPrefix(filepath.Base(path), "log.")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseUint(num, 10, 32); err == nil && uint32(n) < keep.File {
+		if n, ok := logFileNum(path); ok && n < keep.File {
 			out = append(out, path)
 		}
 	}
 	return out, nil
+}
+
+// logFileNum returns the number of the log file at path: the File of its
+// records' LSNs.
+func logFileNum(path string) (uint32, bool) {
+	num, ok := strings.CutPrefix(filepath.Base(path), "log.")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	return uint32(n), err == nil
 }

@@ -42,6 +42,14 @@ type Config struct {
 	// as an operator may want them for archiving or replication).
 	AutoRemoveLogs bool
 
+	// LogKeepBytes bounds the log checkpoints keep for lagging
+	// replication sites (default 1 GiB): a site down for a while catches
+	// up from the log, not by internal init, while the log it needs is
+	// within this many bytes of the log's end; past it, the site is let
+	// go (see KeepFor). 0 keeps nothing for them. Without replication
+	// nothing asks for it.
+	LogKeepBytes int64
+
 	// CheckpointInterval, if positive, makes the environment take a
 	// checkpoint this often by itself (with AutoRemoveLogs, removing the
 	// log files it no longer needs), as PostgreSQL's checkpoint_timeout
@@ -95,6 +103,7 @@ func DefaultConfig() Config {
 		LogFileSize:       10 << 20,
 		MaxValueSize:      1 << 20,
 		AutoRemoveLogs:    false,
+		LogKeepBytes:      1 << 30,
 		ApplyDelay:        5 * time.Millisecond,
 		MaxUnappliedBytes: 64 << 20,
 		FS:                vfs.OS,
@@ -127,6 +136,9 @@ func (c Config) Validate() error {
 			bad("MaxValueSize (%d) too large for LogFileSize (%d): a record holding one such value and its before-image needs %d bytes of a log file",
 				c.MaxValueSize, c.LogFileSize, need)
 		}
+	}
+	if c.LogKeepBytes < 0 {
+		bad("LogKeepBytes (%d) must be >= 0", c.LogKeepBytes)
 	}
 	if c.CheckpointInterval < 0 {
 		bad("CheckpointInterval (%v) must be >= 0", c.CheckpointInterval)

@@ -96,12 +96,11 @@ type Env struct {
 
 	// Replication (replica.go): the storage layer a replication runtime
 	// carries rep's work out through, the log a site must keep for the
-	// sites it serves (Retain), and the notice of a group commit's fsync
-	// starting (SyncStarts).
+	// sites it serves (Retain, KeepFor: keep.go), and the notice of a
+	// group commit's fsync starting (SyncStarts).
 	replicaOnce sync.Once
 	replica     *Replica
-	retainMu    sync.Mutex
-	retain      lsn.LSN
+	keep        keepState
 	syncStartMu sync.Mutex
 	syncStart   chan struct{}
 	fsyncs      *fsyncHist // fed by the log (wal.Options.OnSync)
@@ -125,6 +124,7 @@ type Stats struct {
 	Checkpoints    uint64  // checkpoints taken
 	AppliedLSN     lsn.LSN // last record applied (not a counter)
 	LastLSN        lsn.LSN // last record in the log (not a counter)
+	LogKeepLetGo   uint64  // lagging sites let go past Config.LogKeepBytes
 
 	// The log's fsyncs (one per group commit, on a master and a client
 	// alike), with their latency, the write of the pending records
@@ -147,6 +147,7 @@ func (s Stats) Sub(prev Stats) Stats {
 		AppliedBytes:   s.AppliedBytes - prev.AppliedBytes,
 		RolledBack:     s.RolledBack - prev.RolledBack,
 		Checkpoints:    s.Checkpoints - prev.Checkpoints,
+		LogKeepLetGo:   s.LogKeepLetGo - prev.LogKeepLetGo,
 		AppliedLSN:     s.AppliedLSN,
 		LastLSN:        s.LastLSN,
 		FsyncCount:     s.FsyncCount - prev.FsyncCount,
@@ -173,6 +174,7 @@ func (e *Env) Stats() Stats {
 		AppliedBytes:   e.st.bytes.Load(),
 		RolledBack:     e.st.rolledBack.Load(),
 		Checkpoints:    e.st.checkpoint.Load(),
+		LogKeepLetGo:   e.keep.letGoCnt.Load(),
 		AppliedLSN:     applied,
 	}
 	e.fsyncs.fill(&s)

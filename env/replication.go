@@ -24,9 +24,9 @@ func (e *Env) Applied() (at lsn.LSN, digest uint64, changed <-chan struct{}) {
 // Retain makes checkpoints keep the log from at (Zero: no constraint):
 // a replication site keeps what an internal init it serves still needs.
 func (e *Env) Retain(at lsn.LSN) {
-	e.retainMu.Lock()
-	e.retain = at
-	e.retainMu.Unlock()
+	e.keep.mu.Lock()
+	e.keep.retain = at
+	e.keep.mu.Unlock()
 }
 
 // SyncStarts returns a channel closed when the log next starts the fsync

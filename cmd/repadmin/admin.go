@@ -196,25 +196,6 @@ func runTransfer(node string, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func runArchive(node string, args []string, stdout, stderr io.Writer) error {
-	if err := noArgs("archive", args, stderr, nil); err != nil {
-		return err
-	}
-	var out struct {
-		Checkpoint string   `json:"checkpoint_lsn"`
-		KeepFrom   string   `json:"keep_from"`
-		Removed    []string `json:"removed"`
-	}
-	if err := call(http.MethodPost, node, "/v1/admin/archive", nil, &out); err != nil {
-		return fmt.Errorf("archive: %w", err)
-	}
-	fmt.Fprintf(stdout, "checkpoint at %s; log kept from %s; %d log file(s) removed\n", out.Checkpoint, out.KeepFrom, len(out.Removed))
-	for _, f := range out.Removed {
-		fmt.Fprintf(stdout, "  removed %s\n", f)
-	}
-	return nil
-}
-
 // verifyTimeout bounds POST /v1/admin/verify, which reads the whole data
 // file.
 const verifyTimeout = 30 * time.Minute

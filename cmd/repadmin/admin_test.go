@@ -48,6 +48,7 @@ func TestAdminCommandsPostTheContractBodies(t *testing.T) {
 		{[]string{"elect"}, "/v1/admin/elect", "", "election called"},
 		{[]string{"transfer", "--to", "3"}, "/v1/admin/transfer", `{"to":3}`, "site 3"},
 		{[]string{"archive"}, "/v1/admin/archive", "", "2 log file(s) removed"},
+		{[]string{"archive", "--force"}, "/v1/admin/archive", `{"dry_run":false,"force":true}`, "2 log file(s) removed"},
 	} {
 		*got = nil
 		code, out, errs := runCmd(append([]string{"--node", node}, c.args...)...)
@@ -77,6 +78,7 @@ func TestAdminErrorsAndUsage(t *testing.T) {
 		{"sync", "--delay", "--no-delay"},
 		{"transfer"},
 		{"archive", "now"},
+		{"archive", "--dry"},
 	} {
 		if code, _, errs := runCmd(append([]string{"--node", node}, args...)...); code != 2 || !strings.Contains(errs, "usage:") {
 			t.Errorf("%v: exit %d %q", args, code, errs)

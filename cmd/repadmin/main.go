@@ -11,7 +11,7 @@
 //	repadmin --node host:port status [--json]   the site and what it knows of the group
 //	repadmin --node host:port watch [--interval 1s] [--count N]   status, refreshed
 //	repadmin --node host:port stat [--json]     every counter: replication, elections, environment
-//	repadmin --node host:port sync [--delay|--no-delay] | elect | transfer --to ID | archive
+//	repadmin --node host:port sync [--delay|--no-delay] | elect | transfer --to ID | archive [--dry-run] [--force]
 //	repadmin --node host:port sync --wait [--timeout 10m]   sync, then a progress bar until caught up
 //	repadmin --node host:port verify   check the site's data file against its log; on a master, every site's data against its own
 package main
@@ -41,7 +41,10 @@ Commands:
   elect                   call an election
   transfer --to SITE      hand mastership to SITE
   priority --set N        change the site's election priority now (0 = never master)
-  archive                 checkpoint, then remove log files no longer needed
+  archive [--dry-run] [--force]
+                          checkpoint, then remove log files no longer needed; it keeps
+                          what lagging sites within --log-keep-bytes need unless --force;
+                          --dry-run lists what it would remove and keep for which site
   verify                  read every key of the site's data file and check it against its log;
                           on a master also list the sites whose data differs from its own
   log dump   --dir DIR [--limit N]   print the records of a stopped site's log

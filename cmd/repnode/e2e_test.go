@@ -195,7 +195,8 @@ func TestPeerServesClient(t *testing.T) {
 }
 
 // TestInternalInitAfterArchive: a client whose needed log the master
-// archived while it was down is rebuilt by internal initialization.
+// archived (archive --force) while it was down is rebuilt by internal
+// initialization.
 func TestInternalInitAfterArchive(t *testing.T) {
 	bin, admin := buildBinary(t), buildRepadmin(t)
 	g := newGroup(t, 2)
@@ -212,9 +213,14 @@ func TestInternalInitAfterArchive(t *testing.T) {
 	}
 	// ~400 records of ~300 bytes span two 64 KiB log files.
 	at = putKeys(t, m, "b", 400)
-	out, err := exec.Command(admin, "--node", m.http, "archive").CombinedOutput()
+	// The master keeps the log a lagging client needs (--log-keep-bytes);
+	// --force removes it anyway.
+	out, err := exec.Command(admin, "--node", m.http, "archive", "--force").CombinedOutput()
 	if err != nil {
-		t.Fatalf("repadmin archive: %v\n%s", err, out)
+		t.Fatalf("repadmin archive --force: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "site 2 let go") {
+		t.Errorf("repadmin archive --force does not say site 2 is let go:\n%s", out)
 	}
 
 	c = startProc(t, bin, g.http[2], append(append(g.args(2, dir2), small...), "--client")...)

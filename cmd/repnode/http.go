@@ -323,6 +323,7 @@ func (n *node) status() (api.Status, error) {
 			}
 		}
 	}
+	n.addLogKeep(&out)
 	return out, nil
 }
 
@@ -466,29 +467,6 @@ func (n *node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 	default:
 		n.writeError(w, err)
 	}
-}
-
-// handleArchive takes a checkpoint, then removes the log files it made
-// unnecessary.
-func (n *node) handleArchive(w http.ResponseWriter, r *http.Request) {
-	info, err := n.env.Checkpoint(r.Context())
-	if err != nil {
-		n.writeError(w, err)
-		return
-	}
-	removed := append([]string{}, info.Removed...)
-	more, err := n.env.RemoveLogs()
-	if err != nil {
-		n.writeError(w, err)
-		return
-	}
-	removed = append(removed, more...)
-	n.log.Info("admin: archive", "checkpoint", info.LSN.String(), "keep_from", info.KeepFrom.String(), "removed", len(removed))
-	writeJSON(w, http.StatusOK, map[string]any{
-		"checkpoint_lsn": info.LSN.String(),
-		"keep_from":      info.KeepFrom.String(),
-		"removed":        removed,
-	})
 }
 
 // handleVerify reads every key of the data file and checks it against the

@@ -102,6 +102,7 @@ var counters = []counter{
 	{desc("commits_total", "Transactions committed on this site."), func(_ repStats, e envStats) uint64 { return e.Commits }},
 	{desc("applied_records_total", "Log records applied to the data file."), func(_ repStats, e envStats) uint64 { return e.AppliedRecords }},
 	{desc("checkpoints_total", "Checkpoints taken."), func(_ repStats, e envStats) uint64 { return e.Checkpoints }},
+	{desc("log_keep_let_go_total", "Lagging sites let go by a checkpoint: they needed more log than --log-keep-bytes keeps, and will need an internal init."), func(_ repStats, e envStats) uint64 { return e.LogKeepLetGo }},
 	{desc("rolled_back_total", "Transactions undone by rollbacks."), func(_ repStats, e envStats) uint64 { return e.RolledBack }},
 	{desc("perms_total", "Commits reported permanent under the ack policy."), func(r repStats, _ envStats) uint64 { return r.Perms }},
 	{desc("perm_failed_total", "Commits that did not get the acks their policy needs in time (st_perm_failed)."), func(r repStats, _ envStats) uint64 { return r.PermFailed }},
@@ -166,6 +167,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dLSN, dLSNFile, dLSNOffset, dRole, dGen, dSync, dLockout, dIsMaster, dInit,
 		dSiteAck, dSiteLag, dSiteConn, dSiteSent, dSiteFlush, dSiteAppl, dSiteLagS, dSiteETA, dSiteInit, dSiteInitE, dBehind, dFsync,
 		dPeerBytes, dPeerDrops, dPeerConns, dPeerDisc, dRefused, dEGen, dElecting, dCanWrite, dErr, dStorage, dMismatch, dHolder, dWitDrops} {
+		ch <- d
+	}
+	for _, d := range keepDescs {
 		ch <- d
 	}
 	for _, k := range counters {
@@ -244,6 +248,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	collectTransport(n, gauge, cnt)
+	collectLogKeep(n, gauge)
 	if ei := electionStatus(n); ei != nil {
 		gauge(dEGen, float64(ei.EGen))
 		gauge(dElecting, b2f(ei.Electing))

@@ -49,7 +49,7 @@ func (f soakFault) String() string {
 // connections cut (every site reaches the others through a proxy the test
 // controls) until the others elect a new one, the connection between two
 // sites cut for the rest of the round, or a client killed while the master
-// archives its log (with a small --log-file-size in -soak.args it comes
+// archives its log with --force (with a small --log-file-size in -soak.args it comes
 // back by internal init). After each round the group
 // must have one master that accepts writes and holds every write ever
 // answered permanent, and every site must have caught up with it; at the
@@ -145,9 +145,9 @@ func TestSoakFaults(t *testing.T) {
 
 		if fault == archiveClient {
 			// The master checkpoints and removes the log files recovery no
-			// longer needs; the client may need them, and then comes back
-			// by internal init.
-			if code, body, _ := do(t, "POST", "http://"+procs[m].http+"/v1/admin/archive", ""); code != 200 {
+			// longer needs, with force also those kept for the lagging
+			// client; if it needs them it comes back by internal init.
+			if code, body, _ := do(t, "POST", "http://"+procs[m].http+"/v1/admin/archive", `{"force":true}`); code != 200 {
 				t.Fatalf("round %d: archive on master %d: %d %s", round, m, code, body)
 			}
 		}

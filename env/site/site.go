@@ -72,10 +72,12 @@ type Site struct {
 	xfer     *transferWait // planned transfer in progress (transfer.go)
 	// xferOutcome ends the Transfer caller's wait, after the next publish.
 	xferOutcome func()
-	stall       stallState // fsync-stall watch (stall.go)
+	stall       stallState         // fsync-stall watch (stall.go)
+	halted      bool               // the environment failed and the core halted
+	known       map[SiteID]lsn.LSN // acked positions, kept across roles (keep.go)
+	needs       []env.SiteNeed     // reused
 	// snaps counts the snapshots being taken off the loop (snapshot.go).
-	snaps  sync.WaitGroup
-	halted bool // the environment failed and the core halted
+	snaps sync.WaitGroup
 }
 
 // commit is a local commit handed to the core, and its committer's wait
@@ -502,6 +504,7 @@ func (s *Site) publish() {
 		st.Sites = append(st.Sites, SiteStatus{ID: w.ID, Witness: true, Connected: w.Connected})
 	}
 	s.e.Retain(rs.RetainLSN)
+	s.keepLog(rs, sites)
 	s.publishLease()
 	stats := Stats{Stats: s.c.RepStats()}
 	cst := s.c.Stats()

@@ -137,6 +137,7 @@ type Config struct {
 	LogFileSize    int64  `toml:"log-file-size"`
 	MaxValueSize   int    `toml:"max-value-size"`
 	AutoRemoveLogs bool   `toml:"auto-remove-logs"`
+	LogKeepBytes   int64  `toml:"log-keep-bytes"`
 
 	CheckpointInterval time.Duration `toml:"checkpoint-interval"`
 	VerifyOnOpen       bool          `toml:"verify-on-open"`
@@ -176,6 +177,9 @@ func DefaultConfig() Config {
 		Priority:    100,
 		Ack:         "quorum",
 		LogFileSize: env.DefaultConfig().LogFileSize,
+		// Like PostgreSQL's wal_keep_size: a client down for a while
+		// catches up from the log, not by a full copy.
+		LogKeepBytes: env.DefaultConfig().LogKeepBytes,
 		// A daemon checkpoints by itself, as PostgreSQL does; Berkeley
 		// DB leaves it to a db_checkpoint the operator runs.
 		CheckpointInterval: time.Minute,
@@ -252,6 +256,7 @@ func (c Config) EnvConfig() env.Config {
 	ecfg := env.DefaultConfig()
 	ecfg.LogFileSize = c.LogFileSize
 	ecfg.AutoRemoveLogs = c.AutoRemoveLogs
+	ecfg.LogKeepBytes = c.LogKeepBytes
 	ecfg.CheckpointInterval = c.CheckpointInterval
 	ecfg.VerifyOnOpen = c.VerifyOnOpen
 	ecfg.VerifyInterval = c.VerifyInterval
@@ -304,6 +309,9 @@ func (c Config) Validate() error {
 		if _, ok := c.Peers[c.Peer]; !ok {
 			bad("peer", "site %d is not in --peers (%s)", c.Peer, c.Peers.String())
 		}
+	}
+	if c.LogKeepBytes < 0 {
+		bad("log-keep-bytes", "%d: must be >= 0 (0 = keep no log for lagging sites)", c.LogKeepBytes)
 	}
 	if c.CheckpointInterval < 0 {
 		bad("checkpoint-interval", "%v: must be >= 0 (0 = no periodic checkpoints)", c.CheckpointInterval)
@@ -458,6 +466,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.Int64Var(&c.LogFileSize, "log-file-size", c.LogFileSize, "log file size in bytes")
 	fs.IntVar(&c.MaxValueSize, "max-value-size", c.MaxValueSize, "largest value a PUT accepts, in bytes (0 = 1 MiB, or less to fit --log-file-size)")
 	fs.BoolVar(&c.AutoRemoveLogs, "auto-remove-logs", c.AutoRemoveLogs, "remove log files a checkpoint no longer needs")
+	fs.Int64Var(&c.LogKeepBytes, "log-keep-bytes", c.LogKeepBytes, "keep log for lagging sites (a client down for a while) up to this many bytes behind the end of the log, so they catch up from the log rather than by internal init; a site further behind is let go (0 = keep none)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "take a checkpoint this often (0 = only on POST /v1/admin/archive)")
 	fs.BoolVar(&c.VerifyOnOpen, "verify-on-open", c.VerifyOnOpen, "at start, read every key of data.db and check it against the log's digest (costs a read of the whole file); damage stops the start")
 	fs.DurationVar(&c.VerifyInterval, "verify-interval", c.VerifyInterval, "read every key of data.db this often and check it against the log's digest; damage stops the site's replication (0 = only on POST /v1/admin/verify)")

@@ -41,7 +41,7 @@ func TestFlagsAndTOMLAgree(t *testing.T) {
 		check func(Config) bool
 	}{
 		{"defaults", nil, "", func(c Config) bool {
-			return c.Ack == "quorum" && c.Priority == 100 && c.Heartbeat == 0 && c.ElectionTimeout == 500*time.Millisecond && c.Group == "logship"
+			return c.Ack == "quorum" && c.Priority == 100 && c.LogKeepBytes == 1<<30 && c.Heartbeat == 0 && c.ElectionTimeout == 500*time.Millisecond && c.Group == "logship"
 		}},
 		{"peers", []string{"--peers", "2=127.0.0.1:7002,3=127.0.0.1:7003"}, `peers = "2=127.0.0.1:7002,3=127.0.0.1:7003"`, func(c Config) bool {
 			return reflect.DeepEqual(c.Peers, Peers{2: "127.0.0.1:7002", 3: "127.0.0.1:7003"})
@@ -52,11 +52,11 @@ func TestFlagsAndTOMLAgree(t *testing.T) {
 		{"client options", []string{"--peers", "2=h:1,3=h:2", "--peer", "3", "--delay-client", "--no-wait", "--no-auto-init"},
 			"peers = \"2=h:1,3=h:2\"\npeer = 3\ndelay-client = true\nno-wait = true\nno-auto-init = true",
 			func(c Config) bool { return c.Peer == 3 && c.DelayClient && c.NoWait && c.NoAutoInit }},
-		{"log files", []string{"--log-file-size", "4194304", "--auto-remove-logs", "--checkpoint-interval", "30s"},
-			"log-file-size = 4194304\nauto-remove-logs = true\ncheckpoint-interval = \"30s\"",
+		{"log files", []string{"--log-file-size", "4194304", "--auto-remove-logs", "--checkpoint-interval", "30s", "--log-keep-bytes", "8388608"},
+			"log-file-size = 4194304\nauto-remove-logs = true\ncheckpoint-interval = \"30s\"\nlog-keep-bytes = 8388608",
 			func(c Config) bool {
 				return c.LogFileSize == 4<<20 && c.AutoRemoveLogs && c.CheckpointInterval == 30*time.Second &&
-					c.EnvConfig().CheckpointInterval == 30*time.Second
+					c.EnvConfig().CheckpointInterval == 30*time.Second && c.LogKeepBytes == 8<<20 && c.EnvConfig().LogKeepBytes == 8<<20
 			}},
 		{"timeouts", []string{"--heartbeat", "200ms", "--heartbeat-monitor", "1s", "--ack-timeout", "300ms", "--request-min", "10ms", "--request-max", "500ms", "--election-timeout", "700ms"},
 			"heartbeat = \"200ms\"\nheartbeat-monitor = \"1s\"\nack-timeout = \"300ms\"\nrequest-min = \"10ms\"\nrequest-max = \"500ms\"\nelection-timeout = \"700ms\"",
@@ -111,6 +111,7 @@ func TestBadConfig(t *testing.T) {
 		{"bad listen", append(append([]string{}, base...), "--listen", "nohost"), "", "--listen"},
 		{"bad ack", append(append([]string{}, base...), "--ack", "most"), "", "--ack"},
 		{"negative checkpoint interval", append(append([]string{}, base...), "--checkpoint-interval", "-1s"), "", "--checkpoint-interval"},
+		{"negative log keep", append(append([]string{}, base...), "--log-keep-bytes", "-1"), "", "--log-keep-bytes"},
 		{"bad peers syntax", append(append([]string{}, base...), "--peers", "2:h:1"), "", "-peers"},
 		{"peers zero id", append(append([]string{}, base...), "--peers", "0=h:1"), "", "-peers"},
 		{"peers self", append(append([]string{}, base...), "--peers", "1=h:1"), "", "--peers"},

@@ -58,6 +58,14 @@ type Site struct {
 	// data is damaged or diverged; rebuild it. Empty when its last
 	// report matched.
 	DataMismatchLSN string `json:"data_mismatch_lsn,omitempty"`
+	// LogNeededBytes: log bytes from what the site last acknowledged to
+	// this site as master (unknown since it started: the budget's start)
+	// to the end of the log; LogKeptBytes the part of it kept for the
+	// site (0 once it is let go: past log_keep_bytes, it will need an
+	// internal init). 0 for a witness.
+	LogNeededBytes int64 `json:"log_needed_bytes"`
+	LogKeptBytes   int64 `json:"log_kept_bytes"`
+	LogLetGo       bool  `json:"log_let_go,omitempty"`
 }
 
 // Status is the /v1/status answer.
@@ -95,6 +103,14 @@ type Status struct {
 	Mode          string    `json:"mode"`
 	Election      *Election `json:"election,omitempty"`
 	Sites         []Site    `json:"sites"`
+	// LogKeepBytes is the budget of log kept for lagging sites
+	// (--log-keep-bytes); LogRetainedBytes what is kept for them now
+	// (from the oldest need within the budget to the end of the log);
+	// LogKeepHeadroomBytes the budget left: at 0 the next site to fall
+	// further behind is let go.
+	LogKeepBytes         int64 `json:"log_keep_bytes"`
+	LogRetainedBytes     int64 `json:"log_retained_bytes"`
+	LogKeepHeadroomBytes int64 `json:"log_keep_headroom_bytes"`
 }
 
 // Election is the election part of /v1/status, nil when elections are off.
