@@ -71,6 +71,9 @@ type Stats struct {
 	InitsFromPeer     uint64 // inits whose snapshot came from the peer (client-to-client)
 	PageBytesFromPeer uint64 // snapshot bytes received from the peer
 	InitsFailed       uint64 // inits stopped with ErrInitAbandoned
+	InitDiscards      uint64 // inits that discarded records of the local log (Install.Discard before its end)
+	RollbacksRefused  uint64 // rollbacks or init discards refused by MaxRollbackBytes
+	RollbacksAllowed  uint64 // of those, let through once by AllowRollback
 }
 
 // Stats returns a snapshot of the counters.
