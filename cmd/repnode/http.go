@@ -33,6 +33,7 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/admin/transfer", n.handleTransfer)
 	mux.HandleFunc("POST /v1/admin/priority", n.handlePriority)
 	mux.HandleFunc("POST /v1/admin/archive", n.handleArchive)
+	mux.HandleFunc("POST /v1/admin/allow-rollback", n.handleAllowRollback)
 	mux.HandleFunc("POST /v1/admin/verify", n.handleVerify)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	if n.cfg.Pprof {
