@@ -48,6 +48,7 @@ func TestAdminCommandsPostTheContractBodies(t *testing.T) {
 		{[]string{"elect"}, "/v1/admin/elect", "", "election called"},
 		{[]string{"transfer", "--to", "3"}, "/v1/admin/transfer", `{"to":3}`, "site 3"},
 		{[]string{"archive"}, "/v1/admin/archive", "", "2 log file(s) removed"},
+		{[]string{"allow-rollback"}, "/v1/admin/allow-rollback", "", "may now roll back once"},
 	} {
 		*got = nil
 		code, out, errs := runCmd(append([]string{"--node", node}, c.args...)...)
