@@ -85,7 +85,7 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "site is synchronising with its master (lockout): " + err.Error()})
 	case errors.Is(err, env.ErrNeverApplied):
 		writeJSON(w, http.StatusGone, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, site.ErrJoinFailure):
+	case errors.Is(err, site.ErrJoinFailure), errors.Is(err, site.ErrRollbackRefused):
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, env.ErrEmptyBucket), errors.Is(err, env.ErrEmptyKey), errors.Is(err, env.ErrKeyTooLarge):
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error()})

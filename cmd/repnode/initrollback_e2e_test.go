@@ -117,6 +117,9 @@ func TestMaxRollbackBytesRefusesUntilAllowed(t *testing.T) {
 	if out := rollbackDump(t, admin, dir1); !strings.Contains(out, "no rollback files") {
 		t.Fatalf("a refused site wrote a rollback file:\n%s", out)
 	}
+	if code, body, _ := do(t, "GET", "http://"+c1.http+"/v1/kv/b/a0", ""); code != 503 || !strings.Contains(string(body), "rollback refused") {
+		t.Errorf("a read on the refused site: %d %s, want 503 naming the refusal", code, body)
+	}
 	if !strings.Contains(c1.log(), "RollbackRefused") {
 		t.Errorf("site 1's log does not report the refusal")
 	}
