@@ -13,7 +13,7 @@ package env
 //	// Carrying out a rep.Ready, in the contract order (rep/ready.go):
 //	r.Rollback(ctx, *rd.Rollback)     // 1. rollback file written + fsynced, then Env.RollbackTo
 //	r.WriteChunk(c) for rd.Chunks     // 2. into the incoming snapshot file
-//	r.Install(*rd.Install)            // 3. Env.InstallSnapshot from that file
+//	r.Install(*rd.Install)            // 3. rollback file of the records after Discard, then Env.InstallSnapshot
 //	r.Append(rd.Append)               // 4. wal AppendAt at the master's LSNs
 //	... send rd.Messages ...          // 5. the caller's transport
 //	r.ReleaseSnapshot(id)             // 6. for rd.ReleaseSnapshots; and for
@@ -383,13 +383,22 @@ func (r *Replica) Rollback(ctx context.Context, rb rep.Rollback) (int, string, e
 	}
 }
 
-// Install carries out Ready.Install: the received snapshot replaces the
-// data and the log continues after in.Snap.LSN.
+// Install carries out Ready.Install: the log's records after
+// in.Discard are written to a rollback file (fsynced), then the received
+// snapshot replaces the data and the log continues after in.Snap.LSN.
 func (r *Replica) Install(in rep.Install) error {
 	r.dropReader()
 	f := r.received(in.Snap)
 	if f == nil {
 		return fmt.Errorf("%w: snapshot %d was never received", ErrBadSnapshot, in.Snap.ID)
+	}
+	path, kept, err := r.keepDiscarded(in.Discard)
+	if err != nil {
+		return err
+	}
+	if path != "" {
+		r.e.logger.Warn("env: internal init discards this site's own log records; they are kept in a rollback file",
+			"after", in.Discard, "records", kept, "file", path)
 	}
 	defer r.dropIncoming()
 	if err := r.e.InstallSnapshot(io.NewSectionReader(f, 0, in.Snap.Size), in.Snap.LSN); err != nil {

@@ -24,14 +24,20 @@ type clientState struct {
 
 	// verify (verify.go)
 	verifyLSN lsn.LSN
+	// diverged: the walk back found a record that differs from the
+	// master's; divergedBelow is the record before the oldest such
+	// (discard.go).
+	diverged      bool
+	divergedBelow lsn.LSN
 
 	// internal init (init.go)
 	snap         SnapInfo
 	initOffset   int64
-	initFrom     SiteID // the site the snapshot is asked of (peer or master)
-	initPeerMiss bool   // the peer could not serve this init
-	afterInit    bool   // catching up after an init, not yet StartupDone
-	err          error  // Status.Err: why the client cannot continue
+	initFrom     SiteID  // the site the snapshot is asked of (peer or master)
+	initPeerMiss bool    // the peer could not serve this init
+	discard      lsn.LSN // Install.Discard for this init (discard.go)
+	afterInit    bool    // catching up after an init, not yet StartupDone
+	err          error   // Status.Err: why the client cannot continue
 }
 
 func (c *clientState) reset(cfg Config) {

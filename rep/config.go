@@ -173,6 +173,16 @@ type Config struct {
 	// same snapshot, the transfer resumes at Resume.Offset instead of
 	// starting over. Nil: nothing to resume.
 	Resume *InitResume
+	// MaxRollbackBytes bounds what a client discards of its own log
+	// without an operator: a rollback to the sync point, or the records
+	// an internal init throws away (those the master may not hold; see
+	// discard.go), of more than this many bytes (record payload plus 24
+	// bytes each) is refused: the client stops in SyncRollbackRefused
+	// with Status.Err wrapping ErrRollbackRefused and
+	// EventRollbackRefused, until AllowRollback lets it proceed once
+	// (Oracle JE's rollback limit; Berkeley DB's AUTOROLLBACK off).
+	// 0 = no limit, the default.
+	MaxRollbackBytes int64
 
 	// HeartbeatTicks: the master sends HEARTBEAT when it has sent
 	// nothing for this long. Default 100 (1 s). Berkeley DB leaves
@@ -266,6 +276,9 @@ func (c Config) Validate() error {
 	nonNeg("GapBufferBytes", c.GapBufferBytes)
 	if c.InitRetainMaxBytes < 0 {
 		bad("InitRetainMaxBytes (%d) must be >= 0", c.InitRetainMaxBytes)
+	}
+	if c.MaxRollbackBytes < 0 {
+		bad("MaxRollbackBytes (%d) must be >= 0 (0 = no limit)", c.MaxRollbackBytes)
 	}
 	nonNeg("HeartbeatTicks", c.HeartbeatTicks)
 	nonNeg("HeartbeatMonitorTicks", c.HeartbeatMonitorTicks)

@@ -24,6 +24,14 @@ var (
 	// start another init that would likely fail the same way; Sync
 	// retries (raise InitRetainMaxBytes or ThrottleBytes first).
 	ErrInitAbandoned = errors.New("rep: internal init abandoned: the log needed to catch up after the snapshot was not retained")
+	// ErrRollbackRefused means the client would discard more of its own
+	// log than MaxRollbackBytes allows (a rollback to the sync point, or
+	// the records an internal init replaces): it stopped instead, in
+	// SyncRollbackRefused. AllowRollback lets it proceed once.
+	ErrRollbackRefused = errors.New("rep: rollback refused: it would discard more of this site's log than MaxRollbackBytes allows")
+	// ErrNoRollbackRefused is AllowRollback's answer on a site that is
+	// not stopped in SyncRollbackRefused: there is nothing to allow.
+	ErrNoRollbackRefused = errors.New("rep: no rollback refused: the site is not stopped in rollback_refused")
 	// ErrStaleGen rejects a role change to a generation older than the
 	// one the site already knows.
 	ErrStaleGen = errors.New("rep: stale generation")

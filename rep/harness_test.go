@@ -30,6 +30,7 @@ type hnode struct {
 	commits  []CommitResult
 	events   []Event
 	status   Status
+	installs []Install // every Ready.Install carried out
 }
 
 type harness struct {
@@ -142,6 +143,14 @@ func (h *harness) process(id SiteID) {
 			hn.snapIn = append(hn.snapIn, c.Data...)
 		}
 		if in := rd.Install; in != nil {
+			// The records after Discard go to the rollback file, as
+			// env's Replica.Install writes them.
+			for _, r := range hn.log.Records() {
+				if in.Discard.Less(r.LSN) {
+					hn.rollback = append(hn.rollback, r)
+				}
+			}
+			hn.installs = append(hn.installs, *in)
 			hn.base, hn.snapIn = hn.snapIn, nil
 			hn.log.Reset(in.Snap.LSN)
 		}

@@ -45,6 +45,11 @@ func (n *Node) startInitFrom(peerOK bool) {
 		n.event(Event{Type: EventJoinFailure, Site: n.master, Gen: n.gen, LSN: n.last})
 		return
 	}
+	d := n.discardPoint()
+	if n.refuseDiscard(d, "internal init") {
+		return
+	}
+	n.c.discard = d
 	n.c.state = SyncInit
 	n.stats.Inits++
 	n.event(Event{Type: EventInitStarted, Site: n.master, Gen: n.gen})
@@ -146,11 +151,17 @@ func (n *Node) handlePage(m Message) {
 }
 
 // finishInit asks the driver to install the snapshot; the log continues
-// after the snapshot's LSN.
+// after the snapshot's LSN. The driver first keeps the records after
+// Discard in a rollback file (discard.go).
 func (n *Node) finishInit() {
 	n.clearRequest()
-	n.out.install = &Install{Snap: n.c.snap}
+	if n.c.discard.Less(n.last) {
+		n.stats.InitDiscards++
+		n.event(Event{Type: EventRollback, Site: n.master, Gen: n.gen, LSN: n.c.discard})
+	}
+	n.out.install = &Install{Snap: n.c.snap, Discard: n.c.discard}
 	n.partial = InitResume{}
+	n.lowerShared(n.c.snap.LSN)
 	n.out.appends = nil
 	n.last, n.durable = n.c.snap.LSN, n.c.snap.LSN
 	n.c.ackSent = lsn.Zero

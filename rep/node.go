@@ -50,9 +50,15 @@ const (
 	// needed to catch up after internal init (InitRetainMaxBytes).
 	// Status.Err wraps ErrInitAbandoned. Sync retries.
 	SyncInitFailed
+	// SyncRollbackRefused: syncing would discard more of the client's own
+	// log than MaxRollbackBytes allows (a rollback to the sync point, or
+	// internal init). Nothing was discarded. Status.Err wraps
+	// ErrRollbackRefused. AllowRollback lets it proceed once; Sync
+	// retries (and is refused again unless something changed).
+	SyncRollbackRefused
 )
 
-var syncStateNames = [...]string{"none", "delayed", "verify", "init", "catchup", "ready", "join_failed", "init_failed"}
+var syncStateNames = [...]string{"none", "delayed", "verify", "init", "catchup", "ready", "join_failed", "init_failed", "rollback_refused"}
 
 func (s SyncState) String() string {
 	if int(s) < len(syncStateNames) {
@@ -75,7 +81,7 @@ type Status struct {
 	// NoWait echoes Config.NoWait.
 	NoWait bool
 	// Err is non-nil when the site cannot continue: it wraps
-	// ErrJoinFailure or ErrInitAbandoned.
+	// ErrJoinFailure, ErrInitAbandoned or ErrRollbackRefused.
 	Err error
 	// Last is the newest record in (or handed to the driver for) the
 	// local log; Durable the newest the driver reported persisted.
@@ -121,6 +127,13 @@ type Node struct {
 	last    lsn.LSN // newest record in the local log or handed to Append
 	durable lsn.LSN
 	written uint64 // bytes of records added to the local log (Record.size), for InitRetainMaxBytes
+
+	// shared: the newest record of the local log known to be in every
+	// later master's history (the commit point this site last knew);
+	// allowRollback: AllowRollback was called and not used yet
+	// (discard.go).
+	shared        lsn.LSN
+	allowRollback bool
 
 	sites map[SiteID]*siteState
 	m     masterState
@@ -408,6 +421,7 @@ func (n *Node) BecomeMaster(gen uint64) error {
 	if n.role == RoleMaster && gen == n.gen {
 		return nil
 	}
+	n.noteShared()
 	n.role, n.gen, n.master = RoleMaster, gen, n.cfg.ID
 	n.c = clientState{}
 	n.abandonPending()
@@ -462,6 +476,7 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 		n.resume()
 		return
 	}
+	n.noteShared()
 	if n.role == RoleMaster {
 		n.abandonPending()
 		n.m = masterState{}
@@ -487,14 +502,14 @@ func (n *Node) becomeClient(master SiteID, gen uint64) {
 }
 
 // Sync starts a delayed synchronisation with the master (rep_sync), or
-// retries one that failed (SyncJoinFailed, SyncInitFailed). It is a
-// no-op otherwise.
+// retries one that failed (SyncJoinFailed, SyncInitFailed,
+// SyncRollbackRefused). It is a no-op otherwise.
 func (n *Node) Sync() error {
 	if n.role != RoleClient {
 		return ErrNotClient
 	}
 	switch n.c.state {
-	case SyncDelayed, SyncJoinFailed, SyncInitFailed:
+	case SyncDelayed, SyncJoinFailed, SyncInitFailed, SyncRollbackRefused:
 		n.c.err = nil
 		n.syncAsked = n.gen == 0 && n.c.state == SyncDelayed
 		n.startSync()

@@ -16,9 +16,11 @@ import (
 //  2. Chunks: write each snapshot chunk at its Offset into the incoming
 //     snapshot file for its Snap.ID (Offset 0 starts a new file,
 //     discarding any partial one).
-//  3. Install: replace the data by the received snapshot Install.Snap and
-//     reset the log so the next record follows Install.Snap.LSN
-//     (env.InstallSnapshot). Durable before 4.
+//  3. Install: first write the local log's records after Install.Discard
+//     to a rollback file, as for Rollback (durable); then replace the
+//     data by the received snapshot Install.Snap and reset the log so the
+//     next record follows Install.Snap.LSN (env.InstallSnapshot). Durable
+//     before 4.
 //  4. Append: write each record at its LSN (wal.AppendAt), in order. They
 //     need not be fsynced before 5: the driver fsyncs when it likes and
 //     then calls Persisted(last durable LSN); only then does the client
@@ -75,6 +77,12 @@ type InitResume struct {
 // Install asks the driver to install the completely received snapshot.
 type Install struct {
 	Snap SnapInfo
+	// Discard: the local log's records after it are the client's own
+	// that the master may not hold (rep/discard.go); the install throws
+	// them away, so the driver writes them to a rollback file first.
+	// Zero means every record the log holds. A client whose log is the
+	// master's sets its last record: nothing to keep.
+	Discard lsn.LSN
 }
 
 // CommitResult is the outcome for a commit record appended with Perm.
@@ -101,7 +109,8 @@ const (
 	// HeartbeatMonitorTicks. Reported once per silence; MasterHeard
 	// starts a new one.
 	EventMasterSilent
-	// EventRollback: the log after LSN is being rolled back.
+	// EventRollback: the log after LSN is being rolled back: to the sync
+	// point, or discarded by an internal init (Install.Discard).
 	EventRollback
 	// EventSyncDelayed: a new master is known but DelayClient holds the
 	// sync until Sync is called.
@@ -118,10 +127,16 @@ const (
 	// retention point dropped; on the client Site is its master, LSN the
 	// snapshot's, and Status.Err wraps ErrInitAbandoned.
 	EventInitFailed
+	// EventRollbackRefused: syncing with master Site would discard this
+	// client's log after LSN, more than MaxRollbackBytes; the client
+	// stopped in SyncRollbackRefused (Status.Err wraps
+	// ErrRollbackRefused).
+	EventRollbackRefused
 )
 
 var eventNames = [...]string{"", "NewMaster", "StartupDone", "PermFailed", "JoinFailure",
-	"ConnectBroken", "MasterSilent", "Rollback", "SyncDelayed", "InitStarted", "InitDone", "DupMaster", "InitFailed"}
+	"ConnectBroken", "MasterSilent", "Rollback", "SyncDelayed", "InitStarted", "InitDone", "DupMaster", "InitFailed",
+	"RollbackRefused"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventNames) && t != 0 {

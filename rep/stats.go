@@ -73,6 +73,9 @@ type Stats struct {
 	InitsFailed       uint64 // inits stopped with ErrInitAbandoned
 	InitsResumed      uint64 // inits that went on from a partly received snapshot
 	PageBytesResumed  uint64 // snapshot bytes not sent again thanks to a resume
+	InitDiscards      uint64 // inits that discarded records of the local log (Install.Discard before its end)
+	RollbacksRefused  uint64 // rollbacks or init discards refused by MaxRollbackBytes
+	RollbacksAllowed  uint64 // of those, let through once by AllowRollback
 }
 
 // Stats returns a snapshot of the counters.

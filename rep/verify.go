@@ -9,6 +9,8 @@ func (n *Node) startSync() {
 	n.stats.Syncs++
 	n.dropBuffer()
 	n.clearRequest()
+	n.noteShared()
+	n.c.diverged, n.c.divergedBelow = false, lsn.Zero
 	if n.last.IsZero() {
 		// Nothing to verify: everything comes from the master.
 		n.syncPoint(lsn.Zero)
@@ -41,6 +43,10 @@ func (n *Node) handleVerify(m Message) {
 		}
 	}
 	prev, err := n.log.Prev(m.LSN)
+	if !n.c.diverged || prev.Less(n.c.divergedBelow) {
+		// prev is Zero on error: everything is then in doubt.
+		n.c.diverged, n.c.divergedBelow = true, prev
+	}
 	if err != nil || prev.IsZero() {
 		n.stats.Outdated++
 		n.startInit()
@@ -53,10 +59,15 @@ func (n *Node) handleVerify(m Message) {
 }
 
 // syncPoint rolls back whatever follows s (the driver undoes it and keeps
-// the records in the rollback file), then requests the log after s.
+// the records in the rollback file), then requests the log after s. A
+// rollback over MaxRollbackBytes is refused instead (discard.go).
 func (n *Node) syncPoint(s lsn.LSN) {
 	n.clearRequest()
 	if s.Less(n.last) {
+		if n.refuseDiscard(s, "rolling back to the sync point") {
+			return
+		}
+		n.lowerShared(s)
 		n.out.rollback = &Rollback{To: s, From: n.last}
 		n.dropAppendsAfter(s)
 		n.stats.Rollbacks++

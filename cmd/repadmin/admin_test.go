@@ -49,6 +49,7 @@ func TestAdminCommandsPostTheContractBodies(t *testing.T) {
 		{[]string{"transfer", "--to", "3"}, "/v1/admin/transfer", `{"to":3}`, "site 3"},
 		{[]string{"archive"}, "/v1/admin/archive", "", "2 log file(s) removed"},
 		{[]string{"archive", "--force"}, "/v1/admin/archive", `{"dry_run":false,"force":true}`, "2 log file(s) removed"},
+		{[]string{"allow-rollback"}, "/v1/admin/allow-rollback", "", "may now roll back once"},
 	} {
 		*got = nil
 		code, out, errs := runCmd(append([]string{"--node", node}, c.args...)...)

@@ -13,6 +13,7 @@
 //	repadmin --node host:port stat [--json]     every counter: replication, elections, environment
 //	repadmin --node host:port sync [--delay|--no-delay] | elect | transfer --to ID | archive [--dry-run] [--force]
 //	repadmin --node host:port sync --wait [--timeout 10m]   sync, then a progress bar until caught up
+//	repadmin --node host:port allow-rollback   let a client stopped by --max-rollback-bytes proceed once
 //	repadmin --node host:port verify   check the site's data file against its log; on a master, every site's data against its own
 package main
 
@@ -45,6 +46,8 @@ Commands:
                           checkpoint, then remove log files no longer needed; it keeps
                           what lagging sites within --log-keep-bytes need unless --force;
                           --dry-run lists what it would remove and keep for which site
+  allow-rollback          let a client stopped in rollback_refused (--max-rollback-bytes)
+                          roll back or discard its log once; the records go to a rollback file
   verify                  read every key of the site's data file and check it against its log;
                           on a master also list the sites whose data differs from its own
   log dump   --dir DIR [--limit N]   print the records of a stopped site's log
@@ -104,6 +107,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runPriority(*node, args[1:], stdout, stderr)
 	case "archive":
 		return runArchive(*node, args[1:], stdout, stderr)
+	case "allow-rollback":
+		return runAllowRollback(*node, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(*node, args[1:], stdout, stderr)
 	case "log":

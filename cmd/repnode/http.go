@@ -33,6 +33,7 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/admin/transfer", n.handleTransfer)
 	mux.HandleFunc("POST /v1/admin/priority", n.handlePriority)
 	mux.HandleFunc("POST /v1/admin/archive", n.handleArchive)
+	mux.HandleFunc("POST /v1/admin/allow-rollback", n.handleAllowRollback)
 	mux.HandleFunc("POST /v1/admin/verify", n.handleVerify)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	if n.cfg.Pprof {
@@ -84,7 +85,7 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "site is synchronising with its master (lockout): " + err.Error()})
 	case errors.Is(err, env.ErrNeverApplied):
 		writeJSON(w, http.StatusGone, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, site.ErrJoinFailure):
+	case errors.Is(err, site.ErrJoinFailure), errors.Is(err, site.ErrRollbackRefused):
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: err.Error()})
 	case errors.Is(err, env.ErrEmptyBucket), errors.Is(err, env.ErrEmptyKey), errors.Is(err, env.ErrKeyTooLarge):
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error()})

@@ -204,6 +204,10 @@ func TestAdminEndpoints(t *testing.T) {
 	if code, body, _ := do(t, "POST", srv.URL+"/v1/admin/sync", `{bad`); code != http.StatusBadRequest {
 		t.Fatalf("sync bad body: %d %s", code, body)
 	}
+	// A master rolls nothing back: allow-rollback is refused (409).
+	if code, body, _ := do(t, "POST", srv.URL+"/v1/admin/allow-rollback", ""); code != http.StatusConflict || !strings.Contains(string(body), "not a client") {
+		t.Fatalf("allow-rollback on a master: %d %s", code, body)
+	}
 }
 
 func TestMetrics(t *testing.T) {

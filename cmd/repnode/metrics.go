@@ -127,6 +127,8 @@ var counters = []counter{
 	{desc("master_changes_total", "Master changes seen."), func(r repStats, _ envStats) uint64 { return r.MasterChanges }},
 	{desc("syncs_total", "Synchronisations with a master started."), func(r repStats, _ envStats) uint64 { return r.Syncs }},
 	{desc("rollbacks_total", "Rollbacks to a sync point."), func(r repStats, _ envStats) uint64 { return r.Rollbacks }},
+	{desc("init_discards_total", "Internal inits that discarded this site's own log records (kept in a rollback file)."), func(r repStats, _ envStats) uint64 { return r.InitDiscards }},
+	{desc("rollbacks_refused_total", "Rollbacks or init discards refused by --max-rollback-bytes."), func(r repStats, _ envStats) uint64 { return r.RollbacksRefused }},
 	{desc("inits_total", "Internal initializations started."), func(r repStats, _ envStats) uint64 { return r.Inits }},
 	{desc("inits_done_total", "Internal initializations completed."), func(r repStats, _ envStats) uint64 { return r.InitsDone }},
 	{desc("inits_failed_total", "Internal initializations abandoned."), func(r repStats, _ envStats) uint64 { return r.InitsFailed }},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"logship/internal/sitecore"
+	"logship/rep"
 )
 
 // StartMaster makes this site the master of generation gen (rep_start
@@ -25,6 +26,26 @@ func (s *Site) StartClient(master SiteID) error {
 // Sync starts a delayed client's synchronisation with its master now
 // (rep_sync), or retries a failed join or init.
 func (s *Site) Sync() error { return s.do(func() error { return mapCoreErr(s.c.Sync()) }) }
+
+// AllowRollback lets a client stopped in rollback_refused (its sync
+// would discard more of its own log than Config.MaxRollbackBytes) go
+// ahead once: it syncs again, and the rollback or init it was refused
+// proceeds, keeping the discarded records in a rollback file. It fails
+// with rep.ErrNoRollbackRefused when nothing was refused.
+func (s *Site) AllowRollback() error {
+	return s.do(func() error {
+		switch err := s.c.AllowRollback(); {
+		case errors.Is(err, rep.ErrNoRollbackRefused):
+			return ErrNoRollbackRefused
+		case errors.Is(err, rep.ErrNotClient):
+			return fmt.Errorf("site: allow rollback: %w", err)
+		case err != nil:
+			return fmt.Errorf("site: allow rollback: %w", mapCoreErr(err))
+		}
+		s.log.Warn("rep: rollback allowed once by the operator")
+		return nil
+	})
+}
 
 // SetDelayClient turns delayed synchronisation on or off at run time
 // (Config.DelayClient; repnode's POST /v1/admin/sync {"delay":bool}).

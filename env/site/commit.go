@@ -204,6 +204,9 @@ func (s *Site) gate(ctx context.Context, write bool) error {
 			if errors.Is(st.Err, rep.ErrJoinFailure) {
 				return fmt.Errorf("%w: %w", ErrJoinFailure, st.Err)
 			}
+			if errors.Is(st.Err, rep.ErrRollbackRefused) {
+				return fmt.Errorf("%w: %w", ErrRollbackRefused, st.Err)
+			}
 			return st.Err
 		}
 		if !st.Lockout {

@@ -41,6 +41,11 @@ type Config struct {
 	// NoAutoInit: a client too far behind fails with ErrJoinFailure
 	// instead of internal init.
 	NoAutoInit bool
+	// MaxRollbackBytes: a client that would discard more of its own log
+	// than this (a rollback to the sync point, or an internal init's
+	// discard) stops in rollback_refused until AllowRollback
+	// (rep.Config.MaxRollbackBytes; 0 = no limit).
+	MaxRollbackBytes int64
 
 	Timing   Timing
 	Election Election
@@ -282,6 +287,7 @@ func (c Config) CoreConfig(log rep.LogReader, hs elect.HardState, rnd elect.Rand
 		rc.ID, rc.Priority, rc.Sites, rc.Log = c.ID, c.Priority, dataSites(c.Sites), log
 		rc.StartDisconnected = true // the transport reports each connection
 		rc.AckPolicy, rc.Peer, rc.DelayClient, rc.NoWait, rc.NoAutoInit = c.AckPolicy, c.Peer, c.DelayClient, c.NoWait, c.NoAutoInit
+		rc.MaxRollbackBytes = c.MaxRollbackBytes
 		rc.AckTimeoutTicks = c.ticks(rc.AckTimeoutTicks, c.Timing.AckTimeout)
 		rc.HeartbeatTicks = c.ticks(rc.HeartbeatTicks, heartbeat)
 		rc.HeartbeatMonitorTicks = c.ticks(rc.HeartbeatMonitorTicks, monitor)

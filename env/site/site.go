@@ -420,7 +420,7 @@ func (s *Site) repEvent(ev rep.Event) {
 	switch ev.Type {
 	case rep.EventPermFailed, rep.EventConnectBroken, rep.EventMasterSilent:
 		lvl = slog.LevelWarn
-	case rep.EventJoinFailure, rep.EventInitFailed, rep.EventDupMaster:
+	case rep.EventJoinFailure, rep.EventInitFailed, rep.EventDupMaster, rep.EventRollbackRefused:
 		lvl = slog.LevelError
 	}
 	s.log.Log(context.Background(), lvl, "rep: "+ev.Type.String(), "peer", uint64(ev.Site), "gen", ev.Gen, "lsn", ev.LSN.String())

@@ -55,6 +55,13 @@ var (
 	// ErrJoinFailure: the client is too far behind its master to catch
 	// up from the log and NoAutoInit forbids internal init.
 	ErrJoinFailure = fmt.Errorf("site: %w", rep.ErrJoinFailure)
+	// ErrRollbackRefused: the client stopped rather than discard more of
+	// its own log than Config.MaxRollbackBytes allows (Status.Err wraps
+	// it; AllowRollback lets it proceed once).
+	ErrRollbackRefused = fmt.Errorf("site: %w", rep.ErrRollbackRefused)
+	// ErrNoRollbackRefused: AllowRollback on a client that refused
+	// nothing.
+	ErrNoRollbackRefused = fmt.Errorf("site: %w", rep.ErrNoRollbackRefused)
 	// ErrElections: an appointment (StartMaster, StartClient) on a site
 	// whose master elections choose, or an election command (Elect,
 	// Transfer) on one without elections.

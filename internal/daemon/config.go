@@ -139,6 +139,11 @@ type Config struct {
 	AutoRemoveLogs bool   `toml:"auto-remove-logs"`
 	LogKeepBytes   int64  `toml:"log-keep-bytes"`
 
+	// MaxRollbackBytes: a sync that would discard more of this site's
+	// own log (a rollback, or an internal init's discard) stops instead,
+	// until repadmin allow-rollback (0 = no limit).
+	MaxRollbackBytes int64 `toml:"max-rollback-bytes"`
+
 	CheckpointInterval time.Duration `toml:"checkpoint-interval"`
 	VerifyOnOpen       bool          `toml:"verify-on-open"`
 	VerifyInterval     time.Duration `toml:"verify-interval"`
@@ -361,6 +366,9 @@ func (c Config) Validate() error {
 			bad("witness", "a witness is never master: leave --priority unset or 0")
 		}
 	}
+	if c.MaxRollbackBytes < 0 {
+		bad("max-rollback-bytes", "%d: must be >= 0 (0 = no limit)", c.MaxRollbackBytes)
+	}
 	if c.MaxValueSize < 0 {
 		bad("max-value-size", "%d: must be >= 0 (0 = automatic)", c.MaxValueSize)
 	} else if err := c.EnvConfig().Validate(); err != nil {
@@ -464,6 +472,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.BoolVar(&c.NoWait, "no-wait", c.NoWait, "operations on a synchronising client fail at once (lockout) instead of waiting")
 	fs.BoolVar(&c.NoAutoInit, "no-auto-init", c.NoAutoInit, "a client too far behind fails to join instead of internal initialization")
 	fs.Int64Var(&c.LogFileSize, "log-file-size", c.LogFileSize, "log file size in bytes")
+	fs.Int64Var(&c.MaxRollbackBytes, "max-rollback-bytes", c.MaxRollbackBytes, "a sync that would discard more than this many bytes of this site's own log (rollback, or internal init) stops until 'repadmin allow-rollback' (0 = no limit)")
 	fs.IntVar(&c.MaxValueSize, "max-value-size", c.MaxValueSize, "largest value a PUT accepts, in bytes (0 = 1 MiB, or less to fit --log-file-size)")
 	fs.BoolVar(&c.AutoRemoveLogs, "auto-remove-logs", c.AutoRemoveLogs, "remove log files a checkpoint no longer needs")
 	fs.Int64Var(&c.LogKeepBytes, "log-keep-bytes", c.LogKeepBytes, "keep log for lagging sites (a client down for a while) up to this many bytes behind the end of the log, so they catch up from the log rather than by internal init; a site further behind is let go (0 = keep none)")
@@ -588,6 +597,7 @@ func (c Config) SiteConfig(tr transport.Transport) (site.Config, error) {
 	}
 	sc.AckPolicy, sc.Peer = ack, site.SiteID(c.Peer)
 	sc.DelayClient, sc.NoWait, sc.NoAutoInit = c.DelayClient, c.NoWait, c.NoAutoInit
+	sc.MaxRollbackBytes = c.MaxRollbackBytes
 	sc.Timing.AckTimeout, sc.Timing.RequestMin, sc.Timing.RequestMax = c.AckTimeout, c.RequestMin, c.RequestMax
 	if c.Mode() == ModeElect {
 		c.electionConfig(&sc)

@@ -64,6 +64,10 @@ func TestFlagsAndTOMLAgree(t *testing.T) {
 				return c.Heartbeat == 200*time.Millisecond && c.HeartbeatMonitor == time.Second && c.AckTimeout == 300*time.Millisecond &&
 					c.RequestMin == 10*time.Millisecond && c.RequestMax == 500*time.Millisecond && c.ElectionTimeout == 700*time.Millisecond
 			}},
+		{"rollback limit", []string{"--max-rollback-bytes", "65536"}, "max-rollback-bytes = 65536", func(c Config) bool {
+			sc, err := c.SiteConfig(nil)
+			return c.MaxRollbackBytes == 64<<10 && err == nil && sc.MaxRollbackBytes == 64<<10
+		}},
 		{"group and logs", []string{"--group", "g1", "--log-format", "json", "--log-level", "debug"}, "group = \"g1\"\nlog-format = \"json\"\nlog-level = \"debug\"",
 			func(c Config) bool { return c.Group == "g1" && c.LogFormat == "json" && c.LogLevel == "debug" }},
 	}
@@ -124,6 +128,7 @@ func TestBadConfig(t *testing.T) {
 		{"monitor below heartbeat", append(append([]string{}, base...), "--heartbeat", "1s", "--heartbeat-monitor", "500ms"), "", "--heartbeat-monitor"},
 		{"zero timeout", append(append([]string{}, base...), "--ack-timeout", "0s"), "", "--ack-timeout"},
 		{"request min>max", append(append([]string{}, base...), "--request-min", "2s", "--request-max", "1s"), "", "--request-max"},
+		{"negative rollback limit", append(append([]string{}, base...), "--max-rollback-bytes", "-1"), "", "--max-rollback-bytes"},
 		{"tiny log file", append(append([]string{}, base...), "--log-file-size", "10"), "", "--log-file-size"},
 		// Found by the simulator drawing daemon configurations: the flags
 		// passed, and the election core refused them at start.

@@ -68,6 +68,17 @@ func (c *Core) Sync() error {
 	return err
 }
 
+// AllowRollback lets a client stopped in SyncRollbackRefused proceed
+// once (rep.Node.AllowRollback).
+func (c *Core) AllowRollback() error {
+	if c.rep == nil || c.halted {
+		return ErrHalted
+	}
+	err := c.rep.AllowRollback()
+	c.settle()
+	return err
+}
+
 // SetDelayClient turns delayed synchronisation on or off.
 func (c *Core) SetDelayClient(on bool) {
 	if c.rep != nil {
