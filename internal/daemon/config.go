@@ -17,6 +17,7 @@ import (
 
 	"logship/env"
 	"logship/env/site"
+	"logship/rep"
 	"logship/rep/transport"
 )
 
@@ -144,6 +145,17 @@ type Config struct {
 	// until repadmin allow-rollback (0 = no limit).
 	MaxRollbackBytes int64 `toml:"max-rollback-bytes"`
 
+	// What replication sends at once (site.Throttle): one LOG message,
+	// one catch-up pass (Berkeley DB's rep_set_limit), the records a
+	// client holds ahead of a gap, one internal-init chunk, and the log
+	// kept for one internal init.
+	BulkBytes          int   `toml:"bulk-bytes"`
+	NoBulk             bool  `toml:"no-bulk"`
+	ThrottleBytes      int   `toml:"throttle-bytes"`
+	GapBufferBytes     int   `toml:"gap-buffer-bytes"`
+	InitChunkBytes     int   `toml:"init-chunk-bytes"`
+	InitRetainMaxBytes int64 `toml:"init-retain-max-bytes"`
+
 	CheckpointInterval time.Duration `toml:"checkpoint-interval"`
 	VerifyOnOpen       bool          `toml:"verify-on-open"`
 	VerifyInterval     time.Duration `toml:"verify-interval"`
@@ -185,6 +197,12 @@ func DefaultConfig() Config {
 		// Like PostgreSQL's wal_keep_size: a client down for a while
 		// catches up from the log, not by a full copy.
 		LogKeepBytes: env.DefaultConfig().LogKeepBytes,
+		// rep's defaults, shown by --help.
+		BulkBytes:          rep.DefaultConfig().BulkBytes,
+		ThrottleBytes:      rep.DefaultConfig().ThrottleBytes,
+		GapBufferBytes:     rep.DefaultConfig().GapBufferBytes,
+		InitChunkBytes:     rep.DefaultConfig().InitChunkBytes,
+		InitRetainMaxBytes: rep.DefaultConfig().InitRetainMaxBytes,
 		// A daemon checkpoints by itself, as PostgreSQL does; Berkeley
 		// DB leaves it to a db_checkpoint the operator runs.
 		CheckpointInterval: time.Minute,
@@ -369,6 +387,7 @@ func (c Config) Validate() error {
 	if c.MaxRollbackBytes < 0 {
 		bad("max-rollback-bytes", "%d: must be >= 0 (0 = no limit)", c.MaxRollbackBytes)
 	}
+	c.validateThrottle(bad)
 	if c.MaxValueSize < 0 {
 		bad("max-value-size", "%d: must be >= 0 (0 = automatic)", c.MaxValueSize)
 	} else if err := c.EnvConfig().Validate(); err != nil {
@@ -475,6 +494,12 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.Int64Var(&c.MaxRollbackBytes, "max-rollback-bytes", c.MaxRollbackBytes, "a sync that would discard more than this many bytes of this site's own log (rollback, or internal init) stops until 'repadmin allow-rollback' (0 = no limit)")
 	fs.IntVar(&c.MaxValueSize, "max-value-size", c.MaxValueSize, "largest value a PUT accepts, in bytes (0 = 1 MiB, or less to fit --log-file-size)")
 	fs.BoolVar(&c.AutoRemoveLogs, "auto-remove-logs", c.AutoRemoveLogs, "remove log files a checkpoint no longer needs")
+	fs.IntVar(&c.BulkBytes, "bulk-bytes", c.BulkBytes, "largest LOG message: records appended together travel in one message up to this many bytes")
+	fs.BoolVar(&c.NoBulk, "no-bulk", c.NoBulk, "send one record per LOG message (Berkeley DB's bulk transfer off)")
+	fs.IntVar(&c.ThrottleBytes, "throttle-bytes", c.ThrottleBytes, "catch-up rate limit: log bytes a site sends in answer to one request of a lagging client before the client asks again (Berkeley DB's rep_set_limit)")
+	fs.IntVar(&c.GapBufferBytes, "gap-buffer-bytes", c.GapBufferBytes, "records a client holds ahead of a gap in its log while it asks for the missing ones")
+	fs.IntVar(&c.InitChunkBytes, "init-chunk-bytes", c.InitChunkBytes, fmt.Sprintf("internal init: bytes of the snapshot in one message (at most %d)", rep.MaxChunkBytes))
+	fs.Int64Var(&c.InitRetainMaxBytes, "init-retain-max-bytes", c.InitRetainMaxBytes, "internal init: the most log kept for one client from its snapshot until it caught up; past it the init is abandoned (0 = no bound)")
 	fs.Int64Var(&c.LogKeepBytes, "log-keep-bytes", c.LogKeepBytes, "keep log for lagging sites (a client down for a while) up to this many bytes behind the end of the log, so they catch up from the log rather than by internal init; a site further behind is let go (0 = keep none)")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", c.CheckpointInterval, "take a checkpoint this often (0 = only on POST /v1/admin/archive)")
 	fs.BoolVar(&c.VerifyOnOpen, "verify-on-open", c.VerifyOnOpen, "at start, read every key of data.db and check it against the log's digest (costs a read of the whole file); damage stops the start")
@@ -598,6 +623,11 @@ func (c Config) SiteConfig(tr transport.Transport) (site.Config, error) {
 	sc.AckPolicy, sc.Peer = ack, site.SiteID(c.Peer)
 	sc.DelayClient, sc.NoWait, sc.NoAutoInit = c.DelayClient, c.NoWait, c.NoAutoInit
 	sc.MaxRollbackBytes = c.MaxRollbackBytes
+	sc.Throttle = site.Throttle{BulkBytes: c.BulkBytes, NoBulk: c.NoBulk, ThrottleBytes: c.ThrottleBytes,
+		GapBufferBytes: c.GapBufferBytes, InitChunkBytes: c.InitChunkBytes, InitRetainMaxBytes: c.InitRetainMaxBytes}
+	if c.InitRetainMaxBytes == 0 {
+		sc.Throttle.InitRetainMaxBytes = -1 // site: negative = no bound; the flag's 0 says "no bound"
+	}
 	sc.Timing.AckTimeout, sc.Timing.RequestMin, sc.Timing.RequestMax = c.AckTimeout, c.RequestMin, c.RequestMax
 	if c.Mode() == ModeElect {
 		c.electionConfig(&sc)
@@ -625,4 +655,25 @@ func (p Peers) IDs() []uint64 {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// validateThrottle checks the sizes of what replication sends at once: a
+// LOG message and an init chunk must fit one transport frame.
+func (c Config) validateThrottle(bad func(name, format string, args ...any)) {
+	frame := transport.DefaultMaxFrameSize - 64<<10 // room for the message's other fields
+	if c.BulkBytes < 1 || c.BulkBytes > frame {
+		bad("bulk-bytes", "%d: must be in [1, %d]", c.BulkBytes, frame)
+	}
+	if c.ThrottleBytes < 1 {
+		bad("throttle-bytes", "%d: must be > 0", c.ThrottleBytes)
+	}
+	if c.GapBufferBytes < 1 {
+		bad("gap-buffer-bytes", "%d: must be > 0", c.GapBufferBytes)
+	}
+	if c.InitChunkBytes < 1 || c.InitChunkBytes > rep.MaxChunkBytes {
+		bad("init-chunk-bytes", "%d: must be in [1, %d]", c.InitChunkBytes, rep.MaxChunkBytes)
+	}
+	if c.InitRetainMaxBytes < 0 {
+		bad("init-retain-max-bytes", "%d: must be >= 0 (0 = no bound)", c.InitRetainMaxBytes)
+	}
 }

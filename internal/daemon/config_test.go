@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"logship/env/site"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -68,6 +69,15 @@ func TestFlagsAndTOMLAgree(t *testing.T) {
 			sc, err := c.SiteConfig(nil)
 			return c.MaxRollbackBytes == 64<<10 && err == nil && sc.MaxRollbackBytes == 64<<10
 		}},
+		{"throttle", []string{"--bulk-bytes", "65536", "--no-bulk", "--throttle-bytes", "1048576", "--gap-buffer-bytes", "131072",
+			"--init-chunk-bytes", "1048576", "--init-retain-max-bytes", "0"},
+			"bulk-bytes = 65536\nno-bulk = true\nthrottle-bytes = 1048576\ngap-buffer-bytes = 131072\ninit-chunk-bytes = 1048576\ninit-retain-max-bytes = 0",
+			func(c Config) bool {
+				sc, err := c.SiteConfig(nil)
+				want := site.Throttle{BulkBytes: 64 << 10, NoBulk: true, ThrottleBytes: 1 << 20, GapBufferBytes: 128 << 10,
+					InitChunkBytes: 1 << 20, InitRetainMaxBytes: -1}
+				return err == nil && sc.Throttle == want
+			}},
 		{"group and logs", []string{"--group", "g1", "--log-format", "json", "--log-level", "debug"}, "group = \"g1\"\nlog-format = \"json\"\nlog-level = \"debug\"",
 			func(c Config) bool { return c.Group == "g1" && c.LogFormat == "json" && c.LogLevel == "debug" }},
 	}
@@ -129,6 +139,9 @@ func TestBadConfig(t *testing.T) {
 		{"zero timeout", append(append([]string{}, base...), "--ack-timeout", "0s"), "", "--ack-timeout"},
 		{"request min>max", append(append([]string{}, base...), "--request-min", "2s", "--request-max", "1s"), "", "--request-max"},
 		{"negative rollback limit", append(append([]string{}, base...), "--max-rollback-bytes", "-1"), "", "--max-rollback-bytes"},
+		{"chunk too big", append(append([]string{}, base...), "--init-chunk-bytes", "1073741824"), "", "--init-chunk-bytes"},
+		{"zero throttle", append(append([]string{}, base...), "--throttle-bytes", "0"), "", "--throttle-bytes"},
+		{"bulk beyond a frame", append(append([]string{}, base...), "--bulk-bytes", "1073741824"), "", "--bulk-bytes"},
 		{"tiny log file", append(append([]string{}, base...), "--log-file-size", "10"), "", "--log-file-size"},
 		// Found by the simulator drawing daemon configurations: the flags
 		// passed, and the election core refused them at start.

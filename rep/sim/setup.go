@@ -57,9 +57,10 @@ type Group struct {
 	Heartbeat    time.Duration // --heartbeat (0: automatic)
 	AckTimeout   time.Duration // --ack-timeout
 	LogFileSize  int64         // --log-file-size
-	// Throttle is the runtime's bulk and catch-up limits (an embedder's
-	// setting; repnode keeps rep's defaults): small ones make short runs
-	// split bulks, throttle catch-up and send several init chunks.
+	// Throttle is the bulk and catch-up limits (--bulk-bytes, --no-bulk,
+	// --throttle-bytes, --gap-buffer-bytes, --init-chunk-bytes): small
+	// ones make short runs split bulks, throttle catch-up and send
+	// several init chunks. Zero: the daemon's defaults.
 	Throttle envsite.Throttle
 	Members  []MemberSetup
 }
@@ -237,6 +238,13 @@ func (g Group) daemonConfig(dir string, id rep.SiteID) daemon.Config {
 	c.DelayClient, c.NoWait, c.Peer = m.Delay, m.NoWait, m.Peer
 	c.LogFileSize, c.MaxValueSize = g.LogFileSize, 256
 	c.Heartbeat, c.AckTimeout = g.Heartbeat, g.AckTimeout
+	if t := g.Throttle; t != (envsite.Throttle{}) {
+		c.BulkBytes, c.NoBulk, c.ThrottleBytes = t.BulkBytes, t.NoBulk, t.ThrottleBytes
+		c.GapBufferBytes, c.InitChunkBytes = t.GapBufferBytes, t.InitChunkBytes
+		if t.InitRetainMaxBytes != 0 {
+			c.InitRetainMaxBytes = t.InitRetainMaxBytes
+		}
+	}
 	if !g.Elect {
 		c.Client = true // --client: the run appoints (StartMaster, StartClient)
 	}
@@ -269,7 +277,6 @@ func (s *Sim) newCore(st *member) *sitecore.Core {
 	}
 	sc, err := dc.SiteConfig(transport.Transport(st.ep))
 	s.must(err, "site %d: daemon SiteConfig", st.id)
-	sc.Throttle = s.g.Throttle
 	if s.cfg.Storage == StorageEnv {
 		// A bbolt file's size depends on how the applier batched, which
 		// is not deterministic: one chunk keeps the message count, and so
