@@ -327,6 +327,9 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 			return s.storageFailed("persisting the election state", err)
 		}
 	}
+	if in := rd.Rep.Install; in != nil {
+		s.publishInstalling(in.Snap.Size)
+	}
 	snap, err := s.r.CarryOut(ctx, rd.Rep, s.sendRep)
 	if err != nil {
 		return s.storageFailed("carrying out replication", err)
