@@ -221,7 +221,9 @@ func TestSyncWaitStopMessagesSayWhatGoesOn(t *testing.T) {
 }
 
 func TestPhaseNames(t *testing.T) {
-	c := func(state string) api.Status { return api.Status{ID: 2, Role: "client", Master: 1, Gen: 1, SyncState: state} }
+	c := func(state string) api.Status {
+		return api.Status{ID: 2, Role: "client", Master: 1, Gen: 1, SyncState: state}
+	}
 	withInit := func(done, total int64, installing bool) api.Status {
 		st := c("init")
 		st.InitDone, st.InitTotal, st.Installing = done, total, installing
