@@ -102,7 +102,7 @@ func runSync(node string, args []string, stdout, stderr io.Writer) error {
 	if err := noArgs("sync", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&delay, "delay", false, "make the site wait for 'repadmin sync' before syncing with a new master")
 		fs.BoolVar(&noDelay, "no-delay", false, "make the site sync with a new master at once")
-		fs.BoolVar(&wait, "wait", false, "then show progress until the client has caught up with its master")
+		fs.BoolVar(&wait, "wait", false, "then show progress until the client has caught up with its master, following (and syncing with) a new one")
 		fs.DurationVar(&opt.Timeout, "timeout", 10*time.Minute, "with --wait: give up (exit 1) after this long; 0 waits forever")
 		fs.DurationVar(&opt.Interval, "interval", 500*time.Millisecond, "with --wait: time between polls")
 	}); err != nil {
