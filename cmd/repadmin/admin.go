@@ -102,7 +102,7 @@ func runSync(node string, args []string, stdout, stderr io.Writer) error {
 	if err := noArgs("sync", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&delay, "delay", false, "make the site wait for 'repadmin sync' before syncing with a new master")
 		fs.BoolVar(&noDelay, "no-delay", false, "make the site sync with a new master at once")
-		fs.BoolVar(&wait, "wait", false, "then show progress until the client has caught up with its master")
+		fs.BoolVar(&wait, "wait", false, "then show progress until the client has caught up with its master, following (and syncing with) a new one")
 		fs.DurationVar(&opt.Timeout, "timeout", 10*time.Minute, "with --wait: give up (exit 1) after this long; 0 waits forever")
 		fs.DurationVar(&opt.Interval, "interval", 500*time.Millisecond, "with --wait: time between polls")
 	}); err != nil {
@@ -119,9 +119,9 @@ func runSync(node string, args []string, stdout, stderr io.Writer) error {
 	case delay || noDelay:
 		body = map[string]bool{"delay": delay}
 	}
+	var st api.Status
 	if wait {
 		// Name the fix before the node refuses: --wait follows a client.
-		var st api.Status
 		if err := call(http.MethodGet, node, "/v1/status", nil, &st); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
@@ -134,11 +134,11 @@ func runSync(node string, args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case wait:
-		fmt.Fprintf(stdout, "sync started on %s; waiting until it has caught up\n", node)
+		fmt.Fprintf(stdout, "sync started on %s; waiting until it has caught up with its master, following any new one\n", node)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		opt.TTY = isTerminal(stdout)
-		if err := waitCaughtUp(ctx, node, opt, stdout); err != nil {
+		if err := waitCaughtUp(ctx, node, st, opt, stdout); err != nil {
 			return fmt.Errorf("sync --wait: %w", err)
 		}
 	case body == nil:

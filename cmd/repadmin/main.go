@@ -12,7 +12,7 @@
 //	repadmin --node host:port watch [--interval 1s] [--count N]   status, refreshed
 //	repadmin --node host:port stat [--json]     every counter: replication, elections, environment
 //	repadmin --node host:port sync [--delay|--no-delay] | elect | transfer --to ID | archive [--dry-run] [--force]
-//	repadmin --node host:port sync --wait [--timeout 10m]   sync, then a progress bar until caught up
+//	repadmin --node host:port sync --wait [--timeout 10m]   sync, then a progress bar until caught up (following a new master)
 //	repadmin --node host:port allow-rollback   let a client stopped by --max-rollback-bytes proceed once
 //	repadmin --node host:port verify   check the site's data file against its log; on a master, every site's data against its own
 package main
@@ -39,6 +39,7 @@ Commands:
   stat [--json]           every counter: replication, elections, environment
   sync [--delay|--no-delay]  start a delayed client's sync now, or set delayed sync
   sync --wait [--timeout D]  start it, then show progress until the client caught up
+                          with its master, following (and syncing with) a new one
   elect                   call an election
   transfer --to SITE      hand mastership to SITE
   priority --set N        change the site's election priority now (0 = never master)

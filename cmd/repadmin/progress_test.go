@@ -66,12 +66,21 @@ func clientAt(state string, behind int64) api.Status {
 	return api.Status{ID: 2, Role: "client", Master: 1, Gen: 1, LastLSN: "1/500", SyncState: state, BehindBytes: behind}
 }
 
+// TestSyncWaitShowsProgressUntilCaughtUp: every phase of a sync is named
+// on its progress line, in order: the snapshot asked but not arriving yet
+// (the master takes it), arriving (bytes of its size), installed, then
+// catch-up by log.
 func TestSyncWaitShowsProgressUntilCaughtUp(t *testing.T) {
+	initAt := func(done, total int64, installing bool) api.Status {
+		return api.Status{ID: 2, Role: "client", Master: 1, Gen: 1, SyncState: "init", InitDone: done, InitTotal: total, Installing: installing}
+	}
 	node := scriptedClient(t, []api.Status{
 		clientAt("delayed", 0), // sync --wait checks the role first
 		clientAt("delayed", 0),
 		clientAt("verify", 0),
-		{ID: 2, Role: "client", Master: 1, SyncState: "init", InitDone: 10, InitTotal: 100},
+		initAt(0, 0, false),
+		initAt(10, 100, false),
+		initAt(100, 100, true),
 		clientAt("catchup", 3000),
 		clientAt("catchup", 1000),
 		clientAt("ready", 0),
@@ -80,11 +89,19 @@ func TestSyncWaitShowsProgressUntilCaughtUp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, errs, out)
 	}
-	for _, want := range []string{"waiting for sync to start", "finding the sync point ...", "internal init [", "10 B / 100 B",
+	last := -1
+	for _, want := range []string{"waiting for sync to start", "finding the sync point ...", "master preparing snapshot ...",
+		"copying snapshot [", "10 B / 100 B", "installing snapshot (100 B) ...",
 		"catch-up [", "site 2 caught up with master 1 at 1/500"} {
-		if !strings.Contains(out, want) {
+		at := strings.Index(out, want)
+		if at < 0 {
 			t.Errorf("output lacks %q:\n%s", want, out)
+			continue
 		}
+		if at < last {
+			t.Errorf("%q out of order:\n%s", want, out)
+		}
+		last = at
 	}
 	if !strings.Contains(lineWith(out, "catch-up"), "ETA") {
 		t.Errorf("no ETA on the progress line:\n%s", out)

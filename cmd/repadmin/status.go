@@ -46,6 +46,9 @@ func printStatus(w io.Writer, node string, st api.Status) {
 	}
 	if st.InitTotal > 0 {
 		fmt.Fprintf(w, ", internal init %d/%d bytes", st.InitDone, st.InitTotal)
+		if st.Installing {
+			fmt.Fprint(w, ", installing")
+		}
 	}
 	fmt.Fprintln(w)
 	if st.EndLSN != "" {

@@ -286,7 +286,7 @@ func (n *node) status() (api.Status, error) {
 		LSN: st.LSN.String(), LastLSN: st.LSN.String(), EndLSN: endOfLog(st).String(),
 		DurableLSN: st.DurableLSN.String(), AppliedLSN: st.AppliedLSN.String(),
 		SyncState: syncStateName(st), Lockout: st.Lockout, StorageFailed: st.StorageFailed,
-		InitDone: st.InitDone, InitTotal: st.InitTotal, BehindBytes: st.BehindBytes, Ack: n.cfg.Ack,
+		InitDone: st.InitDone, InitTotal: st.InitTotal, Installing: st.Installing, BehindBytes: st.BehindBytes, Ack: n.cfg.Ack,
 		Mode: modeName(n.cfg.Mode()), Election: electionStatus(n),
 		Sites: []api.Site{},
 	}

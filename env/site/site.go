@@ -332,6 +332,9 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 			return s.storageFailed("persisting the election state", err)
 		}
 	}
+	if in := rd.Rep.Install; in != nil {
+		s.publishInstalling(in.Snap.Size)
+	}
 	if err := s.r.CarryOut(ctx, rd.Rep, s.sendRep); err != nil {
 		return s.storageFailed("carrying out replication", err)
 	}

@@ -153,8 +153,12 @@ type Status struct {
 	Lockout   bool
 	InitDone  int64 // internal init: bytes received of InitTotal
 	InitTotal int64
-	Err       error // ErrJoinFailure, an abandoned init, or the storage failure
-	Sites     []SiteStatus
+	// Installing: internal init received the whole snapshot and the site
+	// is installing it (SyncState stays SyncInit meanwhile); see
+	// publishInstalling.
+	Installing bool
+	Err        error // ErrJoinFailure, an abandoned init, or the storage failure
+	Sites      []SiteStatus
 
 	// BehindBytes (client): log bytes from LSN to MasterLSN, what it
 	// still has to fetch as far as it knows.

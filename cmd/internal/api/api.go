@@ -90,6 +90,9 @@ type Status struct {
 	Lockout    bool   `json:"lockout"`
 	InitDone   int64  `json:"init_done,omitempty"`
 	InitTotal  int64  `json:"init_total,omitempty"`
+	// Installing (client, sync_state "init"): the snapshot has arrived
+	// whole (init_done = init_total) and the site is installing it.
+	Installing bool `json:"installing,omitempty"`
 	// BehindBytes (client): log bytes between its last record and the
 	// newest master record it has heard of.
 	BehindBytes int64 `json:"behind_bytes"`
