@@ -139,6 +139,7 @@ var counters = []counter{
 	{desc("join_failures_total", "Joins refused: too far behind with --no-auto-init."), func(r repStats, _ envStats) uint64 { return r.JoinFailures }},
 	{desc("heartbeats_sent_total", "Master heartbeats sent."), func(r repStats, _ envStats) uint64 { return r.HeartbeatsSent }},
 	{desc("client_fsyncs_total", "Client log fsyncs made by the replication driver."), func(r repStats, _ envStats) uint64 { return r.Fsyncs }},
+	{desc("loop_slow_turns_total", "Turns of the replication loop that took over 100 ms: heartbeats and acks waited meanwhile (each is logged)."), func(r repStats, _ envStats) uint64 { return r.SlowTurns }},
 }
 
 // electCounter describes one election counter (zero with elections off,

@@ -184,6 +184,7 @@ func TestInternalInitOfLargeStoreKeepsMaster(t *testing.T) {
 	t.Logf("site 3 rebuilt from %d MiB in %v", resyncMB(t), time.Since(began).Round(time.Millisecond))
 	close(stop)
 	res := <-loaded
+	logSlowTurns(t, procs)
 	w.check(t)
 	answered := 0
 	for _, r := range res {
@@ -236,6 +237,7 @@ func TestLongCatchUpByLogKeepsMaster(t *testing.T) {
 	t.Logf("site 3 caught up %d MiB by log in %v", resyncMB(t), time.Since(began).Round(time.Millisecond))
 	close(stop)
 	<-loaded
+	logSlowTurns(t, procs)
 	w.check(t)
 	if v := metric(t, procs[3], "logship_inits_total"); v > 0 {
 		t.Fatalf("site 3 needed %v internal inits; the log was all there", v)
@@ -257,4 +259,12 @@ func getJSON(c *http.Client, url string, v any) error {
 		return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// logSlowTurns logs each site's count of slow turns of its replication
+// loop: where a failover came from, when one did.
+func logSlowTurns(t *testing.T, procs map[int]*proc) {
+	for id, p := range procs {
+		t.Logf("site %d: %v slow turns of the replication loop", id, metric(t, p, "logship_loop_slow_turns_total"))
+	}
 }

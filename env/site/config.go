@@ -123,7 +123,7 @@ type Throttle struct {
 	// record per message.
 	BulkBytes int
 	NoBulk    bool
-	// ThrottleBytes bounds one catch-up pass (default 10 MiB).
+	// ThrottleBytes bounds one catch-up pass (default 1 MiB).
 	ThrottleBytes int
 	// GapBufferBytes bounds records held ahead of a gap (default 4 MiB).
 	GapBufferBytes int

@@ -60,7 +60,7 @@ type Site struct {
 	commitCh     chan struct{}
 	commitWaited bool
 
-	sendErrs, dropped, fsyncs atomic.Uint64
+	sendErrs, dropped, fsyncs, slowTurns atomic.Uint64
 	// marked is the generation whose first record (markGeneration) was
 	// committed, or is being.
 	marked atomic.Uint64
@@ -220,6 +220,7 @@ func (s *Site) run() {
 	var applied <-chan struct{}
 	s.process()
 	for {
+		var began time.Time
 		select {
 		case <-s.stop:
 			s.failWaiters()
@@ -229,6 +230,7 @@ func (s *Site) run() {
 				recv = nil
 				continue
 			}
+			began = time.Now()
 			s.receive(m)
 			// Take what else has arrived, so a burst costs one fsync.
 		more:
@@ -258,6 +260,9 @@ func (s *Site) run() {
 		s.takeLocal()
 		applied = s.reportApplied()
 		s.process()
+		if !began.IsZero() {
+			s.watchTurn(began)
+		}
 	}
 }
 
@@ -558,6 +563,7 @@ func (s *Site) Stats() Stats {
 	st := s.stats
 	s.pmu.Unlock()
 	st.SendErrors, st.EventsDropped, st.Fsyncs = s.sendErrs.Load(), s.dropped.Load(), s.fsyncs.Load()
+	st.SlowTurns = s.slowTurns.Load()
 	return st
 }
 

@@ -79,3 +79,20 @@ func (s *Site) checkStall() {
 	s.log.Error("site: log fsync stalled; master stepping down", "fsync_began", since, "timeout", w.timeout)
 	s.c.StepDown() // the fence reports the commits waiting for acks not permanent
 }
+
+// slowTurn: a turn of the loop this long is logged (a third of the
+// election-mode heartbeat monitor).
+const slowTurn = 100 * time.Millisecond
+
+// watchTurn logs a turn of the loop (a burst of messages and the work
+// they made) that took long enough to delay heartbeats: the master's
+// silence is what starts elections, so a slow turn is worth a line.
+func (s *Site) watchTurn(began time.Time) {
+	d := time.Since(began)
+	if d < slowTurn {
+		return
+	}
+	s.slowTurns.Add(1)
+	s.log.Warn("site: one turn of the replication loop took long; heartbeats and acks waited meanwhile",
+		"took", d.Round(time.Millisecond).String(), "role", s.c.Status().Rep.Role.String())
+}

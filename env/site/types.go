@@ -179,6 +179,7 @@ type Stats struct {
 	SendErrors    uint64 // messages the transport refused (not connected, queue full)
 	EventsDropped uint64 // events that did not fit in Config.Events
 	Fsyncs        uint64 // client log syncs made by the site
+	SlowTurns     uint64 // turns of the loop that took over 100 ms (logged; heartbeats waited)
 	// PromisedDrops: rep messages of a master older than the newest
 	// election this site voted in, dropped (elect HardState.Promised).
 	PromisedDrops uint64
