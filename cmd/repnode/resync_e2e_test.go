@@ -268,3 +268,65 @@ func logSlowTurns(t *testing.T, procs map[int]*proc) {
 		t.Logf("site %d: %v slow turns of the replication loop", id, metric(t, p, "logship_loop_slow_turns_total"))
 	}
 }
+
+// TestClientsCatchUpAtTheirOwnPace: two clients behind by very different
+// amounts catch up at once, each at its own pace (a catch-up pass answers
+// one client's request): the near one, started second, is in sync while
+// the far one is still catching up, and the far one made progress
+// meanwhile.
+func TestClientsCatchUpAtTheirOwnPace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a few hundred MB")
+	}
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	dirs := map[int]string{1: t.TempDir(), 2: t.TempDir(), 3: t.TempDir()}
+	m := startProc(t, bin, g.http[1], append(g.args(1, dirs[1]), "--master", "--ack", "none")...)
+	clients := map[int]*proc{}
+	for _, id := range []int{2, 3} {
+		clients[id] = startProc(t, bin, g.http[id], append(g.args(id, dirs[id]), "--client")...)
+	}
+	at := putKeys(t, m, "a", 3)
+	for id, c := range clients {
+		if !hasKeys(t, c, "a", 3, at) {
+			t.Fatalf("site %d lacks the first writes", id)
+		}
+	}
+	// Site 2 misses all of the load, site 3 only its last few MB.
+	from2 := status(t, clients[2]).DurableLSN
+	if err := clients[2].stop(t); err != nil {
+		t.Fatal(err)
+	}
+	bulkLoad(t, m, "far", resyncMB(t))
+	if err := clients[3].stop(t); err != nil {
+		t.Fatal(err)
+	}
+	bulkLoad(t, m, "near", 8)
+	end := status(t, m).LSN
+	caughtUp := func(id int) bool {
+		st := status(t, clients[id])
+		return st.SyncState == "ready" && st.DurableLSN == end
+	}
+	durable := func(id int) string { return status(t, clients[id]).DurableLSN }
+
+	clients[2] = startProc(t, bin, g.http[2], append(g.args(2, dirs[2]), "--client")...)
+	eventually(t, time.Minute, "site 2 catching up", func() bool { return durable(2) != from2 })
+	clients[3] = startProc(t, bin, g.http[3], append(g.args(3, dirs[3]), "--client")...)
+	at3 := durable(2)
+	var at3done string
+	eventually(t, 2*time.Minute, "site 3 caught up", func() bool {
+		if !caughtUp(3) {
+			return false
+		}
+		at3done = durable(2)
+		return true
+	})
+	if caughtUp(2) {
+		t.Fatalf("the far client (%d MiB behind) caught up no later than the near one (8 MiB): no overlap to judge", resyncMB(t))
+	}
+	if at3done == at3 {
+		t.Fatalf("the far client made no progress while the near one caught up (stayed at %s)", at3)
+	}
+	eventually(t, 3*time.Minute, "site 2 caught up", func() bool { return caughtUp(2) })
+	t.Logf("site 2 went from %s to %s while site 3 caught up; the log ends at %s", at3, at3done, end)
+}
