@@ -388,9 +388,10 @@ func (r *Replica) Rollback(ctx context.Context, rb rep.Rollback) (int, string, e
 // snapshot replaces the data and the log continues after in.Snap.LSN.
 func (r *Replica) Install(in rep.Install) error {
 	r.dropReader()
-	f := r.received(in.Snap)
-	if f == nil {
-		return fmt.Errorf("%w: snapshot %d was never received", ErrBadSnapshot, in.Snap.ID)
+	h, err := r.received(in.Snap)
+	if err != nil {
+		r.dropIncoming()
+		return err
 	}
 	path, kept, err := r.keepDiscarded(in.Discard)
 	if err != nil {
@@ -401,7 +402,7 @@ func (r *Replica) Install(in rep.Install) error {
 			"after", in.Discard, "records", kept, "file", path)
 	}
 	defer r.dropIncoming()
-	if err := r.e.InstallSnapshot(io.NewSectionReader(f, 0, in.Snap.Size), in.Snap.LSN); err != nil {
+	if err := r.e.installFile(r.snapPath("snap-in", in.Snap.ID), h); err != nil {
 		return err
 	}
 	r.base = in.Snap.LSN

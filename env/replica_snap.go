@@ -9,7 +9,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,12 +26,20 @@ import (
 // the last such point; an fsync per 32 MiB costs nothing next to the copy.
 const partialSyncBytes = 32 << 20
 
-// incoming is the snapshot this site is receiving.
+// incoming is the snapshot this site is receiving. The stream (see
+// Env.Snapshot: a header, the bbolt file, a CRC-32C) is taken apart as
+// it arrives: the bbolt bytes go straight into the file that becomes the
+// data file, so an install copies nothing; header and trailer are kept
+// aside; the CRC is folded in as the bytes come in order.
 type incoming struct {
 	info    rep.SnapInfo
-	f       *os.File // nil until opened (after a restart: opened on resume)
-	written int64    // bytes written from the start, in order
-	synced  int64    // bytes known durable (recorded in the .info file)
+	f       *os.File // the bbolt bytes; nil until opened (after a restart: on resume)
+	written int64    // stream bytes written from the start, in order
+	synced  int64    // stream bytes known durable (recorded in the .info file)
+	head    [snapHeaderSize]byte
+	tail    [4]byte
+	crc     hash.Hash32
+	crcEnd  int64 // stream bytes folded into crc: header and data, in order
 }
 
 func (r *Replica) snapPath(dir string, id uint64) string {
@@ -66,7 +76,7 @@ func (r *Replica) findPartial() *incoming {
 			r.e.logger.Warn("env: a partly received snapshot cannot be resumed", "file", name, "err", err)
 			continue
 		}
-		if fi, err := os.Stat(strings.TrimSuffix(name, ".info")); err != nil || fi.Size() < in.synced {
+		if fi, err := os.Stat(strings.TrimSuffix(name, ".info")); err != nil || fi.Size() < dataBytes(in.synced, in.info.Size) {
 			continue
 		}
 		if keep == nil || keep.info.ID < in.info.ID {
@@ -87,9 +97,15 @@ func (r *Replica) findPartial() *incoming {
 	return keep
 }
 
-// The .info record: snapshot ID, LSN, size, durable bytes,
-// CRC-32C of the rest.
-const partialInfoSize = 8 + 8 + 8 + 8 + 4
+// dataBytes is how many bytes of the bbolt file the first n bytes of a
+// stream of size bytes hold.
+func dataBytes(n, size int64) int64 {
+	return max(0, min(n, size-4)-snapHeaderSize)
+}
+
+// The .info record: snapshot ID, LSN, size, durable bytes, the stream's
+// header and trailer (as far as received), CRC-32C of the rest.
+const partialInfoSize = 8 + 8 + 8 + 8 + snapHeaderSize + 4 + 4
 
 func encodePartial(in *incoming) []byte {
 	b := make([]byte, 0, partialInfoSize)
@@ -97,6 +113,8 @@ func encodePartial(in *incoming) []byte {
 	b = putLSN(b, in.info.LSN)
 	b = binary.BigEndian.AppendUint64(b, uint64(in.info.Size))
 	b = binary.BigEndian.AppendUint64(b, uint64(in.synced))
+	b = append(b, in.head[:]...)
+	b = append(b, in.tail[:]...)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -115,7 +133,9 @@ func readPartial(path string) (*incoming, error) {
 	}}
 	in.synced = int64(binary.BigEndian.Uint64(b[24:]))
 	in.written = in.synced
-	if in.info.ID == 0 || in.info.Size <= 0 || in.synced < 0 || in.synced > in.info.Size {
+	copy(in.head[:], b[32:])
+	copy(in.tail[:], b[32+snapHeaderSize:])
+	if in.info.ID == 0 || in.info.Size < snapHeaderSize+4 || in.synced < 0 || in.synced > in.info.Size {
 		return nil, errors.New("implausible record of the bytes received")
 	}
 	return in, nil
@@ -162,28 +182,56 @@ func (r *Replica) dropIncoming() {
 	r.in = nil
 }
 
-// received returns the file of the completely received snapshot info,
-// or nil.
-func (r *Replica) received(info rep.SnapInfo) *os.File {
+// received checks the completely received snapshot info (header, size,
+// CRC) and makes its data file durable; the file is then ready to be
+// installed as it is.
+func (r *Replica) received(info rep.SnapInfo) (snapHeader, error) {
 	in := r.in
 	if in == nil || in.info != info || in.written != info.Size {
-		return nil
+		return snapHeader{}, fmt.Errorf("%w: snapshot %d was never received", ErrBadSnapshot, info.ID)
 	}
-	if in.f == nil { // all of it received before a restart
-		f, err := os.Open(r.snapPath("snap-in", info.ID))
-		if err != nil {
-			return nil
+	h, err := decodeSnapHeader(in.head[:])
+	if err != nil {
+		return h, err
+	}
+	if h.applied != info.LSN {
+		return h, fmt.Errorf("%w: it reflects %s, expected %s", ErrBadSnapshot, h.applied, info.LSN)
+	}
+	if snapHeaderSize+h.length+4 != info.Size {
+		return h, fmt.Errorf("%w: %d bytes of data in a snapshot of %d bytes", ErrBadSnapshot, h.length, info.Size)
+	}
+	if in.f == nil { // received before a restart
+		if in.f, err = os.OpenFile(r.snapPath("snap-in", info.ID), os.O_RDWR, 0o644); err != nil {
+			return h, fmt.Errorf("env: install snapshot: %w", err)
 		}
-		in.f = f
 	}
-	return in.f
+	if in.crc == nil || in.crcEnd != info.Size-4 {
+		// Not folded in order (resumed, or a chunk sent again): read it
+		// back once.
+		in.crc = crc32.New(castagnoli)
+		in.crc.Write(in.head[:])
+		if _, err := io.Copy(in.crc, io.NewSectionReader(in.f, 0, h.length)); err != nil {
+			return h, fmt.Errorf("env: install snapshot: %w", err)
+		}
+	}
+	if got, want := binary.BigEndian.Uint32(in.tail[:]), in.crc.Sum32(); got != want {
+		return h, fmt.Errorf("%w: checksum mismatch (stored %08x, computed %08x)", ErrBadSnapshot, got, want)
+	}
+	if err := in.f.Truncate(h.length); err != nil {
+		return h, fmt.Errorf("env: install snapshot: %w", err)
+	}
+	if err := in.f.Sync(); err != nil {
+		return h, fmt.Errorf("env: install snapshot: %w", err)
+	}
+	err = in.f.Close()
+	in.f = nil
+	return h, err
 }
 
 // WriteChunk carries out one Ready.Chunks entry: it writes c.Data at
-// c.Offset into the file of the snapshot being received. Offset 0, or
-// another snapshot, starts a new file (dropping the one before); a chunk
-// that continues the snapshot received in part before a restart reopens
-// its file.
+// c.Offset of the snapshot being received. Offset 0, or another
+// snapshot, starts anew (dropping the one before); a chunk that continues
+// the snapshot received in part before a restart reopens its file.
 func (r *Replica) WriteChunk(c rep.Chunk) error {
 	in := r.in
 	resume := in != nil && in.info == c.Snap && c.Offset > 0 && c.Offset <= in.written
@@ -192,6 +240,9 @@ func (r *Replica) WriteChunk(c rep.Chunk) error {
 		if c.Offset != 0 {
 			return fmt.Errorf("%w: chunk of snapshot %d at %d, but nothing of it was received before", ErrBadSnapshot, c.Snap.ID, c.Offset)
 		}
+		if c.Snap.Size < snapHeaderSize+4 {
+			return fmt.Errorf("%w: a snapshot of %d bytes", ErrBadSnapshot, c.Snap.Size)
+		}
 		if err := r.e.checkSpace(c.Snap.Size); err != nil {
 			return fmt.Errorf("env: internal init from a snapshot of %d bytes: %w", c.Snap.Size, err)
 		}
@@ -199,7 +250,7 @@ func (r *Replica) WriteChunk(c rep.Chunk) error {
 		if err != nil {
 			return fmt.Errorf("env: snapshot chunk: %w", err)
 		}
-		in = &incoming{info: c.Snap, f: f}
+		in = &incoming{info: c.Snap, f: f, crc: crc32.New(castagnoli)}
 		r.in = in
 	} else if in.f == nil {
 		f, err := os.OpenFile(r.snapPath("snap-in", c.Snap.ID), os.O_RDWR, 0o644)
@@ -209,15 +260,45 @@ func (r *Replica) WriteChunk(c rep.Chunk) error {
 		in.f = f
 		r.e.logger.Info("env: resuming a snapshot transfer", "snapshot", c.Snap.ID, "offset", c.Offset, "size", c.Snap.Size)
 	}
-	if _, err := in.f.WriteAt(c.Data, c.Offset); err != nil {
+	if err := in.write(c.Offset, c.Data); err != nil {
 		return fmt.Errorf("env: snapshot chunk at %d: %w", c.Offset, err)
 	}
-	in.written = c.Offset + int64(len(c.Data))
 	if in.written-in.synced >= partialSyncBytes && in.written < in.info.Size {
 		if err := r.savePartial(); err != nil {
 			return fmt.Errorf("env: snapshot chunk at %d: %w", c.Offset, err)
 		}
 	}
+	return nil
+}
+
+// write puts the stream bytes d at offset off where they belong: header,
+// data file or trailer.
+func (in *incoming) write(off int64, d []byte) error {
+	end := off + int64(len(d))
+	if end > in.info.Size {
+		return fmt.Errorf("%w: %d bytes past the end of a snapshot of %d", ErrBadSnapshot, end-in.info.Size, in.info.Size)
+	}
+	dataEnd := in.info.Size - 4
+	if off < snapHeaderSize {
+		copy(in.head[off:], d)
+	}
+	if lo, hi := max(off, snapHeaderSize), min(end, dataEnd); lo < hi {
+		if _, err := in.f.WriteAt(d[lo-off:hi-off], lo-snapHeaderSize); err != nil {
+			return err
+		}
+	}
+	if end > dataEnd {
+		lo := max(off, dataEnd)
+		copy(in.tail[lo-dataEnd:], d[lo-off:])
+	}
+	// Fold what follows crcEnd into the CRC; a gap leaves it to received.
+	if in.crc != nil && off <= in.crcEnd {
+		if hi := min(end, dataEnd); hi > in.crcEnd {
+			in.crc.Write(d[in.crcEnd-off : hi-off])
+			in.crcEnd = hi
+		}
+	}
+	in.written = end
 	return nil
 }
 

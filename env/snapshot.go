@@ -138,11 +138,37 @@ func (e *Env) InstallSnapshot(r io.Reader, at lsn.LSN) error {
 		return err
 	}
 	defer e.exit()
+	tmp := filepath.Join(e.dir, dataTmpName)
+	h, err := receiveSnapshot(r, tmp, at)
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return e.installData(tmp, h)
+}
+
+// installFile is installData for a caller outside the environment's
+// methods (the Replica, which received the data file itself).
+func (e *Env) installFile(tmp string, h snapHeader) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	return e.installData(tmp, h)
+}
+
+// installData makes the bbolt file at tmp, which a snapshot with header
+// h delivered (checked and fsynced, in the environment's directory), the
+// environment's data, and empties the log so that it continues from the
+// position after h.applied. tmp is renamed over the data file or
+// removed.
+func (e *Env) installData(tmp string, h snapHeader) error {
 	e.ctl.Lock()
 	defer e.ctl.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.failure(); err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
 	// Commits appended before the install become durable (then are
@@ -156,12 +182,6 @@ func (e *Env) InstallSnapshot(r io.Reader, at lsn.LSN) error {
 	e.ap.mu.Lock()
 	defer e.ap.mu.Unlock()
 
-	tmp := filepath.Join(e.dir, dataTmpName)
-	h, err := receiveSnapshot(r, tmp, at)
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
 	if err := markInstall(tmp, h); err != nil {
 		_ = os.Remove(tmp)
 		return err
@@ -170,7 +190,7 @@ func (e *Env) InstallSnapshot(r io.Reader, at lsn.LSN) error {
 	// Swap the data file. From here on a failure is fatal for this
 	// process; Open finishes the install from the marker.
 	e.dbMu.Lock()
-	err = func() error {
+	err := func() error {
 		e.rc.drop()
 		if err := e.db.Close(); err != nil {
 			return fmt.Errorf("close data file: %w", err)
