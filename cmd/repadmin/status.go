@@ -81,6 +81,15 @@ func printStatus(w io.Writer, node string, st api.Status) {
 			orNone(s.SentLSN), orNone(flushed), orNone(s.AppliedLSN), s.LagBytes, lag, eta)
 	}
 	tw.Flush()
+	for _, s := range st.Sites {
+		if master && s.InitTotalBytes > 0 {
+			fmt.Fprintf(w, "site %d: internal init, %s of %s sent", s.ID, humanBytes(s.InitSentBytes), humanBytes(s.InitTotalBytes))
+			if s.InitRate > 0 {
+				fmt.Fprintf(w, " at %s/s, %s left", humanBytes(int64(s.InitRate)), fmtETA(s.InitETASeconds))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 }
 
 // fmtSeconds prints a lag: whole seconds past a minute, else to the

@@ -77,3 +77,29 @@ func TestStatusErrorsNameTheProblem(t *testing.T) {
 		t.Fatalf("extra arg: exit %d %q", code, errs)
 	}
 }
+
+// A master serving an internal init says how far it got, how fast, and
+// how long is left.
+func TestStatusShowsInitServed(t *testing.T) {
+	node := serveStatus(t, http.StatusOK, api.Status{
+		ID: 1, Role: "master", Master: 1, Gen: 2, LSN: "9/100", SyncState: "ready",
+		Sites: []api.Site{
+			{ID: 2, Addr: "127.0.0.1:7002", Connected: true},
+			{ID: 3, Addr: "127.0.0.1:7003", Connected: true, InitSentBytes: 100 << 20, InitTotalBytes: 400 << 20,
+				InitRate: 50 << 20, InitETASeconds: 6},
+		},
+	})
+	code, out, errs := runCmd("--node", node, "status")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	l := lineWith(out, "site 3: internal init")
+	for _, want := range []string{"100.0 MiB of 400.0 MiB sent", "50.0 MiB/s", "6s left"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("init line %q lacks %q\n%s", l, want, out)
+		}
+	}
+	if strings.Contains(out, "site 2: internal init") {
+		t.Errorf("site 2, not in init, is shown in one:\n%s", out)
+	}
+}
