@@ -59,6 +59,10 @@ func (n *Node) tickRequest() {
 		n.needLog()
 		return
 	}
+	if r.msg.Type == MsgPageReq {
+		// Whatever was asked ahead is lost too: ask again as chunks come.
+		n.c.initAsked = r.msg.Offset + max(n.c.initStride, 1)
+	}
 	n.request(r.msg, r.to)
 }
 

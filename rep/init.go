@@ -87,6 +87,7 @@ func (n *Node) handleUpdate(m Message) {
 	}
 	if n.c.snap.ID != m.Snap.ID || n.c.snap.ID == 0 {
 		n.c.snap, n.c.initOffset = *m.Snap, 0
+		n.c.initAsked, n.c.initStride = 0, 0
 		if r := n.partial; r.Snap == *m.Snap && r.Offset > 0 && r.Offset <= r.Snap.Size {
 			// The same snapshot as one we got part of: go on from
 			// there (the driver kept those bytes).
@@ -107,7 +108,15 @@ func (n *Node) keepPartial() {
 	}
 }
 
-// nextChunk asks for the chunk at the resume offset, or installs the
+// initWindow is how many chunks a client keeps asked ahead while it
+// copies a snapshot: one round trip per chunk would leave the link idle
+// between them, and each chunk is still one short turn of the sender's
+// loop.
+const initWindow = 4
+
+// nextChunk asks for the chunk at the resume offset (the one request
+// re-sent with back-off) and, once the sender's chunk size is known from
+// its first chunk, the next ones up to initWindow ahead; or installs the
 // snapshot once complete.
 func (n *Node) nextChunk() {
 	if n.c.initOffset >= n.c.snap.Size {
@@ -115,7 +124,20 @@ func (n *Node) nextChunk() {
 		return
 	}
 	snap := n.c.snap
-	n.request(Message{Type: MsgPageReq, Snap: &snap, Offset: n.c.initOffset, Anywhere: n.c.initFrom != n.master}, n.c.initFrom)
+	m := Message{Type: MsgPageReq, Snap: &snap, Offset: n.c.initOffset, Anywhere: n.c.initFrom != n.master}
+	if n.c.initAsked <= n.c.initOffset {
+		n.request(m, n.c.initFrom)
+		n.c.initAsked = n.c.initOffset + max(n.c.initStride, 1)
+	} else {
+		// Already asked: the retry, if it comes to one, asks from here.
+		n.c.req.msg = m
+		n.c.req.msg.To, n.c.req.elapsed = n.c.initFrom, 0
+	}
+	for stride := n.c.initStride; stride > 0 && n.c.initAsked < snap.Size && n.c.initAsked < n.c.initOffset+initWindow*stride; n.c.initAsked += stride {
+		ahead := m
+		ahead.Offset, ahead.To = n.c.initAsked, n.c.initFrom
+		n.send(ahead)
+	}
 }
 
 // handlePage stores an in-order chunk and asks for the next one. A chunk
@@ -140,6 +162,9 @@ func (n *Node) handlePage(m Message) {
 		return
 	}
 	n.out.chunks = append(n.out.chunks, Chunk{Snap: n.c.snap, Offset: m.Offset, Data: m.Data})
+	if n.c.initStride == 0 {
+		n.c.initStride = int64(len(m.Data))
+	}
 	n.c.initOffset += int64(len(m.Data))
 	n.stats.PagesRecv++
 	n.stats.PageBytesRecv += uint64(len(m.Data))

@@ -114,8 +114,13 @@ func TestBrokenInitResumesFromLastChunk(t *testing.T) {
 			offsets = append(offsets, m.Offset)
 		}
 	}
-	// 0, 64, 128, 192 (lost answer), 192 again, ...
-	if offsets[3] != 192 || offsets[4] != 192 {
+	// 0, 64, 128, 192 (lost answer) and the window asked ahead, then
+	// 192 again: nothing received is asked twice.
+	asked := map[int64]int{}
+	for _, o := range offsets {
+		asked[o]++
+	}
+	if asked[0] != 1 || asked[64] != 1 || asked[128] != 1 || asked[192] != 2 {
 		t.Fatalf("chunk requests %v", offsets)
 	}
 	if s := h.node(1).n.Stats(); s.SnapshotsTaken != 1 {
