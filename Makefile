@@ -7,7 +7,7 @@ ROUNDS   ?= 100
 SOAKARGS ?=
 SOAKSITES ?= 3
 
-.PHONY: all build test vet fmt-check lint race fuzz bench bench-rep sim soak demo clean
+.PHONY: all build test vet fmt-check lint race fuzz bench bench-rep bench-resync sim soak demo clean
 
 all: build
 
@@ -50,6 +50,16 @@ bench-rep:
 	$(GO) build -o bin/ ./cmd/...
 	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 1 --duration 10s
 	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 16 --duration 10s
+
+# Re-sync against Berkeley DB in one session: run_bdb.sh catchup and init
+# (200k records of 128-byte values), then repbench --resync catchup and
+# init on the same data (the master dialing, then the client), then an
+# internal init of ~1 GiB against a raw copy+fsync of the master's data
+# file; medians and ratios at the end. RUNS trials of each (default 3);
+# see tools/repbench/resync.sh for its environment (SKIP=bdb, ...).
+RUNS ?= 3
+bench-resync:
+	tools/repbench/resync.sh $(RUNS)
 
 # Many seeds of the deterministic simulator; each draws its group from
 # the flags repnode accepts (elections or appointed masters, leases, a

@@ -27,7 +27,13 @@ type status struct {
 	Gen    uint64 `json:"gen"`
 	LSN    string `json:"lsn"`
 	Ack    string `json:"ack"`
-	Sites  []struct {
+	// AppliedLSN and SyncState tell the resync mode when a client has
+	// caught up.
+	AppliedLSN string `json:"applied_lsn"`
+	SyncState  string `json:"sync_state"`
+	InitDone   int64  `json:"init_done"`
+	InitTotal  int64  `json:"init_total"`
+	Sites      []struct {
 		ID        uint64 `json:"id"`
 		Connected bool   `json:"connected"`
 		LagBytes  int64  `json:"lag_bytes"`

@@ -43,6 +43,33 @@
 // master whose connections stay open, so the survivors notice it only by
 // missed heartbeats (a killed process's connections close at once).
 //
+// Re-sync ("repbench --resync catchup|init"): how fast a client catches up
+// with a master holding --records records it lacks (default 200,000 of
+// 8-byte keys and --value-size 128-byte values, as the Berkeley DB
+// harness's `run_bdb.sh catchup|init`), or --data-bytes of them. Each
+// trial starts two sites with appointed roles (--master, --client), loads
+// the master with --load-writers concurrent PUTs (ack none), and times a
+// client from its process start until its /v1/status says sync_state
+// "ready" with applied_lsn at the master's lsn (polled every --poll,
+// 10 ms): a fresh client (empty directory) and a lagged one (synced
+// before the load, stopped, restarted). catchup keeps the master's log;
+// init archives it first (POST /v1/admin/archive {"force":true}, 4 MiB
+// log files) and checks the client's logship_inits_done_total, then times
+// a raw read+write+fsync copy of the master's data.db, the physical floor
+// of an init. It prints records/s, MB/s, the CPU time of both processes
+// over the re-sync (from /proc), the phases the client's status went
+// through, a RESULT line per trial for summarize.py and a summary;
+// --profile DIR saves CPU profiles of both sites (they run with --pprof).
+// The master is site 1, so by the transport's rule (the lower id dials)
+// the client waits for the master's next reconnect attempt;
+// --client-dials swaps the ids, as Berkeley DB's client dials its helper.
+//
+//	repbench --resync catchup --records 200000 --value-size 128 --runs 3
+//	repbench --resync init --data-bytes 1073741824 --value-size 262144 --load-writers 4
+//
+// tools/repbench/resync.sh runs these beside Berkeley DB's and prints the
+// ratios.
+//
 // tools/repbench/compare.sh runs the anchors (Berkeley DB, hashicorp/raft,
 // PostgreSQL) and repbench one after the other on this machine and
 // summarizes them.

@@ -84,6 +84,23 @@ func siteArgs(id int, dir, listen, httpAddr string, peers map[int]string, ack st
 // startGroup creates the directories, picks free ports and starts every
 // site. On error everything started is stopped and removed.
 func startGroup(cfg groupConfig) (_ *group, err error) {
+	g, err := prepareGroup(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range g.sites {
+		if err := g.start(p); err != nil {
+			g.close()
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// prepareGroup creates the root directory, picks free ports and sets every
+// site's command line, but starts none (the resync mode starts its client
+// late, on purpose).
+func prepareGroup(cfg groupConfig) (_ *group, err error) {
 	if cfg.n < 1 {
 		return nil, errors.New("--spawn needs at least 1 site")
 	}
@@ -120,11 +137,6 @@ func startGroup(cfg groupConfig) (_ *group, err error) {
 			}
 		}
 		p.args = siteArgs(p.id, p.dir, p.listen, p.http, peers, cfg.ack, cfg.extra)
-	}
-	for _, p := range g.sites {
-		if err := g.start(p); err != nil {
-			return nil, err
-		}
 	}
 	return g, nil
 }

@@ -39,6 +39,8 @@ type options struct {
 	settle  time.Duration
 	waitNew time.Duration
 	freeze  bool
+
+	resync resyncOptions
 }
 
 func newFlags(mode string, o *options, stderr io.Writer) *flag.FlagSet {
@@ -60,6 +62,7 @@ func newFlags(mode string, o *options, stderr io.Writer) *flag.FlagSet {
 		fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before measuring (not counted)")
 		fs.StringVar(&o.variant, "variant", "", "variant label on the RESULT line (default: spawnN or nodes)")
 		fs.DurationVar(&o.lagEvery, "lag-every", 100*time.Millisecond, "how often the master's /v1/status is sampled for lag_bytes (0 = never)")
+		o.resync.flags(fs)
 	case "failover":
 		fs.IntVar(&o.runs, "runs", 5, "failover trials")
 		fs.BoolVar(&o.tight, "tight", false, "start the sites with tight failure detection and election timeouts: "+strings.Join(tightFlags, " "))
@@ -69,7 +72,8 @@ func newFlags(mode string, o *options, stderr io.Writer) *flag.FlagSet {
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage:\n  repbench [run] (--nodes HOST:PORT,... | --spawn N [--repnode BIN] [--ack POLICY]) [--writers N] [flags]\n"+
-			"  repbench failover --spawn N [--runs 5] [--tight] [flags]\n\nFlags of %s:\n", mode)
+			"  repbench failover --spawn N [--runs 5] [--tight] [flags]\n"+
+			"  repbench --resync catchup|init [--records 200000 | --data-bytes N] [--value-size 128] [--runs 3] [flags]\n\nFlags of %s:\n", mode)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -109,6 +113,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	if mode == "failover" {
 		err = runFailoverMode(ctx, o, stdout)
+	} else if o.resync.kind != "" {
+		err = runResync(ctx, o.resyncConfig(), stdout)
 	} else {
 		err = runLoadMode(ctx, o, stdout)
 	}
@@ -138,6 +144,9 @@ func (o *options) validate(mode string) error {
 			return errors.New("--runs must be >= 1")
 		}
 		return nil
+	}
+	if o.resync.kind != "" {
+		return o.validateResync()
 	}
 	switch {
 	case (o.nodes == "") == (o.spawn == 0):
