@@ -107,7 +107,6 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"own ID", hello{ProtocolVersion, 5, "test"}, ErrUnknownSite, "site 5 is not a configured peer"},
 		{"wrong group", hello{ProtocolVersion, 2, "other"}, ErrWrongGroup, `site 2 is in group "other"`},
 		{"bad version", hello{ProtocolVersion + 1, 2, "test"}, ErrVersion, "site 2 speaks version 2"},
-		{"higher ID dials", hello{ProtocolVersion, 9, "test"}, ErrHandshake, "the lower ID dials"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,7 +13,7 @@ func (t *TCP) AddPeer(id ID, addr string) error {
 	case addr == "":
 		return fmt.Errorf("%w: site %d has an empty address", ErrConfig, id)
 	}
-	p := &peer{id: id, addr: addr, dials: t.cfg.SelfID < id, stop: make(chan struct{})}
+	p := &peer{id: id, addr: addr, dials: t.cfg.SelfID < id, stop: make(chan struct{}), knocked: make(chan struct{}, 1)}
 	t.pmu.Lock()
 	defer t.pmu.Unlock()
 	if old := t.peers[id]; old != nil {
@@ -29,6 +29,14 @@ func (t *TCP) AddPeer(id ID, addr string) error {
 		}
 		t.wg.Add(1)
 		go t.dialLoop(p)
+	} else {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.closed {
+			return ErrClosed
+		}
+		t.wg.Add(1)
+		go t.knock(p)
 	}
 	t.peers[id] = p
 	return nil

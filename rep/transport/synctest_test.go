@@ -236,3 +236,31 @@ func TestHeartbeatTimeoutAndBackoff(t *testing.T) {
 		}
 	})
 }
+
+// TestKnockWakesDialer: the site with the lower ID dials; when the other
+// restarts after a long absence, the dialer is deep in its back-off, and
+// without a knock the restarted site would wait for it. The restarted
+// site knocks, and the dialer connects at once.
+func TestKnockWakesDialer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pn := &pipeNet{lns: map[string]*pipeListener{}}
+		a := pn.site(t, 1, 2)
+		defer a.Close()
+		// Site 2 is away long enough for site 1's back-off to reach its
+		// 1s cap.
+		time.Sleep(5 * time.Second)
+		b := pn.site(t, 2, 1)
+		defer b.Close()
+		began := time.Now()
+		if m := <-b.Recv(); m.Kind != KindConnUp {
+			t.Fatalf("site 2: %v", m.Kind)
+		}
+		// A knock, a dial, two handshakes: no back-off in between.
+		if d := time.Since(began); d > 50*time.Millisecond {
+			t.Fatalf("site 1 connected %v after site 2 started; its back-off was 1s", d)
+		}
+		if m := <-a.Recv(); m.Kind != KindConnUp {
+			t.Fatalf("site 1: %v", m.Kind)
+		}
+	})
+}

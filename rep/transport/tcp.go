@@ -45,6 +45,9 @@ type peer struct {
 	addr  string
 	dials bool          // this site opens the connection (SelfID < id)
 	stop  chan struct{} // closed when the peer is removed
+	// knocked wakes the dial loop from its back-off: the peer, which
+	// does not dial, knocked to say it is up (knock.go).
+	knocked chan struct{}
 	st    peerCounters
 
 	mu      sync.Mutex
@@ -355,13 +358,22 @@ func (t *TCP) serveInbound(s net.Conn) {
 		if err := checkHello(t.cfg.GroupName, t.cfg.SelfID, t.known, h, 0); err != nil {
 			return h, err
 		}
+		if err := verifyIdentity(t.cfg.VerifyPeer, h.ID, c); err != nil {
+			return h, err
+		}
 		if h.ID > t.cfg.SelfID {
 			// Only the lower ID dials; accepting this would give the pair
-			// two connections that keep replacing each other.
-			return h, fmt.Errorf("%w: site %d dialled site %d, but the lower ID dials", ErrHandshake, h.ID, t.cfg.SelfID)
+			// two connections that keep replacing each other. A higher
+			// ID knocks instead (knock.go): dial it now.
+			return h, fmt.Errorf("%w: site %d dialled site %d, but the lower ID dials", errKnock, h.ID, t.cfg.SelfID)
 		}
-		return h, verifyIdentity(t.cfg.VerifyPeer, h.ID, c)
+		return h, nil
 	}()
+	if errors.Is(err, errKnock) {
+		t.knockedBy(h.ID)
+		c.Write(appendFrame(nil, frameReject, encodeReject(codeOf(err), err.Error())))
+		return
+	}
 	if err != nil {
 		fail("connection refused", err)
 		// Tell the peer why, so its operator sees the reason too.
@@ -413,14 +425,23 @@ func (t *TCP) dialLoop(p *peer) {
 		}
 		if up {
 			backoff = t.cfg.ReconnectMin
+			// A knock from before or during that connection is stale.
+			select {
+			case <-p.knocked:
+			default:
+			}
 		}
 		// Jitter of up to a quarter keeps restarted sites from dialling in
 		// lock-step.
 		wait := backoff + rand.N(backoff/4+1)
-		if !t.sleep(wait, p.stop) {
+		knocked, ok := t.sleepOrKnock(wait, p)
+		if !ok {
 			return
 		}
-		if !up {
+		switch {
+		case knocked:
+			backoff = t.cfg.ReconnectMin
+		case !up:
 			backoff = min(2*backoff, t.cfg.ReconnectMax)
 		}
 	}

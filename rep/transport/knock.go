@@ -1,0 +1,104 @@
+package transport
+
+// Knocking. Only the lower ID of a pair dials (one connection per pair),
+// so a site with the higher ID that starts, say a client restarted after
+// a crash, would wait for the other's next dial: up to ReconnectMax of
+// back-off, seconds in which it cannot catch up. Instead it knocks: it
+// dials once at start and says hello; the lower site, seeing a hello from
+// a higher ID, refuses that connection as before but wakes its dial loop
+// for the knocker, which dials at once. A knock carries nothing else; a
+// site that predates knocking only refuses it.
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+)
+
+// errKnock is the refusal a knock gets: the knocked site dials back.
+var errKnock = fmt.Errorf("%w: knock", ErrHandshake)
+
+// knockedBy wakes the dial loop for peer id.
+func (t *TCP) knockedBy(id ID) {
+	p := t.peer(id)
+	if p == nil {
+		return
+	}
+	select {
+	case p.knocked <- struct{}{}:
+	default:
+	}
+	t.log.Debug("transport: knocked: dialling the peer now", "peer", id)
+}
+
+// sleepOrKnock waits d, or until p knocks; ok is false when the transport
+// closes or p is removed.
+func (t *TCP) sleepOrKnock(d time.Duration, p *peer) (knocked, ok bool) {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return false, true
+	case <-p.knocked:
+		return true, true
+	case <-t.closing:
+		return false, false
+	case <-p.stop:
+		return false, false
+	}
+}
+
+// knock tells p, which dials this site, that this site is up. Once: if p
+// is down, it dials as soon as it starts; if the knock is lost, its own
+// back-off still applies.
+func (t *TCP) knock(p *peer) {
+	defer t.wg.Done()
+	if err := t.knockOnce(p); err != nil {
+		t.log.Debug("transport: knock", "peer", p.id, "addr", p.addr, "err", err)
+	}
+}
+
+func (t *TCP) knockOnce(p *peer) error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+	defer cancel()
+	dial := t.cfg.Dial
+	if dial == nil {
+		dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	s, err := dial(ctx, p.addr)
+	if err != nil {
+		return err
+	}
+	if !t.track(s) {
+		return ErrClosed
+	}
+	defer t.untrack(s)
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	var c net.Conn = s
+	if t.cfg.TLS != nil {
+		cfg := t.cfg.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
+		}
+		tc := tls.Client(s, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("TLS handshake: %w", err)
+		}
+		c = tc
+	}
+	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName}
+	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
+		return fmt.Errorf("write hello: %w", err)
+	}
+	// The answer is a refusal (the peer dials back) or an error; either
+	// way the knock is done.
+	_, err = readHandshake(bufio.NewReader(c))
+	return err
+}
