@@ -33,8 +33,8 @@ type clientState struct {
 	// internal init (init.go)
 	snap         SnapInfo
 	initOffset   int64
-	initAsked    int64 // chunks are asked up to here (nextChunk)
-	initStride   int64 // the sender's chunk size, from its first chunk
+	initAsked    int64   // chunks are asked up to here (nextChunk)
+	initStride   int64   // the sender's chunk size, from its first chunk
 	initFrom     SiteID  // the site the snapshot is asked of (peer or master)
 	initPeerMiss bool    // the peer could not serve this init
 	discard      lsn.LSN // Install.Discard for this init (discard.go)

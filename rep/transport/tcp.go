@@ -48,7 +48,7 @@ type peer struct {
 	// knocked wakes the dial loop from its back-off: the peer, which
 	// does not dial, knocked to say it is up (knock.go).
 	knocked chan struct{}
-	st    peerCounters
+	st      peerCounters
 
 	mu      sync.Mutex
 	cur     *conn
