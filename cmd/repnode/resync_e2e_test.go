@@ -149,6 +149,27 @@ func resyncGroup(t *testing.T, bin string, extra ...string) (group, map[int]*pro
 	return g, procs, dirs
 }
 
+// resyncUnderLoad watches the mastership and runs writers on master m
+// while site 3 starts (start) and re-syncs until done holds; then it
+// fails the test if the master lost its role or generation meanwhile. It
+// returns the writers' results.
+func resyncUnderLoad(t *testing.T, procs map[int]*proc, m int, what string, start func() *proc, done func(*proc) bool) []loadResult {
+	t.Helper()
+	w := watchMastership(t, procs, m, status(t, procs[m]).Gen)
+	stop := make(chan struct{})
+	loaded := make(chan []loadResult, 1)
+	go func() { loaded <- underLoad("http://"+procs[m].http, "during-", 4, 100000, stop) }()
+	began := time.Now()
+	procs[3] = start()
+	eventually(t, 3*time.Minute, what, func() bool { return done(procs[3]) })
+	t.Logf("%s: %d MiB in %v", what, resyncMB(t), time.Since(began).Round(time.Millisecond))
+	close(stop)
+	res := <-loaded
+	logSlowTurns(t, procs)
+	w.check(t)
+	return res
+}
+
 // TestInternalInitOfLargeStoreKeepsMaster: a client rebuilt by internal
 // init from a store of several hundred MB, while writers run, with
 // default timings: the master keeps its role and generation throughout
@@ -169,23 +190,11 @@ func TestInternalInitOfLargeStoreKeepsMaster(t *testing.T) {
 			t.Fatalf("archive on site %d: %d %s", id, code, body)
 		}
 	}
-	gen := status(t, procs[m]).Gen
-	w := watchMastership(t, procs, m, gen)
-	stop := make(chan struct{})
-	loaded := make(chan []loadResult, 1)
-	go func() { loaded <- underLoad("http://"+procs[m].http, "during-", 4, 100000, stop) }()
-
-	began := time.Now()
-	procs[3] = startProc(t, bin, g.http[3], append(append(g.args(3, dirs[3]), "--priority", "10"), small...)...)
-	eventually(t, 3*time.Minute, "site 3 rebuilt by internal init and in sync", func() bool {
-		st := status(t, procs[3])
-		return st.SyncState == "ready" && metric(t, procs[3], "logship_inits_done_total") >= 1
+	res := resyncUnderLoad(t, procs, m, "site 3 rebuilt by internal init and in sync", func() *proc {
+		return startProc(t, bin, g.http[3], append(append(g.args(3, dirs[3]), "--priority", "10"), small...)...)
+	}, func(p *proc) bool {
+		return status(t, p).SyncState == "ready" && metric(t, p, "logship_inits_done_total") >= 1
 	})
-	t.Logf("site 3 rebuilt from %d MiB in %v", resyncMB(t), time.Since(began).Round(time.Millisecond))
-	close(stop)
-	res := <-loaded
-	logSlowTurns(t, procs)
-	w.check(t)
 	answered := 0
 	for _, r := range res {
 		answered += r.answered
@@ -223,22 +232,9 @@ func TestLongCatchUpByLogKeepsMaster(t *testing.T) {
 	}
 	delete(procs, 3)
 	bulkLoad(t, procs[m], "big", resyncMB(t))
-	gen := status(t, procs[m]).Gen
-	w := watchMastership(t, procs, m, gen)
-	stop := make(chan struct{})
-	loaded := make(chan []loadResult, 1)
-	go func() { loaded <- underLoad("http://"+procs[m].http, "during-", 4, 100000, stop) }()
-
-	began := time.Now()
-	procs[3] = startProc(t, bin, g.http[3], append(g.args(3, dirs[3]), "--priority", "10")...)
-	eventually(t, 3*time.Minute, "site 3 caught up", func() bool {
-		return status(t, procs[3]).SyncState == "ready"
-	})
-	t.Logf("site 3 caught up %d MiB by log in %v", resyncMB(t), time.Since(began).Round(time.Millisecond))
-	close(stop)
-	<-loaded
-	logSlowTurns(t, procs)
-	w.check(t)
+	resyncUnderLoad(t, procs, m, "site 3 caught up by log", func() *proc {
+		return startProc(t, bin, g.http[3], append(g.args(3, dirs[3]), "--priority", "10")...)
+	}, func(p *proc) bool { return status(t, p).SyncState == "ready" })
 	if v := metric(t, procs[3], "logship_inits_total"); v > 0 {
 		t.Fatalf("site 3 needed %v internal inits; the log was all there", v)
 	}

@@ -11,10 +11,7 @@ package transport
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
 	"time"
 )
 
@@ -62,40 +59,12 @@ func (t *TCP) knock(p *peer) {
 }
 
 func (t *TCP) knockOnce(p *peer) error {
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
-	defer cancel()
-	dial := t.cfg.Dial
-	if dial == nil {
-		dial = func(ctx context.Context, addr string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
-		}
+	s, c, err := t.dialHello(p)
+	if s != nil {
+		defer t.untrack(s) // closes it
 	}
-	s, err := dial(ctx, p.addr)
 	if err != nil {
 		return err
-	}
-	if !t.track(s) {
-		return ErrClosed
-	}
-	defer t.untrack(s)
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
-	var c net.Conn = s
-	if t.cfg.TLS != nil {
-		cfg := t.cfg.TLS.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
-		}
-		tc := tls.Client(s, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("TLS handshake: %w", err)
-		}
-		c = tc
-	}
-	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName}
-	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
-		return fmt.Errorf("write hello: %w", err)
 	}
 	// The answer is a refusal (the peer dials back) or an error; either
 	// way the knock is done.

@@ -451,42 +451,12 @@ func (t *TCP) dialLoop(p *peer) {
 // connection until it fails. up reports whether the connection was
 // established; err is why it could not be.
 func (t *TCP) dialOnce(p *peer) (up bool, err error) {
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
-	defer cancel()
-	dial := t.cfg.Dial
-	if dial == nil {
-		dial = func(ctx context.Context, addr string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
-		}
+	s, c, err := t.dialHello(p)
+	if s != nil {
+		defer t.untrack(s)
 	}
-	s, err := dial(ctx, p.addr)
 	if err != nil {
 		return false, err
-	}
-	if !t.track(s) {
-		return false, ErrClosed
-	}
-	defer t.untrack(s)
-	if err := setNoDelay(s); err != nil {
-		return false, fmt.Errorf("set TCP_NODELAY: %w", err)
-	}
-	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
-	var c net.Conn = s
-	if t.cfg.TLS != nil {
-		cfg := t.cfg.TLS.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
-		}
-		tc := tls.Client(s, cfg)
-		if err := tc.HandshakeContext(t.ctx); err != nil {
-			return false, fmt.Errorf("TLS handshake: %w", err)
-		}
-		c = tc
-	}
-	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName}
-	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
-		return false, fmt.Errorf("write hello: %w", err)
 	}
 	// Unarmed during the handshake, which has its own deadline.
 	pr := &progressReader{c: c}
@@ -505,6 +475,50 @@ func (t *TCP) dialOnce(p *peer) (up bool, err error) {
 	t.log.Info("transport: connected", "peer", p.id, "addr", p.addr)
 	t.runConn(p, s, c, pr, br)
 	return true, nil
+}
+
+// dialHello dials p, runs TLS if configured and sends this site's hello,
+// all within DialTimeout: the dialer's side of the handshake up to the
+// answer. s is the socket (tracked: the caller untracks it), c the
+// connection to use (TLS over s, or s).
+func (t *TCP) dialHello(p *peer) (s, c net.Conn, err error) {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+	defer cancel()
+	dial := t.cfg.Dial
+	if dial == nil {
+		dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	s, err = dial(ctx, p.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !t.track(s) {
+		return nil, nil, ErrClosed
+	}
+	if err := setNoDelay(s); err != nil {
+		return s, nil, fmt.Errorf("set TCP_NODELAY: %w", err)
+	}
+	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	c = s
+	if t.cfg.TLS != nil {
+		cfg := t.cfg.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
+		}
+		tc := tls.Client(s, cfg)
+		if err := tc.HandshakeContext(t.ctx); err != nil {
+			return s, nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		c = tc
+	}
+	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName}
+	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
+		return s, nil, fmt.Errorf("write hello: %w", err)
+	}
+	return s, c, nil
 }
 
 // errTransportClosed distinguishes a shutdown from a connection failure in

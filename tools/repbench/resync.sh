@@ -25,7 +25,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${1:-3}
 # In a git worktree the anchors sit beside the main checkout instead.
 MAIN=$(cd "$REPO" && cd "$(git rev-parse --git-common-dir 2>/dev/null)/.." 2>/dev/null && pwd)
-BENCH=${BENCH:-$(cd "$REPO/../shared/bench" 2>/dev/null && pwd || cd "$MAIN/../shared/bench" 2>/dev/null && pwd)}
+BENCH=${BENCH:-$({ cd "$REPO/../shared/bench" 2>/dev/null || cd "$MAIN/../shared/bench" 2>/dev/null; } && pwd)}
 BIN_DIR=${BIN_DIR:-/tmp/anchor-bin}
 OUT=${OUT:-/tmp/repbench-resync-$(date +%Y%m%d-%H%M%S)}
 SKIP=${SKIP:-}
