@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"maps"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -86,6 +87,7 @@ type mastership struct {
 
 func watchMastership(t *testing.T, procs map[int]*proc, master int, gen uint64) *mastership {
 	w := &mastership{stop: make(chan struct{}), done: make(chan struct{})}
+	procs = maps.Clone(procs) // the sites running now; the caller adds more
 	go func() {
 		defer close(w.done)
 		c := &http.Client{Timeout: 2 * time.Second}
