@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
-	"maps"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
