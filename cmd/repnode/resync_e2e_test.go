@@ -328,3 +328,52 @@ func TestClientsCatchUpAtTheirOwnPace(t *testing.T) {
 	eventually(t, 3*time.Minute, "site 2 caught up", func() bool { return caughtUp(2) })
 	t.Logf("site 2 went from %s to %s while site 3 caught up; the log ends at %s", at3, at3done, end)
 }
+
+// TestInternalInitResumesAfterKill: a client killed (SIGKILL) in the
+// middle of an internal init resumes the transfer after its restart from
+// the bytes it had made durable, instead of copying the snapshot again.
+func TestInternalInitResumesAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a store of a few hundred MB")
+	}
+	bin := buildBinary(t)
+	g := newGroup(t, 2)
+	dirs := map[int]string{1: t.TempDir(), 2: t.TempDir()}
+	small := []string{"--log-file-size", strconv.Itoa(16 << 20)}
+	m := startProc(t, bin, g.http[1], append(append(g.args(1, dirs[1]), small...), "--master", "--ack", "none")...)
+	bulkLoad(t, m, "big", resyncMB(t))
+	if code, body, _ := do(t, "POST", "http://"+m.http+"/v1/admin/archive", `{"force":true}`); code != 200 {
+		t.Fatalf("archive: %d %s", code, body)
+	}
+	args := append(append(g.args(2, dirs[2]), small...), "--client")
+	c := startProc(t, bin, g.http[2], args...)
+	// Past two of the 32 MiB points at which the client records what it
+	// holds durably, and not done.
+	var done, total int64
+	eventually(t, 2*time.Minute, "the init under way", func() bool {
+		st := status(t, c)
+		done, total = st.InitDone, st.InitTotal
+		return st.SyncState == "init" && st.InitTotal > 0 && done > 80<<20 && done < st.InitTotal-(32<<20)
+	})
+	c.kill(t)
+	c = startProc(t, bin, g.http[2], args...)
+	eventually(t, 3*time.Minute, "the client in sync after its restart", func() bool {
+		return status(t, c).SyncState == "ready"
+	})
+	if v := metric(t, c, "logship_inits_resumed_total"); v != 1 {
+		t.Fatalf("the restarted client resumed %v inits, want 1\n%s", v, c.log())
+	}
+	// The chunks asked ahead when the client died are sent twice; a
+	// transfer started over would send everything received before again.
+	if sent := metric(t, m, "logship_init_bytes_sent_total"); sent >= float64(total+done/2) {
+		t.Fatalf("the master sent %.0f snapshot bytes for a snapshot of %d, killed at %d: the transfer started over", sent, total, done)
+	}
+	at := putKeys(t, m, "after", 1)
+	if !hasKeys(t, c, "after", 1, at) {
+		t.Fatal("the client does not follow the master after the init")
+	}
+	code, body, _ := do(t, "GET", "http://"+c.http+"/v1/kv/bulk/big0", "")
+	if code != 200 || len(body) != 256<<10 {
+		t.Fatalf("the client lacks the bulk data: %d, %d bytes", code, len(body))
+	}
+}
