@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -33,14 +34,35 @@ func buildBinary(t *testing.T) string {
 }
 
 // freeAddr returns a loopback address nobody listens on right now.
+//
+// The port comes from below the kernel's ephemeral range: a port the
+// kernel handed out for "port 0" is the kind it also gives to outgoing
+// connections, and the sites' own dials could take it before the site
+// that should listen there starts.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 10000 + rand.IntN(ephemeralLow()-10000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken
+		}
+		ln.Close()
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port below the ephemeral range")
+	return ""
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// if it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	var lo int
+	if err != nil || func() bool { _, err := fmt.Sscan(string(b), &lo); return err != nil }() || lo <= 10100 {
+		return 32768
+	}
+	return lo
 }
 
 type proc struct {
