@@ -422,6 +422,9 @@ func (e *Env) waitRoom(ctx context.Context) error {
 // distance estimates the log bytes from a to b (0 if b <= a), counting
 // every log file between them as full.
 func (e *Env) distance(a, b lsn.LSN) int64 {
+	if a.IsZero() {
+		a = firstLSN // nothing yet: from where the first record goes
+	}
 	if !a.Less(b) {
 		return 0
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"logship/wal"
 	"logship/wal/lsn"
 )
 
@@ -205,5 +206,19 @@ func TestBudgetFloor(t *testing.T) {
 		if got != c.want || e.distance(got, c.end) > e.cfg.LogKeepBytes {
 			t.Errorf("budgetFloor(%s) = %s (%d bytes), want %s", c.end, got, e.distance(got, c.end), c.want)
 		}
+	}
+}
+
+// From "no record" (0/0), a distance counts from where the first record
+// goes, not a whole log file more: an empty client is as far behind as
+// the master's log is long.
+func TestDistanceFromNothing(t *testing.T) {
+	e := openTest(t, t.TempDir(), testConfig())
+	end := lsn.New(1, wal.FileHeaderSize+4000)
+	if d := e.Distance(lsn.Zero, end); d != 4000 {
+		t.Fatalf("Distance(0/0, %s) = %d, want 4000", end, d)
+	}
+	if d := e.Distance(lsn.Zero, lsn.Zero); d != 0 {
+		t.Fatalf("Distance(0/0, 0/0) = %d", d)
 	}
 }
