@@ -80,6 +80,12 @@ func openReader(log *wal.Log, after, pos lsn.LSN) (*wal.Reader, error) {
 // nextDurable returns the next record if it is durable (its LSN is before
 // durable). A record read but not yet durable is held for a later call.
 func (a *applier) nextDurable(log *wal.Log, durable lsn.LSN) (wal.Record, bool, error) {
+	if !a.hasHeld && !a.readPos.IsZero() && !a.readPos.Less(durable) {
+		// Nothing durable to read: reading the next record would make
+		// the log write out its buffer from this goroutine, beside the
+		// committers' own writes.
+		return wal.Record{}, false, nil
+	}
 	if !a.hasHeld {
 		if a.rd == nil {
 			rd, err := openReader(log, a.readAt, a.readPos)
