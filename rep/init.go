@@ -88,12 +88,16 @@ func (n *Node) handleUpdate(m Message) {
 	if n.c.snap.ID != m.Snap.ID || n.c.snap.ID == 0 {
 		n.c.snap, n.c.initOffset = *m.Snap, 0
 		n.c.initAsked, n.c.initStride = 0, 0
-		if r := n.partial; r.Snap == *m.Snap && r.Offset > 0 && r.Offset <= r.Snap.Size {
+		if r := n.partial; r.Snap == *m.Snap && (r.From == 0 || r.From == m.From) && r.Offset > 0 && r.Offset < r.Snap.Size {
 			// The same snapshot as one we got part of: go on from
 			// there (the driver kept those bytes).
 			n.c.initOffset = r.Offset
 			n.stats.InitsResumed++
 			n.stats.PageBytesResumed += uint64(r.Offset)
+		} else {
+			// Another snapshot, from its start: its first chunk makes
+			// the driver drop what it kept of the old one.
+			n.partial = InitResume{}
 		}
 	}
 	n.nextChunk()
@@ -103,8 +107,8 @@ func (n *Node) handleUpdate(m Message) {
 // client asks for a snapshot anew (the sender stopped serving it, the
 // master changed), so that it resumes if the same snapshot is offered.
 func (n *Node) keepPartial() {
-	if n.c.snap.ID != 0 && n.c.initOffset > 0 {
-		n.partial = InitResume{Snap: n.c.snap, Offset: n.c.initOffset}
+	if n.role == RoleClient && n.c.state == SyncInit && n.c.snap.ID != 0 && n.c.initOffset > 0 && n.c.initOffset < n.c.snap.Size {
+		n.partial = InitResume{Snap: n.c.snap, Offset: n.c.initOffset, From: n.c.initFrom}
 	}
 }
 

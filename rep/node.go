@@ -200,7 +200,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.last = cfg.Log.Last()
 	n.durable = n.last
-	if r := cfg.Resume; r != nil && r.Snap.ID != 0 && r.Offset > 0 && r.Offset <= r.Snap.Size {
+	if r := cfg.Resume; r != nil && r.Snap.ID != 0 && r.Offset > 0 && r.Offset < r.Snap.Size {
 		n.partial = *r
 	}
 	n.out.lastStatus = n.Status()

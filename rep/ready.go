@@ -72,6 +72,9 @@ type Chunk struct {
 type InitResume struct {
 	Snap   SnapInfo
 	Offset int64
+	// From is the site that sent it; 0 (as after a restart): whichever
+	// site offers the same snapshot (ID, LSN and size).
+	From SiteID
 }
 
 // Install asks the driver to install the completely received snapshot.

@@ -180,6 +180,12 @@ func TestSimFormerBugSeeds(t *testing.T) {
 		{"StaleNotAvailAfterCatchUp", 6136, StorageMem, ModeElect, 3},
 		// rep: TestMasterHeardRestartsMonitor.
 		{"FollowedDeadMasterForever", 401086, StorageEnv, ModeLeases, 5},
+		// rep: a finished transfer kept as "partial", then resumed
+		// against another site's snapshot of the same ID, LSN and size
+		// (init.go keepPartial).
+		{"ResumedAnotherSitesSnapshot", 81235, StorageMem, ModeDrawn, 0},
+		{"ResumedAnotherSitesSnapshot/2", 81337, StorageMem, ModeDrawn, 0},
+		{"ResumedAnotherSitesSnapshot/3", 81982, StorageMem, ModeDrawn, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.kind != StorageMem && *flagStorage == string(StorageMem) {
