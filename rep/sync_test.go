@@ -27,24 +27,9 @@ func TestClientThreeSegmentsBehindCatchesUpByLog(t *testing.T) {
 }
 
 func TestNewMasterSyncFindsSyncPointAndRollsBackUnackedTail(t *testing.T) {
-	h := newHarness(t, 3)
-	h.group()
-	h.put(1, "a", "b")
-	h.stabilize()
-	// Master 1 commits two records nobody receives, then is deposed.
-	h.partition(1, 2)
-	h.partition(1, 3)
-	lost := h.put(1, "lost1", "lost2")
-	h.stabilize()
-	h.master(2)
-	h.client(3, 2)
-	h.stabilize()
-	h.put(2, "c")
-	h.stabilize()
-	// The former master rejoins as a client.
-	h.heal()
-	h.client(1, 2)
-	h.stabilize()
+	// Master 1 commits two records nobody receives, is deposed, and
+	// rejoins as a client of the new master 2 (discard_test.go).
+	h, lost := rolledBackHarness(t)
 	h.requireLogsEqual(2, 1)
 	h.requireLogsEqual(2, 3)
 	rb := h.node(1).rollback

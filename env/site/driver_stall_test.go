@@ -15,21 +15,7 @@ import (
 
 func TestFsyncStallStepsDown(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		net := newTestNet(t)
-		ids := []SiteID{1, 2, 3}
-		inj := map[SiteID]*vfs.Injector{}
-		var s []*repSite
-		for _, id := range ids {
-			inj[id] = vfs.NewInjector(vfs.OS)
-			s = append(s, startElectSiteWith(t, net, id, ids, t.TempDir(), func(e *env.Config, c *Config) {
-				if e != nil {
-					e.FS = inj[id]
-				}
-				if c != nil {
-					c.Timing.FsyncStall = 300 * time.Millisecond
-				}
-			}))
-		}
+		s, inj := startInjectedGroup(t, 3, func(c *Config) { c.Timing.FsyncStall = 300 * time.Millisecond })
 		m := waitOneMaster(t, 10*time.Second, s)
 		gen := m.status(t).Gen
 		var tok env.Token

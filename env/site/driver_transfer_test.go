@@ -12,6 +12,7 @@ import (
 	"logship/elect"
 	"logship/rep"
 	"logship/rep/transport"
+	"logship/wal/vfs"
 )
 
 // startElectSiteWith starts site id of group ids in dir in election mode;
@@ -378,4 +379,29 @@ func TestSetDelayClientAtRunTime(t *testing.T) {
 		delayed.caughtUp(t, within, tok)
 		mustData(t, m.env, delayed.env)
 	})
+}
+
+// startInjectedGroup starts n electing sites whose logs run on fault
+// injectors, each site's site config adjusted by mod (nil: none).
+func startInjectedGroup(t *testing.T, n int, mod func(*Config)) ([]*repSite, map[SiteID]*vfs.Injector) {
+	t.Helper()
+	net := newTestNet(t)
+	var ids []SiteID
+	for i := 1; i <= n; i++ {
+		ids = append(ids, SiteID(i))
+	}
+	inj := map[SiteID]*vfs.Injector{}
+	var s []*repSite
+	for _, id := range ids {
+		inj[id] = vfs.NewInjector(vfs.OS)
+		s = append(s, startElectSiteWith(t, net, id, ids, t.TempDir(), func(e *env.Config, c *Config) {
+			if e != nil {
+				e.FS = inj[id]
+			}
+			if c != nil && mod != nil {
+				mod(c)
+			}
+		}))
+	}
+	return s, inj
 }

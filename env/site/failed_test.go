@@ -23,18 +23,7 @@ import (
 // nor syncs afterwards.
 func TestFailedStorageHaltsReplication(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		net := newTestNet(t)
-		ids := []SiteID{1, 2, 3}
-		inj := map[SiteID]*vfs.Injector{}
-		var s []*repSite
-		for _, id := range ids {
-			inj[id] = vfs.NewInjector(vfs.OS)
-			s = append(s, startElectSiteWith(t, net, id, ids, t.TempDir(), func(e *env.Config, c *Config) {
-				if e != nil {
-					e.FS = inj[id]
-				}
-			}))
-		}
+		s, inj := startInjectedGroup(t, 3, nil)
 		m := waitOneMaster(t, 10*time.Second, s)
 		var perm []string
 		for i := range 5 {
