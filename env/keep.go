@@ -76,14 +76,15 @@ func (e *Env) KeepFor(needs []SiteNeed) {
 	e.keep.mu.Lock()
 	defer e.keep.mu.Unlock()
 	if !slices.Equal(e.keep.needs, needs) {
-		e.keep.needs = slices.Clone(needs)
+		// In place: a master's acks move with every commit.
+		e.keep.needs = append(e.keep.needs[:0], needs...)
 	}
 }
 
 // LogKeep reports the log kept for lagging sites against the budget.
 func (e *Env) LogKeep() LogKeep {
 	e.keep.mu.Lock()
-	needs := e.keep.needs
+	needs := slices.Clone(e.keep.needs) // KeepFor reuses its slice
 	e.keep.mu.Unlock()
 	return e.planKeep(needs, e.log.First(), e.log.End())
 }

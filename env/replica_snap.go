@@ -91,8 +91,7 @@ func (r *Replica) findPartial() *incoming {
 		}
 	}
 	for _, name := range names {
-		base := filepath.Base(name)
-		if keep != nil && (base == "snap-in."+strconv.FormatUint(keep.info.ID, 10) || base == "snap-in."+strconv.FormatUint(keep.info.ID, 10)+".info") {
+		if keep != nil && strings.TrimSuffix(name, ".info") == r.snapPath("snap-in", keep.info.ID) {
 			continue
 		}
 		_ = os.Remove(name)

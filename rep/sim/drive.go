@@ -209,6 +209,9 @@ type pendingSnap struct {
 
 // deliverSnaps hands the core the snapshots due by now.
 func (s *Sim) deliverSnaps(m *member) {
+	if len(m.snaps) == 0 {
+		return
+	}
 	kept := m.snaps[:0]
 	for _, p := range m.snaps {
 		if p.due > s.now {
