@@ -1,0 +1,264 @@
+// Command cpuacct runs a command and reports the CPU time (user + system)
+// of every process it starts, however deep, for a benchmark's "CPU per
+// commit": the servers and the load generator of one run, added up.
+//
+//	cpuacct [--label L] [--window NAME [--every 50ms]] -- COMMAND [ARG...]
+//
+// It prints, after the command's own output, one line
+//
+//	CPU label=L total cpu=12.345s wall=10.71s procs_left=0
+//
+// and with --window NAME one line per lifetime of a process of that name
+// (its /proc comm, as ps shows it) somewhere in the tree:
+//
+//	CPU label=L window=pgbench#1 cpu=3.210s wall=10.02s
+//
+// The method, so that nothing is counted twice or missed:
+//
+//   - The total is the kernel's account, not a sample. cpuacct makes itself
+//     a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so a process whose
+//     parent exits before it (a daemon: pg_ctl start leaves the postmaster
+//     running) is reparented to cpuacct instead of init. Every process of
+//     the tree is then reaped by a parent inside the tree, and a reaped
+//     process's CPU, with that of everything it reaped, is added to its
+//     reaper's (the cutime/cstime of /proc/PID/stat). cpuacct reaps the
+//     command and every orphan, waiting up to --linger for the last ones,
+//     and reports getrusage(RUSAGE_CHILDREN): each process once, whole.
+//     What escapes: a process whose parent ignores SIGCHLD (the kernel
+//     reaps it and its time is credited to nobody), and one still running
+//     when cpuacct gives up (counted in procs_left). cpuacct's own CPU is
+//     not counted.
+//   - A window needs the tree's CPU at two instants. The tree's CPU so far
+//     is cpuacct's cutime+cstime plus, over every live descendant,
+//     utime+stime+cutime+cstime: a process that died and was reaped is in
+//     its reaper's cutime, one alive in its own utime, so the sum only
+//     grows and counts each process once; the difference of two samples is
+//     the CPU spent between them, whoever spent it and whether or not it
+//     has exited. cpuacct samples every --every (a full /proc scan, about a
+//     millisecond); a window runs from the last sample without a process
+//     of that name to the first sample after the last one exited, so it
+//     holds all of that process's CPU, and the others' for at most two
+//     sample intervals more (an idle server's: nothing to speak of). The
+//     one race: a process reaped between the reading of its parent and its
+//     own within one scan is missed (or counted twice) in that sample only.
+//
+// Linux only (/proc, prctl).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type config struct {
+	label  string
+	window string
+	every  time.Duration
+	linger time.Duration
+	argv   []string
+}
+
+func parse(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("cpuacct", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.label, "label", "-", "label on the CPU lines")
+	fs.StringVar(&c.window, "window", "", "also report the tree's CPU over each lifetime of a process of this name (its /proc comm, at most 15 bytes)")
+	fs.DurationVar(&c.every, "every", 50*time.Millisecond, "with --window: how often /proc is sampled")
+	fs.DurationVar(&c.linger, "linger", 30*time.Second, "after the command exits, how long to wait for the processes it left running")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: cpuacct [--label L] [--window NAME [--every 50ms]] [--linger 30s] -- COMMAND [ARG...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.argv = fs.Args()
+	switch {
+	case len(c.argv) == 0:
+		return c, errors.New("no command")
+	case c.every <= 0:
+		return c, errors.New("--every must be > 0")
+	case len(c.window) > 15:
+		return c, fmt.Errorf("--window %q: a comm has at most 15 bytes", c.window)
+	}
+	return c, nil
+}
+
+// run is main without the process: the command's exit status, or 2 on a
+// bad command line, 1 if it cannot start.
+func run(args []string, stdout, stderr io.Writer) int {
+	c, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cpuacct: %v\n", err)
+		return 2
+	}
+	r, err := account(c, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "cpuacct: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "CPU label=%s total cpu=%.3fs wall=%.2fs procs_left=%d\n", c.label, r.total.Seconds(), r.wall.Seconds(), r.left)
+	return r.status
+}
+
+// result is one accounted run.
+type result struct {
+	total   time.Duration
+	wall    time.Duration
+	left    int // descendants still running when cpuacct stopped waiting
+	status  int // the command's exit status
+	windows []time.Duration
+}
+
+// account runs c.argv and returns its CPU account; window lines go to out
+// as windows close.
+func account(c config, out io.Writer) (result, error) {
+	var res result
+	if err := setSubreaper(); err != nil {
+		return res, fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
+	}
+	before, err := childrenCPU()
+	if err != nil {
+		return res, err
+	}
+	t0 := time.Now()
+	path, err := exec.LookPath(c.argv[0])
+	if err != nil {
+		return res, fmt.Errorf("start %s: %w", c.argv[0], err)
+	}
+	p, err := os.StartProcess(path, c.argv, &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}})
+	if err != nil {
+		return res, fmt.Errorf("start %s: %w", c.argv[0], err)
+	}
+	main := p.Pid
+
+	// Forwarded, so `timeout` or ^C around cpuacct reach the command.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			syscall.Kill(main, s.(syscall.Signal))
+		}
+	}()
+
+	stopWin := make(chan struct{})
+	winDone := make(chan []time.Duration, 1)
+	if c.window != "" {
+		go func() { winDone <- watchWindows(c, os.Getpid(), stopWin, out) }()
+	} else {
+		winDone <- nil
+	}
+
+	res.status = -1
+	var lingerEnd time.Time
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if errors.Is(err, syscall.ECHILD) {
+			break
+		}
+		if err != nil {
+			return res, fmt.Errorf("wait4: %w", err)
+		}
+		if pid == main {
+			res.status = ws.ExitStatus()
+			if ws.Signaled() {
+				res.status = 128 + int(ws.Signal())
+			}
+			res.wall = time.Since(t0)
+			lingerEnd = time.Now().Add(c.linger)
+		}
+		if pid > 0 {
+			continue
+		}
+		// Nothing to reap now. WNOHANG and a short sleep instead of a
+		// blocking wait, so the linger bound holds.
+		if !lingerEnd.IsZero() && time.Now().After(lingerEnd) {
+			res.left = len(descendants(os.Getpid()))
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	close(stopWin)
+	res.windows = <-winDone
+	after, err := childrenCPU()
+	if err != nil {
+		return res, err
+	}
+	res.total = after - before
+	return res, nil
+}
+
+// childrenCPU is getrusage(RUSAGE_CHILDREN): the CPU of every reaped
+// descendant.
+func childrenCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+func setSubreaper() error {
+	const prSetChildSubreaper = 36
+	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// watchWindows samples the tree under self until stop closes and reports
+// every lifetime of a process named c.window; it returns their CPU.
+func watchWindows(c config, self int, stop <-chan struct{}, out io.Writer) []time.Duration {
+	var wins []time.Duration
+	tick := time.NewTicker(c.every)
+	defer tick.Stop()
+	prev := sampleTree(self, c.window)
+	var open bool
+	var from sample
+	for {
+		select {
+		case <-stop:
+			if open {
+				// The command ended with the process still running: close
+				// the window on the last sample.
+				fmt.Fprintf(out, "CPU label=%s window=%s#%d cpu=%.3fs wall=%.2fs unfinished\n",
+					c.label, c.window, len(wins)+1, (prev.cpu - from.cpu).Seconds(), prev.at.Sub(from.at).Seconds())
+			}
+			return wins
+		case <-tick.C:
+		}
+		cur := sampleTree(self, c.window)
+		switch {
+		case !open && cur.named:
+			open, from = true, prev
+		case open && !cur.named:
+			open = false
+			d := cur.cpu - from.cpu
+			wins = append(wins, d)
+			fmt.Fprintf(out, "CPU label=%s window=%s#%d cpu=%.3fs wall=%.2fs\n",
+				c.label, c.window, len(wins), d.Seconds(), cur.at.Sub(from.at).Seconds())
+		}
+		prev = cur
+	}
+}
