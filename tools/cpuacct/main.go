@@ -2,7 +2,7 @@
 // of every process it starts, however deep, for a benchmark's "CPU per
 // commit": the servers and the load generator of one run, added up.
 //
-//	cpuacct [--label L] [--window NAME [--every 50ms]] -- COMMAND [ARG...]
+//	cpuacct [--label L] [--window NAME] [--only NAME,...] [--every 50ms] -- COMMAND [ARG...]
 //
 // It prints, after the command's own output, one line
 //
@@ -12,6 +12,11 @@
 // (its /proc comm, as ps shows it) somewhere in the tree:
 //
 //	CPU label=L window=pgbench#1 cpu=3.210s wall=10.02s
+//
+// and with --only NAME,... the CPU of the processes of those names alone
+// (a harness's servers without its shell scaffolding):
+//
+//	CPU label=L only=bdbrep cpu=11.900s procs=3
 //
 // The method, so that nothing is counted twice or missed:
 //
@@ -41,6 +46,12 @@
 //     sample intervals more (an idle server's: nothing to speak of). The
 //     one race: a process reaped between the reading of its parent and its
 //     own within one scan is missed (or counted twice) in that sample only.
+//     A sample reads only the tree (/proc/PID/task/TID/children), about
+//     1 ms of CPU for a small one.
+//   - --only keeps, per process of those names, its utime+stime+cutime+
+//     cstime at the latest sample; the sum at the end is their CPU but for
+//     what each spent after its last sample (at exit, when a server is
+//     idle: next to nothing).
 //
 // Linux only (/proc, prctl).
 package main
@@ -53,6 +64,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -64,6 +77,7 @@ func main() {
 type config struct {
 	label  string
 	window string
+	only   []string
 	every  time.Duration
 	linger time.Duration
 	argv   []string
@@ -75,16 +89,20 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.label, "label", "-", "label on the CPU lines")
 	fs.StringVar(&c.window, "window", "", "also report the tree's CPU over each lifetime of a process of this name (its /proc comm, at most 15 bytes)")
-	fs.DurationVar(&c.every, "every", 50*time.Millisecond, "with --window: how often /proc is sampled")
+	only := fs.String("only", "", "also report the CPU of the processes of these names (comma-separated) alone, from /proc samples")
+	fs.DurationVar(&c.every, "every", 50*time.Millisecond, "with --window or --only: how often /proc is sampled")
 	fs.DurationVar(&c.linger, "linger", 30*time.Second, "after the command exits, how long to wait for the processes it left running")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: cpuacct [--label L] [--window NAME [--every 50ms]] [--linger 30s] -- COMMAND [ARG...]")
+		fmt.Fprintln(fs.Output(), "usage: cpuacct [--label L] [--window NAME] [--only NAME,...] [--every 50ms] [--linger 30s] -- COMMAND [ARG...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	c.argv = fs.Args()
+	if *only != "" {
+		c.only = strings.Split(*only, ",")
+	}
 	switch {
 	case len(c.argv) == 0:
 		return c, errors.New("no command")
@@ -113,6 +131,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "CPU label=%s total cpu=%.3fs wall=%.2fs procs_left=%d\n", c.label, r.total.Seconds(), r.wall.Seconds(), r.left)
+	if c.only != nil {
+		fmt.Fprintf(stdout, "CPU label=%s only=%s cpu=%.3fs procs=%d\n", c.label, strings.Join(c.only, ","), r.only.Seconds(), r.onlyProcs)
+	}
 	return r.status
 }
 
@@ -123,6 +144,10 @@ type result struct {
 	left    int // descendants still running when cpuacct stopped waiting
 	status  int // the command's exit status
 	windows []time.Duration
+	// only, onlyProcs: the CPU of the processes named by --only, and how
+	// many there were.
+	only      time.Duration
+	onlyProcs int
 }
 
 // account runs c.argv and returns its CPU account; window lines go to out
@@ -158,11 +183,11 @@ func account(c config, out io.Writer) (result, error) {
 	}()
 
 	stopWin := make(chan struct{})
-	winDone := make(chan []time.Duration, 1)
-	if c.window != "" {
-		go func() { winDone <- watchWindows(c, os.Getpid(), stopWin, out) }()
+	winDone := make(chan watched, 1)
+	if c.window != "" || c.only != nil {
+		go func() { winDone <- watch(c, os.Getpid(), stopWin, out) }()
 	} else {
-		winDone <- nil
+		winDone <- watched{}
 	}
 
 	res.status = -1
@@ -199,7 +224,11 @@ func account(c config, out io.Writer) (result, error) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	close(stopWin)
-	res.windows = <-winDone
+	w := <-winDone
+	res.windows, res.onlyProcs = w.windows, len(w.only)
+	for _, v := range w.only {
+		res.only += v
+	}
 	after, err := childrenCPU()
 	if err != nil {
 		return res, err
@@ -227,13 +256,29 @@ func setSubreaper() error {
 	return nil
 }
 
-// watchWindows samples the tree under self until stop closes and reports
-// every lifetime of a process named c.window; it returns their CPU.
-func watchWindows(c config, self int, stop <-chan struct{}, out io.Writer) []time.Duration {
-	var wins []time.Duration
+// watched is what the /proc samples found.
+type watched struct {
+	windows []time.Duration
+	only    map[int]time.Duration // by pid: the latest CPU seen of a process named by --only
+}
+
+// watch samples the tree under self until stop closes. It reports every
+// lifetime of a process named c.window, and keeps the CPU of the
+// processes named by c.only. A process of --only is counted as of its
+// last sample: whatever it spends after it (its exit) is missed, and the
+// CPU of its children is in it once they are reaped.
+func watch(c config, self int, stop <-chan struct{}, out io.Writer) watched {
+	w := watched{only: map[int]time.Duration{}}
 	tick := time.NewTicker(c.every)
 	defer tick.Stop()
-	prev := sampleTree(self, c.window)
+	keep := func(all map[int]procStat) {
+		for _, st := range tree(all, self) {
+			if slices.Contains(c.only, st.comm) {
+				w.only[st.pid] = time.Duration(st.own+st.reaped) * time.Second / clockTicks
+			}
+		}
+	}
+	prev := sampleTree(self, c.window, keep)
 	var open bool
 	var from sample
 	for {
@@ -243,21 +288,22 @@ func watchWindows(c config, self int, stop <-chan struct{}, out io.Writer) []tim
 				// The command ended with the process still running: close
 				// the window on the last sample.
 				fmt.Fprintf(out, "CPU label=%s window=%s#%d cpu=%.3fs wall=%.2fs unfinished\n",
-					c.label, c.window, len(wins)+1, (prev.cpu - from.cpu).Seconds(), prev.at.Sub(from.at).Seconds())
+					c.label, c.window, len(w.windows)+1, (prev.cpu - from.cpu).Seconds(), prev.at.Sub(from.at).Seconds())
 			}
-			return wins
+			return w
 		case <-tick.C:
 		}
-		cur := sampleTree(self, c.window)
+		cur := sampleTree(self, c.window, keep)
 		switch {
+		case c.window == "":
 		case !open && cur.named:
 			open, from = true, prev
 		case open && !cur.named:
 			open = false
 			d := cur.cpu - from.cpu
-			wins = append(wins, d)
+			w.windows = append(w.windows, d)
 			fmt.Fprintf(out, "CPU label=%s window=%s#%d cpu=%.3fs wall=%.2fs\n",
-				c.label, c.window, len(wins), d.Seconds(), cur.at.Sub(from.at).Seconds())
+				c.label, c.window, len(w.windows), d.Seconds(), cur.at.Sub(from.at).Seconds())
 		}
 		prev = cur
 	}

@@ -130,7 +130,7 @@ func TestWindowIsTheNamedProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	c := config{label: "t", window: "winburn", every: 20 * time.Millisecond, linger: 10 * time.Second, argv: []string{os.Args[0]}}
+	c := config{label: "t", window: "winburn", only: []string{"winburn"}, every: 20 * time.Millisecond, linger: 10 * time.Second, argv: []string{os.Args[0]}}
 	os.Setenv("CPUACCT_ROLE", "winparent:"+dir+":"+win)
 	res, err := account(c, &out)
 	os.Unsetenv("CPUACCT_ROLE")
@@ -143,6 +143,11 @@ func TestWindowIsTheNamedProcess(t *testing.T) {
 	want := readCPU(t, dir, "window")
 	if got := res.windows[0]; got < want-30*time.Millisecond || got > want+40*time.Millisecond {
 		t.Errorf("window %v, the named process used %v (output %q)", got, want, out.String())
+	}
+	// --only counts it as of its last sample, which misses at most the
+	// one interval before its exit.
+	if res.onlyProcs != 1 || res.only < want-30*time.Millisecond || res.only > want+10*time.Millisecond {
+		t.Errorf("only: %v over %d processes, the named process used %v", res.only, res.onlyProcs, want)
 	}
 	if !strings.Contains(out.String(), "CPU label=t window=winburn#1 cpu=") {
 		t.Errorf("window line: %q", out.String())

@@ -95,6 +95,49 @@ func tree(all map[int]procStat, root int) []procStat {
 
 func descendants(root int) []procStat { return tree(scan(), root) }
 
+// walk reads the stat of root and its descendants only, following
+// /proc/PID/task/TID/children (each thread's children), which costs in
+// proportion to the tree, not to every process on the machine. Without
+// those files (CONFIG_PROC_CHILDREN off) it scans all of /proc.
+func walk(root int) map[int]procStat {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d/children", root, root)); err != nil {
+		return scan()
+	}
+	all := map[int]procStat{}
+	queue := []int{root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		st, err := parseStat(b)
+		if err != nil {
+			continue
+		}
+		all[pid] = st
+		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+		if err != nil {
+			continue
+		}
+		for _, tk := range tasks {
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + tk.Name() + "/children")
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if k, err := strconv.Atoi(f); err == nil {
+					if _, seen := all[k]; !seen {
+						queue = append(queue, k)
+					}
+				}
+			}
+		}
+	}
+	return all
+}
+
 // sample is the tree's CPU so far at one instant.
 type sample struct {
 	at    time.Time
@@ -120,8 +163,12 @@ func treeCPU(all map[int]procStat, root int, name string) (time.Duration, bool) 
 	return time.Duration(ticks) * time.Second / clockTicks, named
 }
 
-func sampleTree(root int, name string) sample {
+// sampleTree samples the tree under root; each passes the processes read
+// to keep.
+func sampleTree(root int, name string, keep func(map[int]procStat)) sample {
 	at := time.Now()
-	cpu, named := treeCPU(scan(), root, name)
+	all := walk(root)
+	keep(all)
+	cpu, named := treeCPU(all, root, name)
 	return sample{at: at, cpu: cpu, named: named}
 }
