@@ -68,6 +68,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -267,6 +269,13 @@ type watched struct {
 // processes named by c.only. A process of --only is counted as of its
 // last sample: whatever it spends after it (its exit) is missed, and the
 // CPU of its children is in it once they are reaped.
+//
+// A window opens on the first sample that finds a process of that name
+// (from the sample before) and closes on a sample taken the moment that
+// very process exits: cpuacct waits on a pidfd for it, so that a second
+// process of the name started right after the first (pgbench after
+// pgbench) opens a window of its own. Without pidfds (Linux before 5.3)
+// a window closes on the first sample without the process.
 func watch(c config, self int, stop <-chan struct{}, out io.Writer) watched {
 	w := watched{only: map[int]time.Duration{}}
 	tick := time.NewTicker(c.every)
@@ -278,10 +287,27 @@ func watch(c config, self int, stop <-chan struct{}, out io.Writer) watched {
 			}
 		}
 	}
-	prev := sampleTree(self, c.window, keep)
-	var open bool
-	var from sample
+	var (
+		prev    = sampleTree(self, c.window, keep)
+		open    bool
+		from    sample
+		cur     int  // the process of the open window
+		polled  bool // its exit comes on exits
+		exits   = make(chan int, 1)
+		done    = make(chan struct{})
+		exited  = map[int]bool{} // processes whose windows closed, until they are gone
+		closeAt = func(s sample) {
+			open = false
+			exited[cur] = true
+			d := s.cpu - from.cpu
+			w.windows = append(w.windows, d)
+			fmt.Fprintf(out, "CPU label=%s window=%s#%d cpu=%.3fs wall=%.2fs\n",
+				c.label, c.window, len(w.windows), d.Seconds(), s.at.Sub(from.at).Seconds())
+		}
+	)
+	defer close(done)
 	for {
+		var s sample
 		select {
 		case <-stop:
 			if open {
@@ -291,20 +317,66 @@ func watch(c config, self int, stop <-chan struct{}, out io.Writer) watched {
 					c.label, c.window, len(w.windows)+1, (prev.cpu - from.cpu).Seconds(), prev.at.Sub(from.at).Seconds())
 			}
 			return w
+		case pid := <-exits:
+			s = sampleTree(self, c.window, keep)
+			if open && pid == cur {
+				closeAt(s)
+			}
 		case <-tick.C:
+			s = sampleTree(self, c.window, keep)
+			if c.window == "" {
+				break
+			}
+			for pid := range exited {
+				if !slices.Contains(s.named, pid) {
+					delete(exited, pid) // reaped: its pid may come again
+				}
+			}
+			switch {
+			case !open:
+				for _, pid := range s.named {
+					if !exited[pid] {
+						open, from, cur = true, prev, pid
+						polled = waitExit(pid, exits, done)
+						break
+					}
+				}
+			case !polled && !slices.Contains(s.named, cur):
+				closeAt(s)
+			}
 		}
-		cur := sampleTree(self, c.window, keep)
-		switch {
-		case c.window == "":
-		case !open && cur.named:
-			open, from = true, prev
-		case open && !cur.named:
-			open = false
-			d := cur.cpu - from.cpu
-			w.windows = append(w.windows, d)
-			fmt.Fprintf(out, "CPU label=%s window=%s#%d cpu=%.3fs wall=%.2fs\n",
-				c.label, c.window, len(w.windows), d.Seconds(), cur.at.Sub(from.at).Seconds())
-		}
-		prev = cur
+		prev = s
 	}
+}
+
+// waitExit sends pid on exits when the process exits, and reports whether
+// it can (a pidfd for it opened). It gives up when done closes.
+func waitExit(pid int, exits chan<- int, done <-chan struct{}) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false
+	}
+	go func() {
+		defer unix.Close(fd)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(fds, 100)
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return
+			}
+			if n > 0 {
+				select {
+				case exits <- pid:
+				case <-done:
+				}
+				return
+			}
+		}
+	}()
+	return true
 }

@@ -142,22 +142,22 @@ func walk(root int) map[int]procStat {
 type sample struct {
 	at    time.Time
 	cpu   time.Duration
-	named bool // a descendant is named as asked
+	named []int // the descendants named as asked
 }
 
 // treeCPU is the CPU of the tree under root so far: root's reaped
 // children's plus, over every live descendant, its own and its reaped
 // children's. root's own time (cpuacct's) is left out.
-func treeCPU(all map[int]procStat, root int, name string) (time.Duration, bool) {
+func treeCPU(all map[int]procStat, root int, name string) (time.Duration, []int) {
 	var ticks uint64
 	if st, ok := all[root]; ok {
 		ticks += st.reaped
 	}
-	named := false
+	var named []int
 	for _, st := range tree(all, root) {
 		ticks += st.own + st.reaped
 		if name != "" && st.comm == name {
-			named = true
+			named = append(named, st.pid)
 		}
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, named
