@@ -42,14 +42,19 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./wal/ ./env/
 
-# Replication throughput and commit latency of a local 3-site group
-# (tools/repbench spawns it), 1 and 16 writers, quorum acks, 128-byte
-# values. tools/repbench/compare.sh adds the anchors (Berkeley DB, raft,
-# PostgreSQL) and failover times.
+# Replication throughput, commit latency and CPU per commit of a local
+# 3-site group (tools/repbench spawns it), 1 and 16 writers, quorum acks,
+# 128-byte values: over HTTP, over RESP (repnode --resp), and with the
+# master and the writers in repbench's process (--embedded).
+# tools/repbench/compare.sh adds the anchors (Berkeley DB, raft,
+# PostgreSQL), redis-benchmark and failover times.
 bench-rep:
 	$(GO) build -o bin/ ./cmd/...
 	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 1 --duration 10s
 	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --writers 16 --duration 10s
+	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --proto resp --writers 1 --duration 10s
+	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --proto resp --writers 16 --duration 10s
+	$(GO) run ./tools/repbench --spawn 3 --repnode bin/repnode --ack quorum --embedded --writers 16 --duration 10s
 
 # Re-sync against Berkeley DB in one session: run_bdb.sh catchup and init
 # (200k records of 128-byte values), then repbench --resync catchup and

@@ -46,7 +46,7 @@ func main() {
 // when it has grown 4x instead of 2x costs little memory, and it buys
 // CPU on the commit path: with three sites and the load generator on two
 // cores, 16 writers, +2-3% commits/s and a lower p99 (docs/performance.md).
-const defaultGCPercent = 400
+const defaultGCPercent = daemon.DefaultGCPercent
 
 // run is main without the process: it returns the exit status (0 after a
 // clean shutdown, 1 on failure, 2 on a bad command line).
@@ -189,17 +189,7 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 		}
 	}
 
-	tcfg := transport.DefaultConfig()
-	tcfg.GroupName = cfg.Group
-	tcfg.SelfID = transport.ID(cfg.ID)
-	tcfg.ListenAddr = cfg.Listen
-	tcfg.Peers = map[transport.ID]string{}
-	for id, addr := range cfg.Peers {
-		tcfg.Peers[transport.ID(id)] = addr
-	}
-	tcfg.TLS = tlsConf
-	tcfg.Logger = base
-	n.tr, err = transport.New(tcfg)
+	n.tr, err = transport.New(cfg.TransportConfig(tlsConf, base))
 	if err != nil {
 		return nil, fmt.Errorf("replication transport on --listen %s: %w", cfg.Listen, err)
 	}
@@ -258,30 +248,7 @@ func modeName(m Mode) string { return m.String() }
 
 // startRole takes the start-up role the flags ask for (rep_start).
 func startRole(s *site.Site, cfg Config, log *slog.Logger) error {
-	switch cfg.Mode() {
-	case ModeMaster:
-		gen := s.Env().Generation()
-		if st := s.Status(); st.Gen > gen {
-			gen = st.Gen
-		}
-		gen++
-		if err := s.StartMaster(gen); err != nil {
-			return fmt.Errorf("start as master (generation %d): %w", gen, err)
-		}
-		log.Info("role: master", "gen", gen)
-	case ModeClient:
-		m := cfg.ClientMaster()
-		if cfg.MasterID == 0 && len(cfg.Peers) > 1 {
-			log.Warn("--client without --master-id: following the lowest peer id until a master announces itself", "master", m)
-		}
-		if err := s.StartClient(site.SiteID(m)); err != nil {
-			return fmt.Errorf("start as client of site %d: %w", m, err)
-		}
-		log.Info("role: client", "master", m)
-	default:
-		log.Info("role: electing at start-up", "priority", cfg.Priority)
-	}
-	return nil
+	return daemon.StartRole(s, cfg, log)
 }
 
 // loadTLS builds the mutual-TLS configuration from --tls-*, or nil.

@@ -28,6 +28,41 @@
 // a separate "LAG logship ..." line, since summarize.py would take any
 // extra key of the RESULT line for part of the variant.
 //
+// With --spawn it also prints the CPU per commit: the CPU time (user and
+// system, from /proc/PID/stat) of the sites' processes and of repbench
+// itself over the measured window, over the commits in it:
+//
+//	CPU logship variant=spawn3 writers=16 commits=.. cpu_s=.. sites_cpu_s=.. bench_cpu_s=.. cpu_ms_per_1k=..
+//
+// --proto resp writes over the Redis protocol instead: each spawned site
+// gets --resp 127.0.0.1:PORT (with --nodes, --resp-nodes lists them), and
+// each writer holds a connection to the master's and sends SET key value
+// (the same keys), --pipeline N at a time. +OK is a permanent commit,
+// -NOTPERMANENT a commit that is not permanent (perm_failed), anything
+// else an error.
+//
+//	repbench --spawn 3 --repnode bin/repnode --proto resp --writers 16 [--pipeline 8]
+//
+// --embedded runs the master inside repbench: site 1 is opened in this
+// process from the command line its repnode would get (through
+// internal/daemon and env/site, as repnode opens it; --master), sites 2..N
+// are repnode processes (--client --master-id 1), and the writers call
+// site.Update, as Berkeley DB's and raft's harnesses write inside their
+// master. The CPU per commit then covers repbench (master and writers)
+// and the other sites.
+//
+//	repbench --spawn 3 --repnode bin/repnode --embedded --writers 16
+//
+// --load-cmd runs another load generator against the spawned group once it
+// is up, with {host} and {port} (the master's RESP, or HTTP, address) and
+// {http} filled in, and measures it whole: the sites' CPU over its life
+// plus its own, over the commits of the master's /metrics; from
+// redis-benchmark --csv output it also prints a RESULT line (rps, p50,
+// p99).
+//
+//	repbench --spawn 3 --repnode bin/repnode --proto resp --writers 16 \
+//	    --load-cmd 'redis-benchmark -h {host} -p {port} -t set -n 50000 -c 16 -d 128 -P 1 -r 1000000 --csv'
+//
 // Failover ("repbench failover --spawn 3 --runs 5 [--tight]"): starts a
 // group, writes to the master steadily for --settle, kills the master with
 // SIGKILL and measures the time from the kill to the first write a
@@ -71,6 +106,7 @@
 // ratios.
 //
 // tools/repbench/compare.sh runs the anchors (Berkeley DB, hashicorp/raft,
-// PostgreSQL) and repbench one after the other on this machine and
-// summarizes them.
+// PostgreSQL, their CPU measured by tools/cpuacct) and repbench (HTTP,
+// RESP, embedded, redis-benchmark) one after the other on this machine
+// and prints one table with the CPU per commit of each (table.py).
 package main

@@ -24,6 +24,7 @@ type groupConfig struct {
 	ack   string   // --ack
 	extra []string // more repnode flags for every site
 	keep  bool     // keep the directory (and logs) after close
+	resp  bool     // give every site a --resp listener
 }
 
 type proc struct {
@@ -31,6 +32,7 @@ type proc struct {
 	dir      string
 	listen   string // replication address
 	http     string // client API address
+	resp     string // RESP address, if the group has them
 	args     []string
 	logPath  string
 	cmd      *exec.Cmd
@@ -119,15 +121,24 @@ func prepareGroup(cfg groupConfig) (_ *group, err error) {
 			g.close()
 		}
 	}()
-	addrs, err := freeAddrs(2 * cfg.n)
+	per := 2
+	if cfg.resp {
+		per = 3
+	}
+	addrs, err := freeAddrs(per * cfg.n)
 	if err != nil {
 		return nil, err
 	}
 	for i := 1; i <= cfg.n; i++ {
-		g.sites = append(g.sites, &proc{
+		a := addrs[per*(i-1):]
+		p := &proc{
 			id: i, dir: filepath.Join(root, fmt.Sprintf("site%d", i)), logPath: filepath.Join(root, fmt.Sprintf("site%d.log", i)),
-			listen: addrs[2*i-2], http: addrs[2*i-1],
-		})
+			listen: a[0], http: a[1],
+		}
+		if cfg.resp {
+			p.resp = a[2]
+		}
+		g.sites = append(g.sites, p)
 	}
 	for _, p := range g.sites {
 		peers := map[int]string{}
@@ -137,6 +148,9 @@ func prepareGroup(cfg groupConfig) (_ *group, err error) {
 			}
 		}
 		p.args = siteArgs(p.id, p.dir, p.listen, p.http, peers, cfg.ack, cfg.extra)
+		if p.resp != "" {
+			p.args = append(p.args, "--resp", p.resp)
+		}
 	}
 	return g, nil
 }
@@ -146,6 +160,15 @@ func (g *group) httpAddrs() []string {
 	out := make([]string, len(g.sites))
 	for i, p := range g.sites {
 		out[i] = p.http
+	}
+	return out
+}
+
+// respAddrs returns the sites' RESP addresses.
+func (g *group) respAddrs() []string {
+	out := make([]string, len(g.sites))
+	for i, p := range g.sites {
+		out[i] = p.resp
 	}
 	return out
 }

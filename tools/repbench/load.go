@@ -1,8 +1,9 @@
 package main
 
-// The load run: N writers, one PUT (one key, one transaction) per request,
-// against the master, for a warm-up and then a measured duration, with the
-// master's replication lag sampled alongside.
+// The load run: N writers, one write (one key, one transaction) per
+// request, against the master (over HTTP, RESP, or in-process), for a
+// warm-up and then a measured duration, with the master's replication lag
+// and the CPU of every process involved sampled alongside.
 
 import (
 	"context"
@@ -16,18 +17,54 @@ import (
 )
 
 type loadConfig struct {
-	addrs     []string // the sites' HTTP addresses
 	writers   int
+	pipeline  int // requests a writer sends before reading their answers
 	valueSize int
 	warmup    time.Duration
 	duration  time.Duration
 	bucket    string
 	variant   string
-	ack       string        // as the sites were started, or "" to read it from the master
-	lagEvery  time.Duration // how often the master's /v1/status is sampled
-	connected bool          // wait until every site is connected before starting
-	abort     func() error  // if not nil, stops the wait for a master (a spawned site died)
+	ack       string
+	sites     int
+	master    string // the master, for the header line
+	// newWriter opens writer w's way to the master (its own connection,
+	// or the in-process site).
+	newWriter func(w int) loadWriter
+	lagEvery  time.Duration
+	lag       func(context.Context) (int64, error) // the largest lag over the clients; nil = not sampled
+	cpu       *cpuMeter                            // nil = CPU not measured
 }
+
+// reply is one request's answer: when it arrived, whether the write is
+// permanent, or why it failed.
+type reply struct {
+	at   time.Time
+	perm bool
+	err  error
+}
+
+// loadWriter is one writer's way to the master. batch sends one write per
+// key (all at once when there are several: pipelined) and fills out[i]
+// with key i's answer.
+type loadWriter interface {
+	batch(ctx context.Context, keys [][]byte, value []byte, out []reply)
+	close()
+}
+
+// httpWriter is a writer over HTTP: one PUT at a time.
+type httpWriter struct {
+	kc     *kvConn
+	bucket string
+}
+
+func (h *httpWriter) batch(ctx context.Context, keys [][]byte, value []byte, out []reply) {
+	for i, k := range keys {
+		r, err := h.kc.put(ctx, h.bucket, string(k), value)
+		out[i] = reply{at: time.Now(), perm: r.permanent, err: err}
+	}
+}
+
+func (h *httpWriter) close() { h.kc.close() }
 
 // writerStats is one writer's count over the measured window.
 type writerStats struct {
@@ -38,21 +75,13 @@ type writerStats struct {
 	finished   time.Time // when its last measured request ended
 }
 
-// runLoad runs the load and returns its result. It stops early, with an
-// error, when ctx ends.
-func runLoad(ctx context.Context, c *http.Client, cfg loadConfig, out io.Writer) (loadResult, error) {
-	mi, mst, err := waitMaster(ctx, c, cfg.addrs, cfg.connected, 60*time.Second, cfg.abort)
-	if err != nil {
-		return loadResult{}, err
-	}
-	master := cfg.addrs[mi]
-	ack := cfg.ack
-	if ack == "" {
-		ack = mst.Ack
-	}
-	res := loadResult{variant: cfg.variant, ack: ack, sites: len(cfg.addrs), writers: cfg.writers, size: cfg.valueSize}
-	fmt.Fprintf(out, "master: site %d at %s (gen %d); %d writers, %d-byte values, warm-up %v, measuring %v\n",
-		mst.ID, master, mst.Gen, cfg.writers, cfg.valueSize, cfg.warmup, cfg.duration)
+// runLoad runs the load against a master already found and returns its
+// result. It stops early, with an error, when ctx ends.
+func runLoad(ctx context.Context, cfg loadConfig, out io.Writer) (loadResult, error) {
+	pipe := max(cfg.pipeline, 1)
+	res := loadResult{variant: cfg.variant, ack: cfg.ack, sites: cfg.sites, writers: cfg.writers, size: cfg.valueSize, pipeline: pipe}
+	fmt.Fprintf(out, "master: %s; %d writers, %d-byte values, warm-up %v, measuring %v\n",
+		cfg.master, cfg.writers, cfg.valueSize, cfg.warmup, cfg.duration)
 	res.loadBefore = loadAvg()
 
 	value := make([]byte, cfg.valueSize)
@@ -64,12 +93,27 @@ func runLoad(ctx context.Context, c *http.Client, cfg loadConfig, out io.Writer)
 	measureFrom := start.Add(cfg.warmup)
 	end := measureFrom.Add(cfg.duration)
 
-	// The lag sampler runs over the measured window.
+	// The lag sampler runs over the measured window; the CPU is sampled
+	// at its start (and again when the writers are done).
 	lagCtx, stopLag := context.WithCancel(ctx)
 	lagDone := make(chan struct{})
 	go func() {
 		defer close(lagDone)
-		res.maxLag, res.lagSamples = sampleLag(lagCtx, c, master, measureFrom, cfg.lagEvery)
+		res.maxLag, res.lagSamples = sampleLag(lagCtx, cfg.lag, measureFrom, cfg.lagEvery)
+	}()
+	var cpu0 cpuSample
+	cpuDone := make(chan struct{})
+	go func() {
+		defer close(cpuDone)
+		if cfg.cpu == nil {
+			return
+		}
+		select {
+		case <-lagCtx.Done():
+			return
+		case <-time.After(time.Until(measureFrom)):
+		}
+		cpu0 = cfg.cpu.sample()
 	}()
 
 	stats := make([]writerStats, cfg.writers)
@@ -79,30 +123,42 @@ func runLoad(ctx context.Context, c *http.Client, cfg loadConfig, out io.Writer)
 		go func(w int, st *writerStats) {
 			defer wg.Done()
 			prefix := nonce + "-w" + strconv.Itoa(w) + "-"
-			key := make([]byte, 0, 64)
-			kc := newKVConn(master, c.Timeout)
-			defer kc.close()
-			for i := 0; ; i++ {
+			keys := make([][]byte, pipe)
+			for j := range keys {
+				keys[j] = make([]byte, 0, 64)
+			}
+			replies := make([]reply, pipe)
+			lw := cfg.newWriter(w)
+			defer lw.close()
+			for i := 0; ; i += pipe {
 				t0 := time.Now()
 				if !t0.Before(end) || ctx.Err() != nil {
 					return
 				}
-				key = strconv.AppendInt(append(key[:0], prefix...), int64(i), 10)
-				r, err := kc.put(ctx, cfg.bucket, string(key), value)
-				t1 := time.Now()
-				if !t0.Before(measureFrom) {
-					st.finished = t1
-					if err != nil {
+				for j := range keys {
+					keys[j] = strconv.AppendInt(append(keys[j][:0], prefix...), int64(i+j), 10)
+				}
+				lw.batch(ctx, keys, value, replies)
+				failed := false
+				for _, r := range replies {
+					if r.err != nil {
+						failed = true
+					}
+					if t0.Before(measureFrom) {
+						continue
+					}
+					st.finished = r.at
+					if r.err != nil {
 						st.errors++
-						st.lastErr = err
-					} else {
-						st.h.Record(t1.Sub(t0))
-						if !r.permanent {
-							st.permFailed++
-						}
+						st.lastErr = r.err
+						continue
+					}
+					st.h.Record(r.at.Sub(t0))
+					if !r.perm {
+						st.permFailed++
 					}
 				}
-				if err != nil {
+				if failed {
 					// Do not spin on a failing site.
 					select {
 					case <-ctx.Done():
@@ -114,10 +170,18 @@ func runLoad(ctx context.Context, c *http.Client, cfg loadConfig, out io.Writer)
 		}(w, &stats[w])
 	}
 	wg.Wait()
+	var cpu1 cpuSample
+	if cfg.cpu != nil {
+		cpu1 = cfg.cpu.sample()
+	}
 	stopLag()
 	<-lagDone
+	<-cpuDone
 	if ctx.Err() != nil {
 		return loadResult{}, ctx.Err()
+	}
+	if cfg.cpu != nil && !cpu0.at.IsZero() {
+		res.cpu = cpu1.minus(cpu0)
 	}
 
 	last := measureFrom
@@ -144,11 +208,10 @@ func runLoad(ctx context.Context, c *http.Client, cfg loadConfig, out io.Writer)
 	return res, nil
 }
 
-// sampleLag polls addr's /v1/status every `every` from `from` until ctx
-// ends and returns the largest lag_bytes over its sites and the number of
-// samples taken.
-func sampleLag(ctx context.Context, c *http.Client, addr string, from time.Time, every time.Duration) (int64, int) {
-	if every <= 0 {
+// sampleLag calls lag every `every` from `from` until ctx ends and
+// returns the largest lag it answered and the number of samples taken.
+func sampleLag(ctx context.Context, lag func(context.Context) (int64, error), from time.Time, every time.Duration) (int64, int) {
+	if every <= 0 || lag == nil {
 		return 0, 0
 	}
 	select {
@@ -162,10 +225,10 @@ func sampleLag(ctx context.Context, c *http.Client, addr string, from time.Time,
 	defer t.Stop()
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st, err := getStatus(sctx, c, addr)
+		l, err := lag(sctx)
 		cancel()
 		if err == nil {
-			maxLag = max(maxLag, st.maxLag())
+			maxLag = max(maxLag, l)
 			n++
 		}
 		select {
@@ -173,5 +236,13 @@ func sampleLag(ctx context.Context, c *http.Client, addr string, from time.Time,
 			return maxLag, n
 		case <-t.C:
 		}
+	}
+}
+
+// httpLag is the lag sampler over the master's GET /v1/status.
+func httpLag(c *http.Client, addr string) func(context.Context) (int64, error) {
+	return func(ctx context.Context) (int64, error) {
+		st, err := getStatus(ctx, c, addr)
+		return st.maxLag(), err
 	}
 }

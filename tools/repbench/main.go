@@ -33,6 +33,11 @@ type options struct {
 	variant   string
 	lagEvery  time.Duration
 	timeout   time.Duration
+	proto     string
+	pipeline  int
+	respNodes string
+	embedded  bool
+	loadCmd   string
 
 	runs    int
 	tight   bool
@@ -62,6 +67,11 @@ func newFlags(mode string, o *options, stderr io.Writer) *flag.FlagSet {
 		fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before measuring (not counted)")
 		fs.StringVar(&o.variant, "variant", "", "variant label on the RESULT line (default: spawnN or nodes)")
 		fs.DurationVar(&o.lagEvery, "lag-every", 100*time.Millisecond, "how often the master's /v1/status is sampled for lag_bytes (0 = never)")
+		fs.StringVar(&o.proto, "proto", "http", "the writers' protocol: http (PUT /v1/kv) or resp (SET over the sites' --resp listeners; with --spawn each site gets one)")
+		fs.IntVar(&o.pipeline, "pipeline", 1, "with --proto resp: SETs a writer sends before reading their answers")
+		fs.StringVar(&o.respNodes, "resp-nodes", "", "with --nodes and --proto resp: the sites' RESP addresses, in the order of --nodes")
+		fs.BoolVar(&o.embedded, "embedded", false, "with --spawn: open site 1 inside repbench (as repnode opens it, --master) and write through site.Update; the other sites are repnode processes (--client)")
+		fs.StringVar(&o.loadCmd, "load-cmd", "", "with --spawn: instead of repbench's writers, run this command as the load once the group is up; {host}, {port} (the master's --proto address) and {http} are replaced; it is measured whole (RESULT from redis-benchmark --csv output, commits from the master's /metrics)")
 		o.resync.flags(fs)
 	case "failover":
 		fs.IntVar(&o.runs, "runs", 5, "failover trials")
@@ -71,7 +81,9 @@ func newFlags(mode string, o *options, stderr io.Writer) *flag.FlagSet {
 		fs.BoolVar(&o.freeze, "freeze", false, "SIGSTOP the master instead of SIGKILL: a hung site whose connections stay open, found only by missed heartbeats")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage:\n  repbench [run] (--nodes HOST:PORT,... | --spawn N [--repnode BIN] [--ack POLICY]) [--writers N] [flags]\n"+
+		fmt.Fprintf(fs.Output(), "usage:\n  repbench [run] (--nodes HOST:PORT,... | --spawn N [--repnode BIN] [--ack POLICY]) [--writers N] [--proto http|resp [--pipeline N]] [flags]\n"+
+			"  repbench --spawn N --embedded [--writers N] [flags]\n"+
+			"  repbench --spawn N --proto resp --load-cmd 'redis-benchmark -h {host} -p {port} ...' [flags]\n"+
 			"  repbench failover --spawn N [--runs 5] [--tight] [flags]\n"+
 			"  repbench --resync catchup|init [--records 200000 | --data-bytes N] [--value-size 128] [--runs 3] [flags]\n\nFlags of %s:\n", mode)
 		fs.PrintDefaults()
@@ -163,7 +175,55 @@ func (o *options) validate(mode string) error {
 			return err
 		}
 	}
+	return o.validateProto()
+}
+
+func (o *options) validateProto() error {
+	switch {
+	case o.proto != "http" && o.proto != "resp":
+		return fmt.Errorf("--proto %q: want http or resp", o.proto)
+	case o.pipeline < 1:
+		return errors.New("--pipeline must be >= 1")
+	case o.pipeline > 1 && o.proto != "resp":
+		return errors.New("--pipeline needs --proto resp")
+	case o.embedded && o.spawn == 0:
+		return errors.New("--embedded needs --spawn")
+	case o.embedded && (o.proto != "http" || o.loadCmd != ""):
+		return errors.New("--embedded writes in-process: no --proto resp, no --load-cmd")
+	case o.loadCmd != "" && o.spawn == 0:
+		return errors.New("--load-cmd needs --spawn (it measures the sites' CPU)")
+	case o.respNodes != "" && (o.nodes == "" || o.proto != "resp"):
+		return errors.New("--resp-nodes goes with --nodes and --proto resp")
+	}
+	if o.nodes != "" && o.proto == "resp" {
+		rn, err := parseNodes(o.respNodes)
+		if err != nil {
+			return fmt.Errorf("--proto resp with --nodes needs --resp-nodes: %w", err)
+		}
+		if n, _ := parseNodes(o.nodes); len(n) != len(rn) {
+			return fmt.Errorf("--resp-nodes lists %d addresses, --nodes %d", len(rn), len(n))
+		}
+	}
 	return nil
+}
+
+// defaultVariant is the RESULT line's variant unless --variant names one.
+func (o *options) defaultVariant() string {
+	v := "nodes"
+	if o.spawn > 0 {
+		v = fmt.Sprintf("spawn%d", o.spawn)
+	}
+	switch {
+	case o.embedded:
+		v += "-embedded"
+	case o.loadCmd != "":
+		v += "-cmd"
+	case o.proto == "resp" && o.pipeline > 1:
+		v += fmt.Sprintf("-resp-p%d", o.pipeline)
+	case o.proto == "resp":
+		v += "-resp"
+	}
+	return v
 }
 
 // parseNodes splits --nodes into host:port addresses.
@@ -191,13 +251,26 @@ func (o *options) groupConfig(extra ...string) groupConfig {
 }
 
 func runLoadMode(ctx context.Context, o options, out io.Writer) (err error) {
+	if o.variant == "" {
+		o.variant = o.defaultVariant()
+	}
+	if o.embedded {
+		return runEmbedded(ctx, o, out)
+	}
 	lc := loadConfig{
-		writers: o.writers, valueSize: o.valueSize, warmup: o.warmup, duration: o.duration,
+		writers: o.writers, pipeline: o.pipeline, valueSize: o.valueSize, warmup: o.warmup, duration: o.duration,
 		bucket: o.bucket, variant: o.variant, lagEvery: o.lagEvery,
 	}
+	c := newHTTPClient(o.writers+4, o.timeout)
+	var (
+		addrs, respAddrs []string
+		abort            func() error
+		g                *group
+	)
 	if o.spawn > 0 {
-		g, err := startGroup(o.groupConfig())
-		if err != nil {
+		gc := o.groupConfig()
+		gc.resp = o.proto == "resp"
+		if g, err = startGroup(gc); err != nil {
 			return err
 		}
 		defer g.close()
@@ -210,18 +283,33 @@ func runLoadMode(ctx context.Context, o options, out io.Writer) (err error) {
 			}
 		}()
 		fmt.Fprintf(out, "spawned %d repnode sites (--ack %s) in %s\n", o.spawn, o.ack, g.root)
-		lc.addrs, lc.ack, lc.connected, lc.abort = g.httpAddrs(), o.ack, true, g.deadSites
-		if lc.variant == "" {
-			lc.variant = fmt.Sprintf("spawn%d", o.spawn)
-		}
+		addrs, respAddrs, abort = g.httpAddrs(), g.respAddrs(), g.deadSites
+		lc.ack, lc.cpu = o.ack, &cpuMeter{pids: g.sitePIDs}
 	} else {
-		lc.addrs, _ = parseNodes(o.nodes)
-		if lc.variant == "" {
-			lc.variant = "nodes"
-		}
+		addrs, _ = parseNodes(o.nodes)
+		respAddrs, _ = parseNodes(o.respNodes)
 	}
-	c := newHTTPClient(o.writers+4, o.timeout)
-	res, err := runLoad(ctx, c, lc, out)
+	mi, mst, err := waitMaster(ctx, c, addrs, g != nil, 60*time.Second, abort)
+	if err != nil {
+		return err
+	}
+	if lc.ack == "" {
+		lc.ack = mst.Ack
+	}
+	lc.sites = len(addrs)
+	lc.lag = httpLag(c, addrs[mi])
+	target := addrs[mi]
+	if o.proto == "resp" {
+		target = respAddrs[mi]
+		lc.newWriter = func(int) loadWriter { return newRESPConn(target, o.timeout) }
+	} else {
+		lc.newWriter = func(int) loadWriter { return &httpWriter{kc: newKVConn(target, o.timeout), bucket: o.bucket} }
+	}
+	lc.master = fmt.Sprintf("site %d at %s (gen %d, %s)", mst.ID, target, mst.Gen, o.proto)
+	if o.loadCmd != "" {
+		return runLoadCmd(ctx, o, lc, g, c, addrs[mi], target, out)
+	}
+	res, err := runLoad(ctx, lc, out)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type loadResult struct {
 	sites      int
 	writers    int
 	size       int
+	pipeline   int
 	h          hist
 	elapsed    time.Duration
 	permFailed uint64
@@ -33,6 +34,7 @@ type loadResult struct {
 	lagSamples int
 	loadBefore string
 	loadAfter  string
+	cpu        cpuUse
 }
 
 func (r *loadResult) rate() float64 {
@@ -67,11 +69,28 @@ func (r *loadResult) report(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "  replication lag   not sampled\n")
 	}
+	if r.cpu.measured {
+		fmt.Fprintf(w, "  CPU               %.1f ms per 1,000 commits (sites %.2fs + repbench %.2fs over the window)\n",
+			r.cpu.perThousand(r.h.Count()), r.cpu.sites.Seconds(), r.cpu.bench.Seconds())
+		if r.cpu.err != nil {
+			fmt.Fprintf(w, "  CPU               incomplete: %v\n", r.cpu.err)
+		}
+	}
 	fmt.Fprintf(w, "  load average      before %s, after %s\n", r.loadBefore, r.loadAfter)
 	fmt.Fprintln(w, r.resultLine())
 	// Kept off the RESULT line: summarize.py would take it for part of the
 	// variant.
 	fmt.Fprintf(w, "LAG logship variant=%s writers=%d max_lag_bytes=%d samples=%d load=%q\n", r.variant, r.writers, r.maxLag, r.lagSamples, r.loadAfter)
+	if r.cpu.measured && r.cpu.err == nil {
+		fmt.Fprintln(w, cpuLine(r.variant, r.writers, r.h.Count(), r.cpu))
+	}
+}
+
+// cpuLine is the machine line of the CPU per commit, beside the RESULT
+// line (summarize.py would take its keys for part of the variant).
+func cpuLine(variant string, writers int, commits uint64, u cpuUse) string {
+	return fmt.Sprintf("CPU logship variant=%s writers=%d commits=%d cpu_s=%.3f sites_cpu_s=%.3f bench_cpu_s=%.3f cpu_ms_per_1k=%.1f",
+		variant, writers, commits, u.total().Seconds(), u.sites.Seconds(), u.bench.Seconds(), u.perThousand(commits))
 }
 
 // loadAvg returns the first three fields of /proc/loadavg, or "?".
