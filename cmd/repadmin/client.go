@@ -115,4 +115,3 @@ func authHint(code int) string {
 	}
 	return ""
 }
-
