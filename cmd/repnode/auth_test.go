@@ -224,6 +224,9 @@ func TestTokenFile(t *testing.T) {
 			t.Errorf("roleOf(%q) = %v, want unknown", bad, got)
 		}
 	}
+	if _, ok := (*authz)(nil).roleOf(adminTok); ok {
+		t.Error("no credentials configured, yet roleOf knows a token")
+	}
 	dir := t.TempDir()
 	for name, c := range map[string]struct {
 		body string

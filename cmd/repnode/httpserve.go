@@ -41,10 +41,7 @@ const metricsMaxConns = 64
 // and limits from cfg, in front of handler. Nothing is served until
 // serve.
 func (n *node) listenHTTP(cfg Config, handler http.Handler, log *slog.Logger) (_ *front, err error) {
-	a, err := newAuthz(cfg.Security)
-	if err != nil {
-		return nil, UsageError{Err: err}
-	}
+	a := n.auth // openNode read the credentials
 	tlsConf, err := loadHTTPTLS(cfg.Security)
 	if err != nil {
 		return nil, UsageError{Err: err}
@@ -64,7 +61,6 @@ func (n *node) listenHTTP(cfg Config, handler http.Handler, log *slog.Logger) (_
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	f.srv = newHTTPServer(cfg.Security, longRequests(a.wrap(handler)), errLog)
-	n.auth = a
 	if cfg.MetricsListen != "" {
 		if f.mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
 			return nil, fmt.Errorf("--metrics-listen %s: %w", cfg.MetricsListen, err)

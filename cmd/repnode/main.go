@@ -174,6 +174,10 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 		return nil, UsageError{Err: err}
 	}
 	n := &node{cfg: cfg, log: log}
+	// Credentials for --http (and the RESP port's AUTH): auth.go.
+	if n.auth, err = newAuthz(cfg.Security); err != nil {
+		return nil, UsageError{Err: err}
+	}
 	defer func() {
 		if err != nil {
 			n.close()
