@@ -201,6 +201,9 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	}
 	tcfg.TLS = tlsConf
 	tcfg.VerifyPeer = peerVerifier(cfg.TLSIDFrom) // peerid.go
+	if tlsConf != nil && tcfg.VerifyPeer == nil {
+		log.Warn("replication TLS without --tls-id-from: any certificate of the group's CA may claim any site id (docs/security.md)")
+	}
 	tcfg.GroupSecret = secret
 	tcfg.Logger = base
 	n.tr, err = transport.New(tcfg)

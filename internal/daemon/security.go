@@ -20,7 +20,7 @@ import (
 // embedded in Config, so its TOML keys sit at the top level like every
 // other setting.
 type Security struct {
-	// HTTPTLSCert and HTTPTLSKey turn on TLS on --http (and on
+	// HTTPTLSCert and HTTPTLSKey turn on TLS on --http (not on
 	// --metrics-listen); HTTPClientCA makes the HTTP port require client
 	// certificates signed by that CA.
 	HTTPTLSCert  string `toml:"http-tls-cert"`
@@ -186,7 +186,7 @@ func (s Security) validate(c Config, bad func(name, format string, args ...any))
 
 // bindSecurityFlags registers the security settings on fs.
 func bindSecurityFlags(fs *flag.FlagSet, s *Security) {
-	fs.StringVar(&s.HTTPTLSCert, "http-tls-cert", s.HTTPTLSCert, "HTTPS on --http (and --metrics-listen): certificate (PEM); with --http-tls-key")
+	fs.StringVar(&s.HTTPTLSCert, "http-tls-cert", s.HTTPTLSCert, "HTTPS on --http: certificate (PEM); with --http-tls-key (--metrics-listen stays plain HTTP)")
 	fs.StringVar(&s.HTTPTLSKey, "http-tls-key", s.HTTPTLSKey, "HTTPS private key (PEM)")
 	fs.StringVar(&s.HTTPClientCA, "http-client-ca", s.HTTPClientCA, "require HTTPS clients to present a certificate signed by this CA (PEM)")
 	fs.StringVar(&s.AuthTokens, "auth-tokens", s.AuthTokens, "bearer tokens for --http: a file of 'ROLE TOKEN' lines, role read|write|admin, '#' comments; not readable by others (mode 600)")
