@@ -37,7 +37,7 @@ func callWithin(limit time.Duration, method, node, path string, body, out any) e
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://"+node+path, rd)
+	req, err := newRequest(method, node, path, rd) // client.go: scheme, token
 	if err != nil {
 		return fmt.Errorf("--node %q: %w", node, err)
 	}
@@ -59,6 +59,7 @@ func callWithin(limit time.Duration, method, node, path string, body, out any) e
 		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
 			herr.msg += ": " + e.Error
 		}
+		herr.msg += authHint(resp.StatusCode)
 		return herr
 	}
 	if out != nil {

@@ -83,9 +83,13 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	g := flag.NewFlagSet("repadmin", flag.ContinueOnError)
 	g.SetOutput(stderr)
 	node := g.String("node", "127.0.0.1:8080", "the repnode's HTTP address (its --http)")
+	conn := bindConnFlags(g) // client.go: --token, --tls, --cacert, --cert, --key
 	g.Usage = func() {}
 	if err := g.Parse(args); err != nil {
 		return usageError{err.Error()}
+	}
+	if err := setupConn(conn); err != nil {
+		return err
 	}
 	args = g.Args()
 	if len(args) == 0 {

@@ -18,8 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -117,6 +115,7 @@ type node struct {
 	tr      *transport.TCP
 	log     *slog.Logger
 	metrics *metrics
+	auth    *authz // nil: no credentials checked (auth.go)
 }
 
 // serve runs the site until ctx ends, then shuts down: HTTP first, then the
@@ -131,23 +130,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 			err = cerr
 		}
 	}()
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return fmt.Errorf("--http %s: %w", cfg.HTTP, err)
-	}
 	handler := n.routes()
 	if n.wit != nil {
 		handler = n.witnessRoutes()
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	// TLS, credentials and limits on the HTTP port (httpserve.go).
+	f, err := n.listenHTTP(cfg, handler, log)
+	if err != nil {
+		return err
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	n.log.Info("repnode started", "dir", cfg.Dir, "listen", n.tr.Addr().String(), "http", ln.Addr().String(),
-		"peers", cfg.Peers.String(), "ack", cfg.Ack, "mode", n.modeName())
+	served := f.serve()
+	n.log.Info("repnode started", "dir", cfg.Dir, "listen", n.tr.Addr().String(), "http", f.ln.Addr().String(),
+		"peers", cfg.Peers.String(), "ack", cfg.Ack, "mode", n.modeName(), "http_tls", cfg.HTTPTLSCert != "",
+		"http_auth", n.auth != nil, "tls_id_from", cfg.TLSIDFrom, "group_secret", cfg.GroupSecretFile != "")
 
 	select {
 	case <-ctx.Done():
@@ -157,9 +152,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := f.shutdown(sctx); err != nil {
 		n.log.Warn("http shutdown", "err", err)
-		srv.Close()
 	}
 	return nil
 }
@@ -175,7 +169,15 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}
+	secret, err := loadGroupSecret(cfg.Security)
+	if err != nil {
+		return nil, UsageError{Err: err}
+	}
 	n := &node{cfg: cfg, log: log}
+	// Credentials for --http (and the RESP port's AUTH): auth.go.
+	if n.auth, err = newAuthz(cfg.Security); err != nil {
+		return nil, UsageError{Err: err}
+	}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -189,7 +191,13 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 		}
 	}
 
-	n.tr, err = transport.New(cfg.TransportConfig(tlsConf, base))
+	tcfg := cfg.TransportConfig(tlsConf, base)
+	tcfg.VerifyPeer = peerVerifier(cfg.TLSIDFrom) // peerid.go
+	if tlsConf != nil && tcfg.VerifyPeer == nil {
+		log.Warn("replication TLS without --tls-id-from: any certificate of the group's CA may claim any site id (docs/security.md)")
+	}
+	tcfg.GroupSecret = secret
+	n.tr, err = transport.New(tcfg)
 	if err != nil {
 		return nil, fmt.Errorf("replication transport on --listen %s: %w", cfg.Listen, err)
 	}

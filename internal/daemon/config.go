@@ -185,6 +185,10 @@ type Config struct {
 	Pprof     bool   `toml:"pprof"`
 	LogFormat string `toml:"log-format"`
 	LogLevel  string `toml:"log-level"`
+
+	// Security: TLS and tokens on --http, server limits, replication
+	// identity (security.go). Embedded: its keys are top-level.
+	Security
 }
 
 // DefaultConfig returns the defaults that --help shows.
@@ -219,6 +223,7 @@ func DefaultConfig() Config {
 		ReadTimeout:        30 * time.Second,
 		LogFormat:          "text",
 		LogLevel:           "info",
+		Security:           defaultSecurity(),
 	}
 }
 
@@ -449,6 +454,7 @@ func (c Config) Validate() error {
 	if c.HeartbeatMonitor > 0 && c.Heartbeat > 0 && c.HeartbeatMonitor <= c.Heartbeat {
 		bad("heartbeat-monitor", "%v must exceed --heartbeat %v", c.HeartbeatMonitor, c.Heartbeat)
 	}
+	c.Security.validate(c, bad)
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -524,6 +530,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go profiles at /debug/pprof/ on --http (CPU cost only while a profile runs)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format on stderr: text|json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug|info|warn|error")
+	bindSecurityFlags(fs, &c.Security)
 }
 
 // LoadConfig reads the command line (and the TOML file it names): defaults,

@@ -132,6 +132,9 @@ type Stats struct {
 	// Rejected: local commits handed over while not master, reported not
 	// permanent.
 	Rejected uint64
+	// ImpossibleGens: messages refused for a generation no honest site
+	// can have reached (gen.go); counted in BadMessages too.
+	ImpossibleGens uint64
 }
 
 // New returns a core over cfg. With elections it starts taking part at
@@ -225,6 +228,9 @@ func (c *Core) receive(from rep.SiteID, body []byte) error {
 		if uint64(m.From) != uint64(from) {
 			return fmt.Errorf("%w: From %d on the connection of site %d", elect.ErrBadMessage, m.From, from)
 		}
+		if err := c.checkElectGen(m); err != nil {
+			return err
+		}
 		return c.el.Step(m)
 	}
 	if c.rep == nil || c.isWitness(from) {
@@ -236,6 +242,9 @@ func (c *Core) receive(from rep.SiteID, body []byte) error {
 	}
 	m, err := rep.Unmarshal(body[1:])
 	if err != nil {
+		return err
+	}
+	if err := c.checkRepGen(m); err != nil {
 		return err
 	}
 	if c.el != nil && PromisedAway(c.el.Promised(), m) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -55,6 +56,20 @@ func NewCA(name string) (*CA, error) {
 // Issue signs a site certificate with common name name and returns it
 // (DER) with its key.
 func (ca *CA) Issue(name string) ([]byte, *ecdsa.PrivateKey, error) {
+	return ca.IssueSAN(name, nil, nil)
+}
+
+// IssueSAN is Issue with extra subject alternative names: DNS names
+// (besides "localhost") and URIs such as "logship://site/3".
+func (ca *CA) IssueSAN(name string, dns, uris []string) ([]byte, *ecdsa.PrivateKey, error) {
+	var us []*url.URL
+	for _, s := range uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("testpki: URI %q: %w", s, err)
+		}
+		us = append(us, u)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("testpki: key for %s: %w", name, err)
@@ -71,7 +86,8 @@ func (ca *CA) Issue(name string) ([]byte, *ecdsa.PrivateKey, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     append([]string{"localhost"}, dns...),
+		URIs:         us,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
@@ -84,6 +100,20 @@ func (ca *CA) Issue(name string) ([]byte, *ecdsa.PrivateKey, error) {
 // configuration presenting it and trusting trust.
 func (ca *CA) TLSConfig(name string, trust *x509.CertPool) (*tls.Config, error) {
 	der, key, err := ca.Issue(name)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		RootCAs:      trust,
+		ClientCAs:    trust,
+	}, nil
+}
+
+// TLSConfigSAN is TLSConfig for a certificate with extra DNS names and
+// URIs (IssueSAN).
+func (ca *CA) TLSConfigSAN(name string, dns, uris []string, trust *x509.CertPool) (*tls.Config, error) {
+	der, key, err := ca.IssueSAN(name, dns, uris)
 	if err != nil {
 		return nil, err
 	}

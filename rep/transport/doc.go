@@ -19,7 +19,8 @@
 //	+-----+-----+-----+-----+-----------------------+-----------------------+------------
 //
 // ver is [FrameVersion]. type is data (0, a message body for the user),
-// heartbeat (1, empty), hello (2) or reject (3). The CRC-32C (Castagnoli)
+// heartbeat (1, empty), hello (2), reject (3) or auth (4, a group-secret
+// proof). The CRC-32C (Castagnoli)
 // covers header bytes 2..7 (version, type, length) and then the body, so a
 // corrupted length or type is detected as well as a corrupted body. A
 // length above the receiver's MaxFrameSize is refused before the body is
@@ -43,6 +44,13 @@
 // CA gets no connection and so no data. Config.VerifyPeer can further
 // bind certificates to site IDs, so that one site's certificate cannot
 // claim another's ID ([ErrIdentity]).
+//
+// With Config.GroupSecret set, the hello carries a 32-byte nonce, and
+// after the hellos both sides prove they hold the secret with an
+// HMAC-SHA256 over both nonces, both IDs, the group and the direction:
+// the dialer first, then the acceptor (secret.go). A site that cannot
+// prove it is refused on both sides with [ErrAuth]; a recorded handshake
+// does not replay, since the other side's nonce is fresh.
 //
 // # Connection rule
 //

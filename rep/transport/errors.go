@@ -23,6 +23,7 @@ var (
 	ErrWrongSite   = errors.New("transport: address answered as another site")
 	ErrHandshake   = errors.New("transport: malformed handshake")
 	ErrIdentity    = errors.New("transport: peer certificate does not match its site ID")
+	ErrAuth        = errors.New("transport: group secret not proven")
 )
 
 // Send errors and life-cycle errors.

@@ -33,7 +33,8 @@ const (
 	frameHeartbeat frameType = 1 // keepalive, empty body
 	frameHello     frameType = 2 // handshake: group, site ID, version
 	frameReject    frameType = 3 // handshake refused: code and reason
-	frameTypeCount           = 4
+	frameAuth      frameType = 4 // handshake: proof of the group secret (secret.go)
+	frameTypeCount           = 5
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

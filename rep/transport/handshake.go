@@ -20,14 +20,19 @@ const ProtocolVersion uint16 = 1
 //
 // Wire layout (big-endian), carried in a frameHello frame:
 //
-//	0        2                10       12
-//	+--------+----------------+--------+----------------+
-//	|version |    site ID     | len(g) | group name ... |
-//	+--------+----------------+--------+----------------+
+//	0        2                10       12             12+len(g)
+//	+--------+----------------+--------+----------------+-----------------+
+//	|version |    site ID     | len(g) | group name ... | [nonce, 32 B]   |
+//	+--------+----------------+--------+----------------+-----------------+
+//
+// The nonce is there only when the site has a group secret (secret.go):
+// without one a hello is byte for byte what it was before secrets
+// existed, so a group without a secret upgrades in place.
 type hello struct {
 	Version uint16
 	ID      ID
 	Group   string
+	Nonce   []byte // nil, or nonceSize bytes: the site has a group secret
 }
 
 const helloFixed = 12 // bytes before the group name
@@ -41,7 +46,8 @@ func (h hello) encode() []byte {
 	binary.BigEndian.PutUint16(b[0:2], h.Version)
 	binary.BigEndian.PutUint64(b[2:10], uint64(h.ID))
 	binary.BigEndian.PutUint16(b[10:12], uint16(len(h.Group)))
-	return append(b, h.Group...)
+	b = append(b, h.Group...)
+	return append(b, h.Nonce...)
 }
 
 // decodeHello parses a hello body; it rejects trailing bytes so that one
@@ -58,10 +64,14 @@ func decodeHello(b []byte) (hello, error) {
 	if n > maxGroupName {
 		return hello{}, fmt.Errorf("%w: group name of %d bytes, limit %d", ErrHandshake, n, maxGroupName)
 	}
-	if len(b) != helloFixed+n {
-		return hello{}, fmt.Errorf("%w: hello is %d bytes, header says %d", ErrHandshake, len(b), helloFixed+n)
+	switch len(b) {
+	case helloFixed + n:
+	case helloFixed + n + nonceSize:
+		h.Nonce = append([]byte(nil), b[helloFixed+n:]...)
+	default:
+		return hello{}, fmt.Errorf("%w: hello is %d bytes, header says %d (or %d with a nonce)", ErrHandshake, len(b), helloFixed+n, helloFixed+n+nonceSize)
 	}
-	h.Group = string(b[helloFixed:])
+	h.Group = string(b[helloFixed : helloFixed+n])
 	return h, nil
 }
 
@@ -76,6 +86,7 @@ const (
 	rejectVersion     rejectCode = 4
 	rejectClosing     rejectCode = 5
 	rejectIdentity    rejectCode = 6
+	rejectAuth        rejectCode = 7
 )
 
 func (c rejectCode) err() error {
@@ -90,6 +101,8 @@ func (c rejectCode) err() error {
 		return ErrClosed
 	case rejectIdentity:
 		return ErrIdentity
+	case rejectAuth:
+		return ErrAuth
 	}
 	return ErrHandshake
 }
@@ -106,6 +119,8 @@ func codeOf(err error) rejectCode {
 		return rejectClosing
 	case errors.Is(err, ErrIdentity):
 		return rejectIdentity
+	case errors.Is(err, ErrAuth):
+		return rejectAuth
 	}
 	return rejectMalformed
 }

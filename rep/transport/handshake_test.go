@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +16,10 @@ func TestHelloRoundTrip(t *testing.T) {
 		{Version: ProtocolVersion, ID: 1, Group: "g"},
 		{Version: 7, ID: 1<<64 - 1, Group: ""},
 		{Version: 1, ID: 42, Group: strings.Repeat("x", maxGroupName)},
+		{Version: 1, ID: 9, Group: "g", Nonce: bytes.Repeat([]byte{7}, nonceSize)},
 	} {
 		got, err := decodeHello(h.encode())
-		if err != nil || got != h {
+		if err != nil || !reflect.DeepEqual(got, h) {
 			t.Fatalf("%+v: got %+v, %v", h, got, err)
 		}
 	}
@@ -103,10 +105,10 @@ func TestHandshakeRefusals(t *testing.T) {
 		want   error
 		reason string
 	}{
-		{"unknown site", hello{ProtocolVersion, 3, "test"}, ErrUnknownSite, "site 3 is not a configured peer"},
-		{"own ID", hello{ProtocolVersion, 5, "test"}, ErrUnknownSite, "site 5 is not a configured peer"},
-		{"wrong group", hello{ProtocolVersion, 2, "other"}, ErrWrongGroup, `site 2 is in group "other"`},
-		{"bad version", hello{ProtocolVersion + 1, 2, "test"}, ErrVersion, "site 2 speaks version 2"},
+		{"unknown site", hello{ProtocolVersion, 3, "test", nil}, ErrUnknownSite, "site 3 is not a configured peer"},
+		{"own ID", hello{ProtocolVersion, 5, "test", nil}, ErrUnknownSite, "site 5 is not a configured peer"},
+		{"wrong group", hello{ProtocolVersion, 2, "other", nil}, ErrWrongGroup, `site 2 is in group "other"`},
+		{"bad version", hello{ProtocolVersion + 1, 2, "test", nil}, ErrVersion, "site 2 speaks version 2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -59,7 +59,7 @@ func (t *TCP) knock(p *peer) {
 }
 
 func (t *TCP) knockOnce(p *peer) error {
-	s, c, err := t.dialHello(p)
+	s, c, _, err := t.dialHello(p)
 	if s != nil {
 		defer t.untrack(s) // closes it
 	}

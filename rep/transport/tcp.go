@@ -367,7 +367,7 @@ func (t *TCP) serveInbound(s net.Conn) {
 			// ID knocks instead (knock.go): dial it now.
 			return h, fmt.Errorf("%w: site %d dialled site %d, but the lower ID dials", errKnock, h.ID, t.cfg.SelfID)
 		}
-		return h, nil
+		return h, checkSecretHello(t.cfg.GroupSecret, h)
 	}()
 	if errors.Is(err, errKnock) {
 		t.knockedBy(h.ID)
@@ -380,10 +380,24 @@ func (t *TCP) serveInbound(s net.Conn) {
 		c.Write(appendFrame(nil, frameReject, encodeReject(codeOf(err), err.Error())))
 		return
 	}
-	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName}
+	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName, Nonce: newNonce(t.cfg.GroupSecret)}
 	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
 		fail("write hello", err)
 		return
+	}
+	if sec := t.cfg.GroupSecret; sec != nil {
+		// The dialer proves first (secret.go), then this side.
+		want := proof(sec, fromDialer, t.cfg.GroupName, h.ID, t.cfg.SelfID, h.Nonce, me.Nonce)
+		if err := readProof(br, h.ID, want); err != nil {
+			fail("connection refused", err)
+			c.Write(appendFrame(nil, frameReject, encodeReject(codeOf(err), err.Error())))
+			return
+		}
+		mine := proof(sec, fromAcceptor, t.cfg.GroupName, h.ID, t.cfg.SelfID, h.Nonce, me.Nonce)
+		if _, err := c.Write(appendFrame(nil, frameAuth, mine)); err != nil {
+			fail("write group-secret proof", err)
+			return
+		}
 	}
 	s.SetDeadline(time.Time{})
 	p := t.peer(h.ID)
@@ -451,7 +465,7 @@ func (t *TCP) dialLoop(p *peer) {
 // connection until it fails. up reports whether the connection was
 // established; err is why it could not be.
 func (t *TCP) dialOnce(p *peer) (up bool, err error) {
-	s, c, err := t.dialHello(p)
+	s, c, me, err := t.dialHello(p)
 	if s != nil {
 		defer t.untrack(s)
 	}
@@ -471,6 +485,19 @@ func (t *TCP) dialOnce(p *peer) (up bool, err error) {
 	if err := verifyIdentity(t.cfg.VerifyPeer, h.ID, c); err != nil {
 		return false, err
 	}
+	if err := checkSecretHello(t.cfg.GroupSecret, h); err != nil {
+		return false, err
+	}
+	if sec := t.cfg.GroupSecret; sec != nil {
+		mine := proof(sec, fromDialer, t.cfg.GroupName, t.cfg.SelfID, h.ID, me.Nonce, h.Nonce)
+		if _, err := c.Write(appendFrame(nil, frameAuth, mine)); err != nil {
+			return false, fmt.Errorf("write group-secret proof: %w", err)
+		}
+		want := proof(sec, fromAcceptor, t.cfg.GroupName, t.cfg.SelfID, h.ID, me.Nonce, h.Nonce)
+		if err := readProof(br, h.ID, want); err != nil {
+			return false, err
+		}
+	}
 	s.SetDeadline(time.Time{})
 	t.log.Info("transport: connected", "peer", p.id, "addr", p.addr)
 	t.runConn(p, s, c, pr, br)
@@ -481,7 +508,7 @@ func (t *TCP) dialOnce(p *peer) (up bool, err error) {
 // all within DialTimeout: the dialer's side of the handshake up to the
 // answer. s is the socket (tracked: the caller untracks it), c the
 // connection to use (TLS over s, or s).
-func (t *TCP) dialHello(p *peer) (s, c net.Conn, err error) {
+func (t *TCP) dialHello(p *peer) (s, c net.Conn, me hello, err error) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
 	defer cancel()
 	dial := t.cfg.Dial
@@ -493,13 +520,13 @@ func (t *TCP) dialHello(p *peer) (s, c net.Conn, err error) {
 	}
 	s, err = dial(ctx, p.addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, me, err
 	}
 	if !t.track(s) {
-		return nil, nil, ErrClosed
+		return nil, nil, me, ErrClosed
 	}
 	if err := setNoDelay(s); err != nil {
-		return s, nil, fmt.Errorf("set TCP_NODELAY: %w", err)
+		return s, nil, me, fmt.Errorf("set TCP_NODELAY: %w", err)
 	}
 	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
 	c = s
@@ -510,15 +537,15 @@ func (t *TCP) dialHello(p *peer) (s, c net.Conn, err error) {
 		}
 		tc := tls.Client(s, cfg)
 		if err := tc.HandshakeContext(t.ctx); err != nil {
-			return s, nil, fmt.Errorf("TLS handshake: %w", err)
+			return s, nil, me, fmt.Errorf("TLS handshake: %w", err)
 		}
 		c = tc
 	}
-	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName}
+	me = hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName, Nonce: newNonce(t.cfg.GroupSecret)}
 	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
-		return s, nil, fmt.Errorf("write hello: %w", err)
+		return s, nil, me, fmt.Errorf("write hello: %w", err)
 	}
-	return s, c, nil
+	return s, c, me, nil
 }
 
 // errTransportClosed distinguishes a shutdown from a connection failure in

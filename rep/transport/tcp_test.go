@@ -171,7 +171,7 @@ func TestFullQueueDrops(t *testing.T) {
 			return
 		}
 		readHandshakeHello(c)
-		c.Write(appendFrame(nil, frameHello, hello{ProtocolVersion, 2, "test"}.encode()))
+		c.Write(appendFrame(nil, frameHello, hello{ProtocolVersion, 2, "test", nil}.encode()))
 		accepted <- c // and never read again
 	}()
 	self := listen(t)
@@ -257,7 +257,7 @@ func TestDeadPeerDetectedByHeartbeat(t *testing.T) {
 				return
 			}
 			readHandshakeHello(c)
-			c.Write(appendFrame(nil, frameHello, hello{ProtocolVersion, 2, "test"}.encode()))
+			c.Write(appendFrame(nil, frameHello, hello{ProtocolVersion, 2, "test", nil}.encode()))
 			conns <- c
 		}
 	}()
@@ -310,7 +310,7 @@ func TestNewConnectionReplacesOld(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		c.Write(appendFrame(nil, frameHello, hello{ProtocolVersion, 1, "test"}.encode()))
+		c.Write(appendFrame(nil, frameHello, hello{ProtocolVersion, 1, "test", nil}.encode()))
 		if _, err := readHandshakeHello(c); err != nil {
 			t.Fatal(err)
 		}

@@ -70,7 +70,7 @@ func newHTTPClient(conns int, timeout time.Duration) *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}
+	return &http.Client{Transport: withToken(tr), Timeout: timeout}
 }
 
 // errNotMaster is a 503 answer to a write: the site is not (or no longer)

@@ -59,6 +59,7 @@ func newFlags(mode string, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.bucket, "bucket", "bench", "bucket to write to")
 	fs.IntVar(&o.valueSize, "value-size", 128, "value size in bytes")
 	fs.DurationVar(&o.timeout, "request-timeout", 30*time.Second, "longest one HTTP request may take")
+	fs.StringVar(&benchToken, "token", os.Getenv("LOGSHIP_TOKEN"), "bearer token for sites with --auth-tokens (default $LOGSHIP_TOKEN)")
 	switch mode {
 	case "run":
 		fs.StringVar(&o.nodes, "nodes", "", "the sites' HTTP addresses host:port,... (the master is found via /v1/status)")

@@ -401,7 +401,7 @@ func rawCopy(src, dst string) (time.Duration, error) {
 // profilePair takes CPU profiles of the client (from as soon as its HTTP
 // answers) and the master over the same profileSecs, into profileDir.
 func profilePair(ctx context.Context, cfg resyncConfig, run int, start, master, client string) error {
-	pc := &http.Client{Timeout: time.Duration(cfg.profileSecs+30) * time.Second}
+	pc := &http.Client{Transport: withToken(http.DefaultTransport), Timeout: time.Duration(cfg.profileSecs+30) * time.Second}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -1,0 +1,202 @@
+package daemon
+
+// Security settings: TLS and tokens on the HTTP port, the metrics
+// listener, the HTTP server's limits, how a replication certificate names
+// its site, and the group secret. All are off by default, so the paths of
+// the external interface work without credentials; docs/security.md says
+// what each one protects.
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Security is the part of Config about credentials and limits. It is
+// embedded in Config, so its TOML keys sit at the top level like every
+// other setting.
+type Security struct {
+	// HTTPTLSCert and HTTPTLSKey turn on TLS on --http (not on
+	// --metrics-listen); HTTPClientCA makes the HTTP port require client
+	// certificates signed by that CA.
+	HTTPTLSCert  string `toml:"http-tls-cert"`
+	HTTPTLSKey   string `toml:"http-tls-key"`
+	HTTPClientCA string `toml:"http-client-ca"`
+
+	// AuthTokens is a file of bearer tokens, one "ROLE TOKEN" a line;
+	// AuthCertRoles maps client certificate common names to roles
+	// ("CN=role,..."). Either turns on authorization on --http.
+	AuthTokens    string `toml:"auth-tokens"`
+	AuthCertRoles string `toml:"auth-cert-roles"`
+
+	// MetricsListen serves /metrics and /healthz alone on another
+	// address; MetricsAuth requires the read role for /metrics on --http.
+	MetricsListen string `toml:"metrics-listen"`
+	MetricsAuth   bool   `toml:"metrics-auth"`
+
+	HTTPReadTimeout  time.Duration `toml:"http-read-timeout"`
+	HTTPWriteTimeout time.Duration `toml:"http-write-timeout"`
+	HTTPIdleTimeout  time.Duration `toml:"http-idle-timeout"`
+	HTTPMaxConns     int           `toml:"http-max-conns"`
+
+	// TLSIDFrom binds a replication certificate to the site id it claims:
+	// "cn" (CommonName site-N) or "san" (a DNS name site-N or a URI
+	// logship://site/N); empty trusts any certificate of the group's CA.
+	TLSIDFrom string `toml:"tls-id-from"`
+
+	// GroupSecretFile holds the secret every site of the group proves it
+	// knows in the transport handshake.
+	GroupSecretFile string `toml:"group-secret-file"`
+}
+
+// Roles a token or a client certificate may carry, weakest first; each
+// implies the ones before it.
+var Roles = []string{"read", "write", "admin"}
+
+// defaultSecurity: everything off, and HTTP limits that a slow client
+// cannot hold a connection past, but that the long requests still fit:
+// a GET that waits (--read-timeout, 30 s), a transfer (repadmin waits 60 s).
+func defaultSecurity() Security {
+	return Security{
+		HTTPReadTimeout:  time.Minute,
+		HTTPWriteTimeout: 2 * time.Minute,
+		HTTPIdleTimeout:  2 * time.Minute,
+		HTTPMaxConns:     1024,
+	}
+}
+
+// AuthOn reports whether the HTTP port checks credentials.
+func (s Security) AuthOn() bool { return s.AuthTokens != "" || s.AuthCertRoles != "" }
+
+// CertRoles parses --auth-cert-roles: "CN=role,CN=role".
+func (s Security) CertRoles() (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range strings.Split(s.AuthCertRoles, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		cn, role, ok := strings.Cut(part, "=")
+		cn, role = strings.TrimSpace(cn), strings.TrimSpace(role)
+		if !ok || cn == "" {
+			return nil, fmt.Errorf("%q is not CN=role", part)
+		}
+		if !slices.Contains(Roles, role) {
+			return nil, fmt.Errorf("%q: role %q: want read, write or admin", part, role)
+		}
+		if _, dup := out[cn]; dup {
+			return nil, fmt.Errorf("common name %q listed twice", cn)
+		}
+		out[cn] = role
+	}
+	return out, nil
+}
+
+// CheckSecretFile refuses a credential file that others may read or
+// write: a token or secret there is no secret. name is its flag.
+func CheckSecretFile(name, path string) error {
+	if err := checkSecretFile(path); err != nil {
+		return fmt.Errorf("--%s: %w", name, err)
+	}
+	return nil
+}
+
+func checkSecretFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o007 != 0 {
+		return fmt.Errorf("%s: mode %04o lets every user of the machine read or change it; chmod 600 (or 640) it", path, perm)
+	}
+	return nil
+}
+
+// validate reports bad security settings through bad. Files are checked
+// for existence and mode here, so a bad path stops the start with the
+// flag's name; their contents are parsed where they are used.
+func (s Security) validate(c Config, bad func(name, format string, args ...any)) {
+	if (s.HTTPTLSCert == "") != (s.HTTPTLSKey == "") {
+		bad("http-tls-cert", "--http-tls-cert and --http-tls-key go together")
+	}
+	if s.HTTPClientCA != "" && s.HTTPTLSCert == "" {
+		bad("http-client-ca", "client certificates need TLS on the HTTP port: set --http-tls-cert and --http-tls-key")
+	}
+	if s.AuthCertRoles != "" {
+		if s.HTTPClientCA == "" {
+			bad("auth-cert-roles", "needs --http-client-ca: only a verified client certificate may stand for a role")
+		}
+		if _, err := s.CertRoles(); err != nil {
+			bad("auth-cert-roles", "%v", err)
+		}
+	}
+	if s.AuthTokens != "" {
+		if err := checkSecretFile(s.AuthTokens); err != nil {
+			bad("auth-tokens", "%v", err)
+		}
+	}
+	if s.MetricsAuth && !s.AuthOn() {
+		bad("metrics-auth", "needs --auth-tokens or --auth-cert-roles: there is no role to require")
+	}
+	if s.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(s.MetricsListen); err != nil {
+			bad("metrics-listen", "%q: %v", s.MetricsListen, err)
+		} else if s.MetricsListen == c.HTTP {
+			bad("metrics-listen", "%s is also --http", s.MetricsListen)
+		}
+	}
+	if s.HTTPReadTimeout < 0 {
+		bad("http-read-timeout", "%v: must be >= 0 (0 = none)", s.HTTPReadTimeout)
+	}
+	if s.HTTPIdleTimeout < 0 {
+		bad("http-idle-timeout", "%v: must be >= 0 (0 = none)", s.HTTPIdleTimeout)
+	}
+	if s.HTTPWriteTimeout < 0 {
+		bad("http-write-timeout", "%v: must be >= 0 (0 = none)", s.HTTPWriteTimeout)
+	} else if s.HTTPWriteTimeout > 0 && s.HTTPWriteTimeout <= c.ReadTimeout {
+		// A GET with min_lsn or a token waits up to --read-timeout before
+		// it answers; the answer must still get out.
+		bad("http-write-timeout", "%v must exceed --read-timeout %v, which a waiting GET may use up before it answers", s.HTTPWriteTimeout, c.ReadTimeout)
+	}
+	if s.HTTPMaxConns < 0 {
+		bad("http-max-conns", "%d: must be >= 0 (0 = no limit)", s.HTTPMaxConns)
+	}
+	switch s.TLSIDFrom {
+	case "":
+	case "cn", "san":
+		if c.TLSCert == "" {
+			bad("tls-id-from", "needs TLS on the replication port (--tls-cert, --tls-key, --tls-ca)")
+		}
+	default:
+		bad("tls-id-from", "%q: want cn or san", s.TLSIDFrom)
+	}
+	if s.GroupSecretFile != "" {
+		if err := checkSecretFile(s.GroupSecretFile); err != nil {
+			bad("group-secret-file", "%v", err)
+		}
+	}
+}
+
+// bindSecurityFlags registers the security settings on fs.
+func bindSecurityFlags(fs *flag.FlagSet, s *Security) {
+	fs.StringVar(&s.HTTPTLSCert, "http-tls-cert", s.HTTPTLSCert, "HTTPS on --http: certificate (PEM); with --http-tls-key (--metrics-listen stays plain HTTP)")
+	fs.StringVar(&s.HTTPTLSKey, "http-tls-key", s.HTTPTLSKey, "HTTPS private key (PEM)")
+	fs.StringVar(&s.HTTPClientCA, "http-client-ca", s.HTTPClientCA, "require HTTPS clients to present a certificate signed by this CA (PEM)")
+	fs.StringVar(&s.AuthTokens, "auth-tokens", s.AuthTokens, "bearer tokens for --http: a file of 'ROLE TOKEN' lines, role read|write|admin, '#' comments; not readable by others (mode 600)")
+	fs.StringVar(&s.AuthCertRoles, "auth-cert-roles", s.AuthCertRoles, "with --http-client-ca: client certificate common names standing for roles, CN=role,...")
+	fs.StringVar(&s.MetricsListen, "metrics-listen", s.MetricsListen, "also serve /metrics and /healthz, and nothing else, on this host:port (no credentials asked)")
+	fs.BoolVar(&s.MetricsAuth, "metrics-auth", s.MetricsAuth, "with --auth-tokens: /metrics on --http needs the read role (default: open)")
+	fs.DurationVar(&s.HTTPReadTimeout, "http-read-timeout", s.HTTPReadTimeout, "longest an HTTP client may take to send a request, headers and body (0 = none)")
+	fs.DurationVar(&s.HTTPWriteTimeout, "http-write-timeout", s.HTTPWriteTimeout, "longest from a request read to its answer written; must exceed --read-timeout (POST /v1/admin/verify is exempt) (0 = none)")
+	fs.DurationVar(&s.HTTPIdleTimeout, "http-idle-timeout", s.HTTPIdleTimeout, "close a keep-alive HTTP connection idle this long (0 = none)")
+	fs.IntVar(&s.HTTPMaxConns, "http-max-conns", s.HTTPMaxConns, "most HTTP connections open at once; more wait to be accepted (0 = no limit)")
+	fs.StringVar(&s.TLSIDFrom, "tls-id-from", s.TLSIDFrom, "with --tls-*: a peer's certificate must name the site id it claims: cn (CommonName site-N) or san (DNS name site-N or URI logship://site/N)")
+	fs.StringVar(&s.GroupSecretFile, "group-secret-file", s.GroupSecretFile, "file holding the group's shared secret: peers prove they know it in the replication handshake (every site must have it; mode 600)")
+}
