@@ -146,6 +146,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var respServed <-chan error // nil (never ready) without --resp
+	if cfg.RESP != "" && n.site != nil {
+		rs, err := n.startRESP()
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer rs.close()
+		respServed = rs.served
+		n.log.Info("resp listener started", "resp", rs.addr, "bucket", cfg.RESPBucket)
+	}
 	n.log.Info("repnode started", "dir", cfg.Dir, "listen", n.tr.Addr().String(), "http", ln.Addr().String(),
 		"peers", cfg.Peers.String(), "ack", cfg.Ack, "mode", n.modeName())
 
@@ -154,6 +165,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		n.log.Info("shutting down")
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
+	case err := <-respServed:
+		return fmt.Errorf("resp listener stopped: %v", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
