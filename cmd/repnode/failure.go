@@ -18,17 +18,17 @@ import (
 type failKind int
 
 const (
-	failInternal    failKind = iota // anything else
-	failNotMaster                   // a write (or lease read) on a site that may not serve it: try the master
-	failNoLease                     // a master refused by the election layer (no lease, a transfer under way)
-	failLockout                     // a client synchronising with its master
-	failUnavailable                 // a stuck client (join failure, a refused rollback)
-	failNeverApplied                // a read token's write was rolled back: it will never be applied here
-	failBadRequest                  // the request itself is wrong (an empty or too long key)
-	failTooLarge                    // a value or transaction too large
-	failTimeout                     // a bound ran out
-	failCanceled                    // the caller went away
-	failClosed                      // the site is shutting down
+	failInternal     failKind = iota // anything else
+	failNotMaster                    // a write (or lease read) on a site that may not serve it: try the master
+	failNoLease                      // a master refused by the election layer (no lease, a transfer under way)
+	failLockout                      // a client synchronising with its master
+	failUnavailable                  // a stuck client (join failure, a refused rollback)
+	failNeverApplied                 // a read token's write was rolled back: it will never be applied here
+	failBadRequest                   // the request itself is wrong (an empty or too long key)
+	failTooLarge                     // a value or transaction too large
+	failTimeout                      // a bound ran out
+	failCanceled                     // the caller went away
+	failClosed                       // the site is shutting down
 )
 
 // failure is a failed operation as a caller sees it.
