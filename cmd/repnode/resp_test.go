@@ -13,6 +13,7 @@ import (
 
 	"logship/env"
 	"logship/env/site"
+	"logship/wal/lsn"
 )
 
 // startRESPSingle runs a one-site group in-process (startSingle) with
@@ -350,14 +351,21 @@ func TestRESPPipeline(t *testing.T) {
 			want = append(want, fmt.Sprintf("v%d", i))
 		}
 	}
-	commits := n.env.Stats().Commits
+	st := n.env.Stats()
 	c.send(cmds...)
 	for i, w := range want {
 		wantReply(t, fmt.Sprintf("reply %d (%v)", i, cmds[i]), c.read(), w)
 	}
-	if got := n.env.Stats().Commits - commits; got != 3*writes {
+	after := n.env.Stats()
+	if got := after.Commits - st.Commits; got != 3*writes {
 		t.Fatalf("%d commits, want %d", got, 3*writes)
 	}
+	// The writes of a pipeline share fsyncs (one after the other, each
+	// would take its own).
+	if fsyncs := after.FsyncCount - st.FsyncCount; fsyncs*4 > 3*writes {
+		t.Fatalf("%d fsyncs for %d pipelined commits: they did not share them", fsyncs, 3*writes)
+	}
+	t.Logf("%d commits, %d fsyncs", 3*writes, after.FsyncCount-st.FsyncCount)
 	keys := []string{"MGET"}
 	for i := range writes {
 		keys = append(keys, fmt.Sprintf("p%d", i))
@@ -367,6 +375,38 @@ func TestRESPPipeline(t *testing.T) {
 		wantReply(t, keys[i+1], v, fmt.Sprintf("v%d", i))
 	}
 	wantReply(t, "same", c.do("GET", "same"), strconv.Itoa(writes-1))
+
+	// LOGSHIP.TOKEN in a pipeline names the write just before it.
+	c.send([]string{"SET", "t", "1"}, []string{"LOGSHIP.TOKEN"}, []string{"SET", "t", "2"}, []string{"LOGSHIP.TOKEN"})
+	var toks []env.Token
+	for i := range 4 {
+		r := c.read()
+		if i%2 == 0 {
+			wantReply(t, "SET t", r, "OK")
+			continue
+		}
+		b, _ := r.([]byte)
+		tok, err := env.ParseToken(string(b))
+		if err != nil {
+			t.Fatalf("LOGSHIP.TOKEN in a pipeline: %q: %v", b, err)
+		}
+		toks = append(toks, tok)
+	}
+	if !toks[0].LSN.Less(toks[1].LSN) {
+		t.Fatalf("tokens %s then %s: each must name the write before it", toks[0], toks[1])
+	}
+	if toks[1].LSN != lastApplied(t, n) {
+		t.Fatalf("the second token %s is not the last write (%s applied)", toks[1], lastApplied(t, n))
+	}
+}
+
+// lastApplied is the newest record n's readers see.
+func lastApplied(t *testing.T, n *node) (at lsn.LSN) {
+	t.Helper()
+	if err := n.site.View(func(rt *env.ReadTx) error { at = rt.AppliedLSN(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return at
 }
 
 // TestRESPMSetIsOneTransaction: MSET writes every pair in one record.
