@@ -146,10 +146,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	var respServed <-chan error // nil (never ready) without --resp
+	var rs *respServer
+	var respServed <-chan struct{} // nil (never ready) without --resp
 	if cfg.RESP != "" && n.site != nil {
-		rs, err := n.startRESP()
-		if err != nil {
+		if rs, err = n.startRESP(); err != nil {
 			srv.Close()
 			return err
 		}
@@ -165,8 +165,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		n.log.Info("shutting down")
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
-	case err := <-respServed:
-		return fmt.Errorf("resp listener stopped: %v", err)
+	case <-respServed:
+		srv.Close()
+		return fmt.Errorf("resp listener stopped: %v", rs.servErr)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -64,7 +64,8 @@ type respServer struct {
 	addr    string // where it listens (the port resolved)
 	ctx     context.Context
 	cancel  context.CancelFunc
-	served  chan error // the accept loop's end
+	served  chan struct{} // closed when the accept loop ended
+	servErr error         // why it ended, set before served closes
 	conns   atomic.Int64
 	nextID  atomic.Int64
 	maxCmd  int64 // the most bytes one incomplete command may take
@@ -92,7 +93,7 @@ func (n *node) startRESP() (*respServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--resp %s: %w", n.cfg.RESP, err)
 	}
-	s := &respServer{n: n, addr: ln.Addr().String(), served: make(chan error, 1),
+	s := &respServer{n: n, addr: ln.Addr().String(), served: make(chan struct{}),
 		maxCmd: n.cfg.LogFileSize + 1<<20}
 	s.ln = &limitListener{Listener: ln, s: s}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -125,7 +126,10 @@ func (n *node) startRESP() (*respServer, error) {
 		n.log.Warn("resp: accept", "err", err)
 		time.Sleep(50 * time.Millisecond)
 	}
-	go func() { s.served <- s.srv.Serve(s.ln) }()
+	go func() {
+		s.servErr = s.srv.Serve(s.ln)
+		close(s.served)
+	}()
 	return s, nil
 }
 
@@ -136,11 +140,14 @@ func (s *respServer) close() {
 	s.closing = true
 	s.mu.Unlock()
 	s.cancel()
-	if err := s.srv.Close(); err != nil {
-		s.n.log.Warn("resp: close", "err", err)
+	select {
+	case <-s.served:
+	default:
+		if err := s.srv.Close(); err != nil {
+			s.n.log.Warn("resp: close", "err", err)
+		}
+		<-s.served
 	}
-	<-s.served
-	s.served <- nil // for a select that reads it later
 	s.running.Wait()
 }
 
@@ -329,10 +336,14 @@ func (s *respServer) errorText(err error) string {
 // notMaster says that this site is not the master, and names the master
 // as a RESP client can reach it.
 func (s *respServer) notMaster(f failure) string {
-	if f.master == 0 {
-		return fmt.Sprintf("site %d is not the master, and no master is known", s.n.cfg.ID)
+	why := ""
+	if !strings.HasPrefix(f.msg, "not the master") {
+		why = " (" + f.msg + ")" // refused by the election layer: say why
 	}
-	return fmt.Sprintf("site %d is not the master; the master is site %d", s.n.cfg.ID, f.master) + s.masterHint(f)
+	if f.master == 0 {
+		return fmt.Sprintf("site %d is not the master%s, and no master is known", s.n.cfg.ID, why)
+	}
+	return fmt.Sprintf("site %d is not the master%s; the master is site %d", s.n.cfg.ID, why, f.master) + s.masterHint(f)
 }
 
 // masterHint names f's master's RESP address, or its replication

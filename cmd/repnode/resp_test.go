@@ -18,7 +18,7 @@ import (
 
 // startRESPSingle runs a one-site group in-process (startSingle) with
 // its RESP listener on a loopback port.
-func startRESPSingle(t *testing.T, mutate func(*Config)) (*node, *respServer) {
+func startRESPSingle(t testing.TB, mutate func(*Config)) (*node, *respServer) {
 	t.Helper()
 	n, _ := startSingle(t, func(c *Config) {
 		c.RESP = "127.0.0.1:0"
@@ -29,7 +29,7 @@ func startRESPSingle(t *testing.T, mutate func(*Config)) (*node, *respServer) {
 	return n, startRESPOn(t, n)
 }
 
-func startRESPOn(t *testing.T, n *node) *respServer {
+func startRESPOn(t testing.TB, n *node) *respServer {
 	t.Helper()
 	rs, err := n.startRESP()
 	if err != nil {
