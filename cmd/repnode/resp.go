@@ -412,6 +412,3 @@ func (n *node) view(read func(*env.ReadTx) error) error {
 	}
 	return n.site.View(read)
 }
-
-// isMaster reports whether this site is the master now.
-func (n *node) isMaster() bool { return n.site.Status().Role.String() == "master" }

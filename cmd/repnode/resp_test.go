@@ -376,6 +376,21 @@ func TestRESPPipeline(t *testing.T) {
 	}
 	wantReply(t, "same", c.do("GET", "same"), strconv.Itoa(writes-1))
 
+	// A large command grows redcon's buffer, so the small ones behind it
+	// arrive as one batch of more writes than a connection may have in
+	// flight (respMaxInFlight): still all answered, in order.
+	big := strings.Repeat("x", 900<<10)
+	cmds = [][]string{{"SET", "big", big}}
+	for i := range 3 * respMaxInFlight {
+		cmds = append(cmds, []string{"SET", "q", strconv.Itoa(i)})
+	}
+	cmds = append(cmds, []string{"GET", "q"})
+	c.send(cmds...)
+	for i := range 3*respMaxInFlight + 1 {
+		wantReply(t, fmt.Sprintf("reply %d of the large batch", i), c.read(), "OK")
+	}
+	wantReply(t, "GET q after the large batch", c.read(), strconv.Itoa(3*respMaxInFlight-1))
+
 	// LOGSHIP.TOKEN in a pipeline names the write just before it.
 	c.send([]string{"SET", "t", "1"}, []string{"LOGSHIP.TOKEN"}, []string{"SET", "t", "2"}, []string{"LOGSHIP.TOKEN"})
 	var toks []env.Token
