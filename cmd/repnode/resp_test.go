@@ -602,3 +602,23 @@ func TestRESPConnectionLimits(t *testing.T) {
 	eventually(t, 5*time.Second, "room for a connection", func() bool { return rs.conns.Load() == 0 })
 	wantReply(t, "PING after the idle ones closed", dialRESP(t, rs.addr).do("PING"), "PONG")
 }
+
+// TestRESPProcess: repnode --resp serves RESP, and a SIGTERM with a
+// connection open still shuts down cleanly.
+func TestRESPProcess(t *testing.T) {
+	bin := buildBinary(t)
+	respAddr := freeAddr(t)
+	p := startProc(t, bin, freeAddr(t), "--dir", t.TempDir(), "--id", "1", "--listen", freeAddr(t), "--master", "--resp", respAddr)
+	c := dialRESP(t, respAddr)
+	wantReply(t, "SET", c.do("SET", "k", "v"), "OK")
+	code, body, _ := do(t, "GET", "http://"+p.http+"/v1/kv/redis/k", "")
+	if code != 200 || string(body) != "v" {
+		t.Fatalf("HTTP GET of the RESP key: %d %q", code, body)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.log())
+	}
+	if !c.closedByServer() {
+		t.Fatal("the RESP connection stays open after the shutdown")
+	}
+}
