@@ -74,6 +74,7 @@ type respServer struct {
 	running sync.WaitGroup // batches being run
 
 	commands *prometheus.CounterVec
+	counted  map[string]prometheus.Counter // commands' counters, looked up once
 	errors   *prometheus.CounterVec
 	refused  prometheus.Counter
 }
@@ -113,6 +114,10 @@ func (n *node) startRESP() (*respServer, error) {
 		Name: "logship_resp_connections",
 		Help: "RESP connections open now.",
 	}, func() float64 { return float64(s.conns.Load()) })
+	s.counted = map[string]prometheus.Counter{"unknown": s.commands.WithLabelValues("unknown")}
+	for name := range respCmds {
+		s.counted[name] = s.commands.WithLabelValues(name)
+	}
 	if err := n.metrics.reg.Register(s.commands); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("resp metrics: %w", err)
@@ -237,7 +242,7 @@ func (rc *respConn) run(c redcon.Conn, batch []redcon.Command) {
 			continue
 		}
 		spec, name := lookupRESP(cmd.Args[0])
-		rc.s.commands.WithLabelValues(name).Inc()
+		rc.s.counted[name].Inc()
 		if err := spec.checkArity(name, len(cmd.Args)); err != "" {
 			slots = append(slots, errSlot(name, err))
 			continue
@@ -295,7 +300,7 @@ func (rc *respConn) startWrite(name string, spec *respCmd, args [][]byte) *slot 
 			sl.reply = op.answer()
 			return
 		}
-		n.metrics.observeCommit("resp_"+op.op, tok.Permanent, time.Since(start))
+		n.metrics.observeCommit(op.op, tok.Permanent, time.Since(start))
 		sl.wrote, sl.tok = true, tok
 		if !tok.Permanent {
 			msg := fmt.Sprintf("NOTPERMANENT committed at %s but not permanent under ack policy %s: a failover may lose it; token %s",

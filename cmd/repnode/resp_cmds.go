@@ -28,7 +28,7 @@ const respVersion = "7.0.0"
 
 // writeOp is a write command ready to commit.
 type writeOp struct {
-	op     string              // the commit's label in logship_commit_duration_seconds ("resp_" + op)
+	op     string              // the commit's op label in logship_commit_duration_seconds
 	fn     func(*env.Tx) error // the transaction
 	answer func() respReply    // the answer once permanent; reads what fn left
 }
@@ -213,7 +213,7 @@ func cmdSet(rc *respConn, args [][]byte) (writeOp, string) {
 		return writeOp{}, fmt.Sprintf("ERR SET option '%.32s' is not supported: logship serves plain SET key value", args[3])
 	}
 	b, k, v := rc.bucket(), args[1], args[2]
-	return writeOp{op: "set", fn: func(tx *env.Tx) error { return tx.Put(b, k, v) },
+	return writeOp{op: "resp_set", fn: func(tx *env.Tx) error { return tx.Put(b, k, v) },
 		answer: func() respReply { return replyOK }}, ""
 }
 
@@ -223,7 +223,7 @@ func cmdMSet(rc *respConn, args [][]byte) (writeOp, string) {
 		return writeOp{}, "ERR wrong number of arguments for 'mset' command"
 	}
 	b, kv := rc.bucket(), args[1:]
-	return writeOp{op: "mset", fn: func(tx *env.Tx) error {
+	return writeOp{op: "resp_mset", fn: func(tx *env.Tx) error {
 		for i := 0; i < len(kv); i += 2 {
 			if err := tx.Put(b, kv[i], kv[i+1]); err != nil {
 				return err
@@ -238,7 +238,7 @@ func cmdMSet(rc *respConn, args [][]byte) (writeOp, string) {
 func cmdDel(rc *respConn, args [][]byte) (writeOp, string) {
 	b, keys := rc.bucket(), args[1:]
 	var n int
-	return writeOp{op: "del", fn: func(tx *env.Tx) error {
+	return writeOp{op: "resp_del", fn: func(tx *env.Tx) error {
 		n = 0
 		for _, k := range keys {
 			v, err := tx.Get(b, k)
@@ -277,7 +277,7 @@ func incrBy(sign int64, arg bool) func(rc *respConn, args [][]byte) (writeOp, st
 		}
 		b, k := rc.bucket(), args[1]
 		var next int64
-		return writeOp{op: "incr", fn: func(tx *env.Tx) error {
+		return writeOp{op: "resp_incr", fn: func(tx *env.Tx) error {
 			v, err := tx.Get(b, k)
 			if err != nil {
 				return err
