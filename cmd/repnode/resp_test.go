@@ -622,3 +622,41 @@ func TestRESPProcess(t *testing.T) {
 		t.Fatal("the RESP connection stays open after the shutdown")
 	}
 }
+
+// TestRESPLeaseReadsProcess: with --leases a master's RESP GET is a
+// lease read, like HTTP's GET: once the master is cut off from every
+// other site it answers an error, not a possibly stale value.
+func TestRESPLeaseReadsProcess(t *testing.T) {
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	resp := map[int]string{}
+	procs := map[int]*proc{}
+	for id := 1; id <= 3; id++ {
+		resp[id] = freeAddr(t)
+		procs[id] = startProc(t, bin, g.http[id], append(g.args(id, t.TempDir()), "--leases", "--resp", resp[id])...)
+	}
+	m := electedMaster(t, procs)
+	c := dialRESP(t, resp[m])
+	eventually(t, 10*time.Second, "a RESP write and lease read on the master succeed", func() bool {
+		return c.do("SET", "l", "v") == "OK" && fmt.Sprintf("%s", c.do("GET", "l")) == "v"
+	})
+	for id, p := range procs {
+		if id == m {
+			continue
+		}
+		if err := p.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		p.done <- <-p.done
+	}
+	var last any
+	eventually(t, 5*time.Second, "RESP reads on the cut-off master fail", func() bool {
+		last = c.do("GET", "l")
+		_, isErr := last.(respErr)
+		return isErr
+	})
+	if e := string(last.(respErr)); !strings.HasPrefix(e, "TRYAGAIN") && !strings.HasPrefix(e, "READONLY") {
+		t.Fatalf("GET on a master without its lease: %q, want TRYAGAIN or READONLY", e)
+	}
+	wantErrPrefix(t, "SET on a master without its lease", c.do("SET", "l", "w"), "READONLY")
+}
