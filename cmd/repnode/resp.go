@@ -138,8 +138,9 @@ func (n *node) startRESP() (*respServer, error) {
 	return s, nil
 }
 
-// close stops accepting, closes every connection, and waits for the
-// batches under way (their waits end with the server's context).
+// close stops accepting, closes every connection, and waits (a few
+// seconds at most) for the batches under way: their waits end with the
+// server's context.
 func (s *respServer) close() {
 	s.mu.Lock()
 	s.closing = true
@@ -153,7 +154,18 @@ func (s *respServer) close() {
 		}
 		<-s.served
 	}
-	s.running.Wait()
+	// A read waiting out a client's lockout does not see the context
+	// (site.View); it ends when the site closes, after this returns.
+	idle := make(chan struct{})
+	go func() {
+		s.running.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-time.After(5 * time.Second):
+		s.n.log.Warn("resp: commands still running at shutdown; closing the site under them")
+	}
 }
 
 func (s *respServer) accept(c redcon.Conn) bool {
