@@ -54,52 +54,25 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-func (n *node) masterAddr(id uint64) string {
-	if id == n.cfg.ID {
-		return n.cfg.Listen
-	}
-	return n.cfg.Peers[id]
+// httpStatus is the HTTP status of a failure of kind k.
+var httpStatus = map[failKind]int{
+	failInternal:     http.StatusInternalServerError,
+	failNotMaster:    http.StatusServiceUnavailable,
+	failNoLease:      http.StatusServiceUnavailable,
+	failLockout:      http.StatusServiceUnavailable,
+	failUnavailable:  http.StatusServiceUnavailable,
+	failNeverApplied: http.StatusGone,
+	failBadRequest:   http.StatusBadRequest,
+	failTooLarge:     http.StatusRequestEntityTooLarge,
+	failTimeout:      http.StatusGatewayTimeout,
+	failCanceled:     499,
+	failClosed:       http.StatusServiceUnavailable,
 }
 
-// writeError maps env's errors to HTTP statuses.
+// writeError maps env's errors to HTTP statuses (describe).
 func (n *node) writeError(w http.ResponseWriter, err error) {
-	var nm *site.NotMasterError
-	switch {
-	case errors.As(err, &nm):
-		body := api.ErrorBody{Error: "not the master", Master: uint64(nm.Master), MasterAddr: n.masterAddr(uint64(nm.Master))}
-		if nm.Master == 0 {
-			body.Error = "not the master, and no master is known"
-		} else {
-			body.Error = fmt.Sprintf("not the master; the master is site %d", nm.Master)
-		}
-		writeJSON(w, http.StatusServiceUnavailable, body)
-	case errors.Is(err, site.ErrNotMaster), errors.Is(err, site.ErrLeaseExpired):
-		// Refused by the election layer (say, no lease): name the master
-		// this site knows, if any.
-		body := api.ErrorBody{Error: err.Error()}
-		if st := n.site.Status(); st.Master != 0 {
-			body.Master, body.MasterAddr = uint64(st.Master), n.masterAddr(uint64(st.Master))
-		}
-		writeJSON(w, http.StatusServiceUnavailable, body)
-	case errors.Is(err, site.ErrLockout):
-		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "site is synchronising with its master (lockout): " + err.Error()})
-	case errors.Is(err, env.ErrNeverApplied):
-		writeJSON(w, http.StatusGone, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, site.ErrJoinFailure), errors.Is(err, site.ErrRollbackRefused):
-		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, env.ErrEmptyBucket), errors.Is(err, env.ErrEmptyKey), errors.Is(err, env.ErrKeyTooLarge):
-		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, env.ErrValueTooLarge), errors.Is(err, env.ErrTxTooLarge):
-		writeJSON(w, http.StatusRequestEntityTooLarge, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, context.DeadlineExceeded):
-		writeJSON(w, http.StatusGatewayTimeout, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, context.Canceled):
-		writeJSON(w, 499, api.ErrorBody{Error: err.Error()})
-	case errors.Is(err, env.ErrClosed), errors.Is(err, site.ErrClosed):
-		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: "shutting down"})
-	default:
-		writeJSON(w, http.StatusInternalServerError, api.ErrorBody{Error: err.Error()})
-	}
+	f := n.describe(err)
+	writeJSON(w, httpStatus[f.kind], api.ErrorBody{Error: f.msg, Master: f.master, MasterAddr: f.masterAddr})
 }
 
 func (n *node) handlePut(w http.ResponseWriter, r *http.Request) {
@@ -269,6 +242,14 @@ func (n *node) leaseRead(r *http.Request) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	return n.readMode(lease, stale)
+}
+
+// readMode reports whether a read is a lease read, given what the caller
+// asked for (HTTP's ?lease= and ?stale=, RESP's default of neither): a
+// lease read if asked for, else on a master running with --leases unless
+// the caller accepts a stale answer.
+func (n *node) readMode(lease, stale bool) (bool, error) {
 	if lease && stale {
 		return false, errors.New("lease=true and stale=true exclude each other")
 	}

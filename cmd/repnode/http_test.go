@@ -19,7 +19,7 @@ import (
 
 // startSingle runs a one-site group in-process: a real environment started
 // as master over a TCP transport with no peers, behind an httptest server.
-func startSingle(t *testing.T, mutate func(*Config)) (*node, *httptest.Server) {
+func startSingle(t testing.TB, mutate func(*Config)) (*node, *httptest.Server) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Dir = t.TempDir()

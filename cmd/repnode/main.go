@@ -139,6 +139,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
+	var rs *respServer
+	var respServed <-chan struct{} // nil (never ready) without --resp
+	if cfg.RESP != "" && n.site != nil {
+		if rs, err = n.startRESP(); err != nil {
+			f.close()
+			return err
+		}
+		defer rs.close()
+		respServed = rs.served
+		n.log.Info("resp listener started", "resp", rs.addr, "bucket", cfg.RESPBucket)
+	}
 	served := f.serve()
 	n.log.Info("repnode started", "dir", cfg.Dir, "listen", n.tr.Addr().String(), "http", f.ln.Addr().String(),
 		"peers", cfg.Peers.String(), "ack", cfg.Ack, "mode", n.modeName(), "http_tls", cfg.HTTPTLSCert != "",
@@ -149,6 +160,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		n.log.Info("shutting down")
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
+	case <-respServed:
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = f.shutdown(sctx)
+		return fmt.Errorf("resp listener stopped: %v", rs.servErr)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -33,7 +33,7 @@ func newMetrics(n *node) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.commits = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "logship_commit_duration_seconds",
-		Help:    "Latency of HTTP writes from the start of the transaction to its acknowledgement (durable locally and, when permanent, acknowledged per the ack policy).",
+		Help:    "Latency of HTTP and RESP writes (op resp_*) from the start of the transaction to its acknowledgement (durable locally and, when permanent, acknowledged per the ack policy).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18), // 100µs .. 13s
 	}, []string{"op", "permanent"})
 	m.reg.MustRegister(m.commits, &collector{n: n},

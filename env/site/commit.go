@@ -41,43 +41,11 @@ import (
 // ctx bounds the waits before the transaction and for the ack policy;
 // once fn has run the commit completes regardless.
 func (s *Site) Update(ctx context.Context, fn func(*env.Tx) error) (env.Token, error) {
-	if err := s.gate(ctx, true); err != nil {
-		return env.Token{}, err
-	}
-	p, err := s.e.Append(ctx, func(tx *env.Tx) error {
-		// Asked again under the writer mutex: a transfer or step-down
-		// that began after the gate refuses the commit before it appends
-		// (transfer.go reads the log end under that mutex).
-		if err := s.writeErr(); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
+	p, err := s.Append(ctx, fn)
 	if err != nil {
 		return env.Token{}, err
 	}
-	var c *commit
-	if p.Wrote() {
-		c = s.handOff(p)
-	}
-	tok, err := p.Durable()
-	if errors.Is(err, env.ErrNotWritable) {
-		err = s.writeErr()
-		if err == nil {
-			err = &NotMasterError{Master: s.Status().Master}
-		}
-	}
-	if err != nil || c == nil {
-		return tok, err
-	}
-	// Durable locally: tell the loop, then wait for the ack policy.
-	s.madeDurable(tok.LSN)
-	select {
-	case tok.Permanent = <-c.ch:
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return tok, nil
+	return p.Wait(ctx)
 }
 
 // madeDurable tells the loop that the local commit at at is durable.

@@ -182,6 +182,14 @@ type Config struct {
 	RequestMax       time.Duration `toml:"request-max"`
 	ReadTimeout      time.Duration `toml:"read-timeout"`
 
+	// The RESP (Redis protocol) listener, off while RESP is empty
+	// (resp.go).
+	RESP            string        `toml:"resp"`
+	RESPPeers       Peers         `toml:"resp-peers"`
+	RESPBucket      string        `toml:"resp-bucket"`
+	RESPMaxConns    int           `toml:"resp-max-conns"`
+	RESPIdleTimeout time.Duration `toml:"resp-idle-timeout"`
+
 	Pprof     bool   `toml:"pprof"`
 	LogFormat string `toml:"log-format"`
 	LogLevel  string `toml:"log-level"`
@@ -221,6 +229,9 @@ func DefaultConfig() Config {
 		RequestMin:         40 * time.Millisecond,
 		RequestMax:         1280 * time.Millisecond,
 		ReadTimeout:        30 * time.Second,
+		RESPBucket:         "redis",
+		RESPMaxConns:       1024,
+		RESPIdleTimeout:    10 * time.Minute,
 		LogFormat:          "text",
 		LogLevel:           "info",
 		Security:           defaultSecurity(),
@@ -393,6 +404,7 @@ func (c Config) Validate() error {
 		bad("max-rollback-bytes", "%d: must be >= 0 (0 = no limit)", c.MaxRollbackBytes)
 	}
 	c.validateThrottle(bad)
+	c.validateRESP(bad)
 	if c.MaxValueSize < 0 {
 		bad("max-value-size", "%d: must be >= 0 (0 = automatic)", c.MaxValueSize)
 	} else if err := c.EnvConfig().Validate(); err != nil {
@@ -527,6 +539,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.DurationVar(&c.RequestMin, "request-min", c.RequestMin, "first back-off before re-requesting missing log")
 	fs.DurationVar(&c.RequestMax, "request-max", c.RequestMax, "longest back-off before re-requesting missing log")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "longest a GET with token or min_lsn waits")
+	bindRESPFlags(fs, c)
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go profiles at /debug/pprof/ on --http (CPU cost only while a profile runs)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format on stderr: text|json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug|info|warn|error")
