@@ -8,6 +8,7 @@ package main
 // as the external interface promises (docs/security.md).
 
 import (
+	"crypto/tls"
 	"bufio"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -199,9 +200,7 @@ func (a *authz) check(r *http.Request, need role) error {
 			return errBadToken
 		}
 		how = "token"
-	} else if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
-		var ok bool
+	} else if cn, ok := verifiedCN(r.TLS); ok {
 		if have, ok = a.certRoles[cn]; !ok {
 			return fmt.Errorf("%w: client certificate %q has no role (--auth-cert-roles)", errNoCredentials, cn)
 		}
@@ -213,6 +212,27 @@ func (a *authz) check(r *http.Request, need role) error {
 		return fmt.Errorf("%w: %s %s %s has role %s, this needs %s", errForbidden, r.Method, r.URL.Path, how, have, need)
 	}
 	return nil
+}
+
+// verifiedCN is the common name of a connection's verified client
+// certificate, which --auth-cert-roles maps to a role.
+func verifiedCN(cs *tls.ConnectionState) (string, bool) {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	return cs.VerifiedChains[0][0].Subject.CommonName, true
+}
+
+// certRole is the role --auth-cert-roles gives a connection's verified
+// client certificate, roleNone if none.
+func (a *authz) certRole(cs *tls.ConnectionState) role {
+	if a == nil {
+		return roleNone
+	}
+	if cn, ok := verifiedCN(cs); ok {
+		return a.certRoles[cn]
+	}
+	return roleNone
 }
 
 // need is the role a request needs: reading needs read, changing data

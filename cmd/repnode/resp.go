@@ -33,6 +33,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -81,18 +82,27 @@ type respServer struct {
 
 // respConn is one client connection's state.
 type respConn struct {
-	s   *respServer
-	id  int64
-	nc  *cmdLimitConn
-	tok env.Token // the token of this connection's last write
-	has bool      // tok is set
+	s    *respServer
+	id   int64
+	nc   *cmdLimitConn
+	tok  env.Token // the token of this connection's last write
+	has  bool      // tok is set
+	role role      // what AUTH (or the client certificate) allows; admin without credentials configured
+	tls  bool      // the client certificate's role was looked up
 }
 
 // startRESP listens on --resp and serves RESP until close.
 func (n *node) startRESP() (*respServer, error) {
+	tlsConf, err := loadHTTPTLS(n.cfg.Security) // the HTTP port's certificate and client CA
+	if err != nil {
+		return nil, UsageError{Err: err}
+	}
 	ln, err := net.Listen("tcp", n.cfg.RESP)
 	if err != nil {
 		return nil, fmt.Errorf("--resp %s: %w", n.cfg.RESP, err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
 	}
 	s := &respServer{n: n, addr: ln.Addr().String(), served: make(chan struct{}),
 		maxCmd: n.cfg.LogFileSize + 1<<20}
@@ -177,7 +187,11 @@ func (s *respServer) accept(c redcon.Conn) bool {
 		return false // redcon flushes the error and closes
 	}
 	nc, _ := c.NetConn().(*cmdLimitConn)
-	c.SetContext(&respConn{s: s, id: s.nextID.Add(1), nc: nc})
+	rc := &respConn{s: s, id: s.nextID.Add(1), nc: nc}
+	if s.n.auth == nil {
+		rc.role = roleAdmin // no credentials configured: everyone may do everything, as on --http
+	}
+	c.SetContext(rc)
 	return true
 }
 
@@ -256,6 +270,10 @@ func (rc *respConn) run(c redcon.Conn, batch []redcon.Command) {
 		spec, name := lookupRESP(cmd.Args[0])
 		rc.s.counted[name].Inc()
 		if err := spec.checkArity(name, len(cmd.Args)); err != "" {
+			slots = append(slots, errSlot(name, err))
+			continue
+		}
+		if err := rc.allowed(spec, name); err != "" {
 			slots = append(slots, errSlot(name, err))
 			continue
 		}

@@ -43,6 +43,7 @@ type respCmd struct {
 	write             func(rc *respConn, args [][]byte) (writeOp, string)
 	run               func(rc *respConn, c redcon.Conn, args [][]byte) (respReply, string)
 	quit              bool // close the connection after the answer
+	open              bool // runs before AUTH (AUTH, HELLO, QUIT)
 }
 
 var respCmds map[string]*respCmd
@@ -52,7 +53,8 @@ func init() {
 	respCmds = map[string]*respCmd{
 		"ping":          {arity: -1, flags: []string{"fast"}, run: cmdPing},
 		"echo":          {arity: 2, flags: []string{"fast"}, run: cmdEcho},
-		"quit":          {arity: -1, flags: []string{"fast"}, run: cmdOK, quit: true},
+		"quit":          {arity: -1, flags: []string{"fast"}, run: cmdOK, quit: true, open: true},
+		"auth":          {arity: -2, flags: []string{"fast", "no-auth"}, run: cmdAuth, open: true},
 		"select":        {arity: 2, flags: []string{"fast"}, run: cmdSelect},
 		"get":           {arity: 2, flags: []string{"readonly", "fast"}, first: 1, last: 1, step: 1, run: cmdGet},
 		"mget":          {arity: -2, flags: []string{"readonly", "fast"}, first: 1, last: -1, step: 1, run: cmdMGet},
@@ -69,7 +71,7 @@ func init() {
 		"command":       {arity: -1, run: cmdCommand},
 		"config":        {arity: -2, run: cmdConfig},
 		"client":        {arity: -2, run: cmdClient},
-		"hello":         {arity: -1, flags: []string{"fast"}, run: cmdHello},
+		"hello":         {arity: -1, flags: []string{"fast"}, run: cmdHello, open: true},
 		"logship.token": {arity: 1, flags: []string{"fast"}, run: cmdToken},
 		"logship.wait":  {arity: -2, run: cmdWait},
 	}

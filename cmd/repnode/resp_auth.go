@@ -1,0 +1,67 @@
+package main
+
+// Credentials on the RESP listener: the tokens of --auth-tokens, sent with
+// AUTH, and the client certificates of --auth-cert-roles when the port
+// runs TLS (it takes the HTTP port's certificate and client CA). Roles
+// are HTTP's: read runs the reads, write the writes too; nothing on this
+// port needs admin.
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"github.com/tidwall/redcon"
+)
+
+// need is the role a command needs.
+func (c *respCmd) need() role {
+	switch {
+	case c.open:
+		return roleNone
+	case c.write != nil:
+		return roleWrite
+	}
+	return roleRead
+}
+
+// allowed answers "" if this connection may run the command, else the
+// error to answer: NOAUTH before any credential, NOPERM for a role too
+// low (Redis's words for both, which clients know).
+func (rc *respConn) allowed(spec *respCmd, name string) string {
+	need := spec.need()
+	if rc.role >= need {
+		return ""
+	}
+	if !rc.tls && rc.nc != nil {
+		// Looked up at the first command, when the handshake is done.
+		rc.tls = true
+		if tc, ok := rc.nc.Conn.(*tls.Conn); ok {
+			cs := tc.ConnectionState()
+			rc.role = max(rc.role, rc.s.n.auth.certRole(&cs))
+			if rc.role >= need {
+				return ""
+			}
+		}
+	}
+	if rc.role == roleNone {
+		return "NOAUTH Authentication required: send AUTH with a token of --auth-tokens"
+	}
+	return fmt.Sprintf("NOPERM this connection's role (%s) may not run '%s', which needs the %s role", rc.role, name, need)
+}
+
+// cmdAuth is AUTH [username] token. The user name, which Redis 6 clients
+// send, is not checked: the token alone decides the role, as on HTTP.
+func cmdAuth(rc *respConn, _ redcon.Conn, args [][]byte) (respReply, string) {
+	if len(args) > 3 {
+		return fail("ERR syntax error: AUTH [username] token")
+	}
+	if rc.s.n.auth == nil {
+		return fail("ERR AUTH: this listener has no credentials configured (--auth-tokens); every client may run every command")
+	}
+	r, known := rc.s.n.auth.roleOf(string(args[len(args)-1]))
+	if !known {
+		return fail("WRONGPASS unknown token")
+	}
+	rc.role = r
+	return ok(replyOK)
+}
