@@ -8,10 +8,10 @@ package main
 // as the external interface promises (docs/security.md).
 
 import (
-	"crypto/tls"
 	"bufio"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
