@@ -185,6 +185,11 @@ type Config struct {
 	Pprof     bool   `toml:"pprof"`
 	LogFormat string `toml:"log-format"`
 	LogLevel  string `toml:"log-level"`
+
+	// Operations (operkit.go): the client address told to the peers, and
+	// the lag bound of /readyz.
+	AdvertiseHTTP    string `toml:"advertise-http"`
+	ReadyMaxLagBytes int64  `toml:"ready-max-lag-bytes"`
 }
 
 // DefaultConfig returns the defaults that --help shows.
@@ -459,6 +464,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log-level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
+	c.validateOperations(bad)
 	return errors.Join(errs...)
 }
 
@@ -524,6 +530,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go profiles at /debug/pprof/ on --http (CPU cost only while a profile runs)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format on stderr: text|json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug|info|warn|error")
+	bindOperationsFlags(fs, c)
 }
 
 // LoadConfig reads the command line (and the TOML file it names): defaults,
@@ -587,6 +594,9 @@ func decodeTOML(data, name string, c *Config) error {
 	if err != nil {
 		return fmt.Errorf("--config %s: %v", name, err)
 	}
+	if err := checkTOMLDurations(md, data); err != nil {
+		return fmt.Errorf("--config %s: %w", name, err)
+	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
@@ -614,6 +624,7 @@ func (c Config) SiteConfig(tr transport.Transport) (site.Config, error) {
 		sc.Sites = append(sc.Sites, site.Member{ID: site.SiteID(id), Witness: slices.Contains(c.WitnessPeers, id)})
 	}
 	sc.Timing.Heartbeat, sc.Timing.HeartbeatMonitor = c.Heartbeat, c.HeartbeatMonitor
+	sc.Advertise = c.Advertised()
 	if c.Witness {
 		sc.Priority = 0
 		sc.Witness.GrantAfterExpiry = c.GrantAfterExp
