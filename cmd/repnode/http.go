@@ -35,6 +35,8 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/admin/archive", n.handleArchive)
 	mux.HandleFunc("POST /v1/admin/allow-rollback", n.handleAllowRollback)
 	mux.HandleFunc("POST /v1/admin/verify", n.handleVerify)
+	mux.HandleFunc("GET /healthz", handleHealthz)
+	mux.HandleFunc("GET /readyz", n.handleReadyz)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	if n.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -66,7 +68,8 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 	var nm *site.NotMasterError
 	switch {
 	case errors.As(err, &nm):
-		body := api.ErrorBody{Error: "not the master", Master: uint64(nm.Master), MasterAddr: n.masterAddr(uint64(nm.Master))}
+		body := api.ErrorBody{Error: "not the master", Master: uint64(nm.Master), MasterAddr: n.masterAddr(uint64(nm.Master)),
+			MasterHTTP: n.httpAddrOf(uint64(nm.Master))}
 		if nm.Master == 0 {
 			body.Error = "not the master, and no master is known"
 		} else {
@@ -79,6 +82,7 @@ func (n *node) writeError(w http.ResponseWriter, err error) {
 		body := api.ErrorBody{Error: err.Error()}
 		if st := n.site.Status(); st.Master != 0 {
 			body.Master, body.MasterAddr = uint64(st.Master), n.masterAddr(uint64(st.Master))
+			body.MasterHTTP = n.httpAddrOf(uint64(st.Master))
 		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
 	case errors.Is(err, site.ErrLockout):
@@ -293,6 +297,8 @@ func (n *node) status() (api.Status, error) {
 	if st.Master != 0 {
 		out.MasterAddr = n.masterAddr(uint64(st.Master))
 	}
+	out.HTTPAddr, out.MasterHTTP = n.cfg.AdvertisedHTTP(), n.httpAddrOf(uint64(st.Master))
+	addrs := n.site.PeerAddrs()
 	if !st.MasterLSN.IsZero() {
 		out.MasterLSN = st.MasterLSN.String()
 	}
@@ -314,6 +320,8 @@ func (n *node) status() (api.Status, error) {
 			Witness:       slices.Contains(n.cfg.WitnessPeers, id),
 			InitSentBytes: s.InitSentBytes, InitTotalBytes: s.InitTotalBytes, InitRate: s.InitRate,
 		})
+		a := addrs[site.SiteID(id)]
+		out.Sites[len(out.Sites)-1].HTTPAddr, out.Sites[len(out.Sites)-1].RESPAddr = a.HTTP, a.RESP
 		if s.InitTotalBytes > 0 {
 			out.Sites[len(out.Sites)-1].InitETASeconds = etaSeconds(s.InitETA)
 		}
