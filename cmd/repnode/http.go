@@ -468,7 +468,7 @@ func (n *node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		n.log.Info("admin: transfer done", "master", req.To)
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "master": req.To})
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "master": req.To, "gen": n.site.Status().Gen})
 	case errors.Is(err, site.ErrBadTarget):
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("cannot transfer to site %d: %v", req.To, err)})
 	case errors.Is(err, site.ErrTransferFailed):
