@@ -322,6 +322,9 @@ func (n *node) status() (api.Status, error) {
 		})
 		a := addrs[site.SiteID(id)]
 		out.Sites[len(out.Sites)-1].HTTPAddr, out.Sites[len(out.Sites)-1].RESPAddr = a.HTTP, a.RESP
+		if role == "master" && !out.Sites[len(out.Sites)-1].Witness {
+			out.Sites[len(out.Sites)-1].ApplyLagSeconds = etaSeconds(s.ApplyLagTime)
+		}
 		if s.InitTotalBytes > 0 {
 			out.Sites[len(out.Sites)-1].InitETASeconds = etaSeconds(s.InitETA)
 		}

@@ -74,6 +74,11 @@ type Site struct {
 	// advertised them to this site (empty: not heard from yet, or none).
 	HTTPAddr string `json:"http_addr,omitempty"`
 	RESPAddr string `json:"resp_addr,omitempty"`
+	// ApplyLagSeconds (master's view): how long ago the master appended
+	// the oldest record the site has not applied (its readers do not see
+	// yet), PostgreSQL's replay_lag; 0 when it applied the master's last
+	// record, -1 when it does not report what it applied.
+	ApplyLagSeconds float64 `json:"apply_lag_seconds"`
 }
 
 // Status is the /v1/status answer.
