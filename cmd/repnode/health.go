@@ -5,6 +5,7 @@ package main
 // status and a client's 503 name.
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -108,4 +109,27 @@ func (n *node) httpAddrOf(id uint64) string {
 		return n.cfg.AdvertisedHTTP()
 	}
 	return n.peerAddrs()[site.SiteID(id)].HTTP
+}
+
+// redirectWrite answers a write refused because this site is not the
+// master with 307 to the master's HTTP address, when the request asks
+// for it (?redirect=true) and the master's address is known; it reports
+// whether it answered. Without ?redirect the answer stays the 503 of the
+// external contract, which names the master (master, master_http).
+func (n *node) redirectWrite(w http.ResponseWriter, r *http.Request, err error) bool {
+	if r.URL.Query().Get("redirect") != "true" {
+		return false
+	}
+	var nm *site.NotMasterError
+	if !errors.As(err, &nm) || nm.Master == 0 || uint64(nm.Master) == n.cfg.ID {
+		return false
+	}
+	addr := n.httpAddrOf(uint64(nm.Master))
+	if addr == "" {
+		return false
+	}
+	w.Header().Set("Location", "http://"+addr+r.URL.RequestURI())
+	writeJSON(w, http.StatusTemporaryRedirect, map[string]any{"error": fmt.Sprintf("not the master; the master is site %d", nm.Master),
+		"master": uint64(nm.Master), "master_http": addr})
+	return true
 }

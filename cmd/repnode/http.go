@@ -130,6 +130,9 @@ func (n *node) write(w http.ResponseWriter, r *http.Request, op string, fn func(
 	start := time.Now()
 	tok, err := n.site.Update(r.Context(), fn)
 	if err != nil {
+		if n.redirectWrite(w, r, err) {
+			return
+		}
 		n.writeError(w, err)
 		return
 	}

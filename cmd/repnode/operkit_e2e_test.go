@@ -48,6 +48,16 @@ func TestDiscoveryHealthAndGroupView(t *testing.T) {
 		t.Fatalf("PUT on client %d: %d %s; want 503 with master_http %s", c, code, body, g.http[m])
 	}
 
+	// Asked for, a redirect to the master, which Go's client follows
+	// with the body.
+	code, body, _ = do(t, "PUT", "http://"+g.http[c]+"/v1/kv/b/redirected?redirect=true", "v")
+	if code != 200 {
+		t.Fatalf("PUT ?redirect=true on client %d: %d %s; want it followed to the master", c, code, body)
+	}
+	if code, body, _ := do(t, "GET", "http://"+g.http[m]+"/v1/kv/b/redirected", ""); code != 200 || string(body) != "v" {
+		t.Fatalf("the redirected write is not on the master: %d %q", code, body)
+	}
+
 	// Health and readiness.
 	for id, p := range procs {
 		if code, body, _ := do(t, "GET", "http://"+p.http+"/healthz", ""); code != 200 {
