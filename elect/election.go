@@ -300,3 +300,25 @@ func (n *Node) failElection() {
 }
 
 func sortedKeys[V any](m map[SiteID]V) []SiteID { return slices.Sorted(maps.Keys(m)) }
+
+// PeerUp tells the node that the connection to site id came up. What
+// the node sent id in the current election before then was lost (the
+// transport drops what it cannot deliver), and no one resends it: the
+// peer would not count this site until the full-election wait ran out.
+// So its VOTE1 goes again, and its VOTE2 if it voted for id. Both are
+// idempotent at the receiver.
+func (n *Node) PeerUp(id SiteID) {
+	el := n.el
+	if el == nil || id == n.cfg.ID {
+		return
+	}
+	if _, ok := n.sites[id]; !ok {
+		return
+	}
+	n.send(n.vote1(id))
+	n.stats.Vote1Sent++
+	if el.voted && n.hs.VotedFor == id {
+		n.send(Message{Type: MsgVote2, To: id, Electability: n.hs.Electability})
+		n.stats.Vote2Sent++
+	}
+}

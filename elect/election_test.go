@@ -349,3 +349,28 @@ func TestSetPriorityAtRunTime(t *testing.T) {
 		t.Fatalf("master = %d, want 3 (the only site left electable)", m)
 	}
 }
+
+// Sites that start together send their VOTE1s before their connections
+// are up, and the transport drops them. When a connection comes up
+// (PeerUp) each side sends its VOTE1 again, so the first election ends
+// once every site is connected, not when the full-election wait runs
+// out; the highest priority wins.
+func TestVotesSentBeforeTheConnectionAreResentWhenItComesUp(t *testing.T) {
+	h := newHarness(t, 3, withPriority(1, 200))
+	h.isolate(1, true)
+	h.isolate(2, true)
+	h.startAll()
+	h.ticks(5)
+	for _, pair := range [][2]SiteID{{1, 2}, {1, 3}, {2, 3}} {
+		a, b := pair[0], pair[1]
+		h.partition(a, b, false)
+		h.node(a).n.PeerUp(b)
+		h.process(a)
+		h.node(b).n.PeerUp(a)
+		h.process(b)
+	}
+	full := h.node(1).cfg.FullElectionTicks
+	if m := h.tickUntilMaster(full / 3); m != 1 {
+		t.Fatalf("master = %d, want site 1 (priority 200) well before the full-election wait (%d ticks)\n%s", m, full, h.dump())
+	}
+}

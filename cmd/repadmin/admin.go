@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -16,78 +14,15 @@ import (
 	"logship/cmd/internal/api"
 )
 
-// call sends a request to the node's HTTP API (body nil: empty), decodes a
-// 200 answer into out (if not nil), and turns failures into messages that
-// say what to check.
-func call(method, node, path string, body, out any) error {
-	return callWithin(httpClient.Timeout, method, node, path, body, out)
-}
-
-// transferTimeout bounds POST /v1/admin/transfer, which answers only once
-// the target is master or the transfer failed (a few election timeouts).
-const transferTimeout = 60 * time.Second
-
-// callWithin is call with its own time limit.
-func callWithin(limit time.Duration, method, node, path string, body, out any) error {
-	var rd io.Reader = http.NoBody
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := newRequest(method, node, path, rd) // client.go: scheme, token
-	if err != nil {
-		return fmt.Errorf("--node %q: %w", node, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	c := *httpClient
-	c.Timeout = limit
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach repnode at %s: %v (is it running, and is --node its --http address?)", node, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("%s%s: read answer: %w", node, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		herr := &httpError{Code: resp.StatusCode, msg: fmt.Sprintf("%s%s: %s", node, path, resp.Status)}
-		var e api.ErrorBody
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			herr.msg += ": " + e.Error
-		}
-		herr.msg += authHint(resp.StatusCode)
-		return herr
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s%s: not a repnode answer: %w", node, path, err)
-		}
-	}
-	return nil
-}
-
-// httpError is an answer other than 200 OK, so a command can tell, say,
-// an old repnode without an endpoint (404) from a refusal.
-type httpError struct {
-	Code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-// noArgs parses a subcommand that takes only the given flags.
-func noArgs(name string, args []string, stderr io.Writer, define func(*flag.FlagSet)) error {
+// noArgs parses a subcommand that takes only the given flags (and the
+// global ones).
+func noArgs(g *globals, name string, args []string, define func(*flag.FlagSet)) error {
 	fs := flag.NewFlagSet("repadmin "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	if define != nil {
 		define(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	if err := g.parse(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
@@ -97,10 +32,10 @@ func noArgs(name string, args []string, stderr io.Writer, define func(*flag.Flag
 
 // runSync starts a delayed client's synchronisation now, or (with --delay
 // or --no-delay) sets whether the site delays its sync with a new master.
-func runSync(node string, args []string, stdout, stderr io.Writer) error {
+func runSync(g *globals, args []string) error {
 	var delay, noDelay, wait bool
 	opt := waitOptions{BarWidth: 30}
-	if err := noArgs("sync", args, stderr, func(fs *flag.FlagSet) {
+	if err := noArgs(g, "sync", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&delay, "delay", false, "make the site wait for 'repadmin sync' before syncing with a new master")
 		fs.BoolVar(&noDelay, "no-delay", false, "make the site sync with a new master at once")
 		fs.BoolVar(&wait, "wait", false, "then show progress until the client has caught up with its master, following (and syncing with) a new one")
@@ -109,6 +44,7 @@ func runSync(node string, args []string, stdout, stderr io.Writer) error {
 	}); err != nil {
 		return err
 	}
+	node, stdout := g.node, g.stdout
 	var body any
 	switch {
 	case delay && noDelay:
@@ -130,18 +66,32 @@ func runSync(node string, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("sync --wait: %w", cannotCatchUp(st))
 		}
 	}
-	if err := call(http.MethodPost, node, "/v1/admin/sync", body, nil); err != nil {
+	var answer map[string]any
+	if err := call(http.MethodPost, node, "/v1/admin/sync", body, &answer); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
 	switch {
 	case wait:
-		fmt.Fprintf(stdout, "sync started on %s; waiting until it has caught up with its master, following any new one\n", node)
+		w := stdout
+		if g.json {
+			w = io.Discard // the JSON answer is the status once caught up
+		} else {
+			fmt.Fprintf(stdout, "sync started on %s; waiting until it has caught up with its master, following any new one\n", node)
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		opt.TTY = isTerminal(stdout)
-		if err := waitCaughtUp(ctx, node, st, opt, stdout); err != nil {
+		opt.TTY = !g.json && isTerminal(stdout)
+		if err := waitCaughtUp(ctx, node, st, opt, w); err != nil {
 			return fmt.Errorf("sync --wait: %w", err)
 		}
+		if g.json {
+			if err := call(http.MethodGet, node, "/v1/status", nil, &st); err != nil {
+				return fmt.Errorf("sync --wait: %w", err)
+			}
+			return printJSON(stdout, st)
+		}
+	case g.json:
+		return printJSON(stdout, answer)
 	case body == nil:
 		fmt.Fprintf(stdout, "sync started on %s\n", node)
 	case delay:
@@ -152,20 +102,9 @@ func runSync(node string, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func runElect(node string, args []string, stdout, stderr io.Writer) error {
-	if err := noArgs("elect", args, stderr, nil); err != nil {
-		return err
-	}
-	if err := call(http.MethodPost, node, "/v1/admin/elect", nil, nil); err != nil {
-		return fmt.Errorf("elect: %w", err)
-	}
-	fmt.Fprintf(stdout, "election called from %s; 'repadmin status' shows the outcome\n", node)
-	return nil
-}
-
-func runPriority(node string, args []string, stdout, stderr io.Writer) error {
+func runPriority(g *globals, args []string) error {
 	set := -1
-	if err := noArgs("priority", args, stderr, func(fs *flag.FlagSet) {
+	if err := noArgs(g, "priority", args, func(fs *flag.FlagSet) {
 		fs.IntVar(&set, "set", -1, "the new priority (0 = never master)")
 	}); err != nil {
 		return err
@@ -173,27 +112,14 @@ func runPriority(node string, args []string, stdout, stderr io.Writer) error {
 	if set < 0 || set > 1<<32-1 {
 		return usageError{"priority: --set N is required, 0 to 4294967295"}
 	}
-	if err := call(http.MethodPost, node, "/v1/admin/priority", map[string]int{"priority": set}, nil); err != nil {
+	var answer map[string]any
+	if err := call(http.MethodPost, g.node, "/v1/admin/priority", map[string]int{"priority": set}, &answer); err != nil {
 		return fmt.Errorf("priority: %w", err)
 	}
-	fmt.Fprintf(stdout, "priority of %s set to %d; it applies from the next election\n", node, set)
-	return nil
-}
-
-func runTransfer(node string, args []string, stdout, stderr io.Writer) error {
-	var to uint64
-	if err := noArgs("transfer", args, stderr, func(fs *flag.FlagSet) {
-		fs.Uint64Var(&to, "to", 0, "the site to hand mastership to")
-	}); err != nil {
-		return err
+	if g.json {
+		return printJSON(g.stdout, answer)
 	}
-	if to == 0 {
-		return usageError{"transfer: --to SITE is required"}
-	}
-	if err := callWithin(transferTimeout, http.MethodPost, node, "/v1/admin/transfer", map[string]uint64{"to": to}, nil); err != nil {
-		return fmt.Errorf("transfer: %w", err)
-	}
-	fmt.Fprintf(stdout, "mastership handed to site %d\n", to)
+	fmt.Fprintf(g.stdout, "priority of %s set to %d; it applies from the next election\n", g.node, set)
 	return nil
 }
 
@@ -205,31 +131,52 @@ const verifyTimeout = 30 * time.Minute
 // against the digest kept from its log; on a master it then lists the
 // sites whose reported digest differs from the master's. Damage found
 // exits 1.
-func runVerify(node string, args []string, stdout, stderr io.Writer) error {
-	if err := noArgs("verify", args, stderr, nil); err != nil {
+func runVerify(g *globals, args []string) error {
+	if err := noArgs(g, "verify", args, nil); err != nil {
 		return err
 	}
+	node, stdout := g.node, g.stdout
 	var c api.DataCheck
 	if err := callWithin(verifyTimeout, http.MethodPost, node, "/v1/admin/verify", nil, &c); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s: data file sound: %d keys as of %s, digest %s\n", node, c.Keys, c.AppliedLSN, c.Digest)
 	var st api.Status
 	if err := call(http.MethodGet, node, "/v1/status", nil, &st); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if st.Role != "master" {
-		return nil
+	type siteCheck struct {
+		ID              uint64 `json:"id"`
+		AppliedLSN      string `json:"applied_lsn"`
+		DataMismatchLSN string `json:"data_mismatch_lsn,omitempty"`
 	}
+	var sites []siteCheck
 	bad := 0
-	for _, s := range st.Sites {
-		switch {
-		case s.Witness:
-		case s.DataMismatchLSN != "":
-			bad++
-			fmt.Fprintf(stdout, "site %d: its data differs from the master's after %s: damaged or diverged; rebuild it\n", s.ID, s.DataMismatchLSN)
-		default:
-			fmt.Fprintf(stdout, "site %d: no difference reported (applied %s)\n", s.ID, s.AppliedLSN)
+	if st.Role == "master" {
+		for _, s := range st.Sites {
+			if s.Witness {
+				continue
+			}
+			sites = append(sites, siteCheck{s.ID, s.AppliedLSN, s.DataMismatchLSN})
+			if s.DataMismatchLSN != "" {
+				bad++
+			}
+		}
+	}
+	if g.json {
+		if err := printJSON(stdout, struct {
+			api.DataCheck
+			Sites []siteCheck `json:"sites,omitempty"`
+		}{c, sites}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "%s: data file sound: %d keys as of %s, digest %s\n", node, c.Keys, c.AppliedLSN, c.Digest)
+		for _, s := range sites {
+			if s.DataMismatchLSN != "" {
+				fmt.Fprintf(stdout, "site %d: its data differs from the master's after %s: damaged or diverged; rebuild it\n", s.ID, s.DataMismatchLSN)
+			} else {
+				fmt.Fprintf(stdout, "site %d: no difference reported (applied %s)\n", s.ID, s.AppliedLSN)
+			}
 		}
 	}
 	if bad > 0 {

@@ -14,14 +14,15 @@ import (
 // runArchive has the site checkpoint and remove the log files nothing
 // needs; --dry-run only says what it would remove and keep, --force
 // removes also what lagging sites within the budget need.
-func runArchive(node string, args []string, stdout, stderr io.Writer) error {
+func runArchive(g *globals, args []string) error {
 	var req api.ArchiveRequest
-	if err := noArgs("archive", args, stderr, func(fs *flag.FlagSet) {
+	if err := noArgs(g, "archive", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&req.DryRun, "dry-run", false, "say which log files would be removed and which are kept for which lagging site; remove nothing")
 		fs.BoolVar(&req.Force, "force", false, "also remove the log that lagging sites within --log-keep-bytes need (they will need an internal init)")
 	}); err != nil {
 		return err
 	}
+	node, stdout := g.node, g.stdout
 	var body any
 	if req.DryRun || req.Force {
 		body = req
@@ -32,6 +33,9 @@ func runArchive(node string, args []string, stdout, stderr io.Writer) error {
 	}
 	if req.DryRun && !out.DryRun {
 		return fmt.Errorf("archive: the site at %s does not know --dry-run (an older repnode): it archived; removed %d log file(s)", node, len(out.Removed))
+	}
+	if g.json {
+		return printJSON(stdout, out)
 	}
 	printArchive(stdout, out)
 	return nil

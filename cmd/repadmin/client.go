@@ -24,24 +24,27 @@ type connFlags struct {
 	caCert, cert, keyPEM string
 }
 
-// remote is what newRequest uses: set once by setupConn.
+// remote is what newRequest and httpClientFor use: set by setupConn.
 var remote struct {
-	scheme string
-	token  string
+	scheme    string
+	token     string
+	transport http.RoundTripper // nil: http.DefaultTransport
 }
 
 func init() { remote.scheme = "http" }
 
-// bindConnFlags registers the credential and TLS flags on g.
-func bindConnFlags(g *flag.FlagSet) *connFlags {
-	f := &connFlags{}
-	g.StringVar(&f.token, "token", os.Getenv("LOGSHIP_TOKEN"), "bearer token for a repnode with --auth-tokens (default $LOGSHIP_TOKEN)")
-	g.StringVar(&f.tokenFile, "token-file", "", "read the bearer token from this file")
-	g.BoolVar(&f.useTLS, "tls", false, "HTTPS to the repnode (implied by --cacert or --cert)")
-	g.StringVar(&f.caCert, "cacert", "", "CA certificate (PEM) to verify the repnode's HTTPS certificate (default: the system's)")
-	g.StringVar(&f.cert, "cert", "", "client certificate (PEM) for a repnode with --http-client-ca; with --key")
-	g.StringVar(&f.keyPEM, "key", "", "client certificate's private key (PEM)")
-	return f
+// bind registers the credential and TLS flags on fs, each defaulting to
+// its value so far (they may come before or after the command).
+func (f *connFlags) bind(fs *flag.FlagSet) {
+	if fs.Lookup("token") != nil {
+		return
+	}
+	fs.StringVar(&f.token, "token", f.token, "bearer token for a repnode with --auth-tokens (default $LOGSHIP_TOKEN)")
+	fs.StringVar(&f.tokenFile, "token-file", f.tokenFile, "read the bearer token from this file")
+	fs.BoolVar(&f.useTLS, "tls", f.useTLS, "HTTPS to the repnode (implied by --cacert or --cert)")
+	fs.StringVar(&f.caCert, "cacert", f.caCert, "CA certificate (PEM) to verify the repnode's HTTPS certificate (default: the system's)")
+	fs.StringVar(&f.cert, "cert", f.cert, "client certificate (PEM) for a repnode with --http-client-ca; with --key")
+	fs.StringVar(&f.keyPEM, "key", f.keyPEM, "client certificate's private key (PEM)")
 }
 
 // setupConn applies the flags to every request repadmin makes.
@@ -61,7 +64,7 @@ func setupConn(f *connFlags) error {
 		return usageError{"--cert and --key go together"}
 	}
 	if !f.useTLS && f.caCert == "" && f.cert == "" {
-		remote.scheme, httpClient.Transport = "http", nil
+		remote.scheme, remote.transport = "http", nil
 		return nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -84,7 +87,7 @@ func setupConn(f *connFlags) error {
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = cfg
-	httpClient.Transport = t
+	remote.transport = t
 	remote.scheme = "https"
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,15 +17,16 @@ import (
 	"logship/wal/vfs"
 )
 
-func runLog(args []string, stdout, stderr io.Writer) error {
+func runLog(g *globals, args []string) error {
+	stdout := g.stdout
 	if len(args) == 0 {
 		return usageError{"log: want dump or verify"}
 	}
 	switch args[0] {
 	case "dump":
-		return logDump(args[1:], stdout, stderr)
+		return logDump(g, args[1:], stdout)
 	case "verify":
-		return logVerify(args[1:], stdout, stderr)
+		return logVerify(g, args[1:], stdout)
 	}
 	return usageError{fmt.Sprintf("log: unknown subcommand %q (want dump or verify)", args[0])}
 }
@@ -37,17 +39,16 @@ type logOpts struct {
 	rollback bool
 }
 
-func logFlags(name string, args []string, stderr io.Writer) (logOpts, error) {
+func logFlags(g *globals, name string, args []string) (logOpts, error) {
 	var o logOpts
 	fs := flag.NewFlagSet("repadmin log "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&o.site, "dir", "", "site directory (or its log/ directory) of a stopped site")
 	if name == "dump" {
 		fs.IntVar(&o.limit, "limit", 0, "print at most this many records (0: all)")
 		fs.BoolVar(&o.rollback, "rollback", false, "print the site's rollback files (records undone when it synchronised with a new master) instead of its log")
 	}
-	if err := fs.Parse(args); err != nil {
-		return o, usageError{err.Error()}
+	if err := g.parse(fs, args); err != nil {
+		return o, err
 	}
 	if o.site == "" {
 		return o, usageError{"log " + name + ": --dir is required"}
@@ -81,8 +82,8 @@ func isDir(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-func logDump(args []string, stdout, stderr io.Writer) error {
-	o, err := logFlags("dump", args, stderr)
+func logDump(g *globals, args []string, stdout io.Writer) error {
+	o, err := logFlags(g, "dump", args)
 	if err != nil {
 		return err
 	}
@@ -92,12 +93,24 @@ func logDump(args []string, stdout, stderr io.Writer) error {
 	dir, limit := o.dir, o.limit
 	errStop := errors.New("limit reached")
 	n := 0
-	fmt.Fprintf(stdout, "%-16s %8s  %s\n", "LSN", "LENGTH", "SUMMARY")
+	// With --json, one object per line (JSON Lines), so a long log
+	// streams.
+	enc := json.NewEncoder(stdout)
+	if !g.json {
+		fmt.Fprintf(stdout, "%-16s %8s  %s\n", "LSN", "LENGTH", "SUMMARY")
+	}
 	_, err = wal.Verify(vfs.OS, dir, func(r wal.Record) error {
 		if limit > 0 && n >= limit {
 			return errStop
 		}
 		n++
+		if g.json {
+			return enc.Encode(struct {
+				LSN     string `json:"lsn"`
+				Length  int    `json:"length"`
+				Summary string `json:"summary"`
+			}{r.LSN.String(), len(r.Payload), summarize(r.Payload)})
+		}
 		fmt.Fprintf(stdout, "%-16s %8d  %s\n", r.LSN, len(r.Payload), summarize(r.Payload))
 		return nil
 	})
@@ -110,19 +123,39 @@ func logDump(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func logVerify(args []string, stdout, stderr io.Writer) error {
-	o, err := logFlags("verify", args, stderr)
+func logVerify(g *globals, args []string, stdout io.Writer) error {
+	o, err := logFlags(g, "verify", args)
 	if err != nil {
 		return err
 	}
 	dir := o.dir
 	res, err := wal.Verify(vfs.OS, dir, nil)
+	type verifyJSON struct {
+		OK       bool   `json:"ok"`
+		Records  int    `json:"records"`
+		Segments int    `json:"segments,omitempty"`
+		First    string `json:"first,omitempty"`
+		End      string `json:"end,omitempty"`
+		BadLSN   string `json:"bad_lsn,omitempty"`
+		Error    string `json:"error,omitempty"`
+	}
 	if err != nil {
 		var ce *wal.CorruptError
+		bad := ""
 		if errors.As(err, &ce) && !ce.LSN.IsZero() {
-			fmt.Fprintf(stdout, "bad record at %s after %d good records\n", ce.LSN, res.Records)
+			bad = ce.LSN.String()
 		}
-		return fmt.Errorf("log verify %s: %w", dir, err)
+		err = fmt.Errorf("log verify %s: %w", dir, err)
+		switch {
+		case g.json:
+			_ = printJSON(stdout, verifyJSON{Records: res.Records, BadLSN: bad, Error: err.Error()})
+		case bad != "":
+			fmt.Fprintf(stdout, "bad record at %s after %d good records\n", bad, res.Records)
+		}
+		return err
+	}
+	if g.json {
+		return printJSON(stdout, verifyJSON{OK: true, Records: res.Records, Segments: res.Segments, First: res.First.String(), End: res.End.String()})
 	}
 	fmt.Fprintf(stdout, "ok: %d records in %d segment files, first %s, end %s\n",
 		res.Records, res.Segments, res.First, res.End)

@@ -15,14 +15,22 @@
 //	repadmin --node host:port sync --wait [--timeout 10m]   sync, then a progress bar until caught up (following a new master)
 //	repadmin --node host:port allow-rollback   let a client stopped by --max-rollback-bytes proceed once
 //	repadmin --node host:port verify   check the site's data file against its log; on a master, every site's data against its own
+//	repadmin --node host:port group [--json]   every site of the group, each asked at its own HTTP address
+//
+// The global flags --node, --json and --timeout go before or after the
+// command; LOGSHIP_NODE sets the default --node.
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"time"
+
+	"logship/cmd/internal/buildinfo"
 )
 
 // usageError is a mistake in how repadmin was called: it prints the usage
@@ -31,17 +39,31 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-const usage = `usage: repadmin [--node host:port] <command> [flags]
+const usage = `usage: repadmin [--node host:port] [--json] [--timeout D] <command> [flags]
+
+Global flags (before or after the command):
+  --node host:port        the repnode's HTTP address (its --http); default $LOGSHIP_NODE, else 127.0.0.1:8080
+  --json                  print the answer as JSON (every command)
+  --timeout D             limit of each request to the node (default 5s); after sync --wait
+                          or elect --wait, --timeout bounds the wait instead
+  --token T               bearer token for a repnode with --auth-tokens; default $LOGSHIP_TOKEN
+  --token-file F          read the token from a file
+  --tls, --cacert F       HTTPS to the repnode, trusting the CA in F (default: the system's)
+  --cert F --key F        client certificate for a repnode with --http-client-ca
+  --version               print repadmin's version and exit
 
 Commands:
-  status [--json]         a running site's role, generation, LSNs and its view of the group
-  watch [--interval D] [--count N]   the status, redrawn every D (default 1s)
-  stat [--json]           every counter: replication, elections, environment
+  status                  a running site's role, generation, LSNs and its view of the group
+  group                   every site of the group, each asked at the HTTP address it advertised
+  watch [--interval D] [--count N]   the status, redrawn every D (default 1s); follows the
+                          master to another site after a failover
+  stat                    every counter: replication, elections, environment
   sync [--delay|--no-delay]  start a delayed client's sync now, or set delayed sync
   sync --wait [--timeout D]  start it, then show progress until the client caught up
                           with its master, following (and syncing with) a new one
-  elect                   call an election
-  transfer --to SITE      hand mastership to SITE
+  elect [--wait [--timeout D]]  call an election (on the master: says so and does nothing;
+                          --force calls one anyway); --wait reports who won, at which generation
+  transfer --to SITE      hand mastership to SITE; on failure, says why
   priority --set N        change the site's election priority now (0 = never master)
   archive [--dry-run] [--force]
                           checkpoint, then remove log files no longer needed; it keeps
@@ -54,6 +76,7 @@ Commands:
   log dump   --dir DIR [--limit N]   print the records of a stopped site's log
   log dump   --dir DIR --rollback   print the records the site rolled back
   log verify --dir DIR              check every record of a stopped site's log
+  version                 print repadmin's version
 
 Run "repadmin <command> -h" for a command's flags.
 `
@@ -62,13 +85,16 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// errHelp is -h or --help: the usage went to stdout, and the exit is 0.
+var errHelp = errors.New("help requested")
+
 // run is main without the process: it returns the exit status, so tests can
 // drive every subcommand in-process.
 func run(args []string, stdout, stderr io.Writer) int {
 	err := dispatch(args, stdout, stderr)
 	var ue usageError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "repadmin: %s\n\n%s", ue.msg, usage)
@@ -79,48 +105,129 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func dispatch(args []string, stdout, stderr io.Writer) error {
-	g := flag.NewFlagSet("repadmin", flag.ContinueOnError)
-	g.SetOutput(stderr)
-	node := g.String("node", "127.0.0.1:8080", "the repnode's HTTP address (its --http)")
-	conn := bindConnFlags(g) // client.go: --token, --tls, --cacert, --cert, --key
-	g.Usage = func() {}
-	if err := g.Parse(args); err != nil {
+// globals are the flags every command takes, before or after its name.
+type globals struct {
+	conn    connFlags // client.go: --token, --tls, --cacert, --cert, --key
+	node    string
+	json    bool
+	timeout time.Duration
+	version bool
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// defaultNode is --node when neither the flag nor LOGSHIP_NODE is given.
+const defaultNode = "127.0.0.1:8080"
+
+// register adds the global flags a command's own flags do not define
+// (sync and elect define --timeout: the time to wait).
+func (g *globals) register(fs *flag.FlagSet) {
+	if fs.Lookup("node") == nil {
+		fs.StringVar(&g.node, "node", g.node, "the repnode's HTTP address (its --http); default $LOGSHIP_NODE")
+	}
+	if fs.Lookup("json") == nil {
+		fs.BoolVar(&g.json, "json", g.json, "print the answer as JSON")
+	}
+	if fs.Lookup("timeout") == nil {
+		fs.DurationVar(&g.timeout, "timeout", g.timeout, "limit of each request to the node")
+	}
+	g.conn.bind(fs)
+}
+
+// parse parses a command's flags with the global ones. -h prints the
+// command's flags to stdout and returns errHelp.
+func (g *globals) parse(fs *flag.FlagSet, args []string) error {
+	g.register(fs)
+	fs.SetOutput(g.stderr)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(g.stdout, "usage: %s [flags]\n\nFlags:\n", fs.Name())
+			fs.SetOutput(g.stdout)
+			fs.PrintDefaults()
+			return errHelp
+		}
 		return usageError{err.Error()}
 	}
-	if err := setupConn(conn); err != nil {
-		return err
+	if g.timeout <= 0 {
+		return usageError{fmt.Sprintf("--timeout %v must be > 0", g.timeout)}
 	}
-	args = g.Args()
+	requestTimeout = g.timeout
+	return setupConn(&g.conn)
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) error {
+	g := &globals{node: defaultNode, timeout: defaultRequestTimeout, stdout: stdout, stderr: stderr,
+		conn: connFlags{token: os.Getenv("LOGSHIP_TOKEN")}}
+	if v := os.Getenv("LOGSHIP_NODE"); v != "" {
+		g.node = v
+	}
+	requestTimeout = defaultRequestTimeout
+	top := flag.NewFlagSet("repadmin", flag.ContinueOnError)
+	top.BoolVar(&g.version, "version", false, "print repadmin's version and exit")
+	top.SetOutput(stderr)
+	top.Usage = func() {}
+	g.register(top)
+	if err := top.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return errHelp
+		}
+		return usageError{err.Error()}
+	}
+	args = top.Args()
+	if g.version {
+		fmt.Fprintln(stdout, buildinfo.Read().String("repadmin"))
+		return nil
+	}
 	if len(args) == 0 {
 		return usageError{"no command given"}
 	}
 	switch args[0] {
 	case "status":
-		return runStatus(*node, args[1:], stdout, stderr)
+		return runStatus(g, args[1:])
+	case "group":
+		return runGroup(g, args[1:])
 	case "watch":
-		return runWatch(*node, args[1:], stdout, stderr)
+		return runWatch(g, args[1:])
 	case "stat":
-		return runStat(*node, args[1:], stdout, stderr)
+		return runStat(g, args[1:])
 	case "sync":
-		return runSync(*node, args[1:], stdout, stderr)
+		return runSync(g, args[1:])
 	case "elect":
-		return runElect(*node, args[1:], stdout, stderr)
+		return runElect(g, args[1:])
 	case "transfer":
-		return runTransfer(*node, args[1:], stdout, stderr)
+		return runTransfer(g, args[1:])
 	case "priority":
-		return runPriority(*node, args[1:], stdout, stderr)
+		return runPriority(g, args[1:])
 	case "archive":
-		return runArchive(*node, args[1:], stdout, stderr)
+		return runArchive(g, args[1:])
 	case "allow-rollback":
-		return runAllowRollback(*node, args[1:], stdout, stderr)
+		return runAllowRollback(g, args[1:])
 	case "verify":
-		return runVerify(*node, args[1:], stdout, stderr)
+		return runVerify(g, args[1:])
 	case "log":
-		return runLog(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
+		return runLog(g, args[1:])
+	case "version":
+		if err := noArgs(g, "version", args[1:], nil); err != nil {
+			return err
+		}
+		in := buildinfo.Read()
+		if g.json {
+			return printJSON(stdout, map[string]string{"version": in.Version, "revision": in.Revision, "goversion": in.GoVersion})
+		}
+		fmt.Fprintln(stdout, in.String("repadmin"))
+		return nil
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// printJSON writes v as indented JSON (--json).
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

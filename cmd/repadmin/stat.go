@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,13 +20,11 @@ type statAnswer struct {
 	Env         map[string]json.RawMessage `json:"env"`
 }
 
-func runStat(node string, args []string, stdout, stderr io.Writer) error {
-	var asJSON bool
-	if err := noArgs("stat", args, stderr, func(fs *flag.FlagSet) {
-		fs.BoolVar(&asJSON, "json", false, "print the node's /v1/stats answer as JSON")
-	}); err != nil {
+func runStat(g *globals, args []string) error {
+	if err := noArgs(g, "stat", args, nil); err != nil {
 		return err
 	}
+	node, stdout := g.node, g.stdout
 	var st statAnswer
 	if err := call(http.MethodGet, node, "/v1/stats", nil, &st); err != nil {
 		var he *httpError
@@ -36,10 +33,8 @@ func runStat(node string, args []string, stdout, stderr io.Writer) error {
 		}
 		return fmt.Errorf("stat: %w", err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	if g.json {
+		return printJSON(stdout, st)
 	}
 	printStats(stdout, node, st)
 	return nil

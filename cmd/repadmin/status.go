@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,29 +10,18 @@ import (
 	"logship/cmd/internal/api"
 )
 
-// httpClient bounds every call: an operator tool must not hang.
-var httpClient = &http.Client{Timeout: 5 * time.Second}
-
-func runStatus(node string, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("repadmin status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print the node's /v1/status answer as JSON")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("status: unexpected argument %q", fs.Arg(0))}
-	}
-	var st api.Status
-	if err := call(http.MethodGet, node, "/v1/status", nil, &st); err != nil {
+func runStatus(g *globals, args []string) error {
+	if err := noArgs(g, "status", args, nil); err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	var st api.Status
+	if err := call(http.MethodGet, g.node, "/v1/status", nil, &st); err != nil {
+		return err
 	}
-	printStatus(stdout, node, st)
+	if g.json {
+		return printJSON(g.stdout, st)
+	}
+	printStatus(g.stdout, g.node, st)
 	return nil
 }
 

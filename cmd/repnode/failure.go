@@ -91,11 +91,14 @@ func (n *node) masterAddr(id uint64) string {
 	return n.cfg.Peers[id]
 }
 
-// respAddr is the RESP address of site id, "" if this site does not know
-// it (--resp-peers).
+// respAddr is the RESP address of site id: the one it advertised to this
+// site (env/site/addrs.go), else --resp-peers; "" if neither says.
 func (n *node) respAddr(id uint64) string {
 	if id == n.cfg.ID {
 		return n.cfg.RESP
+	}
+	if a := n.peerAddrs()[site.SiteID(id)].RESP; a != "" {
+		return a
 	}
 	return n.cfg.RESPPeers[id]
 }

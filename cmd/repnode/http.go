@@ -35,6 +35,8 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/admin/archive", n.handleArchive)
 	mux.HandleFunc("POST /v1/admin/allow-rollback", n.handleAllowRollback)
 	mux.HandleFunc("POST /v1/admin/verify", n.handleVerify)
+	mux.HandleFunc("GET /healthz", handleHealthz)
+	mux.HandleFunc("GET /readyz", n.handleReadyz)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	if n.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -72,7 +74,7 @@ var httpStatus = map[failKind]int{
 // writeError maps env's errors to HTTP statuses (describe).
 func (n *node) writeError(w http.ResponseWriter, err error) {
 	f := n.describe(err)
-	writeJSON(w, httpStatus[f.kind], api.ErrorBody{Error: f.msg, Master: f.master, MasterAddr: f.masterAddr})
+	writeJSON(w, httpStatus[f.kind], api.ErrorBody{Error: f.msg, Master: f.master, MasterAddr: f.masterAddr, MasterHTTP: n.httpAddrOf(f.master)})
 }
 
 func (n *node) handlePut(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +101,9 @@ func (n *node) write(w http.ResponseWriter, r *http.Request, op string, fn func(
 	start := time.Now()
 	tok, err := n.site.Update(r.Context(), fn)
 	if err != nil {
+		if n.redirectWrite(w, r, err) {
+			return
+		}
 		n.writeError(w, err)
 		return
 	}
@@ -274,6 +279,8 @@ func (n *node) status() (api.Status, error) {
 	if st.Master != 0 {
 		out.MasterAddr = n.masterAddr(uint64(st.Master))
 	}
+	out.HTTPAddr, out.MasterHTTP = n.cfg.AdvertisedHTTP(), n.httpAddrOf(uint64(st.Master))
+	addrs := n.site.PeerAddrs()
 	if !st.MasterLSN.IsZero() {
 		out.MasterLSN = st.MasterLSN.String()
 	}
@@ -295,6 +302,11 @@ func (n *node) status() (api.Status, error) {
 			Witness:       slices.Contains(n.cfg.WitnessPeers, id),
 			InitSentBytes: s.InitSentBytes, InitTotalBytes: s.InitTotalBytes, InitRate: s.InitRate,
 		})
+		a := addrs[site.SiteID(id)]
+		out.Sites[len(out.Sites)-1].HTTPAddr, out.Sites[len(out.Sites)-1].RESPAddr = a.HTTP, a.RESP
+		if role == "master" && !out.Sites[len(out.Sites)-1].Witness {
+			out.Sites[len(out.Sites)-1].ApplyLagSeconds = etaSeconds(s.ApplyLagTime)
+		}
 		if s.InitTotalBytes > 0 {
 			out.Sites[len(out.Sites)-1].InitETASeconds = etaSeconds(s.InitETA)
 		}
@@ -441,7 +453,7 @@ func (n *node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		n.log.Info("admin: transfer done", "master", req.To)
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "master": req.To})
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "master": req.To, "gen": n.site.Status().Gen})
 	case errors.Is(err, site.ErrBadTarget):
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("cannot transfer to site %d: %v", req.To, err)})
 	case errors.Is(err, site.ErrTransferFailed):

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"logship/cmd/internal/buildinfo"
 	"logship/env"
 	"logship/env/site"
 	"logship/internal/daemon"
@@ -49,6 +50,10 @@ const defaultGCPercent = daemon.DefaultGCPercent
 // run is main without the process: it returns the exit status (0 after a
 // clean shutdown, 1 on failure, 2 on a bad command line).
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdout, buildinfo.Read().String("repnode"))
+		return 0
+	}
 	cfg, err := LoadConfig(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -175,6 +175,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range keepDescs {
 		ch <- d
 	}
+	for _, d := range opsDescs {
+		ch <- d
+	}
 	for _, k := range counters {
 		ch <- k.d
 	}
@@ -191,6 +194,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cnt := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	collectOperations(n, gauge)
 	if n.wit != nil {
 		collectWitness(n, gauge, cnt)
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"logship/cmd/internal/api"
+	"logship/env/site"
 )
 
 // modeName is the start-up mode as logged: master, client, elect or
@@ -26,12 +27,15 @@ func (n *node) modeName() string {
 func (n *node) witnessRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", n.handleWitnessStatus)
+	mux.HandleFunc("GET /healthz", handleHealthz)
+	mux.HandleFunc("GET /readyz", n.handleReadyz)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	noData := func(w http.ResponseWriter, r *http.Request) {
 		st := n.wit.Status()
 		body := api.ErrorBody{Error: fmt.Sprintf("site %d is a witness: it holds no data", n.cfg.ID)}
 		if st.Master != 0 {
 			body.Master, body.MasterAddr = uint64(st.Master), n.masterAddr(uint64(st.Master))
+			body.MasterHTTP = n.httpAddrOf(uint64(st.Master))
 			body.Error += fmt.Sprintf("; the master is site %d", st.Master)
 		}
 		writeJSON(w, http.StatusServiceUnavailable, body)
@@ -62,8 +66,11 @@ func (n *node) handleWitnessStatus(w http.ResponseWriter, r *http.Request) {
 	for _, id := range st.Peers {
 		up[uint64(id)] = true
 	}
+	out.HTTPAddr, out.MasterHTTP = n.cfg.AdvertisedHTTP(), n.httpAddrOf(uint64(st.Master))
+	addrs := n.wit.PeerAddrs()
 	for _, id := range sortedPeerIDs(n.cfg.Peers) {
-		out.Sites = append(out.Sites, api.Site{ID: id, Addr: n.cfg.Peers[id], Connected: up[id]})
+		a := addrs[site.SiteID(id)]
+		out.Sites = append(out.Sites, api.Site{ID: id, Addr: n.cfg.Peers[id], Connected: up[id], HTTPAddr: a.HTTP, RESPAddr: a.RESP})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -66,6 +66,11 @@ type Config struct {
 	OnEvent func(Event)
 	Events  chan<- Event
 
+	// Advertise: where applications reach this site, told to every peer
+	// when its connection comes up (Site.PeerAddrs on the peer). Empty:
+	// nothing is sent.
+	Advertise ClientAddrs
+
 	witness bool // set by StartWitness on its copy
 }
 
@@ -195,6 +200,9 @@ func (c Config) Validate() error {
 	}
 	if t := c.Timing.FsyncStall; t > 0 && t < c.Timing.Tick {
 		bad("Timing.FsyncStall (%v) must be at least Timing.Tick (%v), 0 (default %v) or negative (off)", t, c.Timing.Tick, DefaultFsyncStall)
+	}
+	if err := c.Advertise.validate(); err != nil {
+		bad("%v", err)
 	}
 	if c.Witness.GrantAfterExpiry && !c.witness {
 		bad("Witness.GrantAfterExpiry is a witness setting (StartWitness); this site keeps data")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"logship/env"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,16 +244,32 @@ func TestTransferErrors(t *testing.T) {
 			t.Fatal("write after refused transfers not permanent")
 		}
 
-		// A target that cannot catch up: the transfer times out, fails with
-		// ErrTransferFailed, and writes resume on the master.
+		// A target the master cannot reach: the transfer fails at once,
+		// saying so, and never refuses a write.
 		net.setLink(transport.ID(m.id), transport.ID(client.id), false)
+		if err := m.e.Transfer(ctx, client.id); !errors.Is(err, ErrTransferFailed) || !strings.Contains(err.Error(), "not connected") {
+			t.Fatalf("transfer to a disconnected target: %v", err)
+		}
+		if es, err := m.e.ElectStatus(); err != nil || es.WriteErr != nil {
+			t.Fatalf("writes refused after a transfer to a disconnected target failed: %v %v", es.WriteErr, err)
+		}
+		net.setLink(transport.ID(m.id), transport.ID(client.id), true)
+		waitFor(t, within, "the link back up", func() bool { return m.ep.Connected(transport.ID(client.id)) })
+
+		// A target that cannot catch up (connected, but the log does not
+		// reach it): the transfer times out, fails with ErrTransferFailed
+		// saying the target did not catch up, and writes resume.
+		net.setFilter(func(from, to transport.ID, msg rep.Message) bool {
+			return from == transport.ID(m.id) && to == transport.ID(client.id) && msg.Type == rep.MsgLog
+		})
 		// Not permanent: the quorum of electable sites is both data sites.
 		repPut(t, m.e, "unseen", "by the target")
 		begun := time.Now()
-		if err := m.e.Transfer(ctx, client.id); !errors.Is(err, ErrTransferFailed) {
+		if err := m.e.Transfer(ctx, client.id); !errors.Is(err, ErrTransferFailed) || !strings.Contains(err.Error(), "did not catch up") {
 			t.Fatalf("transfer to a target that cannot catch up: %v", err)
 		}
 		t.Logf("transfer gave up after %v", time.Since(begun).Round(time.Millisecond))
+		net.setFilter(nil)
 		if st := m.status(t); st.Role != rep.RoleMaster || st.Gen != gen {
 			t.Fatalf("master after the failed transfer: role %s gen %d", st.Role, st.Gen)
 		}
@@ -261,7 +278,6 @@ func TestTransferErrors(t *testing.T) {
 			return err == nil && es.WriteErr == nil
 		})
 		repPut(t, m.e, "resumed", "v")
-		net.setLink(transport.ID(m.id), transport.ID(client.id), true)
 	})
 }
 

@@ -193,6 +193,7 @@ func (p *progress) site(rs *SiteStatus, last lsn.LSN, now time.Time, dist func(a
 		}
 		r.pos, r.at = rs.FlushedLSN, now
 	}
+	rs.ApplyLagTime = p.ageAfter(rs.AppliedLSN, last, now)
 	if !rs.FlushedLSN.Less(last) {
 		rs.LagTime, rs.CatchUpETA = 0, 0
 		return
@@ -201,6 +202,21 @@ func (p *progress) site(rs *SiteStatus, last lsn.LSN, now time.Time, dist func(a
 		rs.LagTime = now.Sub(t)
 	}
 	rs.CatchUpETA = catchUpETA(rs.LagBytes, r.rate)
+}
+
+// ageAfter is how long ago the oldest record after pos was appended: 0
+// when pos reaches last, -1 when pos is not known (zero).
+func (p *progress) ageAfter(pos, last lsn.LSN, now time.Time) time.Duration {
+	switch {
+	case pos.IsZero():
+		return -1
+	case !pos.Less(last):
+		return 0
+	}
+	if t, ok := p.ring.appendedAt(pos); ok && now.After(t) {
+		return now.Sub(t)
+	}
+	return 0
 }
 
 // catchUpETA estimates how long lag bytes take at rate bytes per second:

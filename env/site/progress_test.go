@@ -171,3 +171,31 @@ func TestElectStatsCountTheWinningElection(t *testing.T) {
 		}
 	})
 }
+
+// The apply lag is the age of the oldest record the site's readers do
+// not see: measured against the append times like the flush lag, 0 once
+// the site applied the master's last record, -1 when it reports nothing.
+func TestApplyLag(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := func(o uint32) lsn.LSN { return lsn.New(1, o) }
+	p := progress{gen: 1, rates: map[SiteID]*siteRate{}}
+	p.ring.add(l(100), t0)
+	p.ring.add(l(200), t0.Add(time.Second))
+	p.ring.add(l(300), t0.Add(2*time.Second))
+	now := t0.Add(5 * time.Second)
+	for _, c := range []struct {
+		applied lsn.LSN
+		want    time.Duration
+	}{
+		{l(100), 4 * time.Second}, // 200 was appended at t0+1s
+		{l(200), 3 * time.Second},
+		{l(300), 0},
+		{lsn.Zero, -1},
+	} {
+		rs := SiteStatus{ID: 2, AppliedLSN: c.applied, FlushedLSN: l(300)}
+		p.site(&rs, l(300), now, func(a, b lsn.LSN) int64 { return int64(b.Offset) - int64(a.Offset) })
+		if rs.ApplyLagTime != c.want {
+			t.Errorf("applied %s: apply lag %v, want %v", c.applied, rs.ApplyLagTime, c.want)
+		}
+	}
+}

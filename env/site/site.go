@@ -78,6 +78,7 @@ type Site struct {
 	needs       []env.SiteNeed     // reused
 	// snaps counts the snapshots being taken off the loop (snapshot.go).
 	snaps sync.WaitGroup
+	addrs addrBook // the client addresses the peers advertised (addrs.go)
 }
 
 // commit is a local commit handed to the core, and its committer's wait
@@ -271,10 +272,14 @@ func (s *Site) receive(tm transport.Message) {
 	id := SiteID(tm.From)
 	switch tm.Kind {
 	case transport.KindConnUp:
+		s.advertiseTo(id)
 		s.c.PeerUp(id)
 	case transport.KindConnDown:
 		s.c.PeerDown(id)
 	case transport.KindMessage:
+		if s.takeAddrs(id, tm.Body) {
+			return
+		}
 		if err := s.c.Receive(id, tm.Body); err != nil {
 			s.log.Warn("rep: dropped a message", "from", uint64(id), "bytes", len(tm.Body), "err", err)
 		}

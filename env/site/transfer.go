@@ -22,9 +22,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"logship/elect"
 	"logship/rep"
+	"logship/rep/transport"
 )
 
 // transferWait is a transfer the loop is carrying out and its caller.
@@ -94,6 +96,12 @@ func (s *Site) Transfer(ctx context.Context, to SiteID) error {
 // startTransfer starts a transfer on the loop goroutine.
 func (s *Site) startTransfer(to SiteID) (*transferWait, error) {
 	st := s.c.Status().Rep
+	if s.c.Status().Elect.Role == elect.RoleMaster && s.isDataPeer(to) && !s.tr.Connected(transport.ID(to)) {
+		// A target this master cannot reach would only run out the
+		// transfer's deadline with writes refused (several election
+		// timeouts, the full-election wait among them): fail now.
+		return nil, fmt.Errorf("site: transfer to %d: %w: the target is not connected to this master", to, ErrTransferFailed)
+	}
 	if err := s.c.Transfer(to); err != nil {
 		if errors.Is(err, elect.ErrNotLeader) {
 			master := st.Master
@@ -165,7 +173,7 @@ func (s *Site) transferEvent(ev elect.Event) {
 		}
 		return
 	case elect.EventTransferFailed:
-		err := fmt.Errorf("site: transfer to %d: %w: the target did not become master in time", x.to, ErrTransferFailed)
+		err := fmt.Errorf("site: transfer to %d: %w: %s", x.to, ErrTransferFailed, s.transferShortfall(x))
 		if x.refused {
 			err = fmt.Errorf("site: transfer to %d: %w: %w: the target cannot stand (its priority is 0)", x.to, ErrTransferFailed, elect.ErrNotElectable)
 		}
@@ -183,4 +191,24 @@ func (s *Site) finishTransfer() {
 		s.xferOutcome = nil
 		f()
 	}
+}
+
+// isDataPeer reports whether id is a data site of the group (not a
+// witness, not this site).
+func (s *Site) isDataPeer(id SiteID) bool {
+	return slices.ContainsFunc(s.cfg.Sites, func(m Member) bool { return m.ID == id && !m.Witness })
+}
+
+// transferShortfall says why a transfer ran out its deadline: the target
+// never acknowledged the whole log, or it did and was told to stand but
+// did not become master.
+func (s *Site) transferShortfall(x *transferWait) string {
+	conn := ""
+	if !s.tr.Connected(transport.ID(x.to)) {
+		conn = "; it is not connected now"
+	}
+	if !x.told {
+		return fmt.Sprintf("the target did not catch up in time: it acknowledged the log to %s, short of its end%s", s.c.Acked(x.to), conn)
+	}
+	return "the target caught up and was told to stand, but did not become master in time (it lost its election, or its connection)" + conn
 }

@@ -117,6 +117,12 @@ type SiteStatus struct {
 	// LagTime is how long ago the master appended the oldest record the
 	// site has not made durable (0 when caught up).
 	LagTime time.Duration
+	// ApplyLagTime is the same for the records the site has not applied
+	// (PostgreSQL's replay_lag): how long ago the master appended the
+	// oldest record its readers do not see yet; 0 when they see the
+	// master's last record, -1 when the site does not report what it
+	// applied.
+	ApplyLagTime time.Duration
 	// CatchUpETA estimates when the site will have caught up, at its
 	// recent flush rate: 0 when caught up, -1 when it is not progressing.
 	CatchUpETA time.Duration

@@ -83,6 +83,7 @@ type Witness struct {
 
 	mu     sync.Mutex
 	status WitnessStatus
+	addrs  addrBook // the client addresses the peers advertised (addrs.go)
 }
 
 // StartWitness starts a witness site whose election state lives in dir
@@ -189,6 +190,9 @@ func (w *Witness) receive(tm transport.Message) {
 	switch tm.Kind {
 	case transport.KindConnUp:
 		w.peers[id] = true
+		if err := advertise(w.tr, id, w.cfg.Advertise); err != nil {
+			w.sendErrs.Add(1)
+		}
 		w.c.PeerUp(id)
 	case transport.KindConnDown:
 		w.peers[id] = false
@@ -198,6 +202,12 @@ func (w *Witness) receive(tm transport.Message) {
 		}
 		w.c.PeerDown(id)
 	case transport.KindMessage:
+		if ok, err := w.addrs.receive(id, tm.Body); ok {
+			if err != nil {
+				w.log.Warn("site: dropped a message", "from", uint64(id), "err", err)
+			}
+			return
+		}
 		if err := w.c.Receive(id, tm.Body); err != nil {
 			w.log.Warn("elect: dropped a message", "from", uint64(id), "err", err)
 		}

@@ -197,6 +197,10 @@ type Config struct {
 	// Security: TLS and tokens on --http, server limits, replication
 	// identity (security.go). Embedded: its keys are top-level.
 	Security
+	// Operations (operkit.go): the client address told to the peers, and
+	// the lag bound of /readyz.
+	AdvertiseHTTP    string `toml:"advertise-http"`
+	ReadyMaxLagBytes int64  `toml:"ready-max-lag-bytes"`
 }
 
 // DefaultConfig returns the defaults that --help shows.
@@ -477,6 +481,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log-level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
+	c.validateOperations(bad)
 	return errors.Join(errs...)
 }
 
@@ -544,6 +549,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format on stderr: text|json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug|info|warn|error")
 	bindSecurityFlags(fs, &c.Security)
+	bindOperationsFlags(fs, c)
 }
 
 // LoadConfig reads the command line (and the TOML file it names): defaults,
@@ -607,6 +613,9 @@ func decodeTOML(data, name string, c *Config) error {
 	if err != nil {
 		return fmt.Errorf("--config %s: %v", name, err)
 	}
+	if err := checkTOMLDurations(md, data); err != nil {
+		return fmt.Errorf("--config %s: %w", name, err)
+	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
@@ -634,6 +643,7 @@ func (c Config) SiteConfig(tr transport.Transport) (site.Config, error) {
 		sc.Sites = append(sc.Sites, site.Member{ID: site.SiteID(id), Witness: slices.Contains(c.WitnessPeers, id)})
 	}
 	sc.Timing.Heartbeat, sc.Timing.HeartbeatMonitor = c.Heartbeat, c.HeartbeatMonitor
+	sc.Advertise = c.Advertised()
 	if c.Witness {
 		sc.Priority = 0
 		sc.Witness.GrantAfterExpiry = c.GrantAfterExp

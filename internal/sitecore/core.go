@@ -277,6 +277,9 @@ func (c *Core) PeerUp(id rep.SiteID) {
 	default:
 		c.witUp[id] = true
 	}
+	if c.el != nil {
+		c.el.PeerUp(elect.SiteID(id)) // resend what the election sent before the connection
+	}
 	c.settle()
 }
 

@@ -16,6 +16,9 @@ type ErrorBody struct {
 	Error      string `json:"error"`
 	Master     uint64 `json:"master,omitempty"`
 	MasterAddr string `json:"master_addr,omitempty"`
+	// MasterHTTP is the master's client API address (its --advertise-http,
+	// learned over replication), when known: retry the write there.
+	MasterHTTP string `json:"master_http,omitempty"`
 }
 
 // Site is one other site in /v1/status. Beyond id, addr and connected,
@@ -66,6 +69,16 @@ type Site struct {
 	LogNeededBytes int64 `json:"log_needed_bytes"`
 	LogKeptBytes   int64 `json:"log_kept_bytes"`
 	LogLetGo       bool  `json:"log_let_go,omitempty"`
+
+	// HTTPAddr and RESPAddr are the site's client addresses as it
+	// advertised them to this site (empty: not heard from yet, or none).
+	HTTPAddr string `json:"http_addr,omitempty"`
+	RESPAddr string `json:"resp_addr,omitempty"`
+	// ApplyLagSeconds (master's view): how long ago the master appended
+	// the oldest record the site has not applied (its readers do not see
+	// yet), PostgreSQL's replay_lag; 0 when it applied the master's last
+	// record, -1 when it does not report what it applied.
+	ApplyLagSeconds float64 `json:"apply_lag_seconds"`
 }
 
 // Status is the /v1/status answer.
@@ -114,6 +127,11 @@ type Status struct {
 	LogKeepBytes         int64 `json:"log_keep_bytes"`
 	LogRetainedBytes     int64 `json:"log_retained_bytes"`
 	LogKeepHeadroomBytes int64 `json:"log_keep_headroom_bytes"`
+
+	// HTTPAddr is this site's own client API address as it advertises it
+	// (--advertise-http); MasterHTTP the master's, when known.
+	HTTPAddr   string `json:"http_addr,omitempty"`
+	MasterHTTP string `json:"master_http,omitempty"`
 }
 
 // Election is the election part of /v1/status, nil when elections are off.
