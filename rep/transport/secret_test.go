@@ -163,8 +163,10 @@ func TestGroupSecretReplayRefused(t *testing.T) {
 	if typ != frameReject {
 		t.Fatalf("reflected proof: answer type %d, want a reject", typ)
 	}
-	if got := tr.Stats().Peers[1].Connects; got != 1 {
-		t.Errorf("site 2 counted %d connections from site 1, want the honest one only", got)
+	// The honest connection may close before site 2 registers it, so it
+	// counts 0 or 1; the refused ones never count.
+	if got := tr.Stats().Peers[1].Connects; got > 1 {
+		t.Errorf("site 2 counted %d connections from site 1, want at most the honest one", got)
 	}
 }
 
