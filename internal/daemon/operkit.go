@@ -59,11 +59,18 @@ func (c Config) AdvertisedHTTP() string {
 	if c.AdvertiseHTTP != "" {
 		return c.AdvertiseHTTP
 	}
-	host, _, err := net.SplitHostPort(c.HTTP)
-	if err != nil || unspecified(host) || len(c.HTTP) > 255 {
+	return advertisable(c.HTTP)
+}
+
+// advertisable is addr if another machine can use it: not a wildcard
+// host, not port 0 (chosen at bind, unknown here), short enough for the
+// message; else "".
+func advertisable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || unspecified(host) || port == "0" || len(addr) > 255 {
 		return ""
 	}
-	return c.HTTP
+	return addr
 }
 
 // Advertised is what the site tells its peers (site.Config.Advertise).
@@ -73,13 +80,9 @@ func (c Config) Advertised() site.ClientAddrs {
 
 // AdvertisedRESP is the RESP address this site tells its peers, so a
 // client's -READONLY names the master's: --resp, unless that binds every
-// interface (then none, and --resp-peers names it).
+// interface or port 0 (then none, and --resp-peers names it).
 func (c Config) AdvertisedRESP() string {
-	host, _, err := net.SplitHostPort(c.RESP)
-	if err != nil || unspecified(host) || len(c.RESP) > 255 {
-		return ""
-	}
-	return c.RESP
+	return advertisable(c.RESP)
 }
 
 // checkTOMLDurations refuses a duration setting written as a bare
