@@ -30,7 +30,7 @@ func TestDelayedReplica(t *testing.T) {
 			}
 		}
 		args := []string{"--dir", t.TempDir(), "--id", fmt.Sprint(id), "--listen", reps[id],
-			"--peers", strings.Join(peers, ","), "--ack", "all"}
+			"--peers", strings.Join(peers, ","), "--ack", "all", "--ack-timeout", "2s"} // acks in time, though under the delay
 		if id == 3 {
 			args = append(args, "--apply-delay", delay.String(), "--priority", "0")
 		}
