@@ -1,6 +1,7 @@
 package site
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -50,5 +51,58 @@ func TestDriverDelayedReplicaAcksAtOnce(t *testing.T) {
 		}
 		d.caughtUp(t, 2*delay, tok)
 		mustData(t, m.env, d.env)
+	})
+}
+
+// A delayed replica that becomes master applies its whole log before it
+// serves: reads and writes on it see every commit of the old master at
+// once, without waiting out the delay.
+func TestDriverDelayedReplicaPromotedAppliesAll(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		const delay = 30 * time.Second // beyond the fake time a promotion takes
+		net := newTestNet(t)
+		ids := []SiteID{1, 2}
+		m := startRepSite(t, net, 1, ids, t.TempDir(), testConfig(), func(c *Config) { c.AckPolicy = rep.AckAll })
+		dcfg := testConfig()
+		dcfg.MinApplyDelay = delay
+		d := startRepSite(t, net, 2, ids, t.TempDir(), dcfg, func(c *Config) { c.AckPolicy = rep.AckNone })
+		if err := m.e.StartMaster(1); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.e.StartClient(1); err != nil {
+			t.Fatal(err)
+		}
+		var tok env.Token
+		for i := range 10 {
+			if tok = repPut(t, m.e, fmt.Sprint("k", i), "v"); !tok.Permanent {
+				t.Fatalf("commit %d not permanent", i)
+			}
+		}
+		if _, ok := viewGet(t, d.e, "b", "k9"); ok {
+			t.Fatal("delayed replica applied k9 before its delay")
+		}
+		m.stop()
+		start := time.Now()
+		if err := d.e.StartMaster(2); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, within, "site 2 master", func() bool { return d.status(t).Role == rep.RoleMaster })
+		// Bounded first (a read through the writer's view below waits
+		// holding the writer mutex, which would stop the fake clock).
+		ctx, cancel := context.WithTimeout(t.Context(), delay/2)
+		defer cancel()
+		if err := d.e.WaitApplied(ctx, tok); err != nil {
+			t.Fatalf("the promoted delayed replica did not apply the old master's log at once: %v", err)
+		}
+		if v, ok := viewGet(t, d.e, "b", "k9"); !ok || v != "v" {
+			t.Fatalf("the promoted delayed replica reads k9 = %q (present %v), want v", v, ok)
+		}
+		repPut(t, d.e, "after", "x")
+		if el := time.Since(start); el >= delay {
+			t.Fatalf("promotion took %v of fake time: it waited out the delay", el)
+		}
+		if applied := d.env.Stats().AppliedLSN; applied.Less(tok.LSN) {
+			t.Fatalf("promoted site applied up to %s, want at least %s", applied, tok.LSN)
+		}
 	})
 }
