@@ -77,7 +77,7 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 	}
 	// Records after applied are in the log only: dropped, not undone.
 	applied, _, _ := e.appliedPos()
-	undoData := !applied.Less(at) // the data holds records after at
+	undoData := !applied.Less(at) // the data holds at, and maybe records after it
 
 	n := 0
 	var digest uint64
