@@ -115,7 +115,9 @@ func (a *applier) nextDurable(log *wal.Log, durable lsn.LSN) (wal.Record, bool, 
 // runApplier is the applier goroutine. It applies durable records in LSN
 // order, in batches: when ApplyDelay has passed since it saw the first
 // unapplied durable record, when a batch is full, or at once when someone
-// waits (WaitApplied, Checkpoint, Snapshot, RollbackTo, Close).
+// waits (WaitApplied, Checkpoint, Snapshot, RollbackTo, Close). With
+// MinApplyDelay it stops at the first record not yet due and sleeps
+// until it is (delay.go).
 func (e *Env) runApplier() {
 	defer close(e.done)
 	timer := time.NewTimer(time.Hour)
@@ -141,6 +143,11 @@ func (e *Env) runApplier() {
 				break
 			}
 			now := time.Now()
+			if until, held := e.delayHeld(); held && now.Before(until) {
+				// Nothing is due before until (delay.go).
+				timer.Reset(until.Sub(now))
+				break
+			}
 			if since.IsZero() {
 				since = now
 			}
@@ -167,6 +174,9 @@ func (e *Env) runApplier() {
 			lastDur = lastEnd.Sub(start)
 			since = time.Time{}
 			if n == 0 {
+				if until, held := e.delayHeld(); held {
+					timer.Reset(max(time.Until(until), 0))
+				}
 				break
 			}
 		}
@@ -196,6 +206,8 @@ func (e *Env) applyBatch() (int, error) {
 		return 0, nil
 	}
 	durable := e.log.DurableEnd()
+	gate, now := e.gate(), time.Now()
+	var heldUntil time.Time
 	batch, recs := e.ap.batch[:0], e.ap.recs[:0]
 	defer func() {
 		clear(batch)
@@ -215,11 +227,19 @@ func (e *Env) applyBatch() (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("env: applier: record %s: %w", rec.LSN, err)
 		}
+		if until, wait := gate.due(rec.LSN, r.time, now); wait {
+			e.ap.unread(rec) // Config.MinApplyDelay: not yet (delay.go)
+			heldUntil = until
+			break
+		}
 		batch = append(batch, rec)
 		recs = append(recs, r)
 		size += len(rec.Payload)
 	}
 	if len(batch) == 0 {
+		if !heldUntil.IsZero() {
+			e.setHeld(e.ap.next, heldUntil)
+		}
 		return 0, nil
 	}
 	last := batch[len(batch)-1]
@@ -264,6 +284,9 @@ func (e *Env) applyBatch() (int, error) {
 	}
 	e.amu.Unlock()
 	e.publishApplied(last.LSN, last.Next, gen, digest)
+	if !heldUntil.IsZero() {
+		e.setHeld(e.ap.next, heldUntil)
+	}
 	e.st.batches.Add(1)
 	e.st.records.Add(uint64(len(batch)))
 	e.st.bytes.Add(uint64(size))

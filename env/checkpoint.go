@@ -66,7 +66,10 @@ func (e *Env) every(interval time.Duration, what string, duty func(context.Conte
 // Checkpoint makes every commit made before the call part of the durable
 // data file (the applier catches up; bbolt fsyncs each of its commits),
 // records that as the checkpoint, and reports the log files recovery no
-// longer needs. With Config.AutoRemoveLogs it also removes them.
+// longer needs. With Config.AutoRemoveLogs it also removes them. On a
+// delayed replica (Config.MinApplyDelay) the commits not yet due stay
+// out of it: the checkpoint is the applied position, and their log is
+// kept.
 func (e *Env) Checkpoint(ctx context.Context) (CheckpointInfo, error) {
 	if err := e.enter(); err != nil {
 		return CheckpointInfo{}, err
@@ -81,7 +84,9 @@ func (e *Env) Checkpoint(ctx context.Context) (CheckpointInfo, error) {
 	return e.checkpointAt(applied, end)
 }
 
-// catchUp makes the whole log durable and applied, and returns the last
+// catchUp makes the whole log durable and applied (with MinApplyDelay,
+// what is due of it: the checkpoint lies before the records that wait,
+// so their log is kept), and returns the last
 // record applied and where the next one starts, read together: where a
 // checkpoint now can be. The caller holds ctl.
 func (e *Env) catchUp(ctx context.Context) (applied, end lsn.LSN, err error) {
@@ -89,7 +94,7 @@ func (e *Env) catchUp(ctx context.Context) (applied, end lsn.LSN, err error) {
 	if err := e.log.Sync(last); err != nil {
 		return lsn.Zero, lsn.Zero, e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
 	}
-	if err := e.waitApplied(ctx, last); err != nil {
+	if err := e.waitDue(ctx, last); err != nil {
 		return lsn.Zero, lsn.Zero, err
 	}
 	// Published means committed (and fsynced) by bbolt.

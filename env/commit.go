@@ -154,10 +154,13 @@ func (e *Env) AppendSeq() uint64 {
 }
 
 // Admit lets local commits in again, stamped with generation gen (the
-// generation of the master this site now is).
+// generation of the master this site now is). It lifts
+// Config.MinApplyDelay: the whole log is applied at once, and the
+// first transaction waits for it.
 func (e *Env) Admit(gen uint64) {
 	e.mu.Lock()
 	e.writable, e.gen = true, gen
+	e.delayOff()
 	e.mu.Unlock()
 }
 
@@ -165,11 +168,13 @@ func (e *Env) Admit(gen uint64) {
 // Admit, and a transaction in progress has appended (or failed). It
 // returns the log's last record as it was then: records after the last
 // one the runtime handed to replication were appended by commits that
-// raced the shutting.
+// raced the shutting. With Config.MinApplyDelay, the records appended
+// after that last one wait for their delay.
 func (e *Env) Shut() lsn.LSN {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.writable = false
+	e.delayOn()
 	return e.log.Last()
 }
 

@@ -80,6 +80,23 @@ type Config struct {
 	// to a read-your-writes. Zero means no delay beyond that spacing.
 	ApplyDelay time.Duration
 
+	// MinApplyDelay makes this a delayed replica (default 0: none), like
+	// PostgreSQL's recovery_min_apply_delay: a record received from a
+	// master is applied to bbolt only once its commit time plus
+	// MinApplyDelay has passed on this site's clock, so that the data
+	// trails the master by that much and an operator can read, or copy
+	// back, what a mistake on the master destroyed. The records are
+	// durable in the log at once (replication acknowledges them as
+	// usual); only their application waits, and the log from the first
+	// unapplied record on is kept. The delay holds while local commits
+	// are shut out (Shut, a replication client; a store opens that way
+	// with a delay): Admit, the site becoming master, applies the whole
+	// log at once, and the records a master appended itself are never
+	// delayed. Readers that wait for a record (WaitApplied, a token
+	// read) wait for its delay too; Checkpoint, Snapshot, Open and Close
+	// do not, and reflect only what is applied. See delay.go.
+	MinApplyDelay time.Duration
+
 	// MaxUnappliedBytes bounds the committed but not yet applied part of
 	// the log (default 64 MiB). Those writes are held in memory (the
 	// overlay that Update reads through), so an Update waits while the
@@ -148,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.ApplyDelay < 0 {
 		bad("ApplyDelay (%v) must be >= 0", c.ApplyDelay)
+	}
+	if c.MinApplyDelay < 0 {
+		bad("MinApplyDelay (%v) must be >= 0", c.MinApplyDelay)
 	}
 	if c.MaxUnappliedBytes <= 0 {
 		bad("MaxUnappliedBytes (%d) must be > 0", c.MaxUnappliedBytes)

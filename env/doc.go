@@ -36,7 +36,9 @@
 // fsyncs, which compete with the log's) take a small share of the time,
 // and applies at once when someone waits
 // ([Env.WaitApplied], [Env.Checkpoint], [Env.Snapshot], [Env.RollbackTo]).
-// Nothing reaches bbolt before its record is durable. [Env.View] reads a
+// Nothing reaches bbolt before its record is durable. On a delayed
+// replica ([Config.MinApplyDelay]) a received record also waits until its
+// commit time plus the delay, on a timer (delay.go). [Env.View] reads a
 // bbolt snapshot: the applied data.
 //
 // # The overlay invariant

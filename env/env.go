@@ -70,6 +70,7 @@ type Env struct {
 	appliedCh  chan struct{}
 
 	ap      applier
+	dl      delayState    // Config.MinApplyDelay (delay.go)
 	waiters atomic.Int32  // callers who need the applier to catch up now
 	kick    chan struct{} // wakes the applier (capacity 1)
 	stop    chan struct{} // closed to stop the applier

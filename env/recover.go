@@ -77,6 +77,7 @@ func Open(dir string, cfg Config) (*Env, error) {
 		closing:   make(chan struct{}),
 		writable:  true,
 	}
+	e.delayOnOpen()
 	if err := e.recover(); err != nil {
 		_ = db.Close()
 		_ = log.Close()
@@ -98,8 +99,9 @@ func Open(dir string, cfg Config) (*Env, error) {
 			return err
 		})
 	}
-	// Replay what the data file lacks before returning.
-	if err := e.waitApplied(context.Background(), log.Last()); err != nil {
+	// Replay what the data file lacks (and is due: MinApplyDelay) before
+	// returning.
+	if err := e.waitDue(context.Background(), log.Last()); err != nil {
 		_ = e.Close()
 		return nil, err
 	}

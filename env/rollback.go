@@ -24,6 +24,11 @@ import (
 // transaction that also moves the applied position back to `at` and sets a
 // "truncate the log after at" marker; then it truncates the log and clears
 // the marker. A crash in between is finished by Open.
+//
+// On a delayed replica (Config.MinApplyDelay) the applier catches up only
+// with what is due; the records after `at` it has not applied are not
+// undone but dropped with the log (and never applied), and when none
+// after `at` is applied the data is left as it is.
 func (e *Env) RollbackTo(ctx context.Context, at lsn.LSN) (int, error) {
 	return e.rollbackTo(ctx, at, nil)
 }
@@ -55,13 +60,14 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 		return 0, fmt.Errorf("env: rollback target %s: %w", at, err)
 	}
 	last := e.log.Last()
-	// Everything committed must be applied first, so that the undo runs
-	// against data holding every record it undoes, and the overlay is
-	// empty.
+	// Everything committed must be applied first (with MinApplyDelay,
+	// what is due), so that the undo runs against data holding every
+	// applied record it undoes, and the overlay is empty (the records a
+	// master appended itself are never delayed).
 	if err := e.log.Sync(last); err != nil {
 		return 0, e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
 	}
-	if err := e.waitApplied(ctx, last); err != nil {
+	if err := e.waitDue(ctx, last); err != nil {
 		return 0, err
 	}
 	e.ap.mu.Lock()
@@ -69,6 +75,9 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 	if !at.Less(last) {
 		return 0, nil // nothing after at
 	}
+	// Records after applied are in the log only: dropped, not undone.
+	applied, _, _ := e.appliedPos()
+	undoData := !applied.Less(at) // the data holds at, and maybe records after it
 
 	n := 0
 	var digest uint64
@@ -95,7 +104,7 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 					return err
 				}
 			}
-			for i := len(r.ops) - 1; i >= 0; i-- {
+			for i := len(r.ops) - 1; i >= 0 && !applied.Less(cur); i-- {
 				if err := bc.undo(&r.ops[i]); err != nil {
 					return fmt.Errorf("undo record %s: %w", cur, err)
 				}
@@ -107,6 +116,9 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 			}
 		}
 		mb := btx.Bucket(bucketMeta)
+		if !undoData {
+			return putMarker(mb, keyTruncate, at)
+		}
 		if err := putApplied(mb, at, atRec.Next, atDec.gen); err != nil {
 			return err
 		}
@@ -140,13 +152,20 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 	if err := e.clearMarker(keyTruncate); err != nil {
 		return 0, e.fail(err)
 	}
-	e.ap.reset(at, atRec.Next)
+	e.delayCut(at)
 	e.ov.reset()
 	e.gen = atDec.gen
-	e.amu.Lock()
-	e.recent.cutAfter(at)
-	e.amu.Unlock()
-	e.publishApplied(at, atRec.Next, atDec.gen, digest)
+	if !undoData {
+		// The applier may have read past at: it goes on from where it
+		// applied.
+		e.ap.reset(applied, e.ap.next)
+	} else {
+		e.ap.reset(at, atRec.Next)
+		e.amu.Lock()
+		e.recent.cutAfter(at)
+		e.amu.Unlock()
+		e.publishApplied(at, atRec.Next, atDec.gen, digest)
+	}
 	e.st.rolledBack.Add(uint64(n))
 	e.logger.Info("env: rolled back", "to", at, "transactions", n)
 	return n, nil

@@ -67,7 +67,8 @@ func decodeSnapHeader(b []byte) (snapHeader, error) {
 
 // Snapshot writes a consistent copy of the applied data to w and returns
 // the LSN of the last record it reflects. It first lets the applier apply
-// every commit made before the call. The stream is a header (magic,
+// every commit made before the call (with Config.MinApplyDelay, those
+// due: the snapshot reflects the delayed data). The stream is a header (magic,
 // version, applied LSN, the position after it, its generation, data
 // length), a copy of the bbolt file taken in one read transaction, and a
 // CRC-32C of everything before it. InstallSnapshot reads it.
@@ -83,7 +84,7 @@ func (e *Env) Snapshot(w io.Writer) (lsn.LSN, error) {
 	if err := e.log.Sync(last); err != nil {
 		return lsn.Zero, e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
 	}
-	if err := e.waitApplied(context.Background(), last); err != nil {
+	if err := e.waitDue(context.Background(), last); err != nil {
 		return lsn.Zero, err
 	}
 	e.dbMu.RLock()
@@ -225,6 +226,7 @@ func (e *Env) installData(tmp string, h snapHeader) error {
 		return e.fail(err)
 	}
 	e.ap.reset(lsn.Zero, h.end)
+	e.delayCut(h.applied)
 	e.ov.reset()
 	e.gen = h.gen
 	digest, err := e.storedDigest()

@@ -45,6 +45,7 @@ func printStatus(w io.Writer, node string, st api.Status) {
 		}
 		fmt.Fprintln(w)
 	}
+	printApplyDelay(w, st)
 	if st.Error != "" {
 		fmt.Fprintf(w, "error: %s\n", st.Error)
 	}

@@ -318,6 +318,7 @@ func (n *node) status() (api.Status, error) {
 		}
 	}
 	n.addLogKeep(&out)
+	n.addApplyDelay(&out)
 	return out, nil
 }
 

@@ -210,6 +210,9 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 		if n.env, err = env.Open(cfg.Dir, ecfg); err != nil {
 			return nil, fmt.Errorf("open %s: %w", cfg.Dir, err)
 		}
+		if w := cfg.DelayWarning(); w != "" {
+			log.Warn(w)
+		}
 	}
 
 	tcfg := cfg.TransportConfig(tlsConf, base)

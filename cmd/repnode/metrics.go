@@ -178,6 +178,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range opsDescs {
 		ch <- d
 	}
+	for _, d := range delayDescs {
+		ch <- d
+	}
 	for _, k := range counters {
 		ch <- k.d
 	}
@@ -256,6 +259,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	collectTransport(n, gauge, cnt)
 	collectLogKeep(n, gauge)
+	collectDelay(n, gauge)
 	if ei := electionStatus(n); ei != nil {
 		gauge(dEGen, float64(ei.EGen))
 		gauge(dElecting, b2f(ei.Electing))

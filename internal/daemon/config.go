@@ -140,6 +140,9 @@ type Config struct {
 	AutoRemoveLogs bool   `toml:"auto-remove-logs"`
 	LogKeepBytes   int64  `toml:"log-keep-bytes"`
 
+	// ApplyDelay: a delayed replica (delay.go; env.Config.MinApplyDelay).
+	ApplyDelay time.Duration `toml:"apply-delay"`
+
 	// MaxRollbackBytes: a sync that would discard more of this site's
 	// own log (a rollback, or an internal init's discard) stops instead,
 	// until repadmin allow-rollback (0 = no limit).
@@ -303,6 +306,7 @@ func (c Config) EnvConfig() env.Config {
 	ecfg.CheckpointInterval = c.CheckpointInterval
 	ecfg.VerifyOnOpen = c.VerifyOnOpen
 	ecfg.VerifyInterval = c.VerifyInterval
+	ecfg.MinApplyDelay = c.ApplyDelay
 	switch {
 	case c.MaxValueSize > 0:
 		ecfg.MaxValueSize = c.MaxValueSize
@@ -482,6 +486,7 @@ func (c Config) Validate() error {
 		bad("log-level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
 	c.validateOperations(bad)
+	c.validateDelay(bad)
 	return errors.Join(errs...)
 }
 
@@ -550,6 +555,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug|info|warn|error")
 	bindSecurityFlags(fs, &c.Security)
 	bindOperationsFlags(fs, c)
+	bindDelayFlags(fs, c)
 }
 
 // LoadConfig reads the command line (and the TOML file it names): defaults,

@@ -132,6 +132,18 @@ type Status struct {
 	// (--advertise-http); MasterHTTP the master's, when known.
 	HTTPAddr   string `json:"http_addr,omitempty"`
 	MasterHTTP string `json:"master_http,omitempty"`
+
+	// A delayed replica (--apply-delay; absent otherwise): ApplyDelay is
+	// the delay as a Go duration ("1h0m0s"); ApplyDelayActive says it
+	// holds now (false once the site is master: it applied everything);
+	// AppliedCommitAgeSeconds is how long ago, on this site's clock, the
+	// newest record it applied was committed on the master: how far its
+	// data trails (about the delay while writes flow). lsn and
+	// durable_lsn still reach the master's at once: only applied_lsn
+	// trails.
+	ApplyDelay              string  `json:"apply_delay,omitempty"`
+	ApplyDelayActive        bool    `json:"apply_delay_active,omitempty"`
+	AppliedCommitAgeSeconds float64 `json:"applied_commit_age_seconds,omitempty"`
 }
 
 // Election is the election part of /v1/status, nil when elections are off.
