@@ -71,6 +71,16 @@ type Config struct {
 	// nothing is sent.
 	Advertise ClientAddrs
 
+	// Join: this site is not yet a member of the group (a brand-new site
+	// being added with Site.AddMember on the master). It starts with
+	// Sites naming only its contact (the master, or any member, with its
+	// address in Member.Addr), is not counted and never votes or stands;
+	// it takes the membership from the first master that ships to it,
+	// and becomes a member when it sees a membership record naming it.
+	// Until then Status.MemberErr wraps ErrNotMember. Ignored once the
+	// site's log holds a membership record.
+	Join bool
+
 	witness bool // set by StartWitness on its copy
 }
 

@@ -2,7 +2,6 @@ package site
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -79,6 +78,8 @@ type Site struct {
 	// snaps counts the snapshots being taken off the loop (snapshot.go).
 	snaps sync.WaitGroup
 	addrs addrBook // the client addresses the peers advertised (addrs.go)
+	// members is the published membership (pmu); see members.go.
+	members Membership
 }
 
 // commit is a local commit handed to the core, and its committer's wait
@@ -108,7 +109,7 @@ func Start(e *env.Env, cfg Config) (*Site, error) {
 		cmds: make(chan func()), kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[lsn.LSN]*commit{}, pending: map[uint64]*commit{}, next: e.AppendSeq() + 1, statusCh: make(chan struct{}), commitCh: make(chan struct{}),
-		mismatch: map[SiteID]lsn.LSN{},
+		mismatch: map[SiteID]lsn.LSN{}, members: configuredMembership(cfg),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -587,14 +588,4 @@ func (s *Site) ElectStats() ElectStats {
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
 	return s.estats
-}
-
-// errIs reports whether err is one of targets.
-func errIs(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
 }

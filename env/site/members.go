@@ -1,0 +1,165 @@
+package site
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"logship/rep"
+)
+
+// Group membership (issue #16). The group's members are replicated
+// state: a membership record, written by the master, replaces the whole
+// membership, one change at a time; every site uses the latest
+// membership in its log, committed or not, so a rolled-back record
+// reverts to the one before. Until the first record, the membership is
+// the configured one (Config.ID and Config.Sites, all voting), derived
+// identically on every site from the same --peers, so a group that never
+// changes membership runs exactly as before. See docs/protocol.md,
+// "Membership changes".
+
+// Membership sentinel errors.
+var (
+	// ErrChangePending: a membership change on a master whose previous
+	// change is not yet permanent, or which has not yet made a record of
+	// its own generation permanent (a new master must, before it changes
+	// membership). Retry later.
+	ErrChangePending = errors.New("site: a membership change is pending")
+	// ErrNotMember: this site is not a member of the group (it was never
+	// added, or was removed); Status.MemberErr wraps it.
+	ErrNotMember = errors.New("site: this site is not a member of the group")
+	// ErrUnknownMember: RemoveMember or SetVoting of a site that is not a
+	// member.
+	ErrUnknownMember = errors.New("site: no such member")
+	// ErrMemberExists: AddMember of a site already a member.
+	ErrMemberExists = errors.New("site: already a member")
+	// ErrBadMember: a change that would leave an invalid membership (an
+	// id of 0, a non-voting witness, no voting data site left) or that
+	// is not allowed on this member (removing the last voter).
+	ErrBadMember = errors.New("site: invalid membership change")
+	// ErrNotYet: the operation is not implemented yet (transitional).
+	ErrNotYet = errors.New("site: membership changes not implemented yet")
+)
+
+// Members returns the membership this site uses now: the latest in its
+// log (committed or not), or the configured one before any record. It
+// is safe to call on any site, member or not.
+func (s *Site) Members() Membership {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.members.Clone()
+}
+
+// AddMember adds m to the group as a non-voting member (m.NonVoting is
+// forced on; a witness is added voting, since it does nothing else),
+// with m.Addr the replication address every site dials. Master only:
+// elsewhere it fails with ErrNotMaster (a *NotMasterError naming the
+// master). It returns once the record is permanent under the new
+// membership's policy and quorum; the master then promotes the member
+// to voting by itself once it has caught up (its acknowledged log within
+// a bound of the master's end of log), unless promotion is refused by a
+// pending change, in which case it retries. Errors: ErrChangePending,
+// ErrMemberExists, ErrBadMember, or ctx's error (the record may still
+// become permanent: look at Members).
+//
+// The new site itself is started with Config.Join (not yet a member;
+// it takes the membership from the first master that ships to it) and
+// the master's address as its only peer.
+func (s *Site) AddMember(ctx context.Context, m Member) error {
+	if m.ID == 0 {
+		return fmt.Errorf("%w: member id 0", ErrBadMember)
+	}
+	if !m.Witness {
+		m.NonVoting = true
+	}
+	return s.changeMembers(ctx, func(ms Membership) (Membership, error) {
+		if ms.Has(m.ID) {
+			return ms, fmt.Errorf("%w: site %d", ErrMemberExists, m.ID)
+		}
+		return withMember(ms, m), nil
+	})
+}
+
+// RemoveMember removes the member id. Master only (ErrNotMaster). The
+// removed site stops being counted from the record on, its connections
+// are dropped once the record is permanent, and it says it is not a
+// member (Status.MemberErr) if it hears the record. Removing the master
+// itself is allowed: it steps down once the record is permanent, and the
+// remaining voters elect a master. Errors: ErrUnknownMember,
+// ErrChangePending, ErrBadMember (the last voting data site), or ctx's.
+func (s *Site) RemoveMember(ctx context.Context, id SiteID) error {
+	return s.changeMembers(ctx, func(ms Membership) (Membership, error) {
+		if !ms.Has(id) {
+			return ms, fmt.Errorf("%w: site %d", ErrUnknownMember, id)
+		}
+		return withoutMember(ms, id), nil
+	})
+}
+
+// SetVoting promotes (voting true) or demotes a member. Master only
+// (ErrNotMaster). Demoting the master itself is refused (ErrBadMember):
+// transfer mastership first. A no-op change succeeds at once. Errors:
+// ErrUnknownMember, ErrChangePending, ErrBadMember (a witness, or the
+// last voting data site), or ctx's.
+func (s *Site) SetVoting(ctx context.Context, id SiteID, voting bool) error {
+	return s.changeMembers(ctx, func(ms Membership) (Membership, error) {
+		m, ok := ms.Find(id)
+		switch {
+		case !ok:
+			return ms, fmt.Errorf("%w: site %d", ErrUnknownMember, id)
+		case m.Witness:
+			return ms, fmt.Errorf("%w: site %d is a witness, which always votes", ErrBadMember, id)
+		case !voting && id == s.cfg.ID:
+			return ms, fmt.Errorf("%w: the master cannot demote itself; transfer mastership first", ErrBadMember)
+		}
+		m.NonVoting = !voting
+		return withMember(withoutMember(ms, id), m), nil
+	})
+}
+
+// changeMembers is the common path of the three changes (not yet).
+func (s *Site) changeMembers(ctx context.Context, change func(Membership) (Membership, error)) error {
+	_, _ = ctx, change
+	return ErrNotYet
+}
+
+// withMember returns ms with m added, kept sorted.
+func withMember(ms Membership, m Member) Membership {
+	out := Membership{LSN: ms.LSN, Pending: ms.Pending}
+	added := false
+	for _, x := range ms.Members {
+		if !added && m.ID < x.ID {
+			out.Members, added = append(out.Members, m), true
+		}
+		out.Members = append(out.Members, x)
+	}
+	if !added {
+		out.Members = append(out.Members, m)
+	}
+	return out
+}
+
+// withoutMember returns ms without id.
+func withoutMember(ms Membership, id SiteID) Membership {
+	out := Membership{LSN: ms.LSN, Pending: ms.Pending}
+	for _, x := range ms.Members {
+		if x.ID != id {
+			out.Members = append(out.Members, x)
+		}
+	}
+	return out
+}
+
+// configuredMembership is the primordial membership: this site and
+// Config.Sites, all voting. Every site started with the same --peers
+// derives the same one.
+func configuredMembership(c Config) Membership {
+	ms := Membership{}
+	if !c.Join {
+		ms = withMember(ms, rep.Member{ID: c.ID, Witness: c.witness})
+	}
+	for _, m := range c.Sites {
+		ms = withMember(ms, m)
+	}
+	return ms
+}
