@@ -24,7 +24,11 @@ type Node struct {
 	lastLSN lsn.LSN
 
 	started bool // Start was called
-	full    bool // the next election is the first since start-up
+	// observer: this site is not a voting member (SetSites): it never
+	// stands, votes or grants.
+	observer bool
+	known    map[SiteID]bool // non-voters whose master claims count (SetSites)
+	full     bool            // the next election is the first since start-up
 	// fullUntil: the end of the full-election wait, counted from the
 	// first election this site entered, however many newer elections it
 	// joins meanwhile (0 = not begun).
@@ -197,7 +201,8 @@ func (n *Node) Step(m Message) error {
 		return fmt.Errorf("elect: message for site %d delivered to %d", m.To, n.cfg.ID)
 	}
 	n.stats.MsgsRecv++
-	if _, ok := n.sites[m.From]; !ok {
+	if _, ok := n.sites[m.From]; !ok && !(n.known[m.From] && m.Type == MsgMaster) || n.observer && m.Type != MsgMaster {
+		// A non-voter takes no part: it only follows the master it hears.
 		n.stats.MsgsIgnored++
 		return nil
 	}
@@ -298,7 +303,7 @@ func (n *Node) MasterSeen(id SiteID, gen uint64) {
 	if id == n.cfg.ID || gen == 0 {
 		return
 	}
-	if _, ok := n.sites[id]; !ok {
+	if _, ok := n.sites[id]; !ok && !n.known[id] {
 		return
 	}
 	if n.stalled {

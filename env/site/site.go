@@ -78,8 +78,11 @@ type Site struct {
 	// snaps counts the snapshots being taken off the loop (snapshot.go).
 	snaps sync.WaitGroup
 	addrs addrBook // the client addresses the peers advertised (addrs.go)
-	// members is the published membership (pmu); see members.go.
+	// members is the published membership (pmu); peers the transport's
+	// as the loop keeps them; chMu makes one change at a time (members.go).
 	members Membership
+	peers   map[SiteID]bool
+	chMu    sync.Mutex
 }
 
 // commit is a local commit handed to the core, and its committer's wait
@@ -138,6 +141,9 @@ func Start(e *env.Env, cfg Config) (*Site, error) {
 	}
 	cc, err := cfg.CoreConfig(r, hs, timeRand(cfg.ID))
 	if err != nil {
+		return fail(err)
+	}
+	if err = s.startMembership(&cc); err != nil {
 		return fail(err)
 	}
 	if s.c, err = sitecore.New(cc); err != nil {
@@ -314,6 +320,7 @@ func (s *Site) process() {
 		}
 	}
 	s.publish()
+	s.checkMembers()
 	s.finishTransfer()
 	s.markGeneration()
 }
@@ -380,6 +387,7 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 		s.logStatus(*st)
 	}
 	s.c.Advance(rd)
+	s.afterLog(rd)
 	if len(rd.Rep.Append) > 0 {
 		at, err := s.r.Sync()
 		if err != nil {
@@ -494,6 +502,7 @@ func (s *Site) publish() {
 		InitDone: rs.InitDone, InitTotal: rs.InitTotal, Err: rs.Err, WriteErr: cs.WriteErr,
 		Sites: make([]SiteStatus, len(sites)),
 	}
+	st.Members, st.MemberErr = s.publishedMembers()
 	if rs.Role == rep.RoleClient {
 		st.BehindBytes = s.e.Distance(rs.Last, rs.MasterLast)
 	}
@@ -528,7 +537,7 @@ func (s *Site) publish() {
 		st.Lockout != s.status.Lockout || st.SyncState != s.status.SyncState || st.Err != s.status.Err ||
 		st.StorageFailed != s.status.StorageFailed || (st.WriteErr == nil) != (s.status.WriteErr == nil)
 	moved := st.CommitLSN != s.status.CommitLSN
-	s.status = st
+	s.status, s.members = st, st.Members
 	stats.BadMessages, stats.PromisedDrops = cst.BadMessages, cst.PromisedDrops
 	s.stats = stats
 	if changed {

@@ -1,0 +1,75 @@
+package elect
+
+import "fmt"
+
+// SetSites replaces the other voting members of the group (a membership
+// change; the driver calls it when a membership record enters or leaves
+// the local log), and says whether this site votes itself. Non-voting
+// members are not given to elect at all: their messages are dropped as
+// any unknown site's, they are never counted in a majority, and a master
+// learns nothing from them. A site that does not vote (a non-voting
+// member, or one removed or not yet added) never stands, never votes and
+// grants no lease: it only follows the master it hears of (MasterSeen),
+// which must be a voting member. It applies at once, also to an election
+// in progress: votes and grants of removed sites are forgotten.
+//
+// known names other sites (removed, or not yet in this site's copy of
+// the membership: a lagging site's log may not hold the record that
+// added the current master yet) whose MASTER claims this site still
+// follows, as a Raft follower accepts any leader of a current term: they
+// are never counted for anything.
+func (n *Node) SetSites(sites []Site, known []SiteID, selfVoting bool) error {
+	seen := map[SiteID]bool{}
+	for i, s := range sites {
+		switch {
+		case s.ID == 0:
+			return fmt.Errorf("%w: SetSites: sites[%d].ID must be non-zero", ErrBadConfig, i)
+		case s.ID == n.cfg.ID:
+			return fmt.Errorf("%w: SetSites: sites[%d].ID (%d) is this site's own ID", ErrBadConfig, i, s.ID)
+		case seen[s.ID]:
+			return fmt.Errorf("%w: SetSites: site %d is listed twice", ErrBadConfig, s.ID)
+		}
+		seen[s.ID] = true
+	}
+	n.known = map[SiteID]bool{}
+	for _, id := range known {
+		if !seen[id] && id != n.cfg.ID {
+			n.known[id] = true
+		}
+	}
+	n.cfg.Sites = append([]Site(nil), sites...)
+	n.sites = map[SiteID]Site{}
+	for _, s := range sites {
+		n.sites[s.ID] = s
+	}
+	if n.el != nil {
+		for id := range n.el.tally {
+			if id != n.cfg.ID && !seen[id] {
+				delete(n.el.tally, id)
+			}
+		}
+	}
+	for id := range n.lease.grants {
+		if !seen[id] {
+			delete(n.lease.grants, id)
+		}
+	}
+	n.observer = !selfVoting
+	if n.observer && n.el != nil {
+		n.failElection() // a non-voter's election cannot be won
+	}
+	return nil
+}
+
+// Voting says whether this site votes (SetSites).
+func (n *Node) Voting() bool { return !n.observer }
+
+// Resign ends this master's mastership without following anyone: a
+// master removed from the group (or no longer voting) steps down once
+// the record that removed it is permanent, and the remaining voters
+// elect a master. A site that is not master ignores it.
+func (n *Node) Resign() {
+	if n.role == RoleMaster {
+		n.abdicate()
+	}
+}

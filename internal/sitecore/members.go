@@ -1,0 +1,150 @@
+package sitecore
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"logship/elect"
+	"logship/rep"
+	"logship/wal/lsn"
+)
+
+// Membership: the core holds the group's membership that the driver
+// found in its log (the latest membership record, committed or not, or
+// the configured membership before any) and gives rep and elect their
+// views of it: rep every other data member, with whether it votes; elect
+// the other voting members, witnesses included. See docs/protocol.md,
+// "Membership changes".
+
+var (
+	// ErrChangePending refuses a membership change while the previous
+	// one is not permanent, or before this master made a record of its
+	// own generation permanent.
+	ErrChangePending = errors.New("sitecore: a membership change is pending")
+	// ErrNotMember: this site is not a member of the group.
+	ErrNotMember = errors.New("sitecore: not a member of the group")
+)
+
+// SetMembership makes ms the group's membership (the driver found its
+// record at ms.LSN in the log, or recomputed it after a rollback,
+// internal init or restart). It applies at once to rep and elect.
+//
+// known names the other data sites this site is connected to or
+// configured with that ms may lack (a removed site, until its
+// connection is dropped; the current master, on a site whose log does
+// not yet hold the record that added it): rep keeps them as non-voting
+// (shipped to, heard, never counted), elect follows their master claims
+// only.
+func (c *Core) SetMembership(ms rep.Membership, known []rep.SiteID) error {
+	if err := ms.Validate(); err != nil {
+		return err
+	}
+	var rs []rep.Site
+	var es []elect.Site
+	var wits []rep.SiteID
+	self, isMember := ms.Find(c.id)
+	for _, m := range ms.Members {
+		if m.ID == c.id {
+			continue
+		}
+		if m.Witness {
+			wits = append(wits, m.ID)
+		} else {
+			rs = append(rs, rep.Site{ID: m.ID, NonVoting: m.NonVoting})
+		}
+		if m.Voting() {
+			es = append(es, elect.Site{ID: elect.SiteID(m.ID), Witness: m.Witness})
+		}
+	}
+	var others []elect.SiteID
+	for _, id := range known {
+		if id != c.id && !ms.Has(id) && !slices.Contains(c.witnesses, id) {
+			rs = append(rs, rep.Site{ID: id, NonVoting: true})
+			others = append(others, elect.SiteID(id))
+		}
+	}
+	voting := isMember && self.Voting()
+	if c.rep != nil {
+		if err := c.rep.SetSites(rs, voting); err != nil {
+			return fmt.Errorf("sitecore: membership at %v: %w", ms.LSN, err)
+		}
+	}
+	if c.el != nil {
+		if err := c.el.SetSites(es, others, voting); err != nil {
+			return fmt.Errorf("sitecore: membership at %v: %w", ms.LSN, err)
+		}
+	}
+	c.witnesses = wits
+	c.members, c.haveMembers = ms.Clone(), true
+	c.settle()
+	return nil
+}
+
+// Membership returns the membership the core uses, with Pending set from
+// the commit point as this site knows it; ok is false until the driver
+// set one (SetMembership).
+func (c *Core) Membership() (ms rep.Membership, ok bool) {
+	ms = c.members.Clone()
+	ms.Pending = !ms.LSN.IsZero() && c.commit().Less(ms.LSN)
+	return ms, c.haveMembers
+}
+
+// IsMember says whether this site is a member of the membership in use
+// (true before any was set).
+func (c *Core) IsMember() bool { return !c.haveMembers || c.members.Has(c.id) }
+
+// CanChangeMembership reports whether this site may write a membership
+// record now: it is master, accepts writes, its last membership record
+// is permanent, and so is a record of its own generation.
+func (c *Core) CanChangeMembership() error {
+	if c.rep == nil || c.rep.Role() != rep.RoleMaster {
+		return ErrNotMaster
+	}
+	if err := c.WriteErr(); err != nil {
+		return err
+	}
+	if !c.IsMember() {
+		return ErrNotMember
+	}
+	ms, _ := c.Membership()
+	switch {
+	case ms.Pending:
+		return fmt.Errorf("%w: the record at %v is not permanent yet", ErrChangePending, ms.LSN)
+	case !c.rep.OwnCommitted() && c.othersVote():
+		return fmt.Errorf("%w: no record of generation %d is permanent yet", ErrChangePending, c.rep.Gen())
+	}
+	return nil
+}
+
+// othersVote says whether another site votes: a master alone commits
+// on its own and needs no own-generation record first.
+func (c *Core) othersVote() bool {
+	for _, m := range c.members.Members {
+		if m.ID != c.id && m.Voting() {
+			return true
+		}
+	}
+	return !c.haveMembers
+}
+
+// commit is the commit point as this site knows it.
+func (c *Core) commit() lsn.LSN {
+	if c.rep == nil {
+		return lsn.Zero
+	}
+	return c.rep.Commit()
+}
+
+// Resign makes a master step down because it is no longer a voting
+// member: with elections elect abdicates (and, not voting, stands in no
+// election); without, rep stops acting as master.
+func (c *Core) Resign() {
+	switch {
+	case c.el != nil:
+		c.el.Resign()
+	case c.rep != nil && c.rep.Role() == rep.RoleMaster:
+		c.rep.StepDown()
+	}
+	c.settle()
+}
