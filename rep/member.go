@@ -22,6 +22,10 @@ type Member struct {
 	// candidate. A site added to a running group starts non-voting and is
 	// promoted once caught up.
 	NonVoting bool
+	// Joining: a non-voting member added to become a voter; the master
+	// promotes it (clears NonVoting and Joining) once it has caught up.
+	// A non-voting member without it is a view and stays one.
+	Joining bool
 	// Witness: the site keeps no data; it only votes (package elect).
 	Witness bool
 }
@@ -85,6 +89,8 @@ func (ms Membership) Validate() error {
 			return fmt.Errorf("%w: membership: members not sorted by id, or site %d listed twice", ErrBadConfig, m.ID)
 		case m.Witness && m.NonVoting:
 			return fmt.Errorf("%w: membership: witness %d must vote: a witness does nothing else", ErrBadConfig, m.ID)
+		case m.Joining && !m.NonVoting:
+			return fmt.Errorf("%w: membership: site %d is joining, so it must not vote yet", ErrBadConfig, m.ID)
 		}
 		if m.Voting() && !m.Witness {
 			data = true

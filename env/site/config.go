@@ -80,6 +80,10 @@ type Config struct {
 	// Until then Status.MemberErr wraps ErrNotMember. Ignored once the
 	// site's log holds a membership record.
 	Join bool
+	// PromoteLagBytes: the master promotes a joining member to voting
+	// once it is connected and its acknowledged log is within this many
+	// bytes of the master's newest record (default 1 MiB; AddMember).
+	PromoteLagBytes int64
 
 	witness bool // set by StartWitness on its copy
 }

@@ -54,28 +54,32 @@ func (s *Site) Members() Membership {
 	return s.members.Clone()
 }
 
-// AddMember adds m to the group as a non-voting member (m.NonVoting is
-// forced on; a witness is added voting, since it does nothing else),
-// with m.Addr the replication address every site dials. Master only:
+// AddMember adds m to the group as a non-voting member, with m.Addr the
+// replication address every site dials. Unless m.NonVoting is set (a
+// view: it stays non-voting) or m is a witness (added voting: it does
+// nothing else), m joins to vote: it is added non-voting and Joining,
+// and the master promotes it to voting by itself once it has caught up
+// (connected, its acknowledged log within Config.PromoteLagBytes of
+// the master's newest record); Members shows when. Master only:
 // elsewhere it fails with ErrNotMaster (a *NotMasterError naming the
-// master). It returns once the record is permanent under the new
-// membership's policy and quorum; the master then promotes the member
-// to voting by itself once it has caught up (its acknowledged log within
-// a bound of the master's end of log), unless promotion is refused by a
-// pending change, in which case it retries. Errors: ErrChangePending,
-// ErrMemberExists, ErrBadMember, or ctx's error (the record may still
-// become permanent: look at Members).
+// master). It returns once the record is at the commit point: durable
+// on a majority of the voters of the new membership (and permanent
+// under the ack policy). Errors: ErrChangePending, ErrMemberExists,
+// ErrBadMember, or ctx's error (the record may still become permanent:
+// look at Members).
 //
 // The new site itself is started with Config.Join (not yet a member;
 // it takes the membership from the first master that ships to it) and
-// the master's address as its only peer.
+// the master as its only configured site (with its address in Addr).
 func (s *Site) AddMember(ctx context.Context, m Member) error {
 	if m.ID == 0 {
 		return fmt.Errorf("%w: member id 0", ErrBadMember)
 	}
-	if !m.Witness {
-		m.NonVoting = true
+	if m.Witness {
+		return fmt.Errorf("%w: adding a witness at run time is not supported; configure it in --peers", ErrBadMember)
 	}
+	m.Joining = !m.NonVoting
+	m.NonVoting = true
 	return s.changeMembers(ctx, func(ms Membership) (Membership, error) {
 		if ms.Has(m.ID) {
 			return ms, fmt.Errorf("%w: site %d", ErrMemberExists, m.ID)
@@ -93,8 +97,12 @@ func (s *Site) AddMember(ctx context.Context, m Member) error {
 // ErrChangePending, ErrBadMember (the last voting data site), or ctx's.
 func (s *Site) RemoveMember(ctx context.Context, id SiteID) error {
 	return s.changeMembers(ctx, func(ms Membership) (Membership, error) {
-		if !ms.Has(id) {
+		m, ok := ms.Find(id)
+		switch {
+		case !ok:
 			return ms, fmt.Errorf("%w: site %d", ErrUnknownMember, id)
+		case m.Witness:
+			return ms, fmt.Errorf("%w: removing a witness at run time is not supported", ErrBadMember)
 		}
 		return withoutMember(ms, id), nil
 	})
@@ -116,7 +124,7 @@ func (s *Site) SetVoting(ctx context.Context, id SiteID, voting bool) error {
 		case !voting && id == s.cfg.ID:
 			return ms, fmt.Errorf("%w: the master cannot demote itself; transfer mastership first", ErrBadMember)
 		}
-		m.NonVoting = !voting
+		m.NonVoting, m.Joining = !voting, false
 		return withMember(withoutMember(ms, id), m), nil
 	})
 }
@@ -173,7 +181,7 @@ func (s *Site) waitMembersCommitted(ctx context.Context, at lsn.LSN) error {
 		ch := s.commitCh
 		s.commitWaited = true
 		s.pmu.Unlock()
-		if !st.CommitLSN.Less(at) {
+		if ms := st.Members; !st.CommitLSN.Less(at) || ms.LSN == at && !ms.Pending {
 			return nil
 		}
 		if st.Role != rep.RoleMaster {

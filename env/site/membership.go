@@ -1,9 +1,11 @@
 package site
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"logship/env"
@@ -132,10 +134,19 @@ func (s *Site) knownPeers() []SiteID {
 // setMembers makes ms the site's membership: the transport's peers
 // first (a new member is dialled), then the core's.
 func (s *Site) setMembers(ms Membership) {
+	before, _ := s.c.Membership()
+	had := maps.Clone(s.peers)
 	s.addPeers(ms)
 	if err := s.c.SetMembership(ms, s.knownPeers()); err != nil {
 		s.log.Error("site: membership not applied", "lsn", ms.LSN.String(), "err", err)
 		return
+	}
+	// The core learns a new site's connection now: the transport reported
+	// it up before the core knew the site, and will not again.
+	for _, m := range ms.Members {
+		if m.ID != s.cfg.ID && !before.Has(m.ID) && !had[m.ID] && s.tr.Connected(transport.ID(m.ID)) {
+			s.c.PeerUp(m.ID)
+		}
 	}
 	s.log.Info("site: membership", "lsn", ms.LSN.String(), "members", len(ms.Members), "voters", ms.Voters(),
 		"member", ms.Has(s.cfg.ID))
@@ -250,6 +261,7 @@ func (s *Site) checkMembers() {
 	if !ms.Has(s.cfg.ID) {
 		return
 	}
+	s.promote(ms)
 	ps, canRemove := s.tr.(peerSet)
 	var gone []SiteID
 	for id := range s.peers {
@@ -308,4 +320,39 @@ func mapChangeErr(master SiteID, err error) error {
 		return writeRefusal(master, err)
 	}
 	return err
+}
+
+// defaultPromoteLag is Config.PromoteLagBytes's default.
+const defaultPromoteLag = 1 << 20
+
+// promote starts the promotion of a joining member that has caught up,
+// on its own goroutine (a change waits for the loop), one at a time.
+func (s *Site) promote(ms Membership) {
+	if s.promoting.Load() || s.c.CanChangeMembership() != nil {
+		return
+	}
+	lag := s.cfg.PromoteLagBytes
+	if lag <= 0 {
+		lag = defaultPromoteLag
+	}
+	last := s.c.Status().Rep.Last
+	for _, x := range s.c.Sites() {
+		m, ok := ms.Find(x.ID)
+		if !ok || !m.Joining || !x.Connected || x.Acked.IsZero() || s.e.Distance(x.Acked, last) > lag {
+			continue
+		}
+		s.promoting.Store(true)
+		id := x.ID
+		go func() {
+			defer s.promoting.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), 4*s.cfg.ackTimeout())
+			defer cancel()
+			if err := s.SetVoting(ctx, id, true); err != nil {
+				s.log.Info("site: joining member not promoted yet", "site", uint64(id), "err", err)
+				return
+			}
+			s.log.Info("site: joining member promoted to voting", "site", uint64(id))
+		}()
+		return
+	}
 }

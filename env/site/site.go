@@ -80,9 +80,10 @@ type Site struct {
 	addrs addrBook // the client addresses the peers advertised (addrs.go)
 	// members is the published membership (pmu); peers the transport's
 	// as the loop keeps them; chMu makes one change at a time (members.go).
-	members Membership
-	peers   map[SiteID]bool
-	chMu    sync.Mutex
+	members   Membership
+	peers     map[SiteID]bool
+	chMu      sync.Mutex
+	promoting atomic.Bool
 }
 
 // commit is a local commit handed to the core, and its committer's wait
@@ -397,20 +398,6 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 		s.c.Persisted(at)
 	}
 	return true
-}
-
-// storageFailed fails the environment with err (what the site was doing)
-// and halts the site (failed.go).
-func (s *Site) storageFailed(what string, err error) bool {
-	if s.halted {
-		// The loop tries the Ready again on every turn; it was said once.
-		s.log.Debug("site: "+what+" failed again", "err", err)
-		return false
-	}
-	s.log.Error("site: "+what+" failed", "err", err)
-	_ = s.e.Fail(fmt.Errorf("replication: %s: %w", what, err))
-	s.checkFailed()
-	return false
 }
 
 func (s *Site) sendRep(m rep.Message) {

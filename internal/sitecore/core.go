@@ -113,6 +113,7 @@ type Core struct {
 	// driver set one.
 	members     rep.Membership
 	haveMembers bool
+	membersDone bool // members' record seen at the commit point
 
 	out   outbox
 	stats Stats

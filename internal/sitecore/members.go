@@ -76,6 +76,9 @@ func (c *Core) SetMembership(ms rep.Membership, known []rep.SiteID) error {
 		}
 	}
 	c.witnesses = wits
+	if ms.LSN != c.members.LSN || !slices.Equal(ms.Members, c.members.Members) {
+		c.membersDone = false
+	}
 	c.members, c.haveMembers = ms.Clone(), true
 	c.settle()
 	return nil
@@ -84,9 +87,17 @@ func (c *Core) SetMembership(ms rep.Membership, known []rep.SiteID) error {
 // Membership returns the membership the core uses, with Pending set from
 // the commit point as this site knows it; ok is false until the driver
 // set one (SetMembership).
+//
+// Once the site saw the record at its commit point it stays not pending,
+// also after this site stops being master (its commit point as a client
+// is unknown until it hears one): a record at a commit point is never
+// rolled back.
 func (c *Core) Membership() (ms rep.Membership, ok bool) {
 	ms = c.members.Clone()
-	ms.Pending = !ms.LSN.IsZero() && c.commit().Less(ms.LSN)
+	if !ms.LSN.IsZero() && !c.membersDone && !c.commit().Less(ms.LSN) {
+		c.membersDone = true
+	}
+	ms.Pending = !ms.LSN.IsZero() && !c.membersDone
 	return ms, c.haveMembers
 }
 
