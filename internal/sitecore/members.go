@@ -43,6 +43,7 @@ func (c *Core) SetMembership(ms rep.Membership, known []rep.SiteID) error {
 	var rs []rep.Site
 	var es []elect.Site
 	var wits []rep.SiteID
+	var others []elect.SiteID
 	self, isMember := ms.Find(c.id)
 	for _, m := range ms.Members {
 		if m.ID == c.id {
@@ -55,9 +56,12 @@ func (c *Core) SetMembership(ms rep.Membership, known []rep.SiteID) error {
 		}
 		if m.Voting() {
 			es = append(es, elect.Site{ID: elect.SiteID(m.ID), Witness: m.Witness})
+		} else {
+			// Its master claims count: the record that promoted it (and
+			// let it win) may not be in this site's log yet.
+			others = append(others, elect.SiteID(m.ID))
 		}
 	}
-	var others []elect.SiteID
 	for _, id := range known {
 		if id != c.id && !ms.Has(id) && !slices.Contains(c.witnesses, id) {
 			rs = append(rs, rep.Site{ID: id, NonVoting: true})
