@@ -148,6 +148,13 @@ func (s *Site) changeMembers(ctx context.Context, change func(Membership) (Membe
 			return mapChangeErr(s.c.Status().Rep.Master, err)
 		}
 		cur, _ := s.c.Membership()
+		for _, m := range cur.Members {
+			if m.Witness {
+				// The witness's status-agent role (two data sites and a
+				// witness) is fixed by the configured group.
+				return fmt.Errorf("%w: membership changes in a group with a witness are not supported yet", ErrBadMember)
+			}
+		}
 		n, err := change(cur)
 		if err != nil {
 			return err
