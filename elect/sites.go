@@ -5,13 +5,17 @@ import "fmt"
 // SetSites replaces the other voting members of the group (a membership
 // change; the driver calls it when a membership record enters or leaves
 // the local log), and says whether this site votes itself. Non-voting
-// members are not given to elect at all: their messages are dropped as
-// any unknown site's, they are never counted in a majority, and a master
-// learns nothing from them. A site that does not vote (a non-voting
-// member, or one removed or not yet added) never stands, never votes and
-// grants no lease: it only follows the master it hears of (MasterSeen),
-// which must be a voting member. It applies at once, also to an election
-// in progress: votes and grants of removed sites are forgotten.
+// members are not given to elect as voters: they are never counted in a
+// majority, their VOTE2s and lease grants are dropped. A site that is
+// not a voting member in its own log (a non-voting member, or one
+// removed or not yet added) never stands (its VOTE1 has priority 0) and
+// starts no election, but still answers the elections it hears and
+// follows the master it hears: as in Raft, whether a vote counts is the
+// candidate's business, by the candidate's membership, so a site whose
+// log holds a membership record the others lack (a removal of itself not
+// yet committed) does not stall an election the others need it for. It
+// applies at once, also to an election in progress: votes and grants of
+// removed sites are forgotten.
 //
 // known names other sites (removed, or not yet in this site's copy of
 // the membership: a lagging site's log may not hold the record that
@@ -55,9 +59,6 @@ func (n *Node) SetSites(sites []Site, known []SiteID, selfVoting bool) error {
 		}
 	}
 	n.observer = !selfVoting
-	if n.observer && n.el != nil {
-		n.failElection() // a non-voter's election cannot be won
-	}
 	return nil
 }
 

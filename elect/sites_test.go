@@ -85,3 +85,24 @@ func TestSetSitesNeedFollowsVoters(t *testing.T) {
 		t.Fatalf("a site twice: %v, want ErrBadConfig", err)
 	}
 }
+
+// TestSetSitesRemovedInOwnLogStillVotes: a site whose own log holds a
+// not yet committed record removing it (it does not vote in its own
+// membership) still answers the elections of the sites that count it,
+// as a Raft server votes whatever its own configuration; it never
+// stands. Without its vote the other live voter could not win.
+func TestSetSitesRemovedInOwnLogStillVotes(t *testing.T) {
+	h := newHarness(t, 3)
+	if err := h.node(3).n.SetSites([]Site{{ID: 1}, {ID: 2}}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	h.crash(2)
+	h.start(1, 3)
+	m := h.tickUntilMaster(3000)
+	if m != 1 {
+		t.Fatalf("master %d, want 1 (elected with site 3's vote)", m)
+	}
+	if h.node(3).n.Voting() {
+		t.Fatal("site 3 says it votes")
+	}
+}

@@ -221,6 +221,12 @@ func (c Config) Validate() error {
 	if c.Witness.GrantAfterExpiry && !c.witness {
 		bad("Witness.GrantAfterExpiry is a witness setting (StartWitness); this site keeps data")
 	}
+	if c.Join && len(c.Sites) == 0 {
+		bad("Join needs Sites to name the contact (the master) the joining site follows")
+	}
+	if c.PromoteLagBytes < 0 {
+		bad("PromoteLagBytes (%d) must be >= 0 (0 = the default)", c.PromoteLagBytes)
+	}
 	if c.Leases.On && !c.Election.On {
 		bad("Leases.On needs Election.On: lease grants are part of the election protocol")
 	}

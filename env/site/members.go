@@ -142,6 +142,7 @@ func (s *Site) changeMembers(ctx context.Context, change func(Membership) (Membe
 	s.chMu.Lock()
 	defer s.chMu.Unlock()
 	var next Membership
+	var gen uint64
 	same := false
 	err := s.do(func() error {
 		if err := s.c.CanChangeMembership(); err != nil {
@@ -162,7 +163,7 @@ func (s *Site) changeMembers(ctx context.Context, change func(Membership) (Membe
 		if err := n.Validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadMember, err)
 		}
-		next, same = n, slices.Equal(n.Members, cur.Members)
+		next, same, gen = n, slices.Equal(n.Members, cur.Members), s.c.Status().Rep.Gen
 		return nil
 	})
 	if err != nil || same {
@@ -172,7 +173,15 @@ func (s *Site) changeMembers(ctx context.Context, change func(Membership) (Membe
 	if err != nil {
 		return fmt.Errorf("site: encoding the membership: %w", err)
 	}
-	tok, err := s.Update(ctx, func(tx *env.Tx) error { return tx.Put(membersBucket, []byte(membersKey), b) })
+	tok, err := s.Update(ctx, func(tx *env.Tx) error {
+		// The check above held in generation gen; a site that lost and
+		// regained mastership since must check again (a record of its new
+		// generation permanent first), so it is refused.
+		if st := s.Status(); st.Role != rep.RoleMaster || st.Gen != gen {
+			return fmt.Errorf("%w: mastership changed since the check", ErrChangePending)
+		}
+		return tx.Put(membersBucket, []byte(membersKey), b)
+	})
 	if err != nil {
 		return fmt.Errorf("site: membership change: %w", err)
 	}

@@ -142,6 +142,12 @@ func describeMembers(ms rep.Membership) string { return "{" + encodeMembers(ms) 
 // its log, or its data's, or the primordial one).
 func (s *Sim) storedMembers(m *member) rep.Membership {
 	v, at, err := m.store.Members()
+	if err != nil && m.store.Failure() != nil {
+		// The storage failed: the runtime logs it and keeps what it had;
+		// the site halts (duties).
+		cur, _ := m.core.Membership()
+		return cur
+	}
 	s.must(err, "site %d: membership", m.id)
 	if v == nil {
 		return s.primordial()
