@@ -17,11 +17,12 @@ import "fmt"
 // applies at once, also to an election in progress: votes and grants of
 // removed sites are forgotten.
 //
-// known names other sites (removed, or not yet in this site's copy of
-// the membership: a lagging site's log may not hold the record that
-// added the current master yet) whose MASTER claims this site still
-// follows, as a Raft follower accepts any leader of a current term: they
-// are never counted for anything.
+// known names other sites (removed, non-voting, or not yet in this
+// site's copy of the membership: a lagging site's log may not hold the
+// record that added or promoted the current master) whose candidacies
+// (VOTE1) this site considers and whose mastership it follows, as a Raft
+// server answers any candidate and follows any leader of a current term
+// (fromNonVoter): they are never counted for anything.
 func (n *Node) SetSites(sites []Site, known []SiteID, selfVoting bool) error {
 	seen := map[SiteID]bool{}
 	for i, s := range sites {
@@ -48,8 +49,13 @@ func (n *Node) SetSites(sites []Site, known []SiteID, selfVoting bool) error {
 	}
 	if n.el != nil {
 		for id := range n.el.tally {
+			if id != n.cfg.ID && !seen[id] && !n.known[id] {
+				delete(n.el.tally, id) // a known site's candidacy stays
+			}
+		}
+		for id := range n.el.votes {
 			if id != n.cfg.ID && !seen[id] {
-				delete(n.el.tally, id)
+				delete(n.el.votes, id) // only voters' votes count
 			}
 		}
 	}
