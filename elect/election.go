@@ -104,11 +104,6 @@ func (n *Node) startElection(force bool, target SiteID) {
 		n.retryAt = 0 // Recovered starts one
 		return
 	}
-	if n.observer {
-		// Not a voter: wait for a master to be heard, or to be promoted.
-		n.retryAt = n.now + uint64(max(1, n.cfg.RetryTicks))
-		return
-	}
 	egen := max(n.hs.EGen, n.gen, n.lastGen) + 1
 	n.join(egen, force, target)
 }

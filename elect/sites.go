@@ -8,9 +8,12 @@ import "fmt"
 // members are not given to elect as voters: they are never counted in a
 // majority, their VOTE2s and lease grants are dropped. A site that is
 // not a voting member in its own log (a non-voting member, or one
-// removed or not yet added) never stands (its VOTE1 has priority 0) and
-// starts no election, but still answers the elections it hears and
-// follows the master it hears: as in Raft, whether a vote counts is the
+// removed or not yet added) never stands (its VOTE1 has priority 0, and
+// it never counts itself a winner), but it still holds and answers
+// elections like any site without a master, so that its VOTE1 carries
+// the election it promised to a master older than it (which then stands
+// down, stepVote1), and it follows the master it hears: as in Raft,
+// whether a vote counts is the
 // candidate's business, by the candidate's membership, so a site whose
 // log holds a membership record the others lack (a removal of itself not
 // yet committed) does not stall an election the others need it for. It
