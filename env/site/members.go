@@ -40,6 +40,12 @@ var (
 	// id of 0, a non-voting witness, no voting data site left) or that
 	// is not allowed on this member (removing the last voter).
 	ErrBadMember = errors.New("site: invalid membership change")
+	// ErrUnsafeChange: a change of a voter whose majorities might not
+	// meet the previous membership's (sitecore.Core.CheckChange): in a
+	// group with voting members of priority 0 (unelectable), an electable
+	// voter can be added, promoted, demoted or removed only once those
+	// are non-voting members; more than one voter changing at once.
+	ErrUnsafeChange = errors.New("site: unsafe membership change")
 	// ErrNotYet was returned by the first cut of this API; nothing
 	// returns it now. Kept so code that named it still compiles.
 	ErrNotYet = errors.New("site: membership changes not implemented yet")
@@ -162,6 +168,9 @@ func (s *Site) changeMembers(ctx context.Context, change func(Membership) (Membe
 		}
 		if err := n.Validate(); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadMember, err)
+		}
+		if err := s.c.CheckChange(cur, n); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnsafeChange, err)
 		}
 		next, same, gen = n, slices.Equal(n.Members, cur.Members), s.c.Status().Rep.Gen
 		return nil

@@ -341,6 +341,15 @@ func (s *Site) promote(ms Membership) {
 		if !ok || !m.Joining || !x.Connected || x.Acked.IsZero() || s.e.Distance(x.Acked, last) > lag {
 			continue
 		}
+		next := ms.Clone()
+		for i := range next.Members {
+			if next.Members[i].ID == x.ID {
+				next.Members[i].NonVoting, next.Members[i].Joining = false, false
+			}
+		}
+		if s.c.CheckChange(ms, next) != nil {
+			continue // it stays non-voting (SetVoting says why)
+		}
 		s.promoting.Store(true)
 		id := x.ID
 		go func() {

@@ -163,3 +163,74 @@ func (c *Core) Resign() {
 	}
 	c.settle()
 }
+
+// ErrUnsafeChange refuses a membership change whose majorities might not
+// intersect those of the membership before it (CheckChange).
+var ErrUnsafeChange = errors.New("sitecore: unsafe membership change")
+
+// CheckChange reports whether the master may replace cur by next. At
+// most one site may change whether it votes (Raft's single-server
+// change: any majority of the old voters meets any majority of the new).
+//
+// The group's quorums are asymmetric, though: a commit needs a majority
+// of the electable voters (rep), an election only enough electable votes
+// to meet every such majority (e - Majority(e) + 1, elect), the rest of
+// its majority from unelectable voters, which vote for any candidate. Two
+// such quorums of electable sets that differ by one site need not meet
+// (electable sets {1,3} then {1}: an election under the first with site
+// 3's own vote and an unelectable site's, a commit under the second on
+// site 1 alone). They do meet when both quorums are majorities of the
+// voters, each of them electable: so a change of an electable voter (or
+// of one whose electability this master has not heard) is allowed only
+// when every other voter is known electable; a change of a known
+// unelectable voter leaves the electable set, and so every quorum that
+// matters, as it was.
+func (c *Core) CheckChange(cur, next rep.Membership) error {
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	var changed []rep.SiteID
+	voter := func(ms rep.Membership, id rep.SiteID) bool { m, ok := ms.Find(id); return ok && m.Voting() }
+	for _, ms := range []rep.Membership{cur, next} {
+		for _, m := range ms.Members {
+			if voter(cur, m.ID) != voter(next, m.ID) && !slices.Contains(changed, m.ID) {
+				changed = append(changed, m.ID)
+			}
+		}
+	}
+	switch {
+	case len(changed) == 0:
+		return nil
+	case len(changed) > 1:
+		return fmt.Errorf("%w: sites %v change whether they vote; change one at a time", ErrUnsafeChange, changed)
+	}
+	x := changed[0]
+	if c.el == nil || c.electability(x) == rep.Unelectable {
+		return nil // no elections (appointed masters), or E unchanged
+	}
+	for _, m := range cur.Members {
+		if m.ID == x || !m.Voting() || !voter(next, m.ID) {
+			continue
+		}
+		if e := c.electability(m.ID); e != rep.Electable {
+			return fmt.Errorf("%w: site %d votes and is %s, so the electable voters' majorities before and after a change of site %d need not meet; make it a non-voting member first", ErrUnsafeChange, m.ID, e, x)
+		}
+	}
+	return nil
+}
+
+// electability is how this master counts id (itself by its class).
+func (c *Core) electability(id rep.SiteID) rep.Electability {
+	if id == c.id {
+		return repElectability(c.el.Electability())
+	}
+	if c.rep == nil {
+		return rep.ElectabilityUnknown
+	}
+	for _, s := range c.rep.Sites() {
+		if s.ID == id {
+			return s.Electability
+		}
+	}
+	return rep.ElectabilityUnknown
+}

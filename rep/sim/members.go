@@ -246,6 +246,9 @@ func (s *Sim) memberDuties(m *member) {
 			continue
 		}
 		mem.NonVoting, mem.Joining = false, false
+		if m.core.CheckChange(ms, with(ms, mem)) != nil {
+			continue // it stays non-voting, as the runtime leaves it
+		}
 		s.writeMembers(m, with(ms, mem), fmt.Sprintf("promote %d", x.ID))
 		return
 	}
@@ -297,7 +300,9 @@ func (s *Sim) memberChange() {
 // whose flags let it stand (priority > 0), or the group could never
 // elect a master.
 func (s *Sim) writeMembers(m *member, next rep.Membership, what string) {
-	if err := next.Validate(); err != nil {
+	cur, _ := m.core.Membership()
+	if err := m.core.CheckChange(cur, next); err != nil {
+		s.tracef("site %d membership change refused: %s: %v", m.id, what, err)
 		return
 	}
 	electable := false
