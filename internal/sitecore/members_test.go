@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"logship/elect"
 	"logship/rep"
 )
 
@@ -123,5 +124,61 @@ func TestMembershipNotMember(t *testing.T) {
 	}
 	if err := c.SetMembership(rep.Membership{Members: []rep.Member{{ID: 2}, {ID: 1}}}, nil); !errors.Is(err, rep.ErrBadConfig) {
 		t.Fatalf("unsorted membership: %v", err)
+	}
+}
+
+// TestCheckChangeElectableQuorums: with a voter of priority 0
+// (unelectable) in the group, an electable voter cannot be added or
+// removed (the electable majorities before and after need not meet);
+// an unelectable one can, and so can a view; two voters at once never.
+func TestCheckChangeElectableQuorums(t *testing.T) {
+	h := newHarness(t, 4, nil, func(id rep.SiteID, rc *rep.Config, ec *elect.Config) {
+		if id == 2 {
+			rc.Priority, ec.Priority = 0, 0
+		}
+	})
+	m := h.waitMaster(2000)
+	if m == 2 {
+		t.Fatal("the priority-0 site won")
+	}
+	h.commit(m, "own") // every site has told the master its class
+	c := h.sites[m].c
+	all := members(1, 2, 3, 4)
+	without := func(id rep.SiteID) rep.Membership {
+		var ms rep.Membership
+		for _, x := range all.Members {
+			if x.ID != id {
+				ms.Members = append(ms.Members, x)
+			}
+		}
+		return ms
+	}
+	var electableOther rep.SiteID
+	for _, id := range []rep.SiteID{1, 3, 4} {
+		if id != m {
+			electableOther = id
+			break
+		}
+	}
+	if err := c.CheckChange(all, without(electableOther)); !errors.Is(err, ErrUnsafeChange) {
+		t.Fatalf("removing electable %d with unelectable voter 2: %v, want ErrUnsafeChange", electableOther, err)
+	}
+	if err := c.CheckChange(all, without(2)); err != nil {
+		t.Fatalf("removing the unelectable voter: %v", err)
+	}
+	view := without(2)
+	view.Members = append(view.Members[:1], append([]rep.Member{{ID: 2, NonVoting: true}}, view.Members[1:]...)...)
+	if err := c.CheckChange(all, view); err != nil {
+		t.Fatalf("demoting the unelectable voter: %v", err)
+	}
+	// With 2 a view, every voter is electable: an electable change is safe.
+	if err := c.CheckChange(view, members(1, 3, 4)); err != nil {
+		t.Fatalf("removing the view: %v", err)
+	}
+	if err := c.CheckChange(members(1, 3, 4), without(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckChange(all, members(1, 3)); !errors.Is(err, ErrUnsafeChange) {
+		t.Fatalf("two voters removed at once: %v", err)
 	}
 }
