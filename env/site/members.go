@@ -62,17 +62,18 @@ func (s *Site) Members() Membership {
 
 // AddMember adds m to the group as a non-voting member, with m.Addr the
 // replication address every site dials. Unless m.NonVoting is set (a
-// view: it stays non-voting) or m is a witness (added voting: it does
-// nothing else), m joins to vote: it is added non-voting and Joining,
-// and the master promotes it to voting by itself once it has caught up
-// (connected, its acknowledged log within Config.PromoteLagBytes of
-// the master's newest record); Members shows when. Master only:
+// view: it stays non-voting), m joins to vote: it is added non-voting
+// and Joining, and the master promotes it to voting by itself once it
+// has caught up (connected, its acknowledged log within
+// Config.PromoteLagBytes of the master's newest record) and the change
+// is safe (CheckChange: no voting member of priority 0); Members shows
+// when. A witness cannot be added (ErrBadMember). Master only:
 // elsewhere it fails with ErrNotMaster (a *NotMasterError naming the
 // master). It returns once the record is at the commit point: durable
 // on a majority of the voters of the new membership (and permanent
 // under the ack policy). Errors: ErrChangePending, ErrMemberExists,
-// ErrBadMember, or ctx's error (the record may still become permanent:
-// look at Members).
+// ErrBadMember (also: the group has a witness), or ctx's error (the
+// record may still become permanent: look at Members).
 //
 // The new site itself is started with Config.Join (not yet a member;
 // it takes the membership from the first master that ships to it) and
@@ -100,7 +101,9 @@ func (s *Site) AddMember(ctx context.Context, m Member) error {
 // member (Status.MemberErr) if it hears the record. Removing the master
 // itself is allowed: it steps down once the record is permanent, and the
 // remaining voters elect a master. Errors: ErrUnknownMember,
-// ErrChangePending, ErrBadMember (the last voting data site), or ctx's.
+// ErrChangePending, ErrBadMember (the last voting data site, a witness),
+// ErrUnsafeChange (an electable voter while a voter has priority 0), or
+// ctx's.
 func (s *Site) RemoveMember(ctx context.Context, id SiteID) error {
 	return s.changeMembers(ctx, func(ms Membership) (Membership, error) {
 		m, ok := ms.Find(id)
@@ -116,9 +119,10 @@ func (s *Site) RemoveMember(ctx context.Context, id SiteID) error {
 
 // SetVoting promotes (voting true) or demotes a member. Master only
 // (ErrNotMaster). Demoting the master itself is refused (ErrBadMember):
-// transfer mastership first. A no-op change succeeds at once. Errors:
-// ErrUnknownMember, ErrChangePending, ErrBadMember (a witness, or the
-// last voting data site), or ctx's.
+// transfer mastership first. Setting what the member already is writes
+// no record. Errors: ErrUnknownMember, ErrChangePending, ErrBadMember (a
+// witness, or the last voting data site), ErrUnsafeChange (an electable
+// member while a voter has priority 0), or ctx's.
 func (s *Site) SetVoting(ctx context.Context, id SiteID, voting bool) error {
 	return s.changeMembers(ctx, func(ms Membership) (Membership, error) {
 		m, ok := ms.Find(id)
