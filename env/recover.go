@@ -77,6 +77,7 @@ func Open(dir string, cfg Config) (*Env, error) {
 		closing:   make(chan struct{}),
 		writable:  true,
 	}
+	e.noteOpened(filepath.Join(dir, dataName))
 	if err := e.recover(); err != nil {
 		_ = db.Close()
 		_ = log.Close()

@@ -70,8 +70,8 @@ type Replica struct {
 
 	claimed atomic.Bool // a replication runtime drives it (Claim)
 
-	in     *incoming           // the snapshot being received (replica_snap.go)
-	served map[uint64]*os.File // snapshots taken for serving, by ID
+	in     *incoming          // the snapshot being received (replica_snap.go)
+	served map[uint64]*txSnap // snapshots taken for serving, by ID
 	lastID uint64
 }
 
@@ -81,7 +81,7 @@ var _ rep.LogReader = (*Replica)(nil)
 // returns the same Replica.
 func (e *Env) Replica() *Replica {
 	e.replicaOnce.Do(func() {
-		e.replica = &Replica{e: e, served: map[uint64]*os.File{}}
+		e.replica = &Replica{e: e, served: map[uint64]*txSnap{}}
 		e.replica.in = e.replica.findPartial()
 	})
 	return e.replica
