@@ -316,14 +316,17 @@ func (s *txSnap) dataAt(p []byte, off int64) error {
 		k := copy(p, s.meta[off:])
 		p, off = p[k:], off+int64(k)
 	}
-	clear(p)
+	at := off // p[:at-off] is filled
 	i := sort.Search(len(s.live), func(i int) bool { return s.live[i].end > off })
 	for ; i < len(s.live) && s.live[i].off < end; i++ {
 		lo, hi := max(off, s.live[i].off), min(end, s.live[i].end)
+		clear(p[at-off : lo-off])
 		if _, err := s.f.ReadAt(p[lo-off:hi-off], lo); err != nil {
 			return fmt.Errorf("env: snapshot read at %d: %w", lo, err)
 		}
+		at = hi
 	}
+	clear(p[at-off:])
 	return nil
 }
 
