@@ -413,7 +413,7 @@ func (r *Replica) Install(in rep.Install) error {
 // each message with send, and deletes the snapshots rd releases. Taking
 // a snapshot for rd.TakeSnapshot is the caller's (step 6): TakeSnapshot
 // at once, or PrepareSnapshot and SnapshotJob.Take off the caller's
-// loop, since copying a large data file takes seconds. Commits, Events
+// loop, since taking one on a large store takes long. Commits, Events
 // and Status (steps 7-8) are left to the caller, who reads them from rd,
 // as is calling Advance. It does not sync: call Sync and Persisted
 // afterwards when rd.Append was not empty. An error leaves the rest of

@@ -2,8 +2,8 @@ package env
 
 // Snapshots in transfer for internal init: the one this site receives
 // (kept across a restart, so that the transfer resumes where it stopped)
-// and the ones it serves (taken off the replication loop: copying a data
-// file of hundreds of MB takes seconds, and the loop sends heartbeats).
+// and the ones it serves (read transactions on the data file, snaptx.go,
+// taken off the replication loop, which sends heartbeats meanwhile).
 
 import (
 	"encoding/binary"

@@ -15,11 +15,11 @@ package env
 //     client restarted, the CRC pass) reads the same.
 //   - An open read transaction makes a bbolt remap (the data file
 //     outgrowing its memory map) wait, and with it the applier and every
-//     new read transaction. Before a read-write transaction that could
-//     grow the file past the map, and whenever one has waited too long,
-//     the snapshots in transaction are spilled: their bytes are copied to
-//     a file and the transaction ends (which is what serving a snapshot
-//     always cost before).
+//     new read transaction. As the file nears the end of the map, the
+//     snapshots in transaction are spilled: their bytes are copied to a
+//     file beside the transfer and the transaction ends (which is what
+//     serving a snapshot always cost before); a read-write transaction
+//     that could remap, or one that has waited too long, waits for that.
 
 import (
 	"encoding/binary"
@@ -40,13 +40,17 @@ import (
 // (the trailer, asked last, waits for it).
 const crcInlineBytes = 8 << 20
 
-// spillMargin is the growth of the data file a read-write transaction
-// may cause beyond the last one's; spillStall, how long one may run
-// before the snapshots in transaction are spilled anyway (it may be
-// waiting for a remap the margin did not foresee).
+// When the data file comes within spillMargin of bbolt's memory map
+// (plus four times the last read-write transaction's growth), the
+// snapshots in transaction start being copied out beside the transfer;
+// within spillWaitMargin, a read-write transaction waits for that copy
+// first, since it could remap. spillStall is how long one may run before
+// the copy is waited for anyway (it may be waiting for a remap the
+// margins did not foresee).
 const (
-	spillMargin = 96 << 20
-	spillStall  = 300 * time.Millisecond
+	spillMargin     = 256 << 20
+	spillWaitMargin = 32 << 20
+	spillStall      = 300 * time.Millisecond
 )
 
 var errSnapClosed = errors.New("env: the snapshot is no longer served")
@@ -96,8 +100,12 @@ func (e *Env) beforeUpdate() {
 	if e.ts.n.Load() == 0 {
 		return
 	}
-	if e.ts.size.Load()+spillMargin+4*e.ts.growth.Load() >= e.ts.mapped.Load() {
-		e.spillServed("the data file may outgrow its memory map")
+	room := e.ts.mapped.Load() - e.ts.size.Load() - 4*e.ts.growth.Load()
+	switch {
+	case room <= spillWaitMargin:
+		e.spillServed("the data file may outgrow its memory map", true)
+	case room <= spillMargin:
+		e.spillServed("the data file nears the end of its memory map", false)
 	}
 }
 
@@ -114,8 +122,9 @@ func (e *Env) inUpdate(btx *bolt.Tx) {
 	}
 }
 
-// spillServed spills every snapshot served from a read transaction.
-func (e *Env) spillServed(why string) {
+// spillServed starts copying out every snapshot served from a read
+// transaction, and waits until they are copied if wait.
+func (e *Env) spillServed(why string, wait bool) {
 	e.ts.mu.Lock()
 	snaps := make([]*txSnap, 0, len(e.ts.open))
 	for s := range e.ts.open {
@@ -123,14 +132,12 @@ func (e *Env) spillServed(why string) {
 	}
 	e.ts.mu.Unlock()
 	for _, s := range snaps {
-		began := time.Now()
-		if err := s.spill(); err != nil {
-			e.logger.Warn("env: could not copy a served snapshot to a file; it is no longer served", "err", err)
-			s.close()
-			continue
+		s.startSpill(why)
+	}
+	if wait {
+		for _, s := range snaps {
+			<-s.spillDone
 		}
-		e.logger.Info("env: a served snapshot was copied to a file", "why", why, "bytes", s.length,
-			"took", time.Since(began).Round(time.Millisecond).String())
 	}
 }
 
@@ -166,6 +173,8 @@ type txSnap struct {
 	crcErr  error
 
 	watchStop chan struct{}
+	spillOnce sync.Once
+	spillDone chan struct{} // closed when a spill started has ended
 
 	mu     sync.Mutex
 	btx    *bolt.Tx
@@ -203,7 +212,8 @@ func (e *Env) newTxSnap(btx *bolt.Tx, h snapHeader, spillTo string) (_ *txSnap, 
 		}
 	}()
 	ps := int64(btx.DB().Info().PageSize)
-	s := &txSnap{e: e, length: h.length, btx: btx, spillTo: spillTo, crcDone: make(chan struct{}), watchStop: make(chan struct{})}
+	s := &txSnap{e: e, length: h.length, btx: btx, spillTo: spillTo, crcDone: make(chan struct{}), watchStop: make(chan struct{}),
+		spillDone: make(chan struct{})}
 	copy(s.head[:], h.encode())
 	c := &metaCapture{n: int(2 * ps)}
 	if _, err := btx.WriteTo(c); err != nil && !errors.Is(err, errCaptured) {
@@ -265,7 +275,7 @@ func (s *txSnap) watch() {
 		case <-t.C:
 		}
 		if at := s.e.ts.updating.Load(); at != 0 && time.Since(time.Unix(0, at)) > spillStall {
-			s.e.spillServed("a read-write transaction waited")
+			s.e.spillServed("a read-write transaction waited", true)
 		}
 	}
 }
@@ -330,6 +340,26 @@ func (s *txSnap) dataAt(p []byte, off int64) error {
 	return nil
 }
 
+// startSpill starts the spill on a goroutine of its own, once.
+func (s *txSnap) startSpill(why string) {
+	s.spillOnce.Do(func() {
+		go func() {
+			defer close(s.spillDone)
+			began := time.Now()
+			err := s.spill()
+			switch {
+			case errors.Is(err, errSnapClosed): // released meanwhile: nothing to serve
+			case err != nil:
+				s.e.logger.Warn("env: could not copy a served snapshot to a file; it is no longer served", "err", err)
+				s.close()
+			default:
+				s.e.logger.Info("env: a served snapshot was copied to a file", "why", why, "bytes", s.length,
+					"took", time.Since(began).Round(time.Millisecond).String())
+			}
+		}()
+	})
+}
+
 // spill copies the bbolt bytes to the spill file and ends the read
 // transaction; the stream reads the same afterwards.
 func (s *txSnap) spill() error {
@@ -343,7 +373,7 @@ func (s *txSnap) spill() error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, 4<<20)
 	for off := int64(0); off < s.length; {
 		n := min(int64(len(buf)), s.length-off)
 		if err = s.dataAt(buf[:n], off); err == nil {
