@@ -68,7 +68,8 @@ func (c *readCache) bucket(name string) *bolt.Bucket {
 }
 
 // dbUpdate runs fn in a bbolt read-write transaction, with the read cache
-// closed and off.
+// closed and off, once no snapshot served in place holds up a remap the
+// transaction could need (snaptx.go).
 func (e *Env) dbUpdate(fn func(*bolt.Tx) error) error {
 	c := &e.rc
 	c.mu.Lock()
