@@ -33,6 +33,7 @@ type Env struct {
 	ctl sync.Mutex
 
 	rc readCache // the bbolt read transaction Updates share
+	ts txSnaps   // snapshots served from read transactions (snaptx.go)
 
 	// mu is the writer mutex. It serializes Update functions, the append
 	// of their records (so log order is serialization order) and every
@@ -583,6 +584,7 @@ func (e *Env) Close() error {
 	e.ops.Wait()
 	close(e.stop)
 	<-e.done
+	e.endServed()
 	e.rc.drop()
 	var errs []error
 	if err := e.db.Close(); err != nil {

@@ -3,6 +3,7 @@ package env
 import (
 	"strings"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -67,7 +68,8 @@ func (c *readCache) bucket(name string) *bolt.Bucket {
 }
 
 // dbUpdate runs fn in a bbolt read-write transaction, with the read cache
-// closed and off.
+// closed and off, once no snapshot served in place holds up a remap the
+// transaction could need (snaptx.go).
 func (e *Env) dbUpdate(fn func(*bolt.Tx) error) error {
 	c := &e.rc
 	c.mu.Lock()
@@ -79,7 +81,13 @@ func (e *Env) dbUpdate(fn func(*bolt.Tx) error) error {
 		c.writers--
 		c.mu.Unlock()
 	}()
-	return e.db.Update(fn)
+	e.beforeUpdate()
+	e.ts.updating.Store(time.Now().UnixNano())
+	defer e.ts.updating.Store(0)
+	return e.db.Update(func(btx *bolt.Tx) error {
+		e.inUpdate(btx)
+		return fn(btx)
+	})
 }
 
 // openRead gives tx its bbolt snapshot: the cached one when it can (tx then

@@ -78,6 +78,7 @@ func Open(dir string, cfg Config) (*Env, error) {
 		writable:  true,
 	}
 	e.delayOnOpen()
+	e.noteOpened(filepath.Join(dir, dataName))
 	if err := e.recover(); err != nil {
 		_ = db.Close()
 		_ = log.Close()

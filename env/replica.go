@@ -70,8 +70,8 @@ type Replica struct {
 
 	claimed atomic.Bool // a replication runtime drives it (Claim)
 
-	in     *incoming           // the snapshot being received (replica_snap.go)
-	served map[uint64]*os.File // snapshots taken for serving, by ID
+	in     *incoming          // the snapshot being received (replica_snap.go)
+	served map[uint64]*txSnap // snapshots taken for serving, by ID
 	lastID uint64
 }
 
@@ -81,7 +81,7 @@ var _ rep.LogReader = (*Replica)(nil)
 // returns the same Replica.
 func (e *Env) Replica() *Replica {
 	e.replicaOnce.Do(func() {
-		e.replica = &Replica{e: e, served: map[uint64]*os.File{}}
+		e.replica = &Replica{e: e, served: map[uint64]*txSnap{}}
 		e.replica.in = e.replica.findPartial()
 	})
 	return e.replica
@@ -413,7 +413,7 @@ func (r *Replica) Install(in rep.Install) error {
 // each message with send, and deletes the snapshots rd releases. Taking
 // a snapshot for rd.TakeSnapshot is the caller's (step 6): TakeSnapshot
 // at once, or PrepareSnapshot and SnapshotJob.Take off the caller's
-// loop, since copying a large data file takes seconds. Commits, Events
+// loop, since taking one on a large store takes long. Commits, Events
 // and Status (steps 7-8) are left to the caller, who reads them from rd,
 // as is calling Advance. It does not sync: call Sync and Persisted
 // afterwards when rd.Append was not empty. An error leaves the rest of

@@ -2,8 +2,8 @@ package env
 
 // Snapshots in transfer for internal init: the one this site receives
 // (kept across a restart, so that the transfer resumes where it stopped)
-// and the ones it serves (taken off the replication loop: copying a data
-// file of hundreds of MB takes seconds, and the loop sends heartbeats).
+// and the ones it serves (read transactions on the data file, snaptx.go,
+// taken off the replication loop, which sends heartbeats meanwhile).
 
 import (
 	"encoding/binary"
@@ -379,24 +379,15 @@ func (r *Replica) PrepareSnapshot() SnapshotJob {
 	return SnapshotJob{e: r.e, id: id, path: r.snapPath("snap-out", id)}
 }
 
-// Take writes the snapshot (Env.Snapshot) to its file. Safe on any
-// goroutine: it only reads the environment, and commits go on meanwhile.
+// Take takes the snapshot: a read transaction on the data file, served
+// in place (Env.serveSnapshot). Safe on any goroutine: it only reads the
+// environment, and commits go on meanwhile.
 func (j SnapshotJob) Take() (*TakenSnapshot, error) {
-	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	s, at, err := j.e.serveSnapshot(j.path)
 	if err != nil {
-		return nil, fmt.Errorf("env: take snapshot: %w", err)
-	}
-	at, err := j.e.Snapshot(f)
-	var fi os.FileInfo
-	if err == nil {
-		fi, err = f.Stat()
-	}
-	if err != nil {
-		_ = f.Close()
-		_ = os.Remove(j.path)
 		return nil, err
 	}
-	return &TakenSnapshot{Info: rep.SnapInfo{ID: j.id, LSN: at, Size: fi.Size()}, Reader: f, f: f, path: j.path}, nil
+	return &TakenSnapshot{Info: rep.SnapInfo{ID: j.id, LSN: at, Size: s.size()}, Reader: s, s: s}, nil
 }
 
 // TakenSnapshot is a snapshot taken for Ready.TakeSnapshot: hand it to
@@ -405,20 +396,16 @@ func (j SnapshotJob) Take() (*TakenSnapshot, error) {
 type TakenSnapshot struct {
 	Info   rep.SnapInfo
 	Reader rep.SnapshotReader
-	f      *os.File
-	path   string
+	s      *txSnap
 }
 
-// Discard removes a snapshot that was never adopted (the loop ended
+// Discard releases a snapshot that was never adopted (the loop ended
 // while it was being taken).
-func (t *TakenSnapshot) Discard() {
-	_ = t.f.Close()
-	_ = os.Remove(t.path)
-}
+func (t *TakenSnapshot) Discard() { t.s.close() }
 
 // Adopt makes a taken snapshot one this Replica serves, until
 // ReleaseSnapshot. Loop goroutine only.
-func (r *Replica) Adopt(t *TakenSnapshot) { r.served[t.Info.ID] = t.f }
+func (r *Replica) Adopt(t *TakenSnapshot) { r.served[t.Info.ID] = t.s }
 
 // TakeSnapshot takes a snapshot for Ready.TakeSnapshot at once, on the
 // caller's goroutine (PrepareSnapshot, Take, Adopt).
@@ -431,16 +418,16 @@ func (r *Replica) TakeSnapshot() (*TakenSnapshot, error) {
 	return t, nil
 }
 
-// ReleaseSnapshot carries out one of Ready.ReleaseSnapshots: the snapshot
-// file is closed and deleted.
+// ReleaseSnapshot carries out one of Ready.ReleaseSnapshots: the read
+// transaction ends (or the file it was copied to is deleted).
 func (r *Replica) ReleaseSnapshot(id uint64) error {
-	f := r.served[id]
-	if f == nil {
+	s := r.served[id]
+	if s == nil {
 		return nil
 	}
 	delete(r.served, id)
-	_ = f.Close()
-	return os.Remove(r.snapPath("snap-out", id))
+	s.close()
+	return nil
 }
 
 // Close releases the files the Replica holds: the snapshots it serves

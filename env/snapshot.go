@@ -91,15 +91,9 @@ func (e *Env) Snapshot(w io.Writer) (lsn.LSN, error) {
 	defer e.dbMu.RUnlock()
 	var h snapHeader
 	err := e.db.View(func(btx *bolt.Tx) error {
-		m, err := readMeta(btx)
-		if err != nil {
+		var err error
+		if h, err = e.snapHeaderOf(btx); err != nil {
 			return err
-		}
-		h = snapHeader{applied: m.applied, end: m.appliedEnd, gen: m.appliedGen, length: btx.Size()}
-		if h.end.IsZero() { // nothing applied yet: the copy continues at the log's start
-			if h.end = e.log.First(); h.end.IsZero() {
-				h.end = e.log.End()
-			}
 		}
 		crc := crc32.New(castagnoli)
 		bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 256<<10)
@@ -123,6 +117,55 @@ func (e *Env) Snapshot(w io.Writer) (lsn.LSN, error) {
 		return lsn.Zero, fmt.Errorf("env: snapshot: %w", err)
 	}
 	return h.applied, nil
+}
+
+// snapHeaderOf is the header of a snapshot of btx.
+func (e *Env) snapHeaderOf(btx *bolt.Tx) (snapHeader, error) {
+	m, err := readMeta(btx)
+	if err != nil {
+		return snapHeader{}, err
+	}
+	h := snapHeader{applied: m.applied, end: m.appliedEnd, gen: m.appliedGen, length: btx.Size()}
+	if h.end.IsZero() { // nothing applied yet: the copy continues at the log's start
+		if h.end = e.log.First(); h.end.IsZero() {
+			h.end = e.log.End()
+		}
+	}
+	return h, nil
+}
+
+// serveSnapshot is Snapshot served in place (snaptx.go): the stream is
+// read from a read transaction on the data file for as long as it is
+// served, not copied first. spillTo is the file it is copied to if the
+// transaction must end early. Close the result to release it.
+func (e *Env) serveSnapshot(spillTo string) (*txSnap, lsn.LSN, error) {
+	if err := e.enter(); err != nil {
+		return nil, lsn.Zero, err
+	}
+	defer e.exit()
+	last := e.log.Last()
+	if err := e.log.Sync(last); err != nil {
+		return nil, lsn.Zero, e.fail(fmt.Errorf("env: log sync at %s: %w", last, err))
+	}
+	if err := e.waitApplied(context.Background(), last); err != nil {
+		return nil, lsn.Zero, err
+	}
+	e.dbMu.RLock()
+	defer e.dbMu.RUnlock()
+	btx, err := e.db.Begin(false)
+	if err != nil {
+		return nil, lsn.Zero, fmt.Errorf("env: snapshot: %w", err)
+	}
+	h, err := e.snapHeaderOf(btx)
+	if err != nil {
+		_ = btx.Rollback()
+		return nil, lsn.Zero, fmt.Errorf("env: snapshot: %w", err)
+	}
+	s, err := e.newTxSnap(btx, h, spillTo)
+	if err != nil {
+		return nil, lsn.Zero, err
+	}
+	return s, h.applied, nil
 }
 
 // InstallSnapshot replaces the environment's data with the snapshot read
@@ -190,6 +233,7 @@ func (e *Env) installData(tmp string, h snapHeader) error {
 
 	// Swap the data file. From here on a failure is fatal for this
 	// process; Open finishes the install from the marker.
+	e.endServed()
 	e.dbMu.Lock()
 	err := func() error {
 		e.rc.drop()
@@ -207,6 +251,7 @@ func (e *Env) installData(tmp string, h snapHeader) error {
 			return err
 		}
 		e.db = db
+		e.noteOpened(filepath.Join(e.dir, dataName))
 		return nil
 	}()
 	e.dbMu.Unlock()

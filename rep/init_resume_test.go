@@ -168,3 +168,17 @@ func TestInitAsksChunksAhead(t *testing.T) {
 		seen[o] = true
 	}
 }
+
+// The chunks a client asks ahead hold at most a few MiB however large
+// the sender's chunks, and at least a few chunks however small.
+func TestInitWindowBoundedInBytes(t *testing.T) {
+	for _, stride := range []int64{1, 20, 64 << 10, 256 << 10, 1 << 20, MaxChunkBytes} {
+		n := initAhead(stride)
+		if n < initMinWindow || n > initWindow || n > initMinWindow && n*stride > initWindowBytes {
+			t.Fatalf("chunks of %d bytes: %d asked ahead (%d bytes)", stride, n, n*stride)
+		}
+	}
+	if initAhead(256<<10) != initWindow {
+		t.Fatalf("default chunks of 256 KiB: %d asked ahead, want %d", initAhead(256<<10), initWindow)
+	}
+}

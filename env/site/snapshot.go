@@ -2,8 +2,9 @@ package site
 
 import "time"
 
-// takeSnapshot carries out Ready.TakeSnapshot off the loop: copying a data
-// file of hundreds of MB takes seconds, and the loop meanwhile sends the
+// takeSnapshot carries out Ready.TakeSnapshot off the loop: taking one
+// waits for the applier and walks the data file's pages (env/snaptx.go),
+// which takes long on a large store, and the loop meanwhile sends the
 // heartbeats, runs the elections and ships the commits that keep this
 // site master. The snapshot comes back to the loop as a command, which
 // hands it to the core; the serving itself (one chunk per PAGE_REQ, one
