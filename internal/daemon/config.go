@@ -201,6 +201,12 @@ type Config struct {
 	// the lag bound of /readyz.
 	AdvertiseHTTP    string `toml:"advertise-http"`
 	ReadyMaxLagBytes int64  `toml:"ready-max-lag-bytes"`
+
+	// Joining a running group (join.go).
+	Join          string `toml:"join"`
+	JoinTokenFile string `toml:"join-token-file"`
+	JoinCA        string `toml:"join-ca"`
+	JoinNonVoting bool   `toml:"join-non-voting"`
 }
 
 // DefaultConfig returns the defaults that --help shows.
@@ -372,7 +378,7 @@ func (c Config) Validate() error {
 			bad("master-id", "site %d is not in --peers (%s)", c.MasterID, c.Peers.String())
 		}
 	}
-	if c.Client && len(c.Peers) == 0 {
+	if c.Client && len(c.Peers) == 0 && c.Join == "" {
 		bad("client", "a client needs --peers naming its master")
 	}
 	for _, id := range c.WitnessPeers {
@@ -482,6 +488,7 @@ func (c Config) Validate() error {
 		bad("log-level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
 	c.validateOperations(bad)
+	c.validateJoin(bad)
 	return errors.Join(errs...)
 }
 
@@ -550,6 +557,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug|info|warn|error")
 	bindSecurityFlags(fs, &c.Security)
 	bindOperationsFlags(fs, c)
+	bindJoinFlags(fs, c)
 }
 
 // LoadConfig reads the command line (and the TOML file it names): defaults,

@@ -79,6 +79,10 @@ type Site struct {
 	// yet), PostgreSQL's replay_lag; 0 when it applied the master's last
 	// record, -1 when it does not report what it applied.
 	ApplyLagSeconds float64 `json:"apply_lag_seconds"`
+	// NonVoting: the site is a member that does not vote or count for
+	// acks (a read replica, or a new member not yet promoted). Absent
+	// from a repnode older than membership changes: every site voted.
+	NonVoting bool `json:"non_voting,omitempty"`
 }
 
 // Status is the /v1/status answer.
@@ -132,6 +136,10 @@ type Status struct {
 	// (--advertise-http); MasterHTTP the master's, when known.
 	HTTPAddr   string `json:"http_addr,omitempty"`
 	MasterHTTP string `json:"master_http,omitempty"`
+
+	// Membership is this site's place in the group (members.go); nil
+	// from a repnode older than membership changes.
+	Membership *Membership `json:"membership,omitempty"`
 }
 
 // Election is the election part of /v1/status, nil when elections are off.
