@@ -85,8 +85,8 @@ func (n *Node) ownVote() Vote {
 			v.Priority = 0
 		}
 	}
-	if n.cfg.Witness {
-		v.Priority = 0
+	if n.cfg.Witness || n.observer {
+		v.Priority = 0 // never a candidate
 	}
 	return v
 }
@@ -206,7 +206,12 @@ func (n *Node) maybeVote() {
 		return
 	}
 	need, _ := n.need()
-	heard := len(el.tally)
+	heard := 0
+	for id := range el.tally {
+		if _, voter := n.sites[id]; voter || id == n.cfg.ID {
+			heard++ // a non-voter's VOTE1 makes it no quorum
+		}
+	}
 	if heard < n.cfg.size() && (n.now < el.voteAt || heard < need) {
 		return
 	}
@@ -247,7 +252,7 @@ func (n *Node) maybeVote() {
 
 func (n *Node) stepVote2(m Message) {
 	n.stats.Vote2Recv++
-	if n.el == nil || m.EGen != n.el.egen {
+	if _, voter := n.sites[m.From]; !voter || n.el == nil || m.EGen != n.el.egen {
 		n.stats.MsgsIgnored++
 		return
 	}

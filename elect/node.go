@@ -24,7 +24,11 @@ type Node struct {
 	lastLSN lsn.LSN
 
 	started bool // Start was called
-	full    bool // the next election is the first since start-up
+	// observer: this site is not a voting member (SetSites): it never
+	// stands, votes or grants.
+	observer bool
+	known    map[SiteID]bool // non-voters whose master claims count (SetSites)
+	full     bool            // the next election is the first since start-up
 	// fullUntil: the end of the full-election wait, counted from the
 	// first election this site entered, however many newer elections it
 	// joins meanwhile (0 = not begun).
@@ -181,7 +185,9 @@ func (n *Node) setRole(r Role, master SiteID, gen uint64) {
 }
 
 // electable reports whether this site may win an election now.
-func (n *Node) electable() bool { return !n.cfg.Witness && n.priority > 0 && !n.stalled }
+func (n *Node) electable() bool {
+	return !n.cfg.Witness && n.priority > 0 && !n.stalled && !n.observer
+}
 
 // Electability returns how the group counts this site (HardState.Electability).
 func (n *Node) Electability() Electability { return n.hs.Electability }
@@ -197,7 +203,7 @@ func (n *Node) Step(m Message) error {
 		return fmt.Errorf("elect: message for site %d delivered to %d", m.To, n.cfg.ID)
 	}
 	n.stats.MsgsRecv++
-	if _, ok := n.sites[m.From]; !ok {
+	if _, ok := n.sites[m.From]; !ok && !(n.known[m.From] && fromNonVoter(m.Type)) {
 		n.stats.MsgsIgnored++
 		return nil
 	}
@@ -298,7 +304,7 @@ func (n *Node) MasterSeen(id SiteID, gen uint64) {
 	if id == n.cfg.ID || gen == 0 {
 		return
 	}
-	if _, ok := n.sites[id]; !ok {
+	if _, ok := n.sites[id]; !ok && !n.known[id] {
 		return
 	}
 	if n.stalled {
@@ -401,4 +407,15 @@ func (n *Node) becomeClient(id SiteID, gen uint64) {
 	n.setRole(RoleClient, id, gen)
 	n.stats.MasterChanges++
 	n.event(EventNewMaster, id, gen)
+}
+
+// fromNonVoter says whether a message of type t is taken from a site
+// this one knows but does not count as a voter (SetSites' known): as a
+// Raft server answers any candidate and follows any leader whatever its
+// own configuration, since the candidate counts the votes by its own
+// membership, this site considers its candidacy (VOTE1), follows its
+// mastership (MASTER, LEASE_REQ, TRANSFER). Its VOTE2 and lease grants
+// are never counted here.
+func fromNonVoter(t MsgType) bool {
+	return t == MsgVote1 || t == MsgMaster || t == MsgLeaseReq || t == MsgTransfer
 }

@@ -56,8 +56,11 @@ func ackPolicyMet(p AckPolicy, c ackCount) bool {
 // electable), so a majority the master counted here meets every winner's
 // electable votes, whatever either side has heard so far.
 func (n *Node) permMet(at lsn.LSN) bool {
-	c := ackCount{SelfElectable: n.selfElectable}
+	c := ackCount{SelfElectable: n.selfCounted()}
 	for _, s := range n.cfg.Sites {
+		if s.NonVoting {
+			continue
+		}
 		st := n.sites[s.ID]
 		c.Clients++
 		if st.electable != Unelectable {

@@ -45,11 +45,14 @@ import (
 func (n *Node) commitPoint() lsn.LSN {
 	e := 0
 	acks := make([]lsn.LSN, 0, len(n.cfg.Sites)+1)
-	if n.selfElectable {
+	if n.selfCounted() {
 		e++
 		acks = append(acks, n.durable)
 	}
 	for _, s := range n.cfg.Sites {
+		if s.NonVoting {
+			continue
+		}
 		st := n.sites[s.ID]
 		if st.electable != Unelectable {
 			e++
@@ -84,7 +87,7 @@ func (n *Node) advanceCommit() {
 // anything back, and the own-generation rule is moot.
 func (n *Node) othersElectable() bool {
 	for _, s := range n.cfg.Sites {
-		if n.sites[s.ID].electable != Unelectable {
+		if !s.NonVoting && n.sites[s.ID].electable != Unelectable {
 			return true
 		}
 	}

@@ -24,6 +24,10 @@ type Site struct {
 	// witness must not be in Config.Sites: the env driver gives it to
 	// elect only.
 	Witness bool
+	// NonVoting: a member that receives the log but is never counted for
+	// acks, under any policy, nor for the commit point (Member.NonVoting;
+	// see member.go).
+	NonVoting bool
 }
 
 // Electability is whether the group counts a site as electable: its

@@ -148,6 +148,9 @@ type Node struct {
 	// (Config.Electability, by default its configured priority > 0);
 	// SetPriority does not change it (settings.go).
 	selfElectable bool
+	// selfOut: this site is not a voting member (SetSites): a master
+	// being removed, or a non-voting member, does not count itself.
+	selfOut bool
 
 	// syncAsked: Sync was called on a delayed client that did not yet
 	// know its master's generation (gen 0, as after a restart). The

@@ -107,7 +107,7 @@ func (s *Site) takeLocal() {
 			recs = append(recs, c.rec)
 		}
 		if len(recs) > 0 {
-			s.c.Appended(recs)
+			s.appendLocal(recs)
 			s.prog.appended(recs[len(recs)-1].LSN, time.Now())
 		}
 	}

@@ -71,6 +71,20 @@ type Config struct {
 	// nothing is sent.
 	Advertise ClientAddrs
 
+	// Join: this site is not yet a member of the group (a brand-new site
+	// being added with Site.AddMember on the master). It starts with
+	// Sites naming only its contact (the master, or any member, with its
+	// address in Member.Addr), is not counted and never votes or stands;
+	// it takes the membership from the first master that ships to it,
+	// and becomes a member when it sees a membership record naming it.
+	// Until then Status.MemberErr wraps ErrNotMember. Ignored once the
+	// site's log holds a membership record.
+	Join bool
+	// PromoteLagBytes: the master promotes a joining member to voting
+	// once it is connected and its acknowledged log is within this many
+	// bytes of the master's newest record (default 1 MiB; AddMember).
+	PromoteLagBytes int64
+
 	witness bool // set by StartWitness on its copy
 }
 
@@ -206,6 +220,12 @@ func (c Config) Validate() error {
 	}
 	if c.Witness.GrantAfterExpiry && !c.witness {
 		bad("Witness.GrantAfterExpiry is a witness setting (StartWitness); this site keeps data")
+	}
+	if c.Join && len(c.Sites) == 0 {
+		bad("Join needs Sites to name the contact (the master) the joining site follows")
+	}
+	if c.PromoteLagBytes < 0 {
+		bad("PromoteLagBytes (%d) must be >= 0 (0 = the default)", c.PromoteLagBytes)
 	}
 	if c.Leases.On && !c.Election.On {
 		bad("Leases.On needs Election.On: lease grants are part of the election protocol")

@@ -20,6 +20,8 @@ package site
 // The site takes part again once the cause is repaired and it is
 // restarted: Open recovers the log as after a crash.
 
+import "fmt"
+
 // checkFailed halts the core once the environment has failed. Called on
 // each tick, and when carrying out replication failed.
 func (s *Site) checkFailed() {
@@ -34,4 +36,18 @@ func (s *Site) checkFailed() {
 	s.log.Error("site: storage failed: this site stops replicating until it is repaired and restarted",
 		"role", s.c.Status().Rep.Role.String(), "err", err)
 	s.c.Halt()
+}
+
+// storageFailed fails the environment with err (what the site was doing)
+// and halts the site (below).
+func (s *Site) storageFailed(what string, err error) bool {
+	if s.halted {
+		// The loop tries the Ready again on every turn; it was said once.
+		s.log.Debug("site: "+what+" failed again", "err", err)
+		return false
+	}
+	s.log.Error("site: "+what+" failed", "err", err)
+	_ = s.e.Fail(fmt.Errorf("replication: %s: %w", what, err))
+	s.checkFailed()
+	return false
 }

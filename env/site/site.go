@@ -2,7 +2,6 @@ package site
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -79,6 +78,12 @@ type Site struct {
 	// snaps counts the snapshots being taken off the loop (snapshot.go).
 	snaps sync.WaitGroup
 	addrs addrBook // the client addresses the peers advertised (addrs.go)
+	// members is the published membership (pmu); peers the transport's
+	// as the loop keeps them; chMu makes one change at a time (members.go).
+	members   Membership
+	peers     map[SiteID]bool
+	chMu      sync.Mutex
+	promoting atomic.Bool
 }
 
 // commit is a local commit handed to the core, and its committer's wait
@@ -108,7 +113,7 @@ func Start(e *env.Env, cfg Config) (*Site, error) {
 		cmds: make(chan func()), kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[lsn.LSN]*commit{}, pending: map[uint64]*commit{}, next: e.AppendSeq() + 1, statusCh: make(chan struct{}), commitCh: make(chan struct{}),
-		mismatch: map[SiteID]lsn.LSN{},
+		mismatch: map[SiteID]lsn.LSN{}, members: configuredMembership(cfg),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -137,6 +142,9 @@ func Start(e *env.Env, cfg Config) (*Site, error) {
 	}
 	cc, err := cfg.CoreConfig(r, hs, timeRand(cfg.ID))
 	if err != nil {
+		return fail(err)
+	}
+	if err = s.startMembership(&cc); err != nil {
 		return fail(err)
 	}
 	if s.c, err = sitecore.New(cc); err != nil {
@@ -313,6 +321,7 @@ func (s *Site) process() {
 		}
 	}
 	s.publish()
+	s.checkMembers()
 	s.finishTransfer()
 	s.markGeneration()
 }
@@ -379,6 +388,7 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 		s.logStatus(*st)
 	}
 	s.c.Advance(rd)
+	s.afterLog(rd)
 	if len(rd.Rep.Append) > 0 {
 		at, err := s.r.Sync()
 		if err != nil {
@@ -388,20 +398,6 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 		s.c.Persisted(at)
 	}
 	return true
-}
-
-// storageFailed fails the environment with err (what the site was doing)
-// and halts the site (failed.go).
-func (s *Site) storageFailed(what string, err error) bool {
-	if s.halted {
-		// The loop tries the Ready again on every turn; it was said once.
-		s.log.Debug("site: "+what+" failed again", "err", err)
-		return false
-	}
-	s.log.Error("site: "+what+" failed", "err", err)
-	_ = s.e.Fail(fmt.Errorf("replication: %s: %w", what, err))
-	s.checkFailed()
-	return false
 }
 
 func (s *Site) sendRep(m rep.Message) {
@@ -493,6 +489,7 @@ func (s *Site) publish() {
 		InitDone: rs.InitDone, InitTotal: rs.InitTotal, Err: rs.Err, WriteErr: cs.WriteErr,
 		Sites: make([]SiteStatus, len(sites)),
 	}
+	st.Members, st.MemberErr = s.publishedMembers()
 	if rs.Role == rep.RoleClient {
 		st.BehindBytes = s.e.Distance(rs.Last, rs.MasterLast)
 	}
@@ -527,7 +524,7 @@ func (s *Site) publish() {
 		st.Lockout != s.status.Lockout || st.SyncState != s.status.SyncState || st.Err != s.status.Err ||
 		st.StorageFailed != s.status.StorageFailed || (st.WriteErr == nil) != (s.status.WriteErr == nil)
 	moved := st.CommitLSN != s.status.CommitLSN
-	s.status = st
+	s.status, s.members = st, st.Members
 	stats.BadMessages, stats.PromisedDrops = cst.BadMessages, cst.PromisedDrops
 	s.stats = stats
 	if changed {
@@ -587,14 +584,4 @@ func (s *Site) ElectStats() ElectStats {
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
 	return s.estats
-}
-
-// errIs reports whether err is one of targets.
-func errIs(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
 }

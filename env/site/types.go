@@ -27,9 +27,15 @@ type (
 	ElectStats   = elect.Stats
 )
 
-// Member is another member of the group: its id and whether it is a
-// witness (it votes, keeps no data, never becomes master).
-type Member = rep.Site
+// Member is a member of the group: its id, its addresses, whether it
+// votes (NonVoting: a "view" site) and whether it is a witness (it votes,
+// keeps no data, never becomes master). See rep.Member and members.go.
+type Member = rep.Member
+
+// Membership is the group as a site knows it (Site.Members): every
+// member, the LSN of the record that set it (Zero: the configured
+// sites) and whether that record is still pending. See rep.Membership.
+type Membership = rep.Membership
 
 // ParseAckPolicy reads an ack policy name ("quorum", "one_peer", ...).
 func ParseAckPolicy(s string) (AckPolicy, error) { return rep.ParseAckPolicy(s) }
@@ -176,6 +182,13 @@ type Status struct {
 	StorageFailed bool
 	// WriteErr is nil when the site accepts writes now.
 	WriteErr error
+	// MemberErr is nil when this site is a member of the group; else it
+	// wraps ErrNotMember and says why: never added (Config.Join, still
+	// waiting), or removed by the record at an LSN. A site that is not a
+	// member is not counted, does not vote and is refused by the others.
+	MemberErr error
+	// Members is the membership this site uses (Site.Members).
+	Members Membership
 }
 
 // Stats are rep's counters plus the site's.
@@ -211,3 +224,13 @@ func writeRefusal(master SiteID, err error) error {
 
 // storageErr says whether err is the environment's failure.
 func storageErr(err error) bool { return errors.Is(err, env.ErrFailed) }
+
+// errIs reports whether err is one of targets.
+func errIs(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

@@ -34,6 +34,12 @@ type Config struct {
 	Elect *elect.Config
 	// State is the election state last persisted (with Elect).
 	State elect.HardState
+	// Members, if not nil, is the group's membership as the driver found
+	// it in the log at start (members.go): it replaces the sites of Rep
+	// and Elect before the site takes part in anything. Nil: the
+	// configured sites, all voting. Known: see SetMembership.
+	Members *rep.Membership
+	Known   []rep.SiteID
 }
 
 // Validate reports every bad field, naming it; it never mutates c.
@@ -102,6 +108,12 @@ type Core struct {
 	tail    lsn.LSN
 	tailGen uint64
 	noted   lsn.LSN // the last durable record told to elect
+
+	// members: the membership in use (members.go); haveMembers once the
+	// driver set one.
+	members     rep.Membership
+	haveMembers bool
+	membersDone bool // members' record seen at the commit point
 
 	out   outbox
 	stats Stats
@@ -174,6 +186,11 @@ func New(cfg Config) (*Core, error) {
 		// tail stays Zero: the generation of the log's last record is read
 		// from the log (noteLastRecord), not assumed.
 		c.id, c.rep, c.log = rc.ID, n, rc.Log
+	}
+	if cfg.Members != nil {
+		if err := c.SetMembership(*cfg.Members, cfg.Known); err != nil {
+			return nil, err
+		}
 	}
 	if c.el != nil {
 		c.noteLastRecord()

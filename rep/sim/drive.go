@@ -114,6 +114,7 @@ func (s *Sim) carryOut(m *member, rd sitecore.Ready) bool {
 		s.repStatus(m, *st)
 	}
 	c.Advance(rd)
+	s.noteMembers(m, rd.Rep.Append, rd.Rollback != nil || rd.Rep.Rollback != nil || rd.Rep.Install != nil)
 	if snap != nil {
 		// The runtime takes snapshots off its loop and hands them to
 		// the core when done: the site goes on meanwhile.
@@ -240,6 +241,7 @@ func (s *Sim) duties(m *member) {
 	s.checkTransfer(m)
 	s.finishLeaseReads(m)
 	s.noteCommitPoint(m)
+	s.memberDuties(m)
 }
 
 // sendRep and sendElect put a message on the network as the runtime

@@ -39,6 +39,7 @@ func (s *Sim) electEvent(m *member, ev elect.Event) {
 	switch ev.Type {
 	case elect.EventElected:
 		s.res.Elections++
+		s.checkElected(m)
 	case elect.EventTransferDone, elect.EventTransferFailed:
 		if m.xfer != nil {
 			s.tracef("site %d transfer to %d ends: %s", m.id, m.xfer.to, ev.Type)

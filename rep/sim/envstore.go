@@ -305,3 +305,37 @@ func (s *envStorage) Archive(*rand.Rand) (bool, error) {
 	removed, err := s.e.RemoveLogs()
 	return len(removed) > 0, err
 }
+
+// Members reads the applied data's membership, then the log after the
+// applied point, as the runtime does (env/site loadMembership).
+func (s *envStorage) Members() ([]byte, lsn.LSN, error) {
+	var val []byte
+	var at lsn.LSN
+	err := s.e.ViewApplied(func(tx *env.ReadTx) error {
+		v, err := tx.Get(simBucket, []byte(membersKey))
+		val, at = v, tx.AppliedLSN()
+		return err
+	})
+	if err != nil {
+		return nil, lsn.Zero, err
+	}
+	last := s.r.Last()
+	for pos := at; pos.Less(last); {
+		r, err := s.r.Next(pos)
+		if err != nil {
+			return nil, lsn.Zero, fmt.Errorf("site %d: membership: read log after %s: %w", s.id, pos, err)
+		}
+		if !pos.Less(r.LSN) {
+			break
+		}
+		pos = r.LSN
+		if v, ok := s.MembersIn(r); ok {
+			val, at = v, r.LSN
+		}
+	}
+	return val, at, nil
+}
+
+func (s *envStorage) MembersIn(r rep.Record) ([]byte, bool) {
+	return env.FindPut(r.Payload, simBucket, []byte(membersKey))
+}

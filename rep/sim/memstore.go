@@ -294,3 +294,27 @@ func (s *memStorage) Archive(r *rand.Rand) (bool, error) {
 	s.log.RemoveBefore(recs[k].LSN)
 	return true, nil
 }
+
+func (s *memStorage) Members() ([]byte, lsn.LSN, error) {
+	recs := s.log.Records()
+	for i := len(recs) - 1; i >= 0; i-- {
+		if v, ok := s.MembersIn(recs[i]); ok {
+			return v, recs[i].LSN, nil
+		}
+	}
+	if v, ok := s.base[membersKey]; ok {
+		return []byte(v), s.baseLSN, nil
+	}
+	return nil, lsn.Zero, nil
+}
+
+func (s *memStorage) MembersIn(r rep.Record) ([]byte, bool) {
+	var val []byte
+	found := false
+	for _, kv := range decodeKVs(r.Payload) {
+		if kv.Key == membersKey {
+			val, found = []byte(kv.Value), true
+		}
+	}
+	return val, found
+}

@@ -298,6 +298,10 @@ func (s *Sim) newCore(st *member) *sitecore.Core {
 	if cc.Rep != nil && s.monitor == 0 {
 		s.monitor = cc.Rep.HeartbeatMonitorTicks
 	}
+	if s.mem.on && !st.witness {
+		ms := s.storedMembers(st)
+		cc.Members, cc.Known = &ms, s.dataIDs()
+	}
 	c, err := sitecore.New(cc)
 	s.must(err, "site %d: sitecore.New", st.id)
 	return c

@@ -48,6 +48,10 @@ type Config struct {
 	// Trace, when set, receives the run's trace, one event a line.
 	Trace io.Writer
 
+	// NoMembers: never change the membership (by default a run in
+	// election mode without a witness may: members.go).
+	NoMembers bool
+
 	// promiseAll (tests of the checker only): hold every policy to
 	// quorum's promise.
 	promiseAll bool
@@ -102,6 +106,8 @@ type Result struct {
 	// Storage failures injected, planned transfers started, run-time
 	// priority changes, syncs of delayed clients.
 	StorageFaults, Transfers, PriorityChanges, DelayedSyncs int
+	// MemberChanges: membership records written (members.go).
+	MemberChanges int
 	// Reads: lease reads answered, token reads answered and refused as
 	// never to be applied. The token counts depend on the applier's
 	// progress in real time, so they are not in the hash.
@@ -116,8 +122,8 @@ func (r Result) Failed() bool { return len(r.Violations) > 0 }
 func (r Result) String() string {
 	s := fmt.Sprintf("seed %d: %s\n  %d ticks, %d commits (%d permanent, %d not, %d exempt), %d crashes, %d storage faults, %d failovers, %d partitions, %d rolled back, %d inits, %d msgs, hash %016x",
 		r.Seed, r.Group, r.Ticks, r.Commits, r.Permanent, r.NotPermanent, r.Exempt, r.Crashes, r.StorageFaults, r.Failovers, r.Partitions, r.RolledBack, r.Inits, r.Messages, r.Hash)
-	s += fmt.Sprintf("; %d lease reads, %d token reads, %d never applied; %d transfers, %d priority changes, %d delayed syncs",
-		r.LeaseReads, r.TokenReads, r.NeverApplied, r.Transfers, r.PriorityChanges, r.DelayedSyncs)
+	s += fmt.Sprintf("; %d lease reads, %d token reads, %d never applied; %d transfers, %d priority changes, %d delayed syncs, %d membership changes",
+		r.LeaseReads, r.TokenReads, r.NeverApplied, r.Transfers, r.PriorityChanges, r.DelayedSyncs, r.MemberChanges)
 	if r.Group.Elect {
 		s += fmt.Sprintf("; elect: %d elections won, %d mutes, master %d ticks after heal", r.Elections, r.Mutes, r.HealElectTicks)
 	}
@@ -243,6 +249,8 @@ type Sim struct {
 		at   int
 	} // the newest commit (Failover)
 	reported map[string]bool // violations reported once
+
+	mem memberRun // membership changes (members.go)
 
 	trace io.Writer
 	h     hash64
@@ -384,6 +392,10 @@ func (s *Sim) setup() {
 	}
 	s.tracef("group %s", s.g)
 	s.tracef("faults %+v", s.f)
+	s.drawMembers()
+	if s.mem.on {
+		s.tracef("membership changes %s", s.mem)
+	}
 	for i, ms := range s.g.Members {
 		m := &member{id: rep.SiteID(i + 1), setup: ms, witness: ms.Witness, cur: ms.Priority}
 		if !m.witness {

@@ -186,6 +186,17 @@ func TestSimFormerBugSeeds(t *testing.T) {
 		{"ResumedAnotherSitesSnapshot", 81235, StorageMem, ModeDrawn, 0},
 		{"ResumedAnotherSitesSnapshot/2", 81337, StorageMem, ModeDrawn, 0},
 		{"ResumedAnotherSitesSnapshot/3", 81982, StorageMem, ModeDrawn, 0},
+		// Membership changes (members.go). sitecore: a lagging site
+		// ignored the master claims of a member its log had as joining.
+		{"MembersLaggingSiteIgnoredPromotedMaster", 104, StorageEnv, ModeDrawn, 0},
+		// elect: TestSetSitesRemovedInOwnLogStillVotes.
+		{"MembersRemovedInOwnLogRefusedToVote", 1201, StorageEnv, ModeDrawn, 0},
+		// elect: a non-voter that promised a newer election never said
+		// so to the stale master (election.go startElection).
+		{"MembersNonVoterNeverCarriedPromise", 964, StorageEnv, ModeDrawn, 0},
+		// sitecore: TestCheckChangeElectableQuorums.
+		{"MembersElectableQuorumsDidNotMeet", 1976, StorageEnv, ModeDrawn, 0},
+		{"MembersElectableQuorumsDidNotMeet/2", 1911, StorageEnv, ModeDrawn, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.kind != StorageMem && *flagStorage == string(StorageMem) {

@@ -50,6 +50,13 @@ type Storage interface {
 	LastGen() uint64
 	// Records lists the identities of every record held in the log.
 	Records() ([]RecID, error)
+	// Members returns the value of the membership key (membersKey) in
+	// the latest record of the log that puts it, committed or not, with
+	// that record's LSN; or, with none in the log, the one in the data
+	// (stamped with an LSN at or after its record's); nil if neither has
+	// one. MembersIn returns the value a record puts at it, if any.
+	Members() (val []byte, at lsn.LSN, err error)
+	MembersIn(r rep.Record) ([]byte, bool)
 	// Data returns every key and value of the applied data (once every
 	// durable record is applied), sorted by key.
 	Data() ([]KV, error)

@@ -34,6 +34,7 @@ func (s *Sim) workload() {
 	if s.rng.Float64() < s.f.SyncCall {
 		s.syncDelayed(false)
 	}
+	s.memberChange()
 }
 
 // operate is what operators do once the faults heal: start delayed
@@ -121,7 +122,7 @@ func (s *Sim) commit(m *member, ws [][]KV) {
 		return
 	}
 	s.lastWrite.site, s.lastWrite.at = m.id, s.now
-	m.core.Appended(recs)
+	s.appendLocal(m, recs)
 	s.process(m)
 	if !s.heal && s.rng.Float64() < s.f.CommitCrash {
 		s.tracef("site %d crashes before its commit's fsync", m.id)
@@ -306,6 +307,8 @@ func (s *Sim) startTransfer() {
 		s.res.Transfers++
 		m.xfer = &transfer{to: to.id}
 	case to.witness && errors.Is(err, elect.ErrWitness):
+	case !s.voter(m, to.id) && errors.Is(err, elect.ErrUnknownSite):
+		// Not a voting member in the master's membership: refused.
 	default:
 		s.violate("site %d: Transfer(%d): %v", m.id, to.id, err)
 	}

@@ -68,6 +68,7 @@ func main() {
 
 	start := time.Now()
 	var total sim.Result
+	memberRuns := 0
 	modes, acks := map[string]int{}, map[string]int{}
 	var failed []uint64
 	for s := *from; s < *from+uint64(*seeds); s++ {
@@ -102,6 +103,10 @@ func main() {
 		total.NeverApplied += res.NeverApplied
 		total.Transfers += res.Transfers
 		total.PriorityChanges += res.PriorityChanges
+		total.MemberChanges += res.MemberChanges
+		if res.MemberChanges > 0 {
+			memberRuns++
+		}
 		total.Elections += res.Elections
 		modes[modeOf(res.Group)]++
 		acks[res.Group.Ack]++
@@ -109,8 +114,8 @@ func main() {
 	fmt.Printf("simrun: %d seeds from %d (%s storage) in %s: %d ticks, %d messages, %d commits (%d permanent, %d exempt), %d crashes, %d failovers, %d partitions, %d records rolled back, %d inits\n",
 		*seeds, *from, cfg.Storage, time.Since(start).Round(time.Millisecond), total.Ticks, total.Messages,
 		total.Commits, total.Permanent, total.Exempt, total.Crashes, total.Failovers, total.Partitions, total.RolledBack, total.Inits)
-	fmt.Printf("simrun: groups %v, ack policies %v; %d elections won, %d storage faults, %d lease reads, %d token reads (%d never applied), %d transfers, %d priority changes\n",
-		modes, acks, total.Elections, total.StorageFaults, total.LeaseReads, total.TokenReads, total.NeverApplied, total.Transfers, total.PriorityChanges)
+	fmt.Printf("simrun: groups %v, ack policies %v; %d elections won, %d storage faults, %d lease reads, %d token reads (%d never applied), %d transfers, %d priority changes, %d membership changes in %d runs\n",
+		modes, acks, total.Elections, total.StorageFaults, total.LeaseReads, total.TokenReads, total.NeverApplied, total.Transfers, total.PriorityChanges, total.MemberChanges, memberRuns)
 	if len(failed) > 0 {
 		fmt.Printf("simrun: %d failing seeds: %v\n", len(failed), failed)
 		for _, s := range failed {
