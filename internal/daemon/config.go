@@ -648,7 +648,7 @@ func (c Config) SiteConfig(tr transport.Transport) (site.Config, error) {
 	sc := site.DefaultConfig()
 	sc.Transport, sc.ID, sc.Priority = tr, site.SiteID(c.ID), uint32(c.Priority)
 	for _, id := range c.Peers.IDs() {
-		sc.Sites = append(sc.Sites, site.Member{ID: site.SiteID(id), Witness: slices.Contains(c.WitnessPeers, id)})
+		sc.Sites = append(sc.Sites, site.Member{ID: site.SiteID(id), Addr: c.Peers[id], Witness: slices.Contains(c.WitnessPeers, id)})
 	}
 	sc.Timing.Heartbeat, sc.Timing.HeartbeatMonitor = c.Heartbeat, c.HeartbeatMonitor
 	sc.Advertise = c.Advertised()
