@@ -307,7 +307,7 @@ func (n *node) status() (api.Status, error) {
 			LSN:       s.Acked.String(), LagBytes: s.LagBytes,
 			SentLSN: s.SentLSN.String(), FlushedLSN: s.FlushedLSN.String(), AppliedLSN: s.AppliedLSN.String(),
 			LagSeconds: s.LagTime.Seconds(), CatchUpETASeconds: etaSeconds(s.CatchUpETA),
-			Witness:       mem.Witness || slices.Contains(n.cfg.WitnessPeers, id), NonVoting: !mem.Voting(),
+			Witness: mem.Witness || slices.Contains(n.cfg.WitnessPeers, id), NonVoting: !mem.Voting(),
 			InitSentBytes: s.InitSentBytes, InitTotalBytes: s.InitTotalBytes, InitRate: s.InitRate,
 		})
 		a := addrs[site.SiteID(id)]
