@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"text/tabwriter"
+	"time"
 
 	"logship/cmd/internal/api"
 )
@@ -205,20 +206,27 @@ func runSiteVoting(g *globals, op string, voting bool, args []string) error {
 	return nil
 }
 
+// memberChangeLimit bounds a membership change request: repnode's own
+// 30 s bound on the wait for its record, and some.
+const memberChangeLimit = 40 * time.Second
+
 // changeAtMaster sends a membership change to --node and, when that site
 // answers it is not the master and names the master's HTTP address,
 // once more to the master. It returns the answer and where it was made.
 func changeAtMaster(g *globals, method, path string, body any) (api.MemberChange, string, error) {
 	var res api.MemberChange
 	at := g.node
-	err := call(method, at, path, body, &res)
+	// A change answers once its record reached the commit point, which
+	// repnode bounds at 30 s: wait for that answer.
+	limit := max(requestTimeout, memberChangeLimit)
+	err := callWithin(limit, method, at, path, body, &res)
 	var he *httpError
 	if errors.As(err, &he) && he.Code == http.StatusServiceUnavailable && he.Body.MasterHTTP != "" && he.Body.MasterHTTP != at {
 		if !g.json {
 			fmt.Fprintf(g.stderr, "%s is not the master; asking the master, site %d at %s\n", at, he.Body.Master, he.Body.MasterHTTP)
 		}
 		at = he.Body.MasterHTTP
-		err = call(method, at, path, body, &res)
+		err = callWithin(limit, method, at, path, body, &res)
 	}
 	return res, at, membersHint(err)
 }
