@@ -248,3 +248,19 @@ func (n *node) watchMembership(ctx context.Context) {
 		}
 	}
 }
+
+// peerIDs are the other members' ids, ascending: the membership this
+// site holds (the founding --peers until a change), or --peers on a
+// witness.
+func (n *node) peerIDs() []uint64 {
+	if n.site == nil {
+		return sortedPeerIDs(n.cfg.Peers)
+	}
+	var ids []uint64
+	for _, m := range n.site.Members().Members {
+		if uint64(m.ID) != n.cfg.ID {
+			ids = append(ids, uint64(m.ID))
+		}
+	}
+	return ids
+}
