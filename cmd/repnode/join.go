@@ -38,6 +38,11 @@ type joinContact struct {
 	Master     uint64 `json:"master"`
 	MasterAddr string `json:"master_addr"`
 	MasterHTTP string `json:"master_http,omitempty"`
+	// Members are the replication addresses of the members the master's
+	// answer named, the master's included: the joining site dials them
+	// all, since a membership record may lack the address of a founding
+	// site (its own, which a founding site's configuration does not name).
+	Members map[uint64]string `json:"members,omitempty"`
 }
 
 // errJoinRefused is a refusal that asking again will not change.
@@ -70,6 +75,11 @@ func joinGroup(ctx context.Context, cfg Config, log *slog.Logger) (Config, error
 		return cfg, fmt.Errorf("--join: %w", err)
 	}
 	cfg.Peers = Peers{c.Master: c.MasterAddr}
+	for id, addr := range c.Members {
+		if id != cfg.ID && addr != "" {
+			cfg.Peers[id] = addr
+		}
+	}
 	if cfg.Client && cfg.MasterID == 0 {
 		cfg.MasterID = c.Master
 	}
@@ -190,7 +200,13 @@ func contactOf(m api.Members, addr string) (joinContact, error) {
 			if row.ID == m.ID {
 				http = addr
 			}
-			return joinContact{Master: row.ID, MasterAddr: row.Addr, MasterHTTP: http}, nil
+			c := joinContact{Master: row.ID, MasterAddr: row.Addr, MasterHTTP: http, Members: map[uint64]string{}}
+			for _, r := range m.Members {
+				if r.Addr != "" {
+					c.Members[r.ID] = r.Addr
+				}
+			}
+			return c, nil
 		}
 	}
 	return joinContact{}, fmt.Errorf("%s names no master with a replication address (master %d)", addr, m.Master)

@@ -135,6 +135,35 @@ func TestMemberJoinsUnderLoad(t *testing.T) {
 	if !strings.Contains(p4.log(), "--join is not asked") {
 		t.Errorf("restarted site 4's log does not say it used the stored membership")
 	}
+
+	// The master dies: the others (site 4 a voter among them) elect a
+	// new one, and site 4 follows it: it can reach every member, the
+	// first master's record lacking no address it needs.
+	master.kill(t)
+	procs[4] = p4
+	delete(procs, m)
+	var nm int
+	eventually(t, 20*time.Second, "a new master after the old one died", func() bool {
+		nm = 0
+		for id, p := range procs {
+			if st := status(t, p); st.Role == "master" && st.Election != nil && st.Election.CanWrite {
+				nm = id
+			}
+		}
+		return nm != 0
+	})
+	var code int
+	var body []byte
+	eventually(t, 10*time.Second, "the new master accepts a write", func() bool {
+		code, body, _ = do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/failover", "x")
+		return code == 200
+	})
+	tok := decode[api.WriteResult](t, body).LSN
+	for id, p := range procs {
+		if code, got, _ := do(t, "GET", "http://"+p.http+"/v1/kv/b/failover?min_lsn="+tok, ""); code != 200 || string(got) != "x" {
+			t.Errorf("site %d after the failover to %d: %d %q", id, nm, code, got)
+		}
+	}
 }
 
 // lineWith returns the first line of out starting with prefix.
