@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 
@@ -23,6 +24,9 @@ type groupSite struct {
 	AppliedLSN string `json:"applied_lsn,omitempty"`
 	SyncState  string `json:"sync_state,omitempty"`
 	Error      string `json:"error,omitempty"` // why it could not be asked, or its own error
+	// Member is how the group counts the site: "voting", "non-voting"
+	// or "witness" (the asked site's membership).
+	Member string `json:"member,omitempty"`
 	// From the master's view (zero on the master's own row).
 	Connected  bool    `json:"connected"`
 	LagBytes   int64   `json:"lag_bytes"`
@@ -72,9 +76,13 @@ func gatherGroup(node string) (groupView, error) {
 		self = asked
 	}
 	view := groupView{Master: st.Master, Gen: st.Gen, Asked: asked}
-	view.Sites = append(view.Sites, groupSite{ID: st.ID, HTTPAddr: self})
+	selfKind := "voting"
+	if st.Membership != nil && st.Membership.State != "voting" {
+		selfKind = strings.ReplaceAll(st.Membership.State, "_", "-")
+	}
+	view.Sites = append(view.Sites, groupSite{ID: st.ID, HTTPAddr: self, Member: selfKind})
 	for _, s := range st.Sites {
-		row := groupSite{ID: s.ID, HTTPAddr: s.HTTPAddr}
+		row := groupSite{ID: s.ID, HTTPAddr: s.HTTPAddr, Member: memberKind(!s.NonVoting, s.Witness)}
 		if st.Role == "master" {
 			row.Connected, row.LagBytes, row.LagSeconds = s.Connected, s.LagBytes, s.LagSeconds
 		} else {
@@ -121,7 +129,7 @@ func fillRow(row *groupSite, st api.Status) {
 func printGroup(w io.Writer, v groupView) {
 	fmt.Fprintf(w, "master %s, generation %d (view of %s)\n\n", siteName(v.Master), v.Gen, v.Asked)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tHTTP\tROLE\tGEN\tLSN\tAPPLIED\tLAG BYTES\tLAG\tCONNECTED\tSYNC")
+	fmt.Fprintln(tw, "SITE\tHTTP\tROLE\tMEMBER\tGEN\tLSN\tAPPLIED\tLAG BYTES\tLAG\tCONNECTED\tSYNC")
 	for _, s := range v.Sites {
 		role, conn, lag := s.Role, yesNo(s.Connected), fmtSeconds(s.LagSeconds)
 		if role == "" {
@@ -130,7 +138,7 @@ func printGroup(w io.Writer, v groupView) {
 		if s.ID == v.Master {
 			conn, lag = "-", "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, orDash(s.HTTPAddr), role, s.Gen,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, orDash(s.HTTPAddr), role, orDash(s.Member), s.Gen,
 			orNone(s.LSN), orNone(s.AppliedLSN), s.LagBytes, lag, conn, orDash(s.SyncState))
 	}
 	tw.Flush()

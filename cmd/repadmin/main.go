@@ -16,6 +16,7 @@
 //	repadmin --node host:port allow-rollback   let a client stopped by --max-rollback-bytes proceed once
 //	repadmin --node host:port verify   check the site's data file against its log; on a master, every site's data against its own
 //	repadmin --node host:port group [--json]   every site of the group, each asked at its own HTTP address
+//	repadmin --node host:port site list|add|remove|promote|demote   the group's membership (site.go)
 //
 // The global flags --node, --json and --timeout go before or after the
 // command; LOGSHIP_NODE sets the default --node.
@@ -73,6 +74,12 @@ Commands:
                           roll back or discard its log once; the records go to a rollback file
   verify                  read every key of the site's data file and check it against its log;
                           on a master also list the sites whose data differs from its own
+  site list               the members: addresses, voting or not, connected, lag (alias: members)
+  site add --id N --addr HOST:PORT [--http HOST:PORT] [--resp HOST:PORT] [--non-voting]
+                          add a site; the master promotes it to voting once caught up,
+                          unless --non-voting (a read replica)
+  site remove --id N      remove a site from the group
+  site promote --id N | site demote --id N   make a member voting or non-voting
   log dump   --dir DIR [--limit N]   print the records of a stopped site's log
   log dump   --dir DIR --rollback   print the records the site rolled back
   log verify --dir DIR              check every record of a stopped site's log
@@ -208,6 +215,10 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return runVerify(g, args[1:])
 	case "log":
 		return runLog(g, args[1:])
+	case "site":
+		return runSite(g, args[1:])
+	case "members":
+		return runSiteList(g, args[1:])
 	case "version":
 		if err := noArgs(g, "version", args[1:], nil); err != nil {
 			return err

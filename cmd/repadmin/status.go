@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -49,12 +50,13 @@ func printStatus(w io.Writer, node string, st api.Status) {
 	if st.Error != "" {
 		fmt.Fprintf(w, "error: %s\n", st.Error)
 	}
+	printMembership(w, st.Membership)
 	if len(st.Sites) == 0 {
 		return
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tADDRESS\tCONNECTED\tSENT\tFLUSHED\tAPPLIED\tLAG BYTES\tLAG\tCATCH-UP ETA")
+	fmt.Fprintln(tw, "SITE\tADDRESS\tMEMBER\tCONNECTED\tSENT\tFLUSHED\tAPPLIED\tLAG BYTES\tLAG\tCATCH-UP ETA")
 	master := st.Role == "master"
 	for _, s := range st.Sites {
 		flushed := s.FlushedLSN
@@ -65,7 +67,7 @@ func printStatus(w io.Writer, node string, st api.Status) {
 		if master {
 			lag, eta = fmtSeconds(s.LagSeconds), fmtETA(s.CatchUpETASeconds)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Addr, yesNo(s.Connected),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Addr, memberKind(!s.NonVoting, s.Witness), yesNo(s.Connected),
 			orNone(s.SentLSN), orNone(flushed), orNone(s.AppliedLSN), s.LagBytes, lag, eta)
 	}
 	tw.Flush()
@@ -77,6 +79,32 @@ func printStatus(w io.Writer, node string, st api.Status) {
 			}
 			fmt.Fprintln(w)
 		}
+	}
+}
+
+// printMembership says where the site stands in the group, and what to
+// do when it is not a member.
+func printMembership(w io.Writer, m *api.Membership) {
+	if m == nil {
+		return
+	}
+	switch m.State {
+	case "voting", "non_voting":
+		fmt.Fprintf(w, "membership: %s member, %d members (%d voting), set at %s", memberKind(m.State == "voting", false),
+			m.Members, m.Voters, membershipLSN(m.LSN))
+		if m.Pending {
+			fmt.Fprint(w, ", a change pending")
+		}
+		fmt.Fprintln(w)
+	default:
+		fmt.Fprintf(w, "membership: %s", strings.ReplaceAll(m.State, "_", " "))
+		if m.RemovedLSN != "" {
+			fmt.Fprintf(w, " at LSN %s", m.RemovedLSN)
+		}
+		fmt.Fprintln(w)
+	}
+	if m.Note != "" {
+		fmt.Fprintf(w, "  %s\n", m.Note)
 	}
 }
 

@@ -88,6 +88,11 @@ func (n *node) masterAddr(id uint64) string {
 	if id == n.cfg.ID {
 		return n.cfg.Listen
 	}
+	if n.site != nil {
+		if m, ok := n.site.Members().Find(site.SiteID(id)); ok && m.Addr != "" {
+			return m.Addr
+		}
+	}
 	return n.cfg.Peers[id]
 }
 

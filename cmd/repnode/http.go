@@ -35,6 +35,7 @@ func (n *node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/admin/archive", n.handleArchive)
 	mux.HandleFunc("POST /v1/admin/allow-rollback", n.handleAllowRollback)
 	mux.HandleFunc("POST /v1/admin/verify", n.handleVerify)
+	n.memberRoutes(mux) // members.go
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /readyz", n.handleReadyz)
 	mux.Handle("GET /metrics", n.metrics.handler())
@@ -291,15 +292,22 @@ func (n *node) status() (api.Status, error) {
 	for _, s := range st.Sites {
 		known[uint64(s.ID)] = s
 	}
-	for _, id := range sortedPeerIDs(n.cfg.Peers) {
+	// The sites are the other members of the membership this site holds
+	// (members.go): the founding --peers until a change.
+	out.Membership = n.membership(st)
+	for _, mem := range st.Members.Members {
+		id := uint64(mem.ID)
+		if id == n.cfg.ID {
+			continue
+		}
 		s := known[id]
 		out.Sites = append(out.Sites, api.Site{
-			ID: id, Addr: n.cfg.Peers[id],
+			ID: id, Addr: orElse(mem.Addr, n.cfg.Peers[id]),
 			Connected: s.Connected || n.tr.Connected(transportID(id)),
 			LSN:       s.Acked.String(), LagBytes: s.LagBytes,
 			SentLSN: s.SentLSN.String(), FlushedLSN: s.FlushedLSN.String(), AppliedLSN: s.AppliedLSN.String(),
 			LagSeconds: s.LagTime.Seconds(), CatchUpETASeconds: etaSeconds(s.CatchUpETA),
-			Witness:       slices.Contains(n.cfg.WitnessPeers, id),
+			Witness: mem.Witness || slices.Contains(n.cfg.WitnessPeers, id), NonVoting: !mem.Voting(),
 			InitSentBytes: s.InitSentBytes, InitTotalBytes: s.InitTotalBytes, InitRate: s.InitRate,
 		})
 		a := addrs[site.SiteID(id)]
@@ -441,8 +449,8 @@ func (n *node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: `body: want {"to": SITE_ID}`})
 		return
 	}
-	if _, ok := n.cfg.Peers[req.To]; !ok {
-		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("site %d is not a peer of this site (%s)", req.To, n.cfg.Peers.String())})
+	if m, ok := n.site.Members().Find(site.SiteID(req.To)); !ok || uint64(m.ID) == n.cfg.ID {
+		writeJSON(w, http.StatusBadRequest, api.ErrorBody{Error: fmt.Sprintf("site %d is not another member of the group (repadmin site list)", req.To)})
 		return
 	}
 	if n.cfg.Mode() != ModeElect {

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -121,11 +122,21 @@ type node struct {
 	log     *slog.Logger
 	metrics *metrics
 	auth    *authz // nil: no credentials checked (auth.go)
+	// everMember: this site has been a member since it started
+	// (members.go), so leaving the membership is a removal.
+	everMember atomic.Bool
 }
 
 // serve runs the site until ctx ends, then shuts down: HTTP first, then the
 // environment (which stops replication), then the transport.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
+	if cfg.Join != "" {
+		// The group adds this site first (join.go); cfg then names the
+		// master as the one site it starts with.
+		if cfg, err = joinGroup(ctx, cfg, log.With("site", cfg.ID)); err != nil {
+			return err
+		}
+	}
 	n, err := openNode(cfg, log)
 	if err != nil {
 		return err
@@ -154,6 +165,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		defer rs.close()
 		respServed = rs.served
 		n.log.Info("resp listener started", "resp", rs.addr, "bucket", cfg.RESPBucket)
+	}
+	if n.site != nil {
+		wctx, wcancel := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { defer close(watched); n.watchMembership(wctx) }()
+		defer func() { wcancel(); <-watched }()
 	}
 	served := f.serve()
 	n.log.Info("repnode started", "dir", cfg.Dir, "listen", n.tr.Addr().String(), "http", f.ln.Addr().String(),
@@ -231,6 +248,7 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 		return nil, UsageError{Err: err}
 	}
 	scfg.Logger = base
+	scfg.Join = cfg.Join != "" // ignored once the log holds the membership (join.go)
 	if cfg.Witness {
 		if n.wit, err = site.StartWitness(cfg.Dir, scfg); err != nil {
 			return nil, fmt.Errorf("start witness: %w", err)

@@ -236,7 +236,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for i, s := range st.Sites {
 		known[uint64(s.ID)] = i
 	}
-	for _, id := range sortedPeerIDs(n.cfg.Peers) {
+	for _, id := range n.peerIDs() {
 		sid := strconv.FormatUint(id, 10)
 		if i, ok := known[id]; ok {
 			s := st.Sites[i]
@@ -272,7 +272,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // collectTransport exports the transport's per-peer counters.
 func collectTransport(n *node, gauge func(*prometheus.Desc, float64, ...string), cnt func(*prometheus.Desc, uint64, ...string)) {
 	ts := n.tr.Stats()
-	for _, id := range sortedPeerIDs(n.cfg.Peers) {
+	for _, id := range n.peerIDs() {
 		sid := strconv.FormatUint(id, 10)
 		ps := ts.Peers[transportID(id)]
 		gauge(dSiteConn, b2f(ps.Connected), sid)

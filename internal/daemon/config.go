@@ -204,6 +204,12 @@ type Config struct {
 	// the lag bound of /readyz.
 	AdvertiseHTTP    string `toml:"advertise-http"`
 	ReadyMaxLagBytes int64  `toml:"ready-max-lag-bytes"`
+
+	// Joining a running group (join.go).
+	Join          string `toml:"join"`
+	JoinTokenFile string `toml:"join-token-file"`
+	JoinCA        string `toml:"join-ca"`
+	JoinNonVoting bool   `toml:"join-non-voting"`
 }
 
 // DefaultConfig returns the defaults that --help shows.
@@ -376,7 +382,7 @@ func (c Config) Validate() error {
 			bad("master-id", "site %d is not in --peers (%s)", c.MasterID, c.Peers.String())
 		}
 	}
-	if c.Client && len(c.Peers) == 0 {
+	if c.Client && len(c.Peers) == 0 && c.Join == "" {
 		bad("client", "a client needs --peers naming its master")
 	}
 	for _, id := range c.WitnessPeers {
@@ -487,6 +493,7 @@ func (c Config) Validate() error {
 	}
 	c.validateOperations(bad)
 	c.validateDelay(bad)
+	c.validateJoin(bad)
 	return errors.Join(errs...)
 }
 
@@ -556,6 +563,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	bindSecurityFlags(fs, &c.Security)
 	bindOperationsFlags(fs, c)
 	bindDelayFlags(fs, c)
+	bindJoinFlags(fs, c)
 }
 
 // LoadConfig reads the command line (and the TOML file it names): defaults,
@@ -646,7 +654,7 @@ func (c Config) SiteConfig(tr transport.Transport) (site.Config, error) {
 	sc := site.DefaultConfig()
 	sc.Transport, sc.ID, sc.Priority = tr, site.SiteID(c.ID), uint32(c.Priority)
 	for _, id := range c.Peers.IDs() {
-		sc.Sites = append(sc.Sites, site.Member{ID: site.SiteID(id), Witness: slices.Contains(c.WitnessPeers, id)})
+		sc.Sites = append(sc.Sites, site.Member{ID: site.SiteID(id), Addr: c.Peers[id], Witness: slices.Contains(c.WitnessPeers, id)})
 	}
 	sc.Timing.Heartbeat, sc.Timing.HeartbeatMonitor = c.Heartbeat, c.HeartbeatMonitor
 	sc.Advertise = c.Advertised()

@@ -79,6 +79,10 @@ type Site struct {
 	// yet), PostgreSQL's replay_lag; 0 when it applied the master's last
 	// record, -1 when it does not report what it applied.
 	ApplyLagSeconds float64 `json:"apply_lag_seconds"`
+	// NonVoting: the site is a member that does not vote or count for
+	// acks (a read replica, or a new member not yet promoted). Absent
+	// from a repnode older than membership changes: every site voted.
+	NonVoting bool `json:"non_voting,omitempty"`
 }
 
 // Status is the /v1/status answer.
@@ -144,6 +148,9 @@ type Status struct {
 	ApplyDelay              string  `json:"apply_delay,omitempty"`
 	ApplyDelayActive        bool    `json:"apply_delay_active,omitempty"`
 	AppliedCommitAgeSeconds float64 `json:"applied_commit_age_seconds,omitempty"`
+	// Membership is this site's place in the group (members.go); nil
+	// from a repnode older than membership changes.
+	Membership *Membership `json:"membership,omitempty"`
 }
 
 // Election is the election part of /v1/status, nil when elections are off.
