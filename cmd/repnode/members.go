@@ -17,10 +17,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"logship/cmd/internal/api"
 	"logship/env/site"
+	"logship/rep/transport"
 )
 
 func (n *node) memberRoutes(mux *http.ServeMux) {
@@ -196,7 +198,16 @@ func (n *node) membership(st site.Status) *api.Membership {
 	ms := st.Members
 	out := &api.Membership{LSN: ms.LSN.String(), Pending: ms.Pending || hasJoining(ms), Members: len(ms.Members), Voters: ms.Voters()}
 	m, in := ms.Find(site.SiteID(n.cfg.ID))
+	refusers, others := n.refusedAsUnknown(ms)
 	switch {
+	case in && others > 0 && len(refusers) == others:
+		// Every other member's transport refuses this site as unknown:
+		// its own membership (the founding --peers) names it, theirs does
+		// not. A site started with --peers that the group never added
+		// would otherwise retry elections forever without saying why.
+		out.State = "not_member"
+		out.Note = fmt.Sprintf("site %d is not a member of the group: sites %s refuse it as unknown; ask an operator to run repadmin site add --id %d --addr %s",
+			n.cfg.ID, joinIDs(refusers), n.cfg.ID, n.cfg.Listen)
 	case in && m.Voting():
 		out.State = "voting"
 	case in:
@@ -215,6 +226,43 @@ func (n *node) membership(st site.Status) *api.Membership {
 		out.Note = fmt.Sprintf("site %d is not a member of the group: ask an operator to run repadmin site add --id %d --addr %s", n.cfg.ID, n.cfg.ID, n.cfg.Listen)
 	}
 	return out
+}
+
+// refusedAsUnknown returns the other members whose transport refused this
+// site as unknown the last time they met, and how many other members
+// there are.
+func (n *node) refusedAsUnknown(ms site.Membership) (refusers []uint64, others int) {
+	if n.tr == nil {
+		return nil, 0
+	}
+	peers := n.tr.Stats().Peers
+	for _, m := range ms.Members {
+		if uint64(m.ID) == n.cfg.ID {
+			continue
+		}
+		others++
+		ps, ok := peers[transport.ID(m.ID)]
+		if ok && !ps.Connected && strings.Contains(ps.LastError, transport.ErrUnknownSite.Error()) {
+			refusers = append(refusers, uint64(m.ID))
+		}
+	}
+	return refusers, others
+}
+
+// joinIDs is "1, 2 and 3".
+func joinIDs(ids []uint64) string {
+	var b strings.Builder
+	for i, id := range ids {
+		switch {
+		case i == 0:
+		case i == len(ids)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, id)
+	}
+	return b.String()
 }
 
 // watchMembership logs this site's place in the group when it changes:

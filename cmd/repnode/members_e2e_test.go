@@ -302,3 +302,35 @@ func TestReadReplicaPromotedAndRemovedSiteSaysSo(t *testing.T) {
 		t.Errorf("repadmin status of the removed site:\n%s", out)
 	}
 }
+
+// TestStraySiteSaysItIsNotAMember: a site started with --peers naming a
+// group that never added it counts itself in its own founding membership,
+// but every member refuses it as unknown; it says so in status and log,
+// naming the command that would add it, instead of retrying elections in
+// silence.
+func TestStraySiteSaysItIsNotAMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes")
+	}
+	bin := buildBinary(t)
+	g := newGroup(t, 3)
+	pair := map[int][]string{}
+	for id := 1; id <= 2; id++ {
+		other := 3 - id
+		pair[id] = []string{"--dir", t.TempDir(), "--id", fmt.Sprint(id), "--listen", g.rep[id],
+			"--peers", fmt.Sprintf("%d=%s", other, g.rep[other])}
+	}
+	p1 := startProc(t, bin, g.http[1], append(pair[1], "--master", "--ack", "one")...)
+	startProc(t, bin, g.http[2], append(pair[2], "--client", "--master-id", "1")...)
+	stray := startProc(t, bin, g.http[3], g.args(3, t.TempDir())...)
+
+	want := "site 3 is not a member of the group: sites 1 and 2 refuse it as unknown; ask an operator to run repadmin site add --id 3"
+	eventually(t, 15*time.Second, "the stray site says it is not a member", func() bool {
+		st := status(t, stray)
+		return st.Membership != nil && st.Membership.State == "not_member" && strings.Contains(st.Membership.Note, want) &&
+			strings.Contains(stray.log(), want)
+	})
+	if st := status(t, p1); st.Role != "master" {
+		t.Errorf("site 1 is %s, want master: the stray must not disturb the group", st.Role)
+	}
+}

@@ -11,6 +11,7 @@ package transport
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -51,12 +52,51 @@ func (t *TCP) sleepOrKnock(d time.Duration, p *peer) (knocked, ok bool) {
 // knock tells p, which dials this site, that this site is up. Once: if p
 // is down, it dials as soon as it starts; if the knock is lost, its own
 // back-off still applies.
+//
+// A peer that refuses this site as unknown (this site is not in its
+// membership) is knocked at again every knockUnknownEvery, and the refusal
+// is kept as the peer's LastError: it does not dial a site it does not
+// know, so without this a site the group never added would wait in
+// silence, and would never notice being added.
 func (t *TCP) knock(p *peer) {
 	defer t.wg.Done()
-	if err := t.knockOnce(p); err != nil {
-		t.log.Debug("transport: knock", "peer", p.id, "addr", p.addr, "err", err)
+	for warned := false; ; {
+		err := t.knockOnce(p)
+		if err == nil || !errors.Is(err, ErrUnknownSite) {
+			if err != nil {
+				t.log.Debug("transport: knock", "peer", p.id, "addr", p.addr, "err", err)
+			}
+			return
+		}
+		p.mu.Lock()
+		p.lastErr = err.Error()
+		up := p.cur != nil
+		p.mu.Unlock()
+		if up {
+			return
+		}
+		if !warned {
+			t.log.Warn("transport: peer refuses this site as unknown; knocking again until it is added", "peer", p.id, "addr", p.addr, "err", err)
+			warned = true
+		}
+		select {
+		case <-t.closing:
+			return
+		case <-p.stop:
+			return
+		case <-time.After(knockUnknownEvery):
+		}
+		p.mu.Lock()
+		up = p.cur != nil
+		p.mu.Unlock()
+		if up {
+			return
+		}
 	}
 }
+
+// knockUnknownEvery spaces knocks at a peer that does not know this site.
+const knockUnknownEvery = 2 * time.Second
 
 func (t *TCP) knockOnce(p *peer) error {
 	s, c, _, err := t.dialHello(p)
