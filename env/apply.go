@@ -1,6 +1,7 @@
 package env
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -354,4 +355,38 @@ func (c *bucketCache) set(bucket, key []byte, present bool, value []byte) error 
 		value = []byte{}
 	}
 	return b.Put(key, value)
+}
+
+// waitApplying waits until the applied LSN is at least at, or until
+// enough (if set) says the rest need not be waited for (waitDue: what is
+// left is held by the delay). Waiting counts as a waiter, which makes the
+// applier apply at once rather than batch.
+func (e *Env) waitApplying(ctx context.Context, at lsn.LSN, enough func() bool) error {
+	registered := false
+	defer func() {
+		if registered {
+			e.waiters.Add(-1)
+		}
+	}()
+	for {
+		applied, _, ch := e.appliedPos()
+		if !applied.Less(at) || enough != nil && enough() {
+			return nil
+		}
+		if err := e.failure(); err != nil {
+			return err
+		}
+		if !registered {
+			registered = true
+			e.waiters.Add(1)
+		}
+		e.kickApplier()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.closing:
+			return ErrClosed
+		}
+	}
 }

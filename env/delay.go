@@ -182,36 +182,10 @@ func (e *Env) waitDue(ctx context.Context, at lsn.LSN) error {
 	if e.cfg.MinApplyDelay <= 0 {
 		return e.waitApplied(ctx, at)
 	}
-	registered := false
-	defer func() {
-		if registered {
-			e.waiters.Add(-1)
-		}
-	}()
-	for {
-		applied, _, ch := e.appliedPos()
-		if !applied.Less(at) {
-			return nil
-		}
-		if until, ok := e.delayHeld(); ok && time.Now().Before(until) {
-			return nil
-		}
-		if err := e.failure(); err != nil {
-			return err
-		}
-		if !registered {
-			registered = true
-			e.waiters.Add(1)
-		}
-		e.kickApplier()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-e.closing:
-			return ErrClosed
-		}
-	}
+	return e.waitApplying(ctx, at, func() bool {
+		until, ok := e.delayHeld()
+		return ok && time.Now().Before(until)
+	})
 }
 
 // recordTime reads the commit time (Unix nanoseconds) from a record

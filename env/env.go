@@ -459,35 +459,7 @@ func (e *Env) applyRemote() error {
 }
 
 // waitApplied waits until the applied LSN is at least at.
-func (e *Env) waitApplied(ctx context.Context, at lsn.LSN) error {
-	registered := false
-	defer func() {
-		if registered {
-			e.waiters.Add(-1)
-		}
-	}()
-	for {
-		applied, _, ch := e.appliedPos()
-		if !applied.Less(at) {
-			return nil
-		}
-		if err := e.failure(); err != nil {
-			return err
-		}
-		if !registered {
-			registered = true
-			e.waiters.Add(1)
-		}
-		e.kickApplier()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-e.closing:
-			return ErrClosed
-		}
-	}
-}
+func (e *Env) waitApplied(ctx context.Context, at lsn.LSN) error { return e.waitApplying(ctx, at, nil) }
 
 // appliedPos returns the published applied position and the channel closed
 // at its next change.
