@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,24 +38,7 @@ func writeTokens(t *testing.T) string {
 // the node and its base URL (http or https).
 func startFront(t *testing.T, mutate func(*Config)) (*node, string) {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Dir = t.TempDir()
-	cfg.ID = 1
-	cfg.Listen = "127.0.0.1:0"
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.Master = true
-	cfg.ReadTimeout = 2 * time.Second
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := openNode(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, cfg, log := openSingle(t, mutate)
 	f, err := n.listenHTTP(cfg, n.routes(), log)
 	if err != nil {
 		n.close()

@@ -21,6 +21,22 @@ import (
 // as master over a TCP transport with no peers, behind an httptest server.
 func startSingle(t testing.TB, mutate func(*Config)) (*node, *httptest.Server) {
 	t.Helper()
+	n, _, _ := openSingle(t, mutate)
+	srv := httptest.NewServer(n.routes())
+	t.Cleanup(func() {
+		srv.Close()
+		if err := n.close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return n, srv
+}
+
+// openSingle opens the node of a one-site group in-process, started as
+// master, with mutate applied to its configuration; the caller serves
+// and closes it.
+func openSingle(t testing.TB, mutate func(*Config)) (*node, Config, *slog.Logger) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Dir = t.TempDir()
 	cfg.ID = 1
@@ -39,14 +55,7 @@ func startSingle(t testing.TB, mutate func(*Config)) (*node, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(n.routes())
-	t.Cleanup(func() {
-		srv.Close()
-		if err := n.close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return n, srv
+	return n, cfg, log
 }
 
 // do sends one request, bounded in time, and returns status and body.
