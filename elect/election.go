@@ -212,7 +212,18 @@ func (n *Node) maybeVote() {
 			heard++ // a non-voter's VOTE1 makes it no quorum
 		}
 	}
-	if heard < n.cfg.size() && (n.now < el.voteAt || heard < need) {
+	// Every voter heard ends phase 1 early, unless a candidate this site
+	// knows but does not count (known: a site its stale copy of the
+	// membership has not promoted yet) is still unheard: it may be the
+	// one to elect, and voting before its VOTE1 arrives would split the
+	// vote the same way every round (sim seed 100838).
+	all := heard >= n.cfg.size()
+	for id := range n.known {
+		if _, ok := el.tally[id]; !ok {
+			all = false
+		}
+	}
+	if !all && (n.now < el.voteAt || heard < need) {
 		return
 	}
 	// Our own log may have grown since we joined (records acked to the

@@ -197,6 +197,10 @@ func TestSimFormerBugSeeds(t *testing.T) {
 		// sitecore: TestCheckChangeElectableQuorums.
 		{"MembersElectableQuorumsDidNotMeet", 1976, StorageEnv, ModeDrawn, 0},
 		{"MembersElectableQuorumsDidNotMeet/2", 1911, StorageEnv, ModeDrawn, 0},
+		// elect: a site whose stale membership did not count the
+		// candidate to elect voted before that candidate's VOTE1 came,
+		// the same way every round (election.go maybeVote).
+		{"MembersVotedBeforeKnownCandidate", 100838, StorageMem, ModeDrawn, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.kind != StorageMem && *flagStorage == string(StorageMem) {
