@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,21 +19,14 @@ import (
 func TestDelayedReplica(t *testing.T) {
 	const delay = 3 * time.Second
 	bin := buildBinary(t)
-	reps := map[int]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
+	g := newGroup(t, 3)
 	procs := map[int]*proc{}
 	for id := 1; id <= 3; id++ {
-		var peers []string
-		for j := 1; j <= 3; j++ {
-			if j != id {
-				peers = append(peers, fmt.Sprintf("%d=%s", j, reps[j]))
-			}
-		}
-		args := []string{"--dir", t.TempDir(), "--id", fmt.Sprint(id), "--listen", reps[id],
-			"--peers", strings.Join(peers, ","), "--ack", "all", "--ack-timeout", "2s"} // acks in time, though under the delay
+		args := append(g.args(id, t.TempDir()), "--ack", "all", "--ack-timeout", "2s") // acks in time, though under the delay
 		if id == 3 {
 			args = append(args, "--apply-delay", delay.String(), "--priority", "0")
 		}
-		procs[id] = startProc(t, bin, freeAddr(t), args...)
+		procs[id] = startProc(t, bin, g.http[id], args...)
 	}
 	status := func(id int) api.Status {
 		_, body, _ := do(t, "GET", "http://"+procs[id].http+"/v1/status", "")
