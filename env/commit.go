@@ -129,19 +129,26 @@ func (e *Env) begin(ctx context.Context, fn func(*Tx) error, keep bool) (*Pendin
 			panic(r)
 		}
 	}()
+	e.runLocked(p, fn, keep)
+	return p, nil
+}
+
+// runLocked runs the transaction of p under the writer mutex. The mutex
+// is released by a defer, so that a panic in fn leaves the store usable
+// for whoever recovers it (begin leaves the group commit run).
+func (e *Env) runLocked(p *Pending, fn func(*Tx) error, keep bool) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	p.Epoch = e.epoch.Load()
 	if !e.writable {
 		p.err = ErrNotWritable
-	} else {
-		p.Token, p.at, p.Payload, p.mark, p.err = e.runTxLocked(fn, keep)
-		if keep && p.Wrote() {
-			e.appendSeq++
-			p.Seq = e.appendSeq
-		}
+		return
 	}
-	e.mu.Unlock()
-	return p, nil
+	p.Token, p.at, p.Payload, p.mark, p.err = e.runTxLocked(fn, keep)
+	if keep && p.Wrote() {
+		e.appendSeq++
+		p.Seq = e.appendSeq
+	}
 }
 
 // AppendSeq returns the Seq of the newest record Append appended (0 if

@@ -477,3 +477,42 @@ func TestRemapWithConcurrentReads(t *testing.T) {
 		t.Fatalf("%d keys", len(got["b"]))
 	}
 }
+
+// TestPanicInTransactionLeavesStoreUsable: a transaction function that
+// panics appends nothing, and once the caller recovers, the store takes
+// the next commits (the writer mutex and the group commit run are left).
+func TestPanicInTransactionLeavesStoreUsable(t *testing.T) {
+	e := openTest(t, t.TempDir(), testConfig())
+	put(t, e, "b", "before", "1")
+	func() {
+		defer func() {
+			if r := recover(); r != "bug" {
+				t.Fatalf("recovered %v, want the transaction's panic", r)
+			}
+		}()
+		e.Update(context.Background(), func(tx *Tx) error {
+			if err := tx.Put("b", []byte("half"), []byte("x")); err != nil {
+				return err
+			}
+			panic("bug")
+		})
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		put(t, e, "b", "after", "2")
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		// Not t.Fatal: the cleanup's Close would wait on the stuck
+		// store until the test binary's timeout.
+		panic("the commit after a recovered panic never returned: the store is stuck")
+	}
+	if _, ok := txGet(t, e, "b", "half"); ok {
+		t.Fatal("the panicked transaction's write is visible")
+	}
+	if v, ok := txGet(t, e, "b", "after"); !ok || v != "2" {
+		t.Fatalf("after = %q, %v", v, ok)
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,11 +222,34 @@ func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 	s.running.Add(1)
 	s.mu.Unlock()
 	defer s.running.Done()
+	defer s.recoverConn(c, "command")
 	if rc.nc != nil {
 		rc.nc.read.Store(0) // commands arrived: the bound is per command
 	}
 	batch := append([]redcon.Command{cmd}, c.ReadPipeline()...)
 	rc.run(c, batch)
+}
+
+// recoverConn ends a connection whose command panicked, instead of the
+// process: one bad command (a bug in its handler) must not take every
+// other client's site down with it. The panic and its stack are logged
+// and counted; the client gets an error and a closed connection, since
+// what its pipeline's other commands did is not known. A panic inside a
+// transaction leaves the store as it was (env undoes the transaction).
+func (s *respServer) recoverConn(c redcon.Conn, what string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.logPanic(what, r)
+	c.WriteError("ERR internal error (logged by the site); closing the connection")
+	c.Close()
+}
+
+// logPanic logs a recovered panic with its stack and counts it.
+func (s *respServer) logPanic(what string, r any) {
+	s.errors.WithLabelValues("panic", "ERR").Inc()
+	s.n.log.Error("resp: panic in "+what+"; connection closed", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 }
 
 // respReply writes one answer.
@@ -319,6 +343,16 @@ func (rc *respConn) startWrite(name string, spec *respCmd, args [][]byte) *slot 
 	sl := &slot{name: name, done: make(chan struct{})}
 	go func() {
 		defer close(sl.done)
+		defer func() {
+			if r := recover(); r != nil {
+				rc.s.logPanic("commit wait", r)
+				sl.errKind = "ERR"
+				sl.reply = func(c redcon.Conn) {
+					c.WriteError("ERR internal error (logged by the site); the write's outcome is unknown")
+					c.Close()
+				}
+			}
+		}()
 		tok, err := p.Wait(rc.s.ctx)
 		if err != nil {
 			msg := rc.s.errorText(err)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/redcon"
+
 	"logship/env"
 	"logship/env/site"
 	"logship/wal/lsn"
@@ -659,4 +661,42 @@ func TestRESPLeaseReadsProcess(t *testing.T) {
 		t.Fatalf("GET on a master without its lease: %q, want TRYAGAIN or READONLY", e)
 	}
 	wantErrPrefix(t, "SET on a master without its lease", c.do("SET", "l", "w"), "READONLY")
+}
+
+// TestRESPPanicClosesOnlyItsConnection makes one command's handler panic
+// and another's transaction panic: each client gets an error and a
+// closed connection, the store keeps what was committed and nothing of
+// the panicked transaction, and the site serves everyone else.
+func TestRESPPanicClosesOnlyItsConnection(t *testing.T) {
+	respCmds["logship.testpanic"] = &respCmd{arity: 1, run: func(*respConn, redcon.Conn, [][]byte) (respReply, string) {
+		panic("handler bug")
+	}}
+	respCmds["logship.testpanictx"] = &respCmd{arity: 1, write: func(rc *respConn, _ [][]byte) (writeOp, string) {
+		return writeOp{op: "set", fn: func(tx *env.Tx) error {
+			if err := tx.Put(rc.bucket(), []byte("half"), []byte("written")); err != nil {
+				return err
+			}
+			panic("transaction bug")
+		}}, ""
+	}}
+	t.Cleanup(func() {
+		delete(respCmds, "logship.testpanic")
+		delete(respCmds, "logship.testpanictx")
+	})
+	n, rs := startRESPSingle(t, nil)
+	good := dialRESP(t, rs.addr)
+	wantReply(t, "SET", good.do("SET", "k", "v"), "OK")
+	for _, cmd := range []string{"LOGSHIP.TESTPANIC", "LOGSHIP.TESTPANICTX"} {
+		bad := dialRESP(t, rs.addr)
+		wantErrPrefix(t, cmd, bad.do(cmd), "ERR internal error")
+		if !bad.closedByServer() {
+			t.Fatalf("%s: the connection stays open", cmd)
+		}
+		wantReply(t, "GET on another connection after "+cmd, good.do("GET", "k"), "v")
+		wantReply(t, "SET on another connection after "+cmd, good.do("SET", "k2", "v2"), "OK")
+	}
+	wantReply(t, "GET of the panicked transaction's key", good.do("GET", "half"), nil)
+	if got := scrape(t, n, `logship_resp_errors_total{command="panic",kind="ERR"}`); got != 2 {
+		t.Fatalf("panics counted: %v, want 2", got)
+	}
 }

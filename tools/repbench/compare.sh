@@ -2,7 +2,8 @@
 # The anchor comparison in one command: Berkeley DB 5.3 repmgr (3 sites,
 # TCP_NODELAY shim), hashicorp/raft + raft-boltdb (3 nodes), PostgreSQL 15
 # (1 synchronous standby), then logship (3 repnode sites, ack quorum) over
-# HTTP, over RESP, embedded (the writers and the master in repbench's
+# HTTP, over RESP (and over RESP with 2 sites, the topology of
+# PostgreSQL's harness), embedded (the writers and the master in repbench's
 # process), and under redis-benchmark against the master's RESP listener,
 # one at a time on this machine, then failover times; then one table of
 # commits/s, p50, p99 and CPU per 1,000 commits (medians over the runs) and
@@ -15,7 +16,7 @@
 # default ../shared/bench beside the repository), BIN_DIR (anchor binaries,
 # default /tmp/anchor-bin), REPNODE (a repnode binary; default: built from
 # this tree into $OUT/bin; RESP and redis-benchmark need one with --resp),
-# SKIP (any of "bdb raft pg logship resp embedded redisbench failover";
+# SKIP (any of "bdb raft pg logship resp resp2 embedded redisbench failover";
 # logship is the HTTP load), BDB_MATRIX=quorum to run only the quorum/sync
 # variants of Berkeley DB instead of all eight.
 #
@@ -92,7 +93,7 @@ ROWS=$OUT/rows.txt
 : >"$ROWS"
 if ! "$REPNODE" --help 2>&1 | grep -q -- '-resp '; then
   echo "   $REPNODE has no --resp: skipping resp and redisbench"
-  SKIP="$SKIP resp redisbench"
+  SKIP="$SKIP resp resp2 redisbench"
 fi
 
 val() { # LINE KEY: the number in KEY=... of LINE (unit dropped), or nothing
@@ -210,6 +211,25 @@ if ! skip resp; then
       # redis-benchmark's -n for as long a run as this one, by its rate.
       rate=$(val "$(echo "$out" | grep '^RESULT logship ')" rate)
       [ -n "$rate" ] && eval "RESP_RATE_$w=\${rate%.*}"
+    done
+  done
+fi
+
+if ! skip resp2; then
+  # PostgreSQL's harness is a primary and one synchronous standby: two
+  # servers, two fsyncs per commit. The like-for-like logship group is a
+  # master and one client, whose quorum (2 of 2) is both, as
+  # synchronous_commit=on is both.
+  echo "== logship over RESP, 2 repnode sites (the topology of PostgreSQL's harness), ack quorum (= both)"
+  L=$OUT/logship-resp2.log
+  for r in $(seq 1 "$RUNS"); do
+    for w in 1 16; do
+      note "$L" "logship resp 2 sites writers=$w run $r"
+      cmd="$RB --spawn 2 --repnode $REPNODE --ack quorum --proto resp --variant spawn2-resp --value-size 128 --writers $w --warmup 2s --duration ${DUR}s"
+      echo "+ $cmd" >>"$L"
+      out=$(timeout 180 $cmd 2>&1 | tee -a "$L")
+      echo "$out" | grep -E '^(RESULT|LAG|CPU|repbench)'
+      logship_row "resp-2sites,writers=$w" "$out"
     done
   done
 fi

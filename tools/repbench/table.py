@@ -74,6 +74,7 @@ def main():
     raft = lambda n: ("raft", f"appliers={n}")
     pg = lambda n: ("pg", f"synchronous_commit=on,clients={n}")
     resp = lambda n: ("logship", f"resp,writers={n}")
+    resp2 = lambda n: ("logship", f"resp-2sites,writers={n}")
     emb = lambda n: ("logship", f"embedded,writers={n}")
     print()
     print("Ratios (medians; commits/s unless said):")
@@ -89,6 +90,11 @@ def main():
         ratio(f"RESP 1 writer / best anchor at 1 ({best[0]} {best[1]})", resp(1), best)
     ratio("CPU per commit, RESP 16 writers / PostgreSQL 16 clients", resp(16), pg(16), field="cpu")
     ratio("CPU per commit, RESP 1 writer / PostgreSQL 1 client", resp(1), pg(1), field="cpu")
+    print("Like for like with PostgreSQL's harness (two servers, both durable before the answer):")
+    ratio("RESP 2 sites, 16 writers / PostgreSQL 16 clients", resp2(16), pg(16))
+    ratio("RESP 2 sites, 1 writer / PostgreSQL 1 client", resp2(1), pg(1))
+    ratio("CPU per commit, RESP 2 sites, 16 writers / PostgreSQL 16 clients", resp2(16), pg(16), field="cpu")
+    ratio("CPU per commit, RESP 2 sites, 1 writer / PostgreSQL 1 client", resp2(1), pg(1), field="cpu")
 
 
 if __name__ == "__main__":
