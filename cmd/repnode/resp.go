@@ -58,6 +58,12 @@ const (
 	respFlushBytes = 1 << 20
 )
 
+// respMaxReplyBytes bounds the values one MGET answers with: the keys
+// of one command (up to --log-file-size of them) could otherwise name
+// far more values than the site has memory for, since the answer is
+// built before it is written. A variable for tests.
+var respMaxReplyBytes = 64 << 20
+
 // respServer is the RESP listener of a node.
 type respServer struct {
 	n       *node

@@ -169,11 +169,16 @@ func bulkOrNull(v []byte) respReply {
 
 func cmdMGet(rc *respConn, _ redcon.Conn, args [][]byte) (respReply, string) {
 	vs := make([][]byte, len(args)-1)
+	size, tooBig := 0, false
 	err := rc.s.n.view(func(rt *env.ReadTx) error {
 		for i, k := range args[1:] {
 			v, err := rt.Get(rc.bucket(), k)
 			if err != nil {
 				return err
+			}
+			if size += len(v); size > respMaxReplyBytes {
+				tooBig = true
+				return nil
 			}
 			vs[i] = v
 		}
@@ -181,6 +186,9 @@ func cmdMGet(rc *respConn, _ redcon.Conn, args [][]byte) (respReply, string) {
 	})
 	if err != nil {
 		return rc.failErr(err)
+	}
+	if tooBig {
+		return fail(fmt.Sprintf("ERR MGET answer of more than %d bytes of values refused; ask for fewer keys at a time", respMaxReplyBytes))
 	}
 	return ok(func(c redcon.Conn) {
 		c.WriteArray(len(vs))

@@ -700,3 +700,21 @@ func TestRESPPanicClosesOnlyItsConnection(t *testing.T) {
 		t.Fatalf("panics counted: %v, want 2", got)
 	}
 }
+
+// TestRESPMGetAnswerBounded: an MGET whose values add up to more than
+// respMaxReplyBytes is refused with an error, not built in memory; the
+// connection goes on.
+func TestRESPMGetAnswerBounded(t *testing.T) {
+	old := respMaxReplyBytes
+	respMaxReplyBytes = 10 << 10
+	t.Cleanup(func() { respMaxReplyBytes = old })
+	_, rs := startRESPSingle(t, nil)
+	c := dialRESP(t, rs.addr)
+	v := strings.Repeat("x", 4<<10)
+	wantReply(t, "MSET", c.do("MSET", "a", v, "b", v, "c", v), "OK")
+	if got, ok := c.do("MGET", "a", "b").([]any); !ok || len(got) != 2 {
+		t.Fatalf("MGET of 8 KiB: %#v", got)
+	}
+	wantErrPrefix(t, "MGET of 12 KiB", c.do("MGET", "a", "b", "c"), "ERR MGET answer of more than")
+	wantReply(t, "PING after the refused MGET", c.do("PING"), "PONG")
+}
