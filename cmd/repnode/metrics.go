@@ -83,7 +83,7 @@ var (
 	dPeerDrops = desc("transport_drops_total", "Messages dropped on the way to a site (queue full, not connected).", "site")
 	dPeerConns = desc("transport_connects_total", "Replication connections established to a site.", "site")
 	dPeerDisc  = desc("transport_disconnects_total", "Replication connections to a site lost.", "site")
-	dRefused   = desc("transport_inbound_refused_total", "Inbound replication connections refused (TLS, handshake, unknown site).")
+	dRefused   = desc("transport_inbound_refused_total", "Inbound replication connections refused (TLS, handshake, unknown site, or too many in their handshake at once).")
 	dEGen      = desc("election_generation", "Election generation (election mode).")
 	dElecting  = desc("electing", "1 while this site takes part in an election (election mode).")
 	dCanWrite  = desc("can_write", "1 when this site accepts writes now (master, and elections agree).")

@@ -73,6 +73,14 @@ type Config struct {
 	RecvQueueLen int
 	// MaxFrameSize bounds a message body, checked on send and on receive.
 	MaxFrameSize int
+	// MaxHandshakes bounds the inbound connections still in their
+	// handshake (TLS, hello, group-secret proof; each lasts at most
+	// DialTimeout). Past it a new connection is closed at once and
+	// counted in Stats.InboundRefused, so that a flood of connections
+	// that never finish costs a bounded number of goroutines and
+	// descriptors. Established connections are not counted: there is
+	// one per peer.
+	MaxHandshakes int
 
 	// Logger receives connection events and refusals; nil discards.
 	Logger *slog.Logger
@@ -90,6 +98,7 @@ func DefaultConfig() Config {
 		SendQueueLen:      4096,
 		RecvQueueLen:      4096,
 		MaxFrameSize:      DefaultMaxFrameSize,
+		MaxHandshakes:     64,
 	}
 }
 
@@ -155,6 +164,9 @@ func (c Config) Validate() error {
 	}
 	if c.HeartbeatTimeout <= c.HeartbeatInterval {
 		bad("HeartbeatTimeout (%v) must be > HeartbeatInterval (%v)", c.HeartbeatTimeout, c.HeartbeatInterval)
+	}
+	if c.MaxHandshakes <= 0 {
+		bad("MaxHandshakes (%d) must be > 0", c.MaxHandshakes)
 	}
 	if c.SendQueueLen <= 0 {
 		bad("SendQueueLen (%d) must be > 0", c.SendQueueLen)

@@ -37,6 +37,12 @@ type TCP struct {
 	sockets map[net.Conn]struct{} // every open socket, so Close can abort handshakes and I/O
 
 	inboundRefused atomic.Uint64
+	// handshaking counts inbound connections in their handshake
+	// (Config.MaxHandshakes); overflowLogged is when a refusal for
+	// being past it was last logged (unix ns), to log at most one a
+	// second under a flood.
+	handshaking    atomic.Int64
+	overflowLogged atomic.Int64
 }
 
 // peer is one configured site and its current connection, if any.
@@ -293,7 +299,19 @@ func (t *TCP) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
+		if t.handshaking.Add(1) > int64(t.cfg.MaxHandshakes) {
+			t.handshaking.Add(-1)
+			t.inboundRefused.Add(1)
+			s.Close()
+			if now := time.Now().UnixNano(); now-t.overflowLogged.Load() > int64(time.Second) {
+				t.overflowLogged.Store(now)
+				t.log.Warn("transport: too many connections in their handshake; closing new ones until some finish",
+					"limit", t.cfg.MaxHandshakes, "remote", s.RemoteAddr().String())
+			}
+			continue
+		}
 		if !t.track(s) {
+			t.handshaking.Add(-1)
 			return
 		}
 		t.wg.Add(1)
@@ -321,6 +339,8 @@ func (t *TCP) sleep(d time.Duration, stop <-chan struct{}) bool {
 func (t *TCP) serveInbound(s net.Conn) {
 	defer t.wg.Done()
 	defer t.untrack(s)
+	shook := sync.OnceFunc(func() { t.handshaking.Add(-1) })
+	defer shook()
 	remote := s.RemoteAddr().String()
 	fail := func(msg string, err error) {
 		t.inboundRefused.Add(1)
@@ -406,6 +426,7 @@ func (t *TCP) serveInbound(s net.Conn) {
 		return
 	}
 	t.log.Info("transport: connection accepted", "peer", p.id, "remote", remote)
+	shook()
 	t.runConn(p, s, c, pr, br)
 }
 

@@ -396,3 +396,56 @@ func TestMembership(t *testing.T) {
 		t.Fatal("removed peer reconnected")
 	}
 }
+
+// TestHandshakeFloodBounded opens many connections to a site that never
+// send a hello: past MaxHandshakes they are closed at once and counted,
+// the established connection between the sites keeps working, and once
+// the stalled ones are gone new connections get their handshake again.
+func TestHandshakeFloodBounded(t *testing.T) {
+	checkNoLeak(t)
+	sites := group(t, 2, func(c *Config) { c.MaxHandshakes = 4 })
+	waitConnected(t, sites...)
+	addr := sites[1].Addr().String()
+	closedAtOnce := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	var flood []net.Conn
+	for range 20 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		flood = append(flood, c)
+	}
+	waitFor(t, "16 refusals", func() bool { return sites[1].Stats().InboundRefused >= 16 })
+	open := 0
+	for _, c := range flood {
+		if !closedAtOnce(c) {
+			open++
+		}
+	}
+	if open != 4 {
+		t.Fatalf("%d flood connections left in their handshake, want MaxHandshakes = 4", open)
+	}
+	if err := sites[0].Send(2, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, sites[1]); string(m.Body) != "still here" {
+		t.Fatalf("got %q", m.Body)
+	}
+	for _, c := range flood {
+		c.Close()
+	}
+	waitFor(t, "the handshakes to end", func() bool { return sites[1].handshaking.Load() == 0 })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if closedAtOnce(c) {
+		t.Fatal("a connection after the flood was refused")
+	}
+}
