@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"logship/cmd/internal/api"
 	"logship/internal/daemon"
@@ -75,8 +76,11 @@ type tokenEntry struct {
 
 // authz checks credentials. A nil *authz lets everything through.
 type authz struct {
-	tokens    []tokenEntry
-	certRoles map[string]role
+	// tokens is replaced whole by a reload (SIGHUP, reload.go), while
+	// requests read it.
+	tokens     atomic.Pointer[[]tokenEntry]
+	tokensPath string // --auth-tokens, "" if none
+	certRoles  map[string]role
 	// metricsOpen: GET /metrics on the main port needs no credentials
 	// (no --metrics-auth).
 	metricsOpen bool
@@ -88,19 +92,9 @@ func newAuthz(s daemon.Security) (*authz, error) {
 	if !s.AuthOn() {
 		return nil, nil
 	}
-	a := &authz{metricsOpen: !s.MetricsAuth, certRoles: map[string]role{}}
-	if s.AuthTokens != "" {
-		if err := daemon.CheckSecretFile("auth-tokens", s.AuthTokens); err != nil {
-			return nil, err
-		}
-		f, err := os.Open(s.AuthTokens)
-		if err != nil {
-			return nil, fmt.Errorf("--auth-tokens: %w", err)
-		}
-		defer f.Close()
-		if a.tokens, err = parseTokens(f, s.AuthTokens); err != nil {
-			return nil, err
-		}
+	a := &authz{metricsOpen: !s.MetricsAuth, certRoles: map[string]role{}, tokensPath: s.AuthTokens}
+	if _, err := a.loadTokens(); err != nil {
+		return nil, err
 	}
 	roles, err := s.CertRoles()
 	if err != nil {
@@ -110,6 +104,28 @@ func newAuthz(s daemon.Security) (*authz, error) {
 		a.certRoles[cn], _ = parseRole(name)
 	}
 	return a, nil
+}
+
+// loadTokens reads --auth-tokens (at start, and again on a reload) and
+// returns how many tokens it holds. On an error the tokens in use stay.
+func (a *authz) loadTokens() (int, error) {
+	if a == nil || a.tokensPath == "" {
+		return 0, nil
+	}
+	if err := daemon.CheckSecretFile("auth-tokens", a.tokensPath); err != nil {
+		return 0, err
+	}
+	f, err := os.Open(a.tokensPath)
+	if err != nil {
+		return 0, fmt.Errorf("--auth-tokens: %w", err)
+	}
+	defer f.Close()
+	ts, err := parseTokens(f, a.tokensPath)
+	if err != nil {
+		return 0, err
+	}
+	a.tokens.Store(&ts)
+	return len(ts), nil
 }
 
 // parseTokens reads "ROLE TOKEN" (or "TOKEN ROLE") lines; blank lines and
@@ -173,7 +189,11 @@ func (a *authz) roleOf(token string) (role, bool) {
 	}
 	sum := sha256.Sum256([]byte(token))
 	found := roleNone
-	for _, e := range a.tokens {
+	var ts []tokenEntry
+	if p := a.tokens.Load(); p != nil {
+		ts = *p
+	}
+	for _, e := range ts {
 		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 {
 			found = e.role
 		}

@@ -42,7 +42,7 @@ const metricsMaxConns = 64
 // serve.
 func (n *node) listenHTTP(cfg Config, handler http.Handler, log *slog.Logger) (_ *front, err error) {
 	a := n.auth // openNode read the credentials
-	tlsConf, err := loadHTTPTLS(cfg.Security)
+	tlsConf, err := loadHTTPTLS(cfg.Security, n.httpCert)
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}
@@ -143,15 +143,11 @@ func longRequests(next http.Handler) http.Handler {
 
 // loadHTTPTLS builds the HTTPS configuration from --http-tls-* and
 // --http-client-ca, or nil for plain HTTP.
-func loadHTTPTLS(s daemon.Security) (*tls.Config, error) {
-	if s.HTTPTLSCert == "" {
+func loadHTTPTLS(s daemon.Security, cert *certFile) (*tls.Config, error) {
+	if s.HTTPTLSCert == "" || cert == nil {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(s.HTTPTLSCert, s.HTTPTLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("--http-tls-cert/--http-tls-key: %v", err)
-	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	c := &tls.Config{GetCertificate: cert.serve, MinVersion: tls.VersionTLS12}
 	if s.HTTPClientCA != "" {
 		pem, err := os.ReadFile(s.HTTPClientCA)
 		if err != nil {

@@ -122,6 +122,8 @@ type node struct {
 	log     *slog.Logger
 	metrics *metrics
 	auth    *authz // nil: no credentials checked (auth.go)
+	// The certificates a reload reads again (reload.go); nil without TLS.
+	httpCert, replCert *certFile
 	// everMember: this site has been a member since it started
 	// (members.go), so leaving the membership is a removal.
 	everMember atomic.Bool
@@ -173,6 +175,20 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		defer func() { wcancel(); <-watched }()
 	}
 	served := f.serve()
+	// SIGHUP reads the credentials again (reload.go).
+	hup, hupDone := make(chan os.Signal, 1), make(chan struct{})
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hupDone) }()
+	go func() {
+		for {
+			select {
+			case <-hup:
+				n.reload()
+			case <-hupDone:
+				return
+			}
+		}
+	}()
 	n.log.Info("repnode started", "dir", cfg.Dir, "listen", n.tr.Addr().String(), "http", f.ln.Addr().String(),
 		"peers", cfg.Peers.String(), "ack", cfg.Ack, "mode", n.modeName(), "http_tls", cfg.HTTPTLSCert != "",
 		"http_auth", n.auth != nil, "tls_id_from", cfg.TLSIDFrom, "group_secret", cfg.GroupSecretFile != "")
@@ -203,7 +219,7 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if _, err := cfg.AckPolicy(); err != nil {
 		return nil, UsageError{Err: fmt.Errorf("--ack: %v", err)}
 	}
-	tlsConf, err := loadTLS(cfg)
+	tlsConf, replCert, err := loadTLS(cfg)
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}
@@ -211,7 +227,13 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}
-	n := &node{cfg: cfg, log: log}
+	n := &node{cfg: cfg, log: log, replCert: replCert}
+	if cfg.HTTPTLSCert != "" {
+		// One pair for the HTTP and RESP ports, read again by a reload.
+		if n.httpCert, err = loadCertFile("--http-tls-cert/--http-tls-key", cfg.HTTPTLSCert, cfg.HTTPTLSKey); err != nil {
+			return nil, UsageError{Err: err}
+		}
+	}
 	// Credentials for --http (and the RESP port's AUTH): auth.go.
 	if n.auth, err = newAuthz(cfg.Security); err != nil {
 		return nil, UsageError{Err: err}
@@ -301,28 +323,30 @@ func startRole(s *site.Site, cfg Config, log *slog.Logger) error {
 	return daemon.StartRole(s, cfg, log)
 }
 
-// loadTLS builds the mutual-TLS configuration from --tls-*, or nil.
-func loadTLS(cfg Config) (*tls.Config, error) {
+// loadTLS builds the mutual-TLS configuration from --tls-*, or nil; its
+// certificate is read again by a reload (reload.go).
+func loadTLS(cfg Config) (*tls.Config, *certFile, error) {
 	if cfg.TLSCert == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	cf, err := loadCertFile("--tls-cert/--tls-key", cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
-		return nil, fmt.Errorf("--tls-cert/--tls-key: %v", err)
+		return nil, nil, err
 	}
 	pem, err := os.ReadFile(cfg.TLSCA)
 	if err != nil {
-		return nil, fmt.Errorf("--tls-ca: %v", err)
+		return nil, nil, fmt.Errorf("--tls-ca: %v", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate found", cfg.TLSCA)
+		return nil, nil, fmt.Errorf("--tls-ca %s: no PEM certificate found", cfg.TLSCA)
 	}
 	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      pool,
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
-	}, nil
+		GetCertificate:       cf.serve,
+		GetClientCertificate: cf.present,
+		RootCAs:              pool,
+		ClientCAs:            pool,
+		ClientAuth:           tls.RequireAndVerifyClientCert,
+		MinVersion:           tls.VersionTLS12,
+	}, cf, nil
 }

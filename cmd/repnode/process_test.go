@@ -111,7 +111,8 @@ func startProc(t *testing.T, bin, httpAddr string, args ...string) *proc {
 		resp, err := (&http.Client{Timeout: time.Second}).Get("http://" + httpAddr + "/v1/status")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			// 401: up, behind --auth-tokens.
+			if resp.StatusCode == 200 || resp.StatusCode == http.StatusUnauthorized {
 				return p
 			}
 		}

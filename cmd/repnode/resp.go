@@ -100,7 +100,7 @@ type respConn struct {
 
 // startRESP listens on --resp and serves RESP until close.
 func (n *node) startRESP() (*respServer, error) {
-	tlsConf, err := loadHTTPTLS(n.cfg.Security) // the HTTP port's certificate and client CA
+	tlsConf, err := loadHTTPTLS(n.cfg.Security, n.httpCert) // the HTTP port's certificate and client CA
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}

@@ -542,7 +542,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.BoolVar(&c.Master, "master", c.Master, "start as master, elections off (default: elections choose the master)")
 	fs.BoolVar(&c.Client, "client", c.Client, "start as client, elections off (default: elections choose the master)")
 	fs.Uint64Var(&c.MasterID, "master-id", c.MasterID, "with --client: the master to follow first (default: the only peer, else the lowest id; a newer master's announcement wins)")
-	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "replication TLS certificate (PEM); with --tls-key and --tls-ca turns on mutual TLS")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "replication TLS certificate (PEM); with --tls-key and --tls-ca turns on mutual TLS; the pair is re-read on SIGHUP")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "replication TLS private key (PEM)")
 	fs.StringVar(&c.TLSCA, "tls-ca", c.TLSCA, "the group's CA certificate (PEM)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "master heartbeat interval (0 = automatic: 1s, or 100ms in election mode)")

@@ -186,10 +186,10 @@ func (s Security) validate(c Config, bad func(name, format string, args ...any))
 
 // bindSecurityFlags registers the security settings on fs.
 func bindSecurityFlags(fs *flag.FlagSet, s *Security) {
-	fs.StringVar(&s.HTTPTLSCert, "http-tls-cert", s.HTTPTLSCert, "HTTPS on --http: certificate (PEM); with --http-tls-key (--metrics-listen stays plain HTTP)")
+	fs.StringVar(&s.HTTPTLSCert, "http-tls-cert", s.HTTPTLSCert, "HTTPS on --http: certificate (PEM); with --http-tls-key (--metrics-listen stays plain HTTP); re-read on SIGHUP")
 	fs.StringVar(&s.HTTPTLSKey, "http-tls-key", s.HTTPTLSKey, "HTTPS private key (PEM)")
 	fs.StringVar(&s.HTTPClientCA, "http-client-ca", s.HTTPClientCA, "require HTTPS clients to present a certificate signed by this CA (PEM)")
-	fs.StringVar(&s.AuthTokens, "auth-tokens", s.AuthTokens, "bearer tokens for --http: a file of 'ROLE TOKEN' lines, role read|write|admin, '#' comments; not readable by others (mode 600)")
+	fs.StringVar(&s.AuthTokens, "auth-tokens", s.AuthTokens, "bearer tokens for --http: a file of 'ROLE TOKEN' lines, role read|write|admin, '#' comments; not readable by others (mode 600); re-read on SIGHUP")
 	fs.StringVar(&s.AuthCertRoles, "auth-cert-roles", s.AuthCertRoles, "with --http-client-ca: client certificate common names standing for roles, CN=role,...")
 	fs.StringVar(&s.MetricsListen, "metrics-listen", s.MetricsListen, "also serve /metrics and /healthz, and nothing else, on this host:port (no credentials asked)")
 	fs.BoolVar(&s.MetricsAuth, "metrics-auth", s.MetricsAuth, "with --auth-tokens: /metrics on --http needs the read role (default: open)")

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"crypto/tls"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestReloadTokensAndCertificate: a reload reads --auth-tokens and the
+// HTTPS certificate again. A token removed from the file is refused and
+// a new one admitted; a file that fails to load (world-readable) leaves
+// the tokens in use; a certificate from another CA written over the old
+// files is what new handshakes see.
+func TestReloadTokensAndCertificate(t *testing.T) {
+	ca, _, cert, key := httpsFiles(t)
+	tokens := writeTokens(t)
+	n, url := startFront(t, func(c *Config) {
+		c.HTTPTLSCert, c.HTTPTLSKey, c.AuthTokens = cert, key, tokens
+	})
+	trustOld := tlsClient(&tls.Config{RootCAs: ca.Pool})
+	status := func(c *http.Client, tok string) int {
+		code, _, _ := doAuth(t, c, "GET", url+"/v1/status", tok, "")
+		return code
+	}
+	if got := status(trustOld, adminTok); got != 200 {
+		t.Fatalf("before the reload, the admin token: %d", got)
+	}
+
+	const newTok = "rotated-admin-token-0123456789"
+	if err := os.WriteFile(tokens, []byte("admin "+newTok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.reload()
+	if got := status(trustOld, adminTok); got != http.StatusUnauthorized {
+		t.Fatalf("after the reload, the removed token: %d, want 401", got)
+	}
+	if got := status(trustOld, newTok); got != 200 {
+		t.Fatalf("after the reload, the new token: %d", got)
+	}
+
+	if err := os.Chmod(tokens, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.reload()
+	if got := status(trustOld, newTok); got != 200 {
+		t.Fatalf("after a reload that failed, the token in use: %d, want 200", got)
+	}
+
+	ca2 := newTestCA(t)
+	dir := t.TempDir()
+	cert2, key2, err := ca2.WriteSite(dir, "repnode-http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for from, to := range map[string]string{cert2: cert, key2: key} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.reload()
+	if got := status(tlsClient(&tls.Config{RootCAs: ca2.Pool}), newTok); got != 200 {
+		t.Fatalf("a client trusting the new certificate's CA: %d", got)
+	}
+	if _, err := tlsClient(&tls.Config{RootCAs: ca.Pool}).Get(url + "/v1/status"); err == nil {
+		t.Fatal("after the reload, the old certificate is still presented")
+	}
+}
+
+// TestReloadOnSIGHUPProcess: a repnode process reads --auth-tokens again
+// on SIGHUP and keeps serving.
+func TestReloadOnSIGHUPProcess(t *testing.T) {
+	bin := buildBinary(t)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	const oldTok, newTok = "first-admin-token-0123456789", "second-admin-token-0123456789"
+	if err := os.WriteFile(tokens, []byte("admin "+oldTok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := newGroup(t, 2)
+	m := startProc(t, bin, g.http[1], append(g.args(1, t.TempDir()), "--master", "--ack", "none", "--auth-tokens", tokens)...)
+	c := &http.Client{Timeout: 5 * time.Second}
+	url := "http://" + m.http + "/v1/status"
+	if code, _, _ := doAuth(t, c, "GET", url, oldTok, ""); code != 200 {
+		t.Fatalf("the first token before SIGHUP: %d", code)
+	}
+	if err := os.WriteFile(tokens, []byte("admin "+newTok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the new token admitted and the old one refused", func() bool {
+		a, _, _ := doAuth(t, c, "GET", url, newTok, "")
+		b, _, _ := doAuth(t, c, "GET", url, oldTok, "")
+		return a == 200 && b == http.StatusUnauthorized
+	})
+	m.running(t)
+	if !strings.Contains(m.log(), "reload: --auth-tokens reloaded") {
+		t.Fatalf("the log does not say the tokens were reloaded:\n%s", m.log())
+	}
+}
