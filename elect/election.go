@@ -149,6 +149,17 @@ func (n *Node) join(egen uint64, force bool, target SiteID) {
 		n.send(n.vote1(s.ID))
 	}
 	n.stats.Vote1Sent += uint64(len(n.cfg.Sites))
+	// The known sites that are not voters here get it too: one of them
+	// may be the master the others follow, which a lagging log (its
+	// membership not yet holding the promotion) does not count as a
+	// voter. If this site promised an election newer than that master's
+	// generation, it can never follow it; the VOTE1 says so, and the
+	// master stands down (stepVote1) instead of leaving this site to
+	// start elections no one answers (sim seed 303718, mem storage).
+	for _, id := range slices.Sorted(maps.Keys(n.known)) {
+		n.send(n.vote1(id))
+		n.stats.Vote1Sent++
+	}
 	n.maybeVote()
 }
 

@@ -195,3 +195,39 @@ func TestVoterChoosesByItsLogAtVoteTime(t *testing.T) {
 		t.Fatalf("voted %+v: site 2 (last 1/200) is behind this site (1/300)", st)
 	}
 }
+
+// A site that promised election 5 cannot follow master 5 of generation
+// 4, which its lagging membership has as a non-voter (known): its own
+// elections must reach that master, whose stand-down (above) is the only
+// way the group gets a master the site can follow. It sent its VOTE1s to
+// the voters only, who follow the master and ignore them, and started
+// elections no one answered for ever (sim seed 303718, mem storage).
+func TestElectionReachesKnownNonVoterMaster(t *testing.T) {
+	n := followTestNode(t, HardState{EGen: 5, VotedFor: 3, Promised: 5}, 0)
+	if err := n.SetSites([]Site{{ID: 2}, {ID: 3}, {ID: 4}}, []SiteID{5}, true); err != nil {
+		t.Fatal(err)
+	}
+	n.UpdateLastRecord(1, lsn.New(1, 10))
+	n.Start()
+	n.MasterSeen(5, 4)
+	if st := n.Status(); st.Role == RoleClient {
+		t.Fatalf("followed master 5 of gen 4 after promising election 5: %+v", st)
+	}
+	for i := 0; i < 1000 && n.Status().EGen <= 5; i++ {
+		n.Advance(n.Ready())
+		n.Tick()
+	}
+	rd := n.Ready()
+	var to5 *Message
+	for i, m := range rd.Messages {
+		if m.Type == MsgVote1 && m.To == 5 {
+			to5 = &rd.Messages[i]
+		}
+	}
+	if to5 == nil {
+		t.Fatalf("election %d sent no VOTE1 to master 5 (known, not a voter here): %v", n.Status().EGen, rd.Messages)
+	}
+	if to5.Promised != 5 {
+		t.Fatalf("the VOTE1 to site 5 carries Promised %d, want 5", to5.Promised)
+	}
+}

@@ -31,6 +31,14 @@ type hnode struct {
 	events   []Event
 	status   Status
 	installs []Install // every Ready.Install carried out
+	// badInstalls: this many Installs find the snapshot damaged, as
+	// env's Install does on a bad checksum: nothing of the Ready after
+	// the chunks is carried out, and the driver says InstallFailed.
+	badInstalls int
+	// preInstall: the messages sent before the first Install carried out.
+	preInstall []Message
+	// badStatus: the node's status right after each InstallFailed.
+	badStatus []Status
 }
 
 type harness struct {
@@ -142,6 +150,14 @@ func (h *harness) process(id SiteID) {
 			}
 			hn.snapIn = append(hn.snapIn, c.Data...)
 		}
+		if rd.Install != nil && hn.badInstalls > 0 {
+			hn.badInstalls--
+			hn.snapIn = nil
+			hn.n.Advance(rd)
+			hn.n.InstallFailed(hn.log.Last(), hn.log.Last())
+			hn.badStatus = append(hn.badStatus, hn.n.Status())
+			continue
+		}
 		if in := rd.Install; in != nil {
 			// The records after Discard go to the rollback file, as
 			// env's Replica.Install writes them.
@@ -173,6 +189,9 @@ func (h *harness) process(id SiteID) {
 				h.t.Fatalf("unmarshal %v: %v", m, err)
 			}
 			h.queue = append(h.queue, back)
+			if len(hn.installs) == 0 {
+				hn.preInstall = append(hn.preInstall, back)
+			}
 		}
 		hn.commits = append(hn.commits, rd.Commits...)
 		hn.events = append(hn.events, rd.Events...)

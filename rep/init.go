@@ -219,6 +219,42 @@ func (n *Node) finishInit() {
 	n.maybeAck()
 }
 
+// InstallFailed tells a client that the driver could not install the
+// snapshot of the Ready it has just advanced past: the snapshot was found
+// damaged when complete (env's ErrBadSnapshot: its checksum, size or
+// header do not hold), the driver dropped it and changed nothing else of
+// its log or data for that Ready's Install, and carried out none of its
+// Append or Messages (the ACK of the snapshot's position among them: it
+// must not be sent). last and durable are the driver's log end and
+// durable end, as they were before the init.
+//
+// The node forgets the install and starts the init over from a new
+// snapshot of the master's (a peer's snapshot, or the master's, may be
+// what was damaged; both are asked anew). The records the first attempt
+// was to discard are still in the log and are discarded by the next.
+func (n *Node) InstallFailed(last, durable lsn.LSN) {
+	if n.role != RoleClient {
+		return
+	}
+	discard := n.c.discard
+	n.stats.InitsBadSnapshot++
+	if n.stats.InitsDone > 0 {
+		n.stats.InitsDone--
+	}
+	n.out.install = nil
+	n.out.appends = nil
+	n.last, n.durable = last, durable
+	n.c.afterInit = false
+	n.partial = InitResume{}
+	n.c.snap = SnapInfo{}
+	n.startInitFrom(false)
+	if n.c.state == SyncInit {
+		// The discard point of the first attempt still holds: the log
+		// has not changed since it was chosen.
+		n.c.discard = lsn.Min(n.c.discard, discard)
+	}
+}
+
 // initOutdated handles the master's "outdated" (the log we need is
 // archived) during catch-up right after an init. After a peer's snapshot
 // the master may simply be older than the peer's snapshot: init again,

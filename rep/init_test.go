@@ -191,3 +191,45 @@ func TestDamagedMasterLogRebuildsClientByInit(t *testing.T) {
 		t.Fatalf("master lost its role: %+v", st)
 	}
 }
+
+// TestDamagedSnapshotStartsInitOver: the first snapshot a client
+// receives is found damaged at install (InstallFailed): no ACK of its
+// position leaves, the client asks for a snapshot again, receives it
+// from its start, installs it and ends with the master's data.
+func TestDamagedSnapshotStartsInitOver(t *testing.T) {
+	h := archivedHarness(t, func(_ SiteID, c *Config) { c.InitChunkBytes = 100 })
+	hn := h.node(3)
+	hn.badInstalls = 1
+	before := hn.log.Last()
+	hn.n.PeerUp(1)
+	h.process(3)
+	h.stabilize()
+	if hn.badInstalls != 0 {
+		t.Fatal("no install was attempted")
+	}
+	h.requireDataEqual(1, 3)
+	if len(hn.installs) != 1 {
+		t.Fatalf("%d installs carried out, want 1 (the second snapshot)", len(hn.installs))
+	}
+	s := hn.n.Stats()
+	if s.Inits != 2 || s.InitsDone != 1 || s.InitsBadSnapshot != 1 {
+		t.Fatalf("stats: inits %d, done %d, bad snapshots %d; want 2, 1, 1", s.Inits, s.InitsDone, s.InitsBadSnapshot)
+	}
+	if len(hn.badStatus) != 1 {
+		t.Fatalf("%d damaged installs, want 1", len(hn.badStatus))
+	}
+	if st := hn.badStatus[0]; st.Last != before || st.Durable != before || st.SyncState != SyncInit {
+		t.Fatalf("after the damaged install: last %s, durable %s, state %v; want %s, %s, init again",
+			st.Last, st.Durable, st.SyncState, before, before)
+	}
+	// Until the good snapshot was installed, no ACK claimed more than
+	// the log the client really had.
+	for _, m := range hn.preInstall {
+		if m.Type == MsgAck && before.Less(m.LSN) {
+			t.Fatalf("site 3 acked %s before it installed a snapshot; its log ended at %s", m.LSN, before)
+		}
+	}
+	h.put(1, "after-init")
+	h.stabilize()
+	h.requireDataEqual(1, 3)
+}

@@ -33,6 +33,8 @@ type testNet struct {
 	mu     sync.Mutex
 	ids    map[transport.ID]bool // every site that had an endpoint
 	filter func(from, to transport.ID, m rep.Message) bool
+	// mutate may change a rep message in flight (return true if it did).
+	mutate func(from, to transport.ID, m *rep.Message) bool
 }
 
 // newTestNet returns an empty network; the test fails if a delivery ever
@@ -88,12 +90,40 @@ func (n *testNet) drops(from, to transport.ID, body []byte) bool {
 	return err == nil && f(from, to, m)
 }
 
+// setMutate makes f see every rep message in flight and change it as it
+// likes (nil: none is changed).
+func (n *testNet) setMutate(f func(from, to transport.ID, m *rep.Message) bool) {
+	n.mu.Lock()
+	n.mutate = f
+	n.mu.Unlock()
+}
+
+// mutated returns body as the mutate hook leaves it.
+func (n *testNet) mutated(from, to transport.ID, body []byte) []byte {
+	n.mu.Lock()
+	f := n.mutate
+	n.mu.Unlock()
+	if f == nil || len(body) == 0 || body[0] != sitecore.EnvelopeRep {
+		return body
+	}
+	m, err := rep.Unmarshal(body[1:])
+	if err != nil || !f(from, to, &m) {
+		return body
+	}
+	b, err := sitecore.Encode(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // Send sends body to site to and delivers it at once. A message the
 // filter drops is accepted, as the network would, and lost.
 func (e *testEP) Send(to transport.ID, body []byte) error {
 	if e.net.drops(e.ID(), to, body) && e.Connected(to) {
 		return nil
 	}
+	body = e.net.mutated(e.ID(), to, body)
 	err := e.Endpoint.Send(to, body)
 	e.net.Advance(0)
 	return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"logship/env"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -525,5 +526,42 @@ func TestLocalCommitsReachRepInLogOrder(t *testing.T) {
 				return st.LSN == last && st.Err == nil
 			})
 		}
+	})
+}
+
+// TestDriverDamagedSnapshotStartsInitOver: the last chunk of the first
+// snapshot a client receives is damaged in flight, so the snapshot's
+// checksum fails at install. The client does not halt: it drops the
+// snapshot, asks again, installs the second one and catches up.
+func TestDriverDamagedSnapshotStartsInitOver(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		net := newTestNet(t)
+		s := startGroup(t, net, 2, testConfig(), func(_ SiteID, c *Config) { c.AckPolicy = rep.AckNone })
+		tok := leaveBehind(t, net, s)
+		damaged := 0
+		net.setMutate(func(from, to transport.ID, m *rep.Message) bool {
+			if m.Type != rep.MsgPage || m.Snap == nil || damaged > 0 || len(m.Data) == 0 || m.Offset+int64(len(m.Data)) != m.Snap.Size {
+				return false
+			}
+			damaged++
+			m.Data = slices.Clone(m.Data)
+			m.Data[len(m.Data)/2] ^= 0xff
+			return true
+		})
+		net.setLink(1, 2, true)
+		s[1].caughtUp(t, within, tok)
+		mustData(t, s[0].env, s[1].env)
+		if damaged != 1 {
+			t.Fatalf("%d chunks damaged, want 1", damaged)
+		}
+		st := s[1].stats(t)
+		if st.InitsBadSnapshot != 1 || st.InitsDone != 1 || st.Inits != 2 {
+			t.Fatalf("client stats: %d inits, %d done, %d damaged; want 2, 1, 1", st.Inits, st.InitsDone, st.InitsBadSnapshot)
+		}
+		if err := s[1].env.Failure(); err != nil {
+			t.Fatalf("the client's store failed: %v", err)
+		}
+		tok = repPut(t, s[0].e, "after", "init")
+		s[1].caughtUp(t, within, tok)
 	})
 }

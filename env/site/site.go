@@ -2,6 +2,7 @@ package site
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -70,11 +71,12 @@ type Site struct {
 	mismatch map[SiteID]lsn.LSN
 	xfer     *transferWait // planned transfer in progress (transfer.go)
 	// xferOutcome ends the Transfer caller's wait, after the next publish.
-	xferOutcome func()
-	stall       stallState         // fsync-stall watch (stall.go)
-	halted      bool               // the environment failed and the core halted
-	known       map[SiteID]lsn.LSN // acked positions, kept across roles (keep.go)
-	needs       []env.SiteNeed     // reused
+	xferOutcome  func()
+	stall        stallState         // fsync-stall watch (stall.go)
+	halted       bool               // the environment failed and the core halted
+	badSnapshots int                // damaged snapshots in a row (install.go); the loop's
+	known        map[SiteID]lsn.LSN // acked positions, kept across roles (keep.go)
+	needs        []env.SiteNeed     // reused
 	// snaps counts the snapshots being taken off the loop (snapshot.go).
 	snaps sync.WaitGroup
 	addrs addrBook // the client addresses the peers advertised (addrs.go)
@@ -355,7 +357,13 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 		s.publishInstalling(in.Snap.Size)
 	}
 	if err := s.r.CarryOut(ctx, rd.Rep, s.sendRep); err != nil {
+		if rd.Rep.Install != nil && errors.Is(err, env.ErrBadSnapshot) {
+			return s.installFailed(rd, err)
+		}
 		return s.storageFailed("carrying out replication", err)
+	}
+	if rd.Rep.Install != nil {
+		s.badSnapshots = 0
 	}
 	if rd.Rep.TakeSnapshot {
 		s.takeSnapshot()

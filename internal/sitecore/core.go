@@ -362,6 +362,17 @@ func (c *Core) Persisted(at lsn.LSN) {
 	c.settle()
 }
 
+// InstallFailed tells a client's core that the Install of the Ready it
+// has just advanced past was not carried out (rep.Node.InstallFailed):
+// the snapshot arrived damaged. last and durable are the log's ends.
+func (c *Core) InstallFailed(last, durable lsn.LSN) {
+	if c.rep != nil && !c.halted {
+		c.rep.InstallFailed(last, durable)
+		c.tail, c.tailGen = lsn.Zero, 0 // read again from the log
+	}
+	c.settle()
+}
+
 // Applied tells a client's core the newest record its readers see and the
 // digest of its data there (0 if unknown); rep reports both to the master.
 func (c *Core) Applied(at lsn.LSN, digest uint64) {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 
 	"logship/elect"
+	"logship/env"
 	"logship/internal/sitecore"
 	"logship/rep"
 	"logship/rep/transport"
@@ -73,9 +74,21 @@ func (s *Sim) carryOut(m *member, rd sitecore.Ready) bool {
 		if in := rd.Rep.Install; in != nil {
 			s.tracef("site %d install snap@%s", m.id, in.Snap.LSN)
 		}
+		// After the heal, at most one damaged snapshot in a row: a
+		// site halted then would not be restarted.
+		if rd.Rep.Install != nil && (!s.heal || m.badSnaps == 0) && s.badRng.Float64() < s.f.BadSnapshot {
+			m.store.DamageNextInstall()
+		}
 		rolled, sn, err := m.store.Carry(rd.Rep, func(msg rep.Message) { s.sendRep(m, msg) })
+		if err != nil && rd.Rep.Install != nil && errors.Is(err, env.ErrBadSnapshot) {
+			s.rolledBack(m, rolled)
+			return s.installFailed(m, rd, err)
+		}
 		if err != nil {
 			return s.storageFailed(m, "carrying out replication", err)
+		}
+		if rd.Rep.Install != nil {
+			m.badSnaps = 0
 		}
 		s.rolledBack(m, rolled)
 		snap = sn
@@ -166,6 +179,43 @@ func (s *Sim) sync(m *member) {
 	m.core.Persisted(d)
 	s.process(m)
 }
+
+// installFailed drops a snapshot found damaged at install and starts
+// the init over, as the runtime's Site does (env/site/install.go): the
+// election messages of rd are sent, the rest of its replication effects
+// are not, and the third damaged snapshot in a row halts the site.
+func (s *Sim) installFailed(m *member, rd sitecore.Ready, err error) bool {
+	m.badSnaps++
+	s.res.BadSnapshots++
+	if m.badSnaps >= maxBadSnapshots {
+		m.fault = "damaged snapshots" // injected: the halt is expected
+		return s.storageFailed(m, "installing a snapshot", err)
+	}
+	s.tracef("site %d: snapshot damaged (%v); the init starts over", m.id, err)
+	for _, em := range rd.ElectMessages {
+		s.sendElect(m, em)
+	}
+	for _, cr := range rd.Rep.Commits {
+		s.commitResult(m, cr)
+	}
+	for _, cr := range rd.Rejected {
+		s.commitResult(m, cr)
+	}
+	for _, ev := range rd.ElectEvents {
+		s.electEvent(m, ev)
+	}
+	for _, err := range rd.Errors {
+		s.violate("site %d: %v", m.id, err)
+	}
+	m.core.Advance(rd)
+	m.core.InstallFailed(m.store.Log().Last(), m.store.Durable())
+	s.noteMembers(m, nil, true)
+	return true
+}
+
+// maxBadSnapshots is env/site's: the damaged snapshots in a row a site
+// takes before it halts.
+const maxBadSnapshots = 3
 
 // storageFailed halts a site whose storage failed, as the runtime does.
 // Only an injected fault may fail a storage: any other failure ends the

@@ -72,6 +72,12 @@ type Faults struct {
 	Transfer float64
 	// SyncCall: an operator starts a delayed client's sync.
 	SyncCall float64
+	// BadSnapshot: per install of an internal init's snapshot, the chance
+	// that it is found damaged (env.ErrBadSnapshot): the client drops it
+	// and starts the init over, as the runtime does. Drawn, and decided
+	// per install, from an RNG of its own, so that the runs of every
+	// other seed are unchanged by it.
+	BadSnapshot float64
 }
 
 // drawFaults picks a run's fault profile: a mix of calm and rough runs.
@@ -261,7 +267,8 @@ func (s *Sim) restart(m *member) {
 	if m.store != nil {
 		s.must(m.store.Reopen(), "site %d: reopen", m.id)
 	}
-	m.ep.Close() // after a silent crash: the reboot resets its connections
+	m.ep.Close()   // after a silent crash: the reboot resets its connections
+	m.badSnaps = 0 // a new process counts anew, as a new Site does
 	s.start(m)
 	if m.store != nil {
 		s.tracef("site %d restart last=%s", m.id, m.store.Log().Last())

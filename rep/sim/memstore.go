@@ -30,6 +30,7 @@ type memStorage struct {
 	// writable and gen: local commits admitted, stamped with gen.
 	writable bool
 	gen      uint64
+	damage   bool // DamageNextInstall
 }
 
 func newMemStorage(segmentSize uint32) *memStorage {
@@ -120,6 +121,10 @@ func (s *memStorage) carry(rd rep.Ready) ([]RecID, error) {
 		}
 		s.snapIn = append(s.snapIn, c.Data...)
 	}
+	if in := rd.Install; in != nil && s.damage {
+		s.damage, s.snapIn = false, nil
+		return rolled, fmt.Errorf("mem: %w: damaged by the simulation", env.ErrBadSnapshot)
+	}
 	if in := rd.Install; in != nil {
 		if int64(len(s.snapIn)) != in.Snap.Size {
 			return rolled, fmt.Errorf("mem: install of %d bytes, have %d", in.Snap.Size, len(s.snapIn))
@@ -179,6 +184,10 @@ func (s *memStorage) Sync() (lsn.LSN, error) {
 	s.durable = s.Log().Last()
 	return s.durable, nil
 }
+
+func (s *memStorage) Durable() lsn.LSN { return s.durable }
+
+func (s *memStorage) DamageNextInstall() { s.damage = true }
 
 func (s *memStorage) snapshot(id uint64) (rep.SnapInfo, rep.SnapshotReader, error) {
 	data, err := s.Data()

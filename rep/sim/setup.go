@@ -57,6 +57,9 @@ type Group struct {
 	Heartbeat    time.Duration // --heartbeat (0: automatic)
 	AckTimeout   time.Duration // --ack-timeout
 	LogFileSize  int64         // --log-file-size
+	// KeepNoLog: --log-keep-bytes 0 (no log kept for lagging sites, so
+	// archiving sends them to internal init); off, the daemon's default.
+	KeepNoLog bool
 	// Throttle is the bulk and catch-up limits (--bulk-bytes, --no-bulk,
 	// --throttle-bytes, --gap-buffer-bytes, --init-chunk-bytes): small
 	// ones make short runs split bulks, throttle catch-up and send
@@ -237,6 +240,9 @@ func (g Group) daemonConfig(dir string, id rep.SiteID) daemon.Config {
 	}
 	c.DelayClient, c.NoWait, c.Peer = m.Delay, m.NoWait, m.Peer
 	c.LogFileSize, c.MaxValueSize = g.LogFileSize, 256
+	if g.KeepNoLog {
+		c.LogKeepBytes = 0
+	}
 	c.Heartbeat, c.AckTimeout = g.Heartbeat, g.AckTimeout
 	if t := g.Throttle; t != (envsite.Throttle{}) {
 		c.BulkBytes, c.NoBulk, c.ThrottleBytes = t.BulkBytes, t.NoBulk, t.ThrottleBytes

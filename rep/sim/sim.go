@@ -51,6 +51,9 @@ type Config struct {
 	// NoMembers: never change the membership (by default a run in
 	// election mode without a witness may: members.go).
 	NoMembers bool
+	// NoBadSnapshots: no damaged snapshots (Faults.BadSnapshot 0), so
+	// that a seed recorded before they were drawn replays its run.
+	NoBadSnapshots bool
 
 	// promiseAll (tests of the checker only): hold every policy to
 	// quorum's promise.
@@ -108,6 +111,9 @@ type Result struct {
 	StorageFaults, Transfers, PriorityChanges, DelayedSyncs int
 	// MemberChanges: membership records written (members.go).
 	MemberChanges int
+	// BadSnapshots: installs that found their snapshot damaged
+	// (Faults.BadSnapshot) and started the init over, or halted.
+	BadSnapshots int
 	// Reads: lease reads answered, token reads answered and refused as
 	// never to be applied. The token counts depend on the applier's
 	// progress in real time, so they are not in the hash.
@@ -122,8 +128,8 @@ func (r Result) Failed() bool { return len(r.Violations) > 0 }
 func (r Result) String() string {
 	s := fmt.Sprintf("seed %d: %s\n  %d ticks, %d commits (%d permanent, %d not, %d exempt), %d crashes, %d storage faults, %d failovers, %d partitions, %d rolled back, %d inits, %d msgs, hash %016x",
 		r.Seed, r.Group, r.Ticks, r.Commits, r.Permanent, r.NotPermanent, r.Exempt, r.Crashes, r.StorageFaults, r.Failovers, r.Partitions, r.RolledBack, r.Inits, r.Messages, r.Hash)
-	s += fmt.Sprintf("; %d lease reads, %d token reads, %d never applied; %d transfers, %d priority changes, %d delayed syncs, %d membership changes",
-		r.LeaseReads, r.TokenReads, r.NeverApplied, r.Transfers, r.PriorityChanges, r.DelayedSyncs, r.MemberChanges)
+	s += fmt.Sprintf("; %d lease reads, %d token reads, %d never applied; %d transfers, %d priority changes, %d delayed syncs, %d membership changes, %d damaged snapshots",
+		r.LeaseReads, r.TokenReads, r.NeverApplied, r.Transfers, r.PriorityChanges, r.DelayedSyncs, r.MemberChanges, r.BadSnapshots)
 	if r.Group.Elect {
 		s += fmt.Sprintf("; elect: %d elections won, %d mutes, master %d ticks after heal", r.Elections, r.Mutes, r.HealElectTicks)
 	}
@@ -170,6 +176,9 @@ type member struct {
 	// writableSince: the tick since which the site has accepted writes,
 	// continuously; 0 when it does not.
 	writableSince int
+	// badSnaps: damaged snapshots in a row (drive.go), as the runtime's
+	// Site counts them.
+	badSnaps int
 	// halted: its storage failed and its core halted; it stays so until
 	// the run restarts it, repaired.
 	halted bool
@@ -209,14 +218,16 @@ type commitKey struct {
 
 // Sim is one run in progress.
 type Sim struct {
-	cfg   Config
-	g     Group
-	rng   *rand.Rand
-	f     Faults
-	net   *memnet.Network
-	dir   string
-	sites []*member
-	now   int
+	cfg Config
+	g   Group
+	rng *rand.Rand
+	f   Faults
+	// badRng decides Faults.BadSnapshot, apart from rng.
+	badRng *rand.Rand
+	net    *memnet.Network
+	dir    string
+	sites  []*member
+	now    int
 
 	// The master as the run knows it: appointed, or, in election mode,
 	// the newest elected.
@@ -293,6 +304,11 @@ func run(cfg Config, faulty func(*Sim)) (res Result, err error) {
 	}
 	s.res.Seed = cfg.Seed
 	s.f = drawFaults(s.rng)
+	s.badRng = rand.New(rand.NewPCG(cfg.Seed^0xbad5bad5bad5bad5, cfg.Seed))
+	s.f.BadSnapshot = []float64{0, 0, 0.3}[s.badRng.IntN(3)]
+	if cfg.NoBadSnapshots {
+		s.f.BadSnapshot = 0
+	}
 	if cfg.Faults != nil {
 		s.f = *cfg.Faults
 	}

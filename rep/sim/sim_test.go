@@ -206,7 +206,9 @@ func TestSimFormerBugSeeds(t *testing.T) {
 			if tc.kind != StorageMem && *flagStorage == string(StorageMem) {
 				t.Skip("-storage mem")
 			}
-			runConfig(t, Config{Seed: tc.seed, Storage: tc.kind, Mode: tc.mode, Sites: tc.sites}, false)
+			// The runs as they were when they found the bugs: damaged
+			// snapshots were added to the draw later.
+			runConfig(t, Config{Seed: tc.seed, Storage: tc.kind, Mode: tc.mode, Sites: tc.sites, NoBadSnapshots: true}, false)
 		})
 	}
 }
@@ -318,6 +320,47 @@ func BenchmarkFailoverVirtual(b *testing.B) {
 			}
 			b.ReportMetric(float64(Percentile(ms, 50)), "median-ms")
 			b.ReportMetric(float64(Percentile(ms, 99)), "p99-ms")
+		})
+	}
+}
+
+// TestSimDamagedSnapshots draws rough runs in which lagging sites need
+// internal inits (archiving) and half of the snapshots arrive damaged:
+// the clients drop them and start over (or halt after three in a row,
+// and are restarted), and every invariant holds. Both storages; the
+// runs must damage some snapshots, or the test tests nothing.
+func TestSimDamagedSnapshots(t *testing.T) {
+	for _, tc := range []struct {
+		kind  StorageKind
+		seeds uint64
+	}{{StorageMem, 40}, {StorageEnv, 20}} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			bad, inits := 0, 0
+			for seed := uint64(1); seed <= tc.seeds; seed++ {
+				cfg := Config{Seed: seed, Storage: tc.kind, Dir: t.TempDir()}
+				f := drawFaults(rand.New(rand.NewPCG(seed, 3)))
+				f.Archive, f.BadSnapshot, f.Partition, f.Commit = 0.2, 0.5, max(f.Partition, 0.01), 0.6
+				cfg.Faults = &f
+				// Small log files and none kept for lagging sites, so
+				// that archiving removes some within a run and lagging
+				// sites need an init.
+				g := drawGroup(rand.New(rand.NewPCG(seed, 4)), cfg, f)
+				g.LogFileSize, g.KeepNoLog = 16<<10, true
+				cfg.Group = &g
+				res, err := Run(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Failed() {
+					t.Fatalf("%s", res)
+				}
+				bad += res.BadSnapshots
+				inits += res.Inits
+			}
+			t.Logf("%d seeds: %d inits, %d damaged snapshots", tc.seeds, inits, bad)
+			if bad == 0 {
+				t.Fatal("no snapshot was damaged: the runs did not exercise the restart")
+			}
 		})
 	}
 }

@@ -41,8 +41,15 @@ type Storage interface {
 	// yet durable: Sync makes it so). It fails with env.ErrNotWritable
 	// while local commits are shut out.
 	Commit(w []KV) (Committed, error)
-	// Sync makes the log durable and returns the last durable LSN.
+	// Sync makes the log durable and returns the last durable LSN;
+	// Durable returns it without syncing.
 	Sync() (lsn.LSN, error)
+	Durable() lsn.LSN
+	// DamageNextInstall makes the next Carry with an Install find its
+	// snapshot damaged once received, as env's Install does on a bad
+	// checksum: it fails with env.ErrBadSnapshot, having carried out the
+	// rollback and chunks before it and nothing after.
+	DamageNextInstall()
 	// Release drops a snapshot the core refused.
 	Release(id uint64)
 	// LastGen is the generation of the record at Log().Last(), also when
