@@ -83,11 +83,20 @@ func (n *testNet) drops(from, to transport.ID, body []byte) bool {
 	n.mu.Lock()
 	f := n.filter
 	n.mu.Unlock()
-	if f == nil || len(body) == 0 || body[0] != sitecore.EnvelopeRep {
+	if f == nil {
 		return false
 	}
+	m, ok := repMessage(body)
+	return ok && f(from, to, m)
+}
+
+// repMessage decodes body if it is a rep message.
+func repMessage(body []byte) (rep.Message, bool) {
+	if len(body) == 0 || body[0] != sitecore.EnvelopeRep {
+		return rep.Message{}, false
+	}
 	m, err := rep.Unmarshal(body[1:])
-	return err == nil && f(from, to, m)
+	return m, err == nil
 }
 
 // setMutate makes f see every rep message in flight and change it as it
@@ -103,11 +112,11 @@ func (n *testNet) mutated(from, to transport.ID, body []byte) []byte {
 	n.mu.Lock()
 	f := n.mutate
 	n.mu.Unlock()
-	if f == nil || len(body) == 0 || body[0] != sitecore.EnvelopeRep {
+	if f == nil {
 		return body
 	}
-	m, err := rep.Unmarshal(body[1:])
-	if err != nil || !f(from, to, &m) {
+	m, ok := repMessage(body)
+	if !ok || !f(from, to, &m) {
 		return body
 	}
 	b, err := sitecore.Encode(m)

@@ -44,15 +44,7 @@ func (s *Site) installFailed(rd sitecore.Ready, err error) bool {
 	in := rd.Rep.Install
 	s.log.Warn("rep: the snapshot of an internal init arrived damaged; it is dropped and the init starts over from a new one",
 		"snapshot_lsn", in.Snap.LSN.String(), "bytes", in.Snap.Size, "err", err)
-	for _, m := range rd.ElectMessages {
-		s.sendElect(m)
-	}
-	for _, c := range rd.Rep.Commits {
-		s.resolve(c.LSN, c.Permanent)
-	}
-	for _, c := range rd.Rejected {
-		s.resolve(c.LSN, false)
-	}
+	s.electAndOutcomes(rd)
 	for _, ev := range rd.ElectEvents {
 		s.electEvent(ev)
 	}

@@ -374,15 +374,7 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 	if rd.Rep.Install != nil {
 		s.log.Info("rep: installed snapshot", "lsn", rd.Rep.Install.Snap.LSN, "bytes", rd.Rep.Install.Snap.Size)
 	}
-	for _, m := range rd.ElectMessages {
-		s.sendElect(m)
-	}
-	for _, c := range rd.Rep.Commits {
-		s.resolve(c.LSN, c.Permanent)
-	}
-	for _, c := range rd.Rejected {
-		s.resolve(c.LSN, false)
-	}
+	s.electAndOutcomes(rd)
 	for _, ev := range rd.Rep.Events {
 		s.repEvent(ev)
 	}
@@ -406,6 +398,20 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 		s.c.Persisted(at)
 	}
 	return true
+}
+
+// electAndOutcomes sends rd's election messages and ends the waits of
+// the commits whose outcome it gives (rep's, and those a fence refused).
+func (s *Site) electAndOutcomes(rd sitecore.Ready) {
+	for _, m := range rd.ElectMessages {
+		s.sendElect(m)
+	}
+	for _, c := range rd.Rep.Commits {
+		s.resolve(c.LSN, c.Permanent)
+	}
+	for _, c := range rd.Rejected {
+		s.resolve(c.LSN, false)
+	}
 }
 
 func (s *Site) sendRep(m rep.Message) {

@@ -182,37 +182,39 @@ if ! skip pg; then
   done
 fi
 
-if ! skip logship; then
-  echo "== logship, 3 repnode sites, ack quorum"
-  L=$OUT/logship.log
+# logship_runs LOG NAME ROW ARGS: RUNS runs at 1 and 16 writers of
+# repbench ARGS (its --writers and timing added), each a ROW line
+# "ROW,writers=N"; the output of each run is left in $out and its writer
+# count in $w for the caller's hook (logship_after, if defined).
+logship_runs() {
+  local log=$OUT/$1 name=$2 rowname=$3 args=$4 r
   for r in $(seq 1 "$RUNS"); do
     for w in 1 16; do
-      note "$L" "logship writers=$w run $r"
-      cmd="$RB --spawn 3 --repnode $REPNODE --ack quorum --value-size 128 --writers $w --warmup 2s --duration ${DUR}s"
-      echo "+ $cmd" >>"$L"
-      out=$(timeout 180 $cmd 2>&1 | tee -a "$L")
+      note "$log" "$name writers=$w run $r"
+      cmd="$RB $args --value-size 128 --writers $w --warmup 2s --duration ${DUR}s"
+      echo "+ $cmd" >>"$log"
+      out=$(timeout 180 $cmd 2>&1 | tee -a "$log")
       echo "$out" | grep -E '^(RESULT|LAG|CPU|repbench)'
-      logship_row "http,writers=$w" "$out"
+      logship_row "$rowname,writers=$w" "$out"
+      [ "$(type -t logship_after)" = function ] && logship_after
     done
   done
+  unset -f logship_after
+}
+
+if ! skip logship; then
+  echo "== logship, 3 repnode sites, ack quorum"
+  logship_runs logship.log "logship" http "--spawn 3 --repnode $REPNODE --ack quorum"
 fi
 
 if ! skip resp; then
   echo "== logship over RESP (repbench --proto resp), 3 repnode sites, ack quorum"
-  L=$OUT/logship-resp.log
-  for r in $(seq 1 "$RUNS"); do
-    for w in 1 16; do
-      note "$L" "logship resp writers=$w run $r"
-      cmd="$RB --spawn 3 --repnode $REPNODE --ack quorum --proto resp --variant spawn3-resp --value-size 128 --writers $w --warmup 2s --duration ${DUR}s"
-      echo "+ $cmd" >>"$L"
-      out=$(timeout 180 $cmd 2>&1 | tee -a "$L")
-      echo "$out" | grep -E '^(RESULT|LAG|CPU|repbench)'
-      logship_row "resp,writers=$w" "$out"
-      # redis-benchmark's -n for as long a run as this one, by its rate.
-      rate=$(val "$(echo "$out" | grep '^RESULT logship ')" rate)
-      [ -n "$rate" ] && eval "RESP_RATE_$w=\${rate%.*}"
-    done
-  done
+  # redis-benchmark's -n for as long a run as this one, by its rate.
+  logship_after() {
+    rate=$(val "$(echo "$out" | grep '^RESULT logship ')" rate)
+    [ -n "$rate" ] && eval "RESP_RATE_$w=\${rate%.*}"
+  }
+  logship_runs logship-resp.log "logship resp" resp "--spawn 3 --repnode $REPNODE --ack quorum --proto resp --variant spawn3-resp"
 fi
 
 if ! skip resp2; then
@@ -221,32 +223,12 @@ if ! skip resp2; then
   # master and one client, whose quorum (2 of 2) is both, as
   # synchronous_commit=on is both.
   echo "== logship over RESP, 2 repnode sites (the topology of PostgreSQL's harness), ack quorum (= both)"
-  L=$OUT/logship-resp2.log
-  for r in $(seq 1 "$RUNS"); do
-    for w in 1 16; do
-      note "$L" "logship resp 2 sites writers=$w run $r"
-      cmd="$RB --spawn 2 --repnode $REPNODE --ack quorum --proto resp --variant spawn2-resp --value-size 128 --writers $w --warmup 2s --duration ${DUR}s"
-      echo "+ $cmd" >>"$L"
-      out=$(timeout 180 $cmd 2>&1 | tee -a "$L")
-      echo "$out" | grep -E '^(RESULT|LAG|CPU|repbench)'
-      logship_row "resp-2sites,writers=$w" "$out"
-    done
-  done
+  logship_runs logship-resp2.log "logship resp 2 sites" resp-2sites "--spawn 2 --repnode $REPNODE --ack quorum --proto resp --variant spawn2-resp"
 fi
 
 if ! skip embedded; then
   echo "== logship embedded (repbench --embedded: the master and the writers in one process, 2 repnode clients), ack quorum"
-  L=$OUT/logship-embedded.log
-  for r in $(seq 1 "$RUNS"); do
-    for w in 1 16; do
-      note "$L" "logship embedded writers=$w run $r"
-      cmd="$RB --spawn 3 --repnode $REPNODE --ack quorum --embedded --value-size 128 --writers $w --warmup 2s --duration ${DUR}s"
-      echo "+ $cmd" >>"$L"
-      out=$(timeout 180 $cmd 2>&1 | tee -a "$L")
-      echo "$out" | grep -E '^(RESULT|LAG|CPU|repbench)'
-      logship_row "embedded,writers=$w" "$out"
-    done
-  done
+  logship_runs logship-embedded.log "logship embedded" embedded "--spawn 3 --repnode $REPNODE --ack quorum --embedded"
 fi
 
 if ! skip redisbench; then
