@@ -238,8 +238,11 @@ func (n *Node) InstallFailed(last, durable lsn.LSN) {
 	}
 	discard := n.c.discard
 	n.stats.InitsBadSnapshot++
-	if n.stats.InitsDone > 0 {
+	if n.stats.InitsDone > 0 { // counted by finishInit
 		n.stats.InitsDone--
+		if n.c.initFrom != n.master && n.stats.InitsFromPeer > 0 {
+			n.stats.InitsFromPeer--
+		}
 	}
 	n.out.install = nil
 	n.out.appends = nil
