@@ -80,6 +80,9 @@ type authz struct {
 	// requests read it.
 	tokens     atomic.Pointer[[]tokenEntry]
 	tokensPath string // --auth-tokens, "" if none
+	// tokensGen counts the loads of tokens: a RESP connection that sent
+	// AUTH checks its token again when it changed.
+	tokensGen atomic.Uint64
 	certRoles  map[string]role
 	// metricsOpen: GET /metrics on the main port needs no credentials
 	// (no --metrics-auth).
@@ -125,6 +128,7 @@ func (a *authz) loadTokens() (int, error) {
 		return 0, err
 	}
 	a.tokens.Store(&ts)
+	a.tokensGen.Add(1)
 	return len(ts), nil
 }
 

@@ -96,6 +96,11 @@ type respConn struct {
 	has  bool      // tok is set
 	role role      // what AUTH (or the client certificate) allows; admin without credentials configured
 	tls  bool      // the client certificate's role was looked up
+	// The token AUTH gave, and the token load it was checked against:
+	// after a reload it is checked again (resp_auth.go recheck).
+	authTok  string
+	authGen  uint64
+	certRole role
 }
 
 // startRESP listens on --resp and serves RESP until close.

@@ -28,6 +28,7 @@ func (c *respCmd) need() role {
 // error to answer: NOAUTH before any credential, NOPERM for a role too
 // low (Redis's words for both, which clients know).
 func (rc *respConn) allowed(spec *respCmd, name string) string {
+	rc.recheck()
 	need := spec.need()
 	if rc.role >= need {
 		return ""
@@ -37,7 +38,8 @@ func (rc *respConn) allowed(spec *respCmd, name string) string {
 		rc.tls = true
 		if tc, ok := rc.nc.Conn.(*tls.Conn); ok {
 			cs := tc.ConnectionState()
-			rc.role = max(rc.role, rc.s.n.auth.certRole(&cs))
+			rc.certRole = rc.s.n.auth.certRole(&cs)
+			rc.role = max(rc.role, rc.certRole)
 			if rc.role >= need {
 				return ""
 			}
@@ -58,10 +60,32 @@ func cmdAuth(rc *respConn, _ redcon.Conn, args [][]byte) (respReply, string) {
 	if rc.s.n.auth == nil {
 		return fail("ERR AUTH: this listener has no credentials configured (--auth-tokens); every client may run every command")
 	}
-	r, known := rc.s.n.auth.roleOf(string(args[len(args)-1]))
+	tok := string(args[len(args)-1])
+	r, known := rc.s.n.auth.roleOf(tok)
 	if !known {
 		return fail("WRONGPASS unknown token")
 	}
-	rc.role = r
+	rc.role = max(r, rc.certRole)
+	rc.authTok, rc.authGen = tok, rc.s.n.auth.tokensGen.Load()
 	return ok(replyOK)
+}
+
+// recheck checks the connection's AUTH token again once the tokens were
+// reloaded (SIGHUP): a token removed from the file stops working on the
+// connections that sent it, not only on new ones.
+func (rc *respConn) recheck() {
+	a := rc.s.n.auth
+	if rc.authTok == "" || a == nil {
+		return
+	}
+	g := a.tokensGen.Load()
+	if g == rc.authGen {
+		return
+	}
+	rc.authGen = g
+	r, known := a.roleOf(rc.authTok)
+	if !known {
+		r, rc.authTok = roleNone, ""
+	}
+	rc.role = max(r, rc.certRole)
 }

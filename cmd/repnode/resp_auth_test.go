@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -82,4 +83,26 @@ func TestRESPTLS(t *testing.T) {
 
 	nobody := dialTLS(clientCert(t, ca, "nobody", ca))
 	wantErrPrefix(t, "GET with a certificate without a role", nobody.do("GET", "k"), "NOAUTH")
+}
+
+// TestRESPReloadedTokens: after a reload (SIGHUP), a connection that
+// authenticated with a token removed from the file is refused, one whose
+// token stays keeps its role, and the new token works.
+func TestRESPReloadedTokens(t *testing.T) {
+	tokens := writeTokens(t)
+	n, rs := startRESPSingle(t, func(c *Config) { c.AuthTokens = tokens })
+	removed, kept := dialRESP(t, rs.addr), dialRESP(t, rs.addr)
+	wantReply(t, "AUTH write", removed.do("AUTH", writeTok), "OK")
+	wantReply(t, "AUTH read", kept.do("AUTH", readTok), "OK")
+	wantReply(t, "SET before the reload", removed.do("SET", "k", "v"), "OK")
+
+	const newTok = "rotated-write-token-0123456789"
+	if err := os.WriteFile(tokens, []byte("read "+readTok+"\nwrite "+newTok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.reload()
+	wantErrPrefix(t, "SET on the connection of a removed token", removed.do("SET", "k", "w"), "NOAUTH")
+	wantReply(t, "GET on the connection of a kept token", kept.do("GET", "k"), "v")
+	wantReply(t, "AUTH with the new token", removed.do("AUTH", newTok), "OK")
+	wantReply(t, "SET with the new token", removed.do("SET", "k", "w"), "OK")
 }
