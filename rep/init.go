@@ -228,10 +228,11 @@ func (n *Node) finishInit() {
 // must not be sent). last and durable are the driver's log end and
 // durable end, as they were before the init.
 //
-// The node forgets the install and starts the init over from a new
-// snapshot of the master's (a peer's snapshot, or the master's, may be
-// what was damaged; both are asked anew). The records the first attempt
-// was to discard are still in the log and are discarded by the next.
+// The node forgets the install and starts the init over, asking the
+// master for a snapshot from its start even when the damaged one came
+// from a peer (which may be what is damaged). The records the first
+// attempt was to discard are still in the log and are discarded by the
+// next.
 func (n *Node) InstallFailed(last, durable lsn.LSN) {
 	if n.role != RoleClient {
 		return
