@@ -83,7 +83,7 @@ type authz struct {
 	// tokensGen counts the loads of tokens: a RESP connection that sent
 	// AUTH checks its token again when it changed.
 	tokensGen atomic.Uint64
-	certRoles  map[string]role
+	certRoles map[string]role
 	// metricsOpen: GET /metrics on the main port needs no credentials
 	// (no --metrics-auth).
 	metricsOpen bool
