@@ -125,12 +125,7 @@ func (e *Env) inUpdate(btx *bolt.Tx) {
 // spillServed starts copying out every snapshot served from a read
 // transaction, and waits until they are copied if wait.
 func (e *Env) spillServed(why string, wait bool) {
-	e.ts.mu.Lock()
-	snaps := make([]*txSnap, 0, len(e.ts.open))
-	for s := range e.ts.open {
-		snaps = append(snaps, s)
-	}
-	e.ts.mu.Unlock()
+	snaps := e.openServed()
 	for _, s := range snaps {
 		s.startSpill(why)
 	}
@@ -144,15 +139,20 @@ func (e *Env) spillServed(why string, wait bool) {
 // endServed ends every snapshot served from a read transaction (the data
 // file is closed or replaced).
 func (e *Env) endServed() {
+	for _, s := range e.openServed() {
+		s.close()
+	}
+}
+
+// openServed lists the snapshots served from a read transaction now.
+func (e *Env) openServed() []*txSnap {
 	e.ts.mu.Lock()
+	defer e.ts.mu.Unlock()
 	snaps := make([]*txSnap, 0, len(e.ts.open))
 	for s := range e.ts.open {
 		snaps = append(snaps, s)
 	}
-	e.ts.mu.Unlock()
-	for _, s := range snaps {
-		s.close()
-	}
+	return snaps
 }
 
 // extent is a run of reachable bytes of the data file, [off, end).

@@ -205,11 +205,7 @@ func (s *Site) changeMembers(ctx context.Context, change func(Membership) (Membe
 // it, reaches the membership record at at.
 func (s *Site) waitMembersCommitted(ctx context.Context, at lsn.LSN) error {
 	for {
-		s.pmu.Lock()
-		st := s.status
-		ch := s.commitCh
-		s.commitWaited = true
-		s.pmu.Unlock()
+		st, ch := s.watchCommit()
 		if ms := st.Members; !st.CommitLSN.Less(at) || ms.LSN == at && !ms.Pending {
 			return nil
 		}

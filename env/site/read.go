@@ -129,11 +129,7 @@ func (s *Site) waitCommit(at lsn.LSN) error {
 	}()
 	var gen uint64
 	for {
-		s.pmu.Lock()
-		st := s.status
-		ch := s.commitCh
-		s.commitWaited = true
-		s.pmu.Unlock()
+		st, ch := s.watchCommit()
 		if st.Role != rep.RoleMaster || gen != 0 && st.Gen != gen {
 			return &NotMasterError{Master: st.Master}
 		}

@@ -220,6 +220,15 @@ func (s *Site) wake() {
 	}
 }
 
+// watchCommit returns the published status and a channel closed once
+// the commit point (or the status with it) moves after that.
+func (s *Site) watchCommit() (Status, <-chan struct{}) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.commitWaited = true
+	return s.status, s.commitCh
+}
+
 // run is the loop goroutine.
 func (s *Site) run() {
 	defer close(s.done)
