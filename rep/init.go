@@ -220,7 +220,9 @@ func (n *Node) finishInit() {
 }
 
 // InstallFailed tells a client that the driver could not install the
-// snapshot of the Ready it has just advanced past: the snapshot was found
+// snapshot of the Ready it is carrying out (call it before Advance of
+// that Ready, so that nothing reads the snapshot's position as the log's
+// meanwhile): the snapshot was found
 // damaged when complete (env's ErrBadSnapshot: its checksum, size or
 // header do not hold), the driver dropped it and changed nothing else of
 // its log or data for that Ready's Install, and carried out none of its

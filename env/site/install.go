@@ -51,7 +51,6 @@ func (s *Site) installFailed(rd sitecore.Ready, err error) bool {
 	for _, e := range rd.Errors {
 		s.log.Error("site: " + e.Error())
 	}
-	s.c.Advance(rd)
-	s.c.InstallFailed(s.r.Last(), s.r.Durable())
+	s.c.InstallFailed(rd, s.r.Last(), s.r.Durable())
 	return true
 }

@@ -362,15 +362,18 @@ func (c *Core) Persisted(at lsn.LSN) {
 	c.settle()
 }
 
-// InstallFailed tells a client's core that the Install of the Ready it
-// has just advanced past was not carried out (rep.Node.InstallFailed):
-// the snapshot arrived damaged. last and durable are the log's ends.
-func (c *Core) InstallFailed(last, durable lsn.LSN) {
+// InstallFailed is Advance for a Ready whose Install was not carried out
+// (rep.Node.InstallFailed): the snapshot arrived damaged, and nothing of
+// rd after its chunks reached the storage. last and durable are the
+// log's ends. rep hears of it before the Advance, so that elect is never
+// told the snapshot's position as the log's.
+func (c *Core) InstallFailed(rd Ready, last, durable lsn.LSN) {
 	if c.rep != nil && !c.halted {
 		c.rep.InstallFailed(last, durable)
 		c.tail, c.tailGen = lsn.Zero, 0 // read again from the log
 	}
-	c.settle()
+	rd.repRd.Append = nil // never appended
+	c.Advance(rd)
 }
 
 // Applied tells a client's core the newest record its readers see and the

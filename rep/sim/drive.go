@@ -207,8 +207,7 @@ func (s *Sim) installFailed(m *member, rd sitecore.Ready, err error) bool {
 	for _, err := range rd.Errors {
 		s.violate("site %d: %v", m.id, err)
 	}
-	m.core.Advance(rd)
-	m.core.InstallFailed(m.store.Log().Last(), m.store.Durable())
+	m.core.InstallFailed(rd, m.store.Log().Last(), m.store.Durable())
 	s.noteMembers(m, nil, true)
 	return true
 }
