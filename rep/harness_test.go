@@ -153,7 +153,7 @@ func (h *harness) process(id SiteID) {
 		if rd.Install != nil && hn.badInstalls > 0 {
 			hn.badInstalls--
 			hn.snapIn = nil
-			hn.n.InstallFailed(hn.log.Last(), hn.log.Last())
+			hn.n.InstallFailed(hn.log.Last(), hn.log.Last(), nil)
 			hn.n.Advance(rd)
 			hn.badStatus = append(hn.badStatus, hn.n.Status())
 			continue

@@ -234,8 +234,10 @@ func (n *Node) finishInit() {
 // master for a snapshot from its start even when the damaged one came
 // from a peer (which may be what is damaged). The records the first
 // attempt was to discard are still in the log and are discarded by the
-// next.
-func (n *Node) InstallFailed(last, durable lsn.LSN) {
+// next. With stop not nil the init is given up instead (the driver is
+// about to halt: too many damaged snapshots); the client stops in
+// SyncInitFailed with stop as its error and asks for nothing more.
+func (n *Node) InstallFailed(last, durable lsn.LSN, stop error) {
 	if n.role != RoleClient {
 		return
 	}
@@ -252,6 +254,11 @@ func (n *Node) InstallFailed(last, durable lsn.LSN) {
 	n.last, n.durable = last, durable
 	n.c.afterInit = false
 	n.partial = InitResume{}
+	if stop != nil {
+		n.initFailed(stop)
+		n.c.snap = SnapInfo{}
+		return
+	}
 	n.c.snap = SnapInfo{}
 	n.startInitFrom(false)
 	if n.c.state == SyncInit {

@@ -71,7 +71,7 @@ type Stats struct {
 	InitsFromPeer     uint64 // inits whose snapshot came from the peer (client-to-client)
 	PageBytesFromPeer uint64 // snapshot bytes received from the peer
 	InitsFailed       uint64 // inits stopped with ErrInitAbandoned
-	InitsBadSnapshot  uint64 // inits started over because the snapshot arrived damaged (InstallFailed)
+	InitsBadSnapshot  uint64 // snapshots found damaged at install (InstallFailed): the init started over, or was given up
 	InitsResumed      uint64 // inits that went on from a partly received snapshot
 	PageBytesResumed  uint64 // snapshot bytes not sent again thanks to a resume
 	InitDiscards      uint64 // inits that discarded records of the local log (Install.Discard before its end)

@@ -132,7 +132,7 @@ var counters = []counter{
 	{desc("inits_total", "Internal initializations started."), func(r repStats, _ envStats) uint64 { return r.Inits }},
 	{desc("inits_done_total", "Internal initializations completed."), func(r repStats, _ envStats) uint64 { return r.InitsDone }},
 	{desc("inits_failed_total", "Internal initializations abandoned."), func(r repStats, _ envStats) uint64 { return r.InitsFailed }},
-	{desc("inits_bad_snapshot_total", "Internal initializations started over because their snapshot arrived damaged."), func(r repStats, _ envStats) uint64 { return r.InitsBadSnapshot }},
+	{desc("inits_bad_snapshot_total", "Snapshots of internal initializations found damaged at install (the init started over, or was given up after three in a row)."), func(r repStats, _ envStats) uint64 { return r.InitsBadSnapshot }},
 	{desc("inits_served_total", "Internal initializations served to other sites."), func(r repStats, _ envStats) uint64 { return r.InitsServed }},
 	{desc("inits_resumed_total", "Internal initializations that went on from a partly received snapshot (after a restart, or a change of the site serving it)."), func(r repStats, _ envStats) uint64 { return r.InitsResumed }},
 	{desc("init_bytes_received_total", "Snapshot bytes received by internal initializations."), func(r repStats, _ envStats) uint64 { return r.PageBytesRecv }},

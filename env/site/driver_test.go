@@ -565,3 +565,35 @@ func TestDriverDamagedSnapshotStartsInitOver(t *testing.T) {
 		s[1].caughtUp(t, within, tok)
 	})
 }
+
+// TestDriverThirdDamagedSnapshotHalts: when every snapshot arrives
+// damaged, the client starts over twice and halts at the third, its
+// store failed with the snapshot's error; its counts say three damaged
+// and none done, and the halted loop's turns add none.
+func TestDriverThirdDamagedSnapshotHalts(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		net := newTestNet(t)
+		s := startGroup(t, net, 2, testConfig(), func(_ SiteID, c *Config) { c.AckPolicy = rep.AckNone })
+		leaveBehind(t, net, s)
+		net.setMutate(func(from, to transport.ID, m *rep.Message) bool {
+			if m.Type != rep.MsgPage || m.Snap == nil || len(m.Data) == 0 || m.Offset+int64(len(m.Data)) != m.Snap.Size {
+				return false
+			}
+			m.Data = slices.Clone(m.Data)
+			m.Data[len(m.Data)/2] ^= 0xff
+			return true
+		})
+		net.setLink(1, 2, true)
+		waitFor(t, within, "the client's store to fail", func() bool { return s[1].env.Failure() != nil })
+		if err := s[1].env.Failure(); !errors.Is(err, env.ErrBadSnapshot) {
+			t.Fatalf("the client failed with %v, want a bad snapshot", err)
+		}
+		time.Sleep(2 * time.Second) // the halted loop turns meanwhile
+		if st := s[1].stats(t); st.InitsBadSnapshot != maxBadSnapshots || st.InitsDone != 0 || st.InitsFailed != 1 {
+			t.Fatalf("client stats: %d damaged, %d done, %d given up; want %d, 0, 1", st.InitsBadSnapshot, st.InitsDone, st.InitsFailed, maxBadSnapshots)
+		}
+		if st := s[1].status(t); st.SyncState != rep.SyncInitFailed {
+			t.Fatalf("client sync state %s, want init failed", st.SyncState)
+		}
+	})
+}

@@ -35,15 +35,17 @@ const maxBadSnapshots = 3
 // not carried out (nor are its replication events reported: they tell
 // of the install); its election messages and events, and its commit
 // outcomes, are carried out as carryOut does. It returns what
-// carryOut returns: false once maxBadSnapshots were damaged in a row.
+// carryOut returns: false once maxBadSnapshots were damaged in a row,
+// when the site halts (rep has heard of that one too: it gives the init
+// up, so its counts say no init was done).
 func (s *Site) installFailed(rd sitecore.Ready, err error) bool {
 	s.badSnapshots++
-	if s.badSnapshots >= maxBadSnapshots {
-		return s.storageFailed(fmt.Sprintf("installing a snapshot (%d damaged in a row)", s.badSnapshots), err)
+	halt := s.badSnapshots >= maxBadSnapshots
+	if !halt {
+		in := rd.Rep.Install
+		s.log.Warn("rep: the snapshot of an internal init arrived damaged; it is dropped and the init starts over from a new one",
+			"snapshot_lsn", in.Snap.LSN.String(), "bytes", in.Snap.Size, "err", err)
 	}
-	in := rd.Rep.Install
-	s.log.Warn("rep: the snapshot of an internal init arrived damaged; it is dropped and the init starts over from a new one",
-		"snapshot_lsn", in.Snap.LSN.String(), "bytes", in.Snap.Size, "err", err)
 	s.electAndOutcomes(rd)
 	for _, ev := range rd.ElectEvents {
 		s.electEvent(ev)
@@ -51,6 +53,11 @@ func (s *Site) installFailed(rd sitecore.Ready, err error) bool {
 	for _, e := range rd.Errors {
 		s.log.Error("site: " + e.Error())
 	}
-	s.c.InstallFailed(rd, s.r.Last(), s.r.Durable())
-	return true
+	if !halt {
+		s.c.InstallFailed(rd, s.r.Last(), s.r.Durable(), nil)
+		return true
+	}
+	what := fmt.Sprintf("installing a snapshot (%d damaged in a row)", s.badSnapshots)
+	s.c.InstallFailed(rd, s.r.Last(), s.r.Durable(), fmt.Errorf("%s: %w", what, err))
+	return s.storageFailed(what, err)
 }

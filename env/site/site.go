@@ -366,7 +366,10 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 		s.publishInstalling(in.Snap.Size)
 	}
 	if err := s.r.CarryOut(ctx, rd.Rep, s.sendRep); err != nil {
-		if rd.Rep.Install != nil && errors.Is(err, env.ErrBadSnapshot) {
+		// A damaged snapshot, unless the store has failed already (a
+		// halted site's retries of this Ready fail with its failure,
+		// which may be the third damaged snapshot).
+		if rd.Rep.Install != nil && errors.Is(err, env.ErrBadSnapshot) && s.e.Failure() == nil {
 			return s.installFailed(rd, err)
 		}
 		return s.storageFailed("carrying out replication", err)

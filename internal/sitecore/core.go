@@ -365,11 +365,12 @@ func (c *Core) Persisted(at lsn.LSN) {
 // InstallFailed is Advance for a Ready whose Install was not carried out
 // (rep.Node.InstallFailed): the snapshot arrived damaged, and nothing of
 // rd after its chunks reached the storage. last and durable are the
-// log's ends. rep hears of it before the Advance, so that elect is never
-// told the snapshot's position as the log's.
-func (c *Core) InstallFailed(rd Ready, last, durable lsn.LSN) {
+// log's ends; stop, if not nil, gives the init up (rep.Node.InstallFailed).
+// rep hears of it before the Advance, so that elect is never told the
+// snapshot's position as the log's.
+func (c *Core) InstallFailed(rd Ready, last, durable lsn.LSN, stop error) {
 	if c.rep != nil && !c.halted {
-		c.rep.InstallFailed(last, durable)
+		c.rep.InstallFailed(last, durable, stop)
 		c.tail, c.tailGen = lsn.Zero, 0 // read again from the log
 	}
 	rd.repRd.Append = nil // never appended

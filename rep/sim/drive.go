@@ -76,11 +76,11 @@ func (s *Sim) carryOut(m *member, rd sitecore.Ready) bool {
 		}
 		// After the heal, at most one damaged snapshot in a row: a
 		// site halted then would not be restarted.
-		if rd.Rep.Install != nil && (!s.heal || m.badSnaps == 0) && s.badRng.Float64() < s.f.BadSnapshot {
+		if rd.Rep.Install != nil && !m.halted && (!s.heal || m.badSnaps == 0) && s.badRng.Float64() < s.f.BadSnapshot {
 			m.store.DamageNextInstall()
 		}
 		rolled, sn, err := m.store.Carry(rd.Rep, func(msg rep.Message) { s.sendRep(m, msg) })
-		if err != nil && rd.Rep.Install != nil && errors.Is(err, env.ErrBadSnapshot) {
+		if err != nil && rd.Rep.Install != nil && errors.Is(err, env.ErrBadSnapshot) && !m.halted {
 			s.rolledBack(m, rolled)
 			return s.installFailed(m, rd, err)
 		}
@@ -152,12 +152,14 @@ func containsMember(ms []*member, m *member) bool {
 	return false
 }
 
-// repStatus takes rep's new status: a status error is a violation, and a
+// repStatus takes rep's new status: a status error is a violation
+// (but for the init given up after injected damaged snapshots), and a
 // site that became master of a generation is checked (elected).
 func (s *Sim) repStatus(m *member, st rep.Status) {
 	prev := m.status
 	m.status = st
-	if err := st.Err; err != nil && (prev.Err == nil || prev.Err.Error() != err.Error()) {
+	given := m.fault == faultBadSnapshots && errors.Is(st.Err, env.ErrBadSnapshot)
+	if err := st.Err; err != nil && !given && (prev.Err == nil || prev.Err.Error() != err.Error()) {
 		s.violate("site %d: status error %v", m.id, err)
 	}
 	if st.Role == rep.RoleMaster && (prev.Role != rep.RoleMaster || prev.Gen != st.Gen) {
@@ -187,11 +189,7 @@ func (s *Sim) sync(m *member) {
 func (s *Sim) installFailed(m *member, rd sitecore.Ready, err error) bool {
 	m.badSnaps++
 	s.res.BadSnapshots++
-	if m.badSnaps >= maxBadSnapshots {
-		m.fault = "damaged snapshots" // injected: the halt is expected
-		return s.storageFailed(m, "installing a snapshot", err)
-	}
-	s.tracef("site %d: snapshot damaged (%v); the init starts over", m.id, err)
+	s.tracef("site %d: snapshot damaged (%v)", m.id, err)
 	for _, em := range rd.ElectMessages {
 		s.sendElect(m, em)
 	}
@@ -207,10 +205,19 @@ func (s *Sim) installFailed(m *member, rd sitecore.Ready, err error) bool {
 	for _, err := range rd.Errors {
 		s.violate("site %d: %v", m.id, err)
 	}
-	m.core.InstallFailed(rd, m.store.Log().Last(), m.store.Durable())
+	if m.badSnaps >= maxBadSnapshots {
+		m.fault = faultBadSnapshots // injected: the halt is expected
+		m.core.InstallFailed(rd, m.store.Log().Last(), m.store.Durable(), err)
+		return s.storageFailed(m, "installing a snapshot", err)
+	}
+	m.core.InstallFailed(rd, m.store.Log().Last(), m.store.Durable(), nil)
 	s.noteMembers(m, nil, true)
 	return true
 }
+
+// faultBadSnapshots is member.fault for a site halted by damaged
+// snapshots the run injected.
+const faultBadSnapshots = "damaged snapshots"
 
 // maxBadSnapshots is env/site's: the damaged snapshots in a row a site
 // takes before it halts.
