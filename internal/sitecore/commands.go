@@ -194,13 +194,21 @@ func (c *Core) CanReadLease() bool { return c.el != nil && !c.halted && c.el.Can
 // Acked is the durable LSN site id acknowledged at this master's
 // generation (a transfer's catch-up check).
 func (c *Core) Acked(id rep.SiteID) lsn.LSN {
+	if s, ok := c.repSite(id); ok {
+		return s.Acked
+	}
+	return lsn.Zero
+}
+
+// repSite is rep's view of site id, if rep has one.
+func (c *Core) repSite(id rep.SiteID) (rep.SiteStatus, bool) {
 	if c.rep == nil {
-		return lsn.Zero
+		return rep.SiteStatus{}, false
 	}
 	for _, s := range c.rep.Sites() {
 		if s.ID == id {
-			return s.Acked
+			return s, true
 		}
 	}
-	return lsn.Zero
+	return rep.SiteStatus{}, false
 }

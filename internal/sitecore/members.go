@@ -224,13 +224,8 @@ func (c *Core) electability(id rep.SiteID) rep.Electability {
 	if id == c.id {
 		return repElectability(c.el.Electability())
 	}
-	if c.rep == nil {
-		return rep.ElectabilityUnknown
-	}
-	for _, s := range c.rep.Sites() {
-		if s.ID == id {
-			return s.Electability
-		}
+	if s, ok := c.repSite(id); ok {
+		return s.Electability
 	}
 	return rep.ElectabilityUnknown
 }
