@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"net/http"
 	"os"
@@ -57,15 +58,8 @@ func TestReloadTokensAndCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for from, to := range map[string]string{cert2: cert, key2: key} {
-		b, err := os.ReadFile(from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(to, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyFile(t, cert2, cert)
+	copyFile(t, key2, key)
 	n.reload()
 	if got := status(tlsClient(&tls.Config{RootCAs: ca2.Pool}), newTok); got != 200 {
 		t.Fatalf("a client trusting the new certificate's CA: %d", got)
@@ -105,5 +99,65 @@ func TestReloadOnSIGHUPProcess(t *testing.T) {
 	m.running(t)
 	if !strings.Contains(m.log(), "reload: --auth-tokens reloaded") {
 		t.Fatalf("the log does not say the tokens were reloaded:\n%s", m.log())
+	}
+}
+
+// TestReloadReplicationCertificate: the replication port's TLS
+// configuration presents, as server and as client, the pair a reload
+// read last; a pair that fails to load leaves the one in use.
+func TestReloadReplicationCertificate(t *testing.T) {
+	ca, caFile, cert, key := httpsFiles(t)
+	conf, cf, err := loadTLS(Config{TLSCert: cert, TLSKey: key, TLSCA: caFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := func() (server, client []byte) {
+		t.Helper()
+		s, err := conf.GetCertificate(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := conf.GetClientCertificate(&tls.CertificateRequestInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Certificate[0], c.Certificate[0]
+	}
+	s0, c0 := leaf()
+	if !bytes.Equal(s0, c0) {
+		t.Fatal("the server and client sides present different certificates")
+	}
+	cert2, key2, err := ca.WriteSite(t.TempDir(), "repnode-http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, cert2, cert)
+	copyFile(t, key2, key)
+	if err := cf.reload(); err != nil {
+		t.Fatal(err)
+	}
+	s1, c1 := leaf()
+	if bytes.Equal(s1, s0) || !bytes.Equal(s1, c1) {
+		t.Fatal("after the reload the old certificate is still presented")
+	}
+	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cf.reload(); err == nil {
+		t.Fatal("a broken key file reloaded")
+	}
+	if s2, _ := leaf(); !bytes.Equal(s2, s1) {
+		t.Fatal("a failed reload changed the certificate presented")
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
