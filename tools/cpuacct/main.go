@@ -61,10 +61,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -318,6 +320,11 @@ func watch(c config, self int, stop <-chan struct{}, out io.Writer) watched {
 			}
 			return w
 		case pid := <-exits:
+			// The pidfd says the process exited; its CPU moves to its
+			// parent's cutime when the parent reaps it. A sample before
+			// that could miss it (read neither as the parent's nor as its
+			// own), and the next window would get it.
+			waitReaped(pid, 200*time.Millisecond)
 			s = sampleTree(self, c.window, keep)
 			if open && pid == cur {
 				closeAt(s)
@@ -346,6 +353,17 @@ func watch(c config, self int, stop <-chan struct{}, out io.Writer) watched {
 			}
 		}
 		prev = s
+	}
+}
+
+// waitReaped waits, at most max, until pid is gone from /proc: reaped by
+// its parent.
+func waitReaped(pid int, max time.Duration) {
+	path := "/proc/" + strconv.Itoa(pid)
+	for end := time.Now().Add(max); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
 	}
 }
 
