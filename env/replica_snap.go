@@ -238,9 +238,9 @@ func (r *Replica) dropIncoming() {
 	r.in = nil
 }
 
-// received checks the completely received snapshot info (header, size,
-// CRC) and makes its data file durable; the file is then ready to be
-// installed as it is.
+// received checks the completely received snapshot info (header, size),
+// makes its data file durable and checks the file's CRC, read back from
+// it; the file is then ready to be installed as it is.
 func (r *Replica) received(info rep.SnapInfo) (snapHeader, error) {
 	in := r.in
 	if in == nil || in.info != info || in.written != info.Size {
@@ -262,23 +262,34 @@ func (r *Replica) received(info rep.SnapInfo) (snapHeader, error) {
 			return h, fmt.Errorf("env: install snapshot: %w", err)
 		}
 	}
-	if in.crc == nil || in.crcEnd != info.Size-4 {
-		// Not folded in order (resumed, or a chunk sent again): read it
-		// back once.
-		in.crc = crc32.New(castagnoli)
-		in.crc.Write(in.head[:])
-		if _, err := io.Copy(in.crc, io.NewSectionReader(in.f, 0, h.length)); err != nil {
-			return h, fmt.Errorf("env: install snapshot: %w", err)
+	stored := binary.BigEndian.Uint32(in.tail[:])
+	// Folded in order as the chunks came (not after a resume or a chunk
+	// sent again), the checksum tells damage in transit from damage here.
+	if in.crc != nil && in.crcEnd == info.Size-4 {
+		if got := in.crc.Sum32(); got != stored {
+			return h, fmt.Errorf("%w: checksum mismatch (stored %08x, computed %08x)", ErrBadSnapshot, stored, got)
 		}
-	}
-	if got, want := binary.BigEndian.Uint32(in.tail[:]), in.crc.Sum32(); got != want {
-		return h, fmt.Errorf("%w: checksum mismatch (stored %08x, computed %08x)", ErrBadSnapshot, got, want)
 	}
 	if err := in.f.Truncate(h.length); err != nil {
 		return h, fmt.Errorf("env: install snapshot: %w", err)
 	}
 	if err := in.f.Sync(); err != nil {
 		return h, fmt.Errorf("env: install snapshot: %w", err)
+	}
+	// What is installed is the file, not the bytes that came: read it
+	// back whole, so that a chunk written to the wrong place or a file
+	// changed since is refused, not made the site's data.
+	crc := crc32.New(castagnoli)
+	crc.Write(in.head[:])
+	if _, err := io.Copy(crc, io.NewSectionReader(in.f, 0, h.length)); err != nil {
+		return h, fmt.Errorf("env: install snapshot: read back: %w", err)
+	}
+	if got := crc.Sum32(); got != stored {
+		what := "checksum mismatch"
+		if in.crc != nil && in.crcEnd == info.Size-4 {
+			what = "received intact, but the file reads back different: this disk or file system changed it"
+		}
+		return h, fmt.Errorf("%w: %s (stored %08x, computed %08x)", ErrBadSnapshot, what, stored, got)
 	}
 	err = in.f.Close()
 	in.f = nil

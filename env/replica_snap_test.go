@@ -3,6 +3,8 @@ package env
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"logship/rep"
@@ -110,5 +112,40 @@ func TestReceivedSnapshotIsChecked(t *testing.T) {
 				t.Fatalf("the site's own data changed: %q %t", v, ok)
 			}
 		})
+	}
+}
+
+// A snapshot received intact whose file changes on this disk before it
+// is installed (a sector gone bad, a stray write) is refused too: the
+// file is read back, not trusted because its bytes arrived whole, and
+// the error says where the damage happened.
+func TestSnapshotChangedOnDiskIsRefused(t *testing.T) {
+	_, snap := snapSource(t)
+	dst := openTest(t, t.TempDir(), testConfig())
+	put(t, dst, "own", "k", "v")
+	r := dst.Replica()
+	sendChunks(t, r, snap, 0, snap.Info.Size, 4096)
+	f, err := os.OpenFile(r.snapPath("snap-in", snap.Info.ID), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	off := (snap.Info.Size - snapHeaderSize - 4) / 2
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x01
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = r.Install(rep.Install{Snap: snap.Info, Discard: r.Last()})
+	if !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), "reads back different") {
+		t.Fatalf("install of a snapshot changed on disk: %v, want ErrBadSnapshot saying the file changed here", err)
+	}
+	if v, ok := viewGet(t, dst, "own", "k"); !ok || v != "v" {
+		t.Fatalf("the site's own data changed: %q %t", v, ok)
 	}
 }
