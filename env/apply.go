@@ -44,6 +44,8 @@ type applier struct {
 	batch   []wal.Record
 	recs    []record
 	digests []uint64 // scratch: the expected digest after each record of a batch
+	// sharedSaved is the shared record as stored (shared.go).
+	sharedSaved lsn.LSN
 }
 
 // reset positions the applier at next, the position after the record at
@@ -249,6 +251,7 @@ func (e *Env) applyBatch() (int, error) {
 	prevGen, first, digest := e.appliedGen, e.applied.IsZero(), e.digest
 	e.amu.Unlock()
 	digests := e.ap.digests[:0]
+	var shared lsn.LSN
 	err := e.boltUpdate(func(btx *bolt.Tx) error {
 		data := btx.Bucket(bucketData)
 		mb := btx.Bucket(bucketMeta)
@@ -272,6 +275,10 @@ func (e *Env) applyBatch() (int, error) {
 		if err := putDigest(mb, digest); err != nil {
 			return err
 		}
+		var err error
+		if shared, err = e.putShared(mb); err != nil {
+			return err
+		}
 		return putApplied(mb, last.LSN, last.Next, gen)
 	})
 	e.ap.digests = digests[:0]
@@ -279,6 +286,7 @@ func (e *Env) applyBatch() (int, error) {
 		return 0, fmt.Errorf("env: applier: %w", err)
 	}
 	e.ap.next = last.Next
+	e.ap.sharedSaved = shared
 	e.amu.Lock()
 	for i := range batch {
 		e.recent.add(batch[i].LSN, digests[i])

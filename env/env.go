@@ -71,6 +71,7 @@ type Env struct {
 	appliedCh  chan struct{}
 
 	ap      applier
+	shared  atomic.Uint64 // the shared record to store, packed (shared.go)
 	dl      delayState    // Config.MinApplyDelay (delay.go)
 	waiters atomic.Int32  // callers who need the applier to catch up now
 	kick    chan struct{} // wakes the applier (capacity 1)

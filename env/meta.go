@@ -20,6 +20,7 @@ var (
 	keyCheckpoint = []byte("checkpoint")     // format: applied LSN and end at the last checkpoint (16 bytes)
 	keyTruncate   = []byte("truncate_after") // format: marker: the log must be truncated after this LSN (8 bytes)
 	keyInstall    = []byte("install_reset")  // format: marker: the log must be reset to start at this LSN (8 bytes)
+	keyShared     = []byte("shared")         // format: LSN of a log record known to be in every later master's history (8 bytes; shared.go)
 
 	// format: "gen/" then an LSN (8 bytes) -> a generation (8 bytes):
 	// the first applied record of each run of records of one generation,
@@ -38,6 +39,7 @@ type metaState struct {
 	ckptEnd    lsn.LSN
 	truncate   lsn.LSN // marker, valid when hasTruncate
 	install    lsn.LSN // marker, valid when hasInstall
+	shared     lsn.LSN // Zero if none kept
 
 	hasTruncate, hasInstall bool
 }
@@ -95,6 +97,10 @@ func readMeta(tx *bolt.Tx) (metaState, error) {
 		return m, err
 	}
 	if err := one(keyInstall, &m.install, &m.hasInstall); err != nil {
+		return m, err
+	}
+	var kept bool
+	if err := one(keyShared, &m.shared, &kept); err != nil {
 		return m, err
 	}
 	return m, nil

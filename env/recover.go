@@ -196,6 +196,8 @@ func (e *Env) recover() error {
 	}
 	e.ap.reset(m.applied, next)
 	e.ap.rd = rd
+	e.ap.sharedSaved = m.shared
+	e.shared.Store(packLSN(m.shared))
 	e.applied, e.appliedEnd, e.appliedGen = m.applied, next, m.appliedGen
 	if e.digest, err = e.storedDigest(); err != nil {
 		return err

@@ -116,6 +116,9 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 			}
 		}
 		mb := btx.Bucket(bucketMeta)
+		if err := capShared(mb, at); err != nil {
+			return err
+		}
 		if !undoData {
 			return putMarker(mb, keyTruncate, at)
 		}
@@ -144,6 +147,7 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 			return 0, e.fail(err)
 		}
 	}
+	e.cutShared(at)
 	// From here a failure leaves the marker set; Open finishes the job.
 	e.newEpoch()
 	if err := e.log.TruncateAfter(at); err != nil {

@@ -271,6 +271,17 @@ func (e *Env) installData(tmp string, h snapHeader) error {
 		return e.fail(err)
 	}
 	e.ap.reset(lsn.Zero, h.end)
+	// The installed file's shared record is its source's, capped at the
+	// snapshot (markInstall), and is this site's from now on.
+	var m metaState
+	if err := e.db.View(func(btx *bolt.Tx) (err error) {
+		m, err = readMeta(btx)
+		return err
+	}); err != nil {
+		return e.fail(fmt.Errorf("env: install snapshot: %w", err))
+	}
+	e.shared.Store(packLSN(m.shared))
+	e.ap.sharedSaved = m.shared
 	e.delayCut(h.applied)
 	e.ov.reset()
 	e.gen = h.gen
@@ -354,6 +365,11 @@ func markInstall(path string, h snapHeader) error {
 			return err
 		}
 		if err := putCheckpoint(mb, h.applied, h.end); err != nil {
+			return err
+		}
+		// The source's shared record, at most the snapshot's: the log
+		// starts after it.
+		if err := capShared(mb, h.applied); err != nil {
 			return err
 		}
 		return putMarker(mb, keyInstall, h.end)

@@ -3,6 +3,8 @@ package rep
 import (
 	"errors"
 	"fmt"
+
+	"logship/wal/lsn"
 )
 
 // SiteID names a site in the replication group. Zero means "no site".
@@ -182,6 +184,14 @@ type Config struct {
 	// same snapshot, the transfer resumes at Resume.Offset instead of
 	// starting over. Nil: nothing to resume.
 	Resume *InitResume
+	// Shared is the newest record of the local log this site knew to
+	// be committed when it last ran (its commit point then, kept by
+	// the driver: env stores it with the applier's batches): every later
+	// master's history holds it. An init after a restart then discards
+	// (writes to a rollback file, counts against MaxRollbackBytes) only
+	// the records after it, not the whole log. Zero: unknown. A value
+	// past the log's end is taken as the log's end.
+	Shared lsn.LSN
 	// MaxRollbackBytes bounds what a client discards of its own log
 	// without an operator: a rollback to the sync point, or the records
 	// an internal init throws away (those the master may not hold; see

@@ -30,10 +30,13 @@ import (
 //     the master has, records at or below the snapshot's LSN included.
 //     A record the walk found different moves Discard below it even if
 //     shared said otherwise.
-//   - A site that restarted knows no commit point (it is not kept on
-//     disk), so shared is Zero and the whole log it still holds goes to
-//     the rollback file. That keeps more than needed for a plain
-//     lagging client, never less.
+//   - A site that restarted starts from the commit point it knew when
+//     it stopped, as its driver kept it (Config.Shared; env stores it
+//     with the applier's batches, so it may be a little older, never
+//     wrong: a committed record stays in every later master's history).
+//     Without one (a store from before this was kept), shared is Zero
+//     and the whole log it still holds goes to the rollback file. That
+//     keeps more than needed for a plain lagging client, never less.
 //
 // MaxRollbackBytes bounds both: a rollback or an init that would discard
 // more is refused (SyncRollbackRefused) before anything is discarded or

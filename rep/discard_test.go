@@ -81,6 +81,58 @@ func TestRestartedSiteKeepsItsWholeLogWhenInitialised(t *testing.T) {
 	}
 }
 
+// A site that restarted with the commit point it knew (Status.Shared,
+// kept by its driver, given back as Config.Shared) discards only the
+// records after it, as if it had not restarted, and so stays within a
+// MaxRollbackBytes that its whole log would exceed.
+func TestRestartedSiteWithKeptSharedDiscardsOnlyItsOwn(t *testing.T) {
+	h, shared, lost := deposedHarness(t)
+	hn := h.node(1)
+	kept := hn.n.Status().Shared
+	if kept != shared.LSN {
+		t.Fatalf("Status.Shared = %s, want the committed %s", kept, shared.LSN)
+	}
+	var own int64
+	for _, r := range lost {
+		own += int64(r.size())
+	}
+	cfg := hn.n.cfg
+	cfg.Shared, cfg.MaxRollbackBytes = kept, own // the whole log is over it
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hn.n = n
+	h.client(1, 2)
+	h.stabilize()
+	h.requireDataEqual(2, 1)
+	if !slices.EqualFunc(hn.rollback, lost, sameRecord) {
+		t.Fatalf("rollback file = %s, want %s", fmtLog(hn.rollback), fmtLog(lost))
+	}
+	if len(hn.installs) != 1 || hn.installs[0].Discard != shared.LSN {
+		t.Fatalf("installs %+v, want one discarding after %s", hn.installs, shared.LSN)
+	}
+	if s := hn.n.Stats(); s.RollbacksRefused != 0 {
+		t.Fatalf("refused %d", s.RollbacksRefused)
+	}
+}
+
+// A kept shared record past the log's end (the log lost its tail, say)
+// counts as the log's end.
+func TestKeptSharedPastTheLogIsItsEnd(t *testing.T) {
+	h := newHarness(t, 1)
+	hn := h.node(1)
+	cfg := hn.n.cfg
+	cfg.Shared = lsn.New(9, 9)
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Status().Shared; got != hn.log.Last() {
+		t.Fatalf("Status.Shared = %s, want the log's end %s", got, hn.log.Last())
+	}
+}
+
 // A client whose log is a prefix of the master's discards nothing.
 func TestLaggingClientInitDiscardsNothing(t *testing.T) {
 	h := archivedHarness(t)

@@ -92,6 +92,11 @@ type Status struct {
 	// records up to it are durable on a majority of the electable sites
 	// and no failover rolls them back.
 	Commit lsn.LSN
+	// Shared is the newest record of the local log known to be in every
+	// later master's history: the commit point this site knows now or
+	// knew before (discard.go). A driver keeps it across restarts and
+	// gives it back as Config.Shared.
+	Shared lsn.LSN
 	// InitDone/InitTotal: bytes of the snapshot received / its size.
 	InitDone, InitTotal int64
 	// RetainLSN: the log from this LSN must be kept for an init this
@@ -203,6 +208,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.last = cfg.Log.Last()
 	n.durable = n.last
+	n.shared = lsn.Min(cfg.Shared, n.last)
 	if r := cfg.Resume; r != nil && r.Snap.ID != 0 && r.Offset > 0 && r.Offset < r.Snap.Size {
 		n.partial = *r
 	}
@@ -232,6 +238,7 @@ func (n *Node) Status() Status {
 		ID: n.cfg.ID, Role: n.role, Master: n.master, Gen: n.gen,
 		NoWait: n.cfg.NoWait, Last: n.last, Durable: n.durable, Commit: n.Commit(),
 	}
+	st.Shared = lsn.Max(n.shared, lsn.Min(st.Commit, n.last))
 	switch n.role {
 	case RoleClient:
 		st.SyncState = n.c.state

@@ -98,22 +98,23 @@ func TestInternalInitKeepsFormerMastersTailInRollbackFile(t *testing.T) {
 }
 
 // TestMaxRollbackBytesRefusesUntilAllowed: the same former master, with
-// --max-rollback-bytes below its tail, does not discard it: it stops in
-// sync_state rollback_refused, saying so, until repadmin allow-rollback;
-// then it is rebuilt and the tail is in a rollback file.
+// --max-rollback-bytes below its tail (three records of about 250
+// bytes), does not discard it: it stops in sync_state rollback_refused,
+// saying so, until repadmin allow-rollback; then it is rebuilt and the
+// tail is in a rollback file.
 func TestMaxRollbackBytesRefusesUntilAllowed(t *testing.T) {
 	bin, admin := buildBinary(t), buildRepadmin(t)
 	g := newGroup(t, 2)
 	dir1, small, m2 := deposedTail(t, bin, g)
 	at := putKeys(t, m2, "c", 1)
 
-	c1 := startProc(t, bin, g.http[1], append(append(g.args(1, dir1), small...), "--client", "--master-id", "2", "--max-rollback-bytes", "1024")...)
+	c1 := startProc(t, bin, g.http[1], append(append(g.args(1, dir1), small...), "--client", "--master-id", "2", "--max-rollback-bytes", "512")...)
 	var st api.Status
 	eventually(t, 15*time.Second, "site 1 refuses to discard its log", func() bool {
 		st = status(t, c1)
 		return st.SyncState == "rollback_refused"
 	})
-	if !strings.Contains(st.Error, "1024") || !strings.Contains(st.Error, "allow-rollback") {
+	if !strings.Contains(st.Error, "512") || !strings.Contains(st.Error, "allow-rollback") {
 		t.Errorf("status error %q: want it to name the limit and the way out", st.Error)
 	}
 	if out := rollbackDump(t, admin, dir1); !strings.Contains(out, "no rollback files") {
@@ -145,5 +146,30 @@ func TestMaxRollbackBytesRefusesUntilAllowed(t *testing.T) {
 	// Nothing is refused now: a second allow says so.
 	if out, err := exec.Command(admin, "--node", c1.http, "allow-rollback").CombinedOutput(); err == nil || !strings.Contains(string(out), "refused no rollback") {
 		t.Errorf("allow-rollback with nothing refused: %v %s", err, out)
+	}
+}
+
+// TestRestartedSiteDiscardsOnlyItsOwnTail: the former master restarts
+// knowing that a0..a4 were committed (site 2 acknowledged them: its
+// commit point, kept on disk). Its init discards only lost0..lost2,
+// which fit in --max-rollback-bytes 1024, though its whole log (eight
+// records of about 250 bytes) does not: no refusal, no operator, and
+// only the tail in the rollback file.
+func TestRestartedSiteDiscardsOnlyItsOwnTail(t *testing.T) {
+	bin, admin := buildBinary(t), buildRepadmin(t)
+	g := newGroup(t, 2)
+	dir1, small, m2 := deposedTail(t, bin, g)
+	at := putKeys(t, m2, "c", 1)
+
+	c1 := startProc(t, bin, g.http[1], append(append(g.args(1, dir1), small...), "--client", "--master-id", "2", "--max-rollback-bytes", "1024")...)
+	if !hasKeys(t, c1, "b", 400, at) {
+		t.Fatalf("the former master lacks the new master's writes (sync state %s)\n%s", status(t, c1).SyncState, c1.log())
+	}
+	if v := metric(t, c1, "logship_rollbacks_refused_total"); v != 0 {
+		t.Errorf("site 1 refused %v rollbacks, want none", v)
+	}
+	requireLostKept(t, admin, dir1)
+	if dump := rollbackDump(t, admin, dir1); strings.Contains(dump, `"b"/"a0"`) {
+		t.Errorf("the rollback file holds a0, which was committed:\n%s", dump)
 	}
 }

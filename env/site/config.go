@@ -337,6 +337,7 @@ func (c Config) CoreConfig(log rep.LogReader, hs elect.HardState, rnd elect.Rand
 			if p, ok := r.PartialInit(); ok {
 				rc.Resume = &p // an init cut short by a restart goes on
 			}
+			rc.Shared = r.Shared() // kept by publish (site.go)
 		}
 		if err := rc.Validate(); err != nil {
 			errs = append(errs, err)

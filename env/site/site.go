@@ -540,6 +540,7 @@ func (s *Site) publish() {
 		st.Sites = append(st.Sites, SiteStatus{ID: w.ID, Witness: true, Connected: w.Connected})
 	}
 	s.e.Retain(rs.RetainLSN)
+	s.r.KeepShared(rs.Shared)
 	s.keepLog(rs, sites)
 	s.publishLease()
 	stats := Stats{Stats: s.c.RepStats()}

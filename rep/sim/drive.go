@@ -72,7 +72,8 @@ func (s *Sim) carryOut(m *member, rd sitecore.Ready) bool {
 			s.tracef("site %d rollback to %s from %s", m.id, rb.To, rb.From)
 		}
 		if in := rd.Rep.Install; in != nil {
-			s.tracef("site %d install snap@%s", m.id, in.Snap.LSN)
+			s.tracef("site %d install snap@%s discard after %s", m.id, in.Snap.LSN, in.Discard)
+			s.checkDiscard(m, in.Discard)
 		}
 		// After the heal, at most one damaged snapshot in a row: a
 		// site halted then would not be restarted.
@@ -125,6 +126,9 @@ func (s *Sim) carryOut(m *member, rd sitecore.Ready) bool {
 	}
 	if st := rd.Rep.Status; st != nil {
 		s.repStatus(m, *st)
+	}
+	if st := rd.Rep.Status; st != nil && !m.witness {
+		m.store.KeepShared(st.Shared) // as the runtime's publish does
 	}
 	c.Advance(rd)
 	s.noteMembers(m, rd.Rep.Append, rd.Rollback != nil || rd.Rep.Rollback != nil || rd.Rep.Install != nil)
@@ -454,3 +458,47 @@ func (s *Sim) noteCommitPoint(m *member) {
 type finality struct{ c *sitecore.Core }
 
 func (f finality) Final(at lsn.LSN) bool { return !f.c.Status().Rep.Commit.Less(at) }
+
+// checkDiscard checks an init's discard point d on m: the records up to
+// d are replaced by the snapshot without being kept in a rollback file,
+// so d must be in the history of the master whose snapshot it installs.
+// Wherever that history is still held at d (the master's log, or a
+// synchronised client's), its record there must be m's (rep/discard.go:
+// the commit point m knew, kept across restarts).
+func (s *Sim) checkDiscard(m *member, d lsn.LSN) {
+	if d.IsZero() {
+		return
+	}
+	if d.Less(m.store.Log().Last()) {
+		s.res.DiscardsShared++
+	}
+	own, err := m.store.Log().Read(d)
+	if err != nil {
+		return
+	}
+	ms := m.core.Status().Rep
+	checked := false
+	for _, o := range s.sites {
+		if o == m || !o.data() {
+			continue
+		}
+		st := o.core.Status().Rep
+		inHistory := o.id == ms.Master && st.Role == rep.RoleMaster && st.Gen == ms.Gen ||
+			st.Role == rep.RoleClient && st.Master == ms.Master && st.Gen == ms.Gen && (st.SyncState == rep.SyncReady || st.SyncState == rep.SyncCatchup)
+		if !inHistory || st.Last.Less(d) {
+			continue
+		}
+		theirs, err := o.store.Log().Read(d)
+		if err != nil {
+			continue // archived there
+		}
+		checked = true
+		if theirs.Gen != own.Gen || theirs.Checksum != own.Checksum {
+			s.violate("site %d: init discards its records up to %s without keeping them, but site %d, in master %d's history, holds another record there (gen %d, not %d)",
+				m.id, d, o.id, ms.Master, theirs.Gen, own.Gen)
+		}
+	}
+	if checked {
+		s.res.DiscardChecks++
+	}
+}

@@ -31,6 +31,7 @@ type memStorage struct {
 	writable bool
 	gen      uint64
 	damage   bool // DamageNextInstall
+	shared   lsn.LSN
 }
 
 func newMemStorage(segmentSize uint32) *memStorage {
@@ -111,6 +112,7 @@ func (s *memStorage) carry(rd rep.Ready) ([]RecID, error) {
 			rolled = append(rolled, RecID{r.LSN, r.Gen, r.Checksum})
 		}
 		s.durable = lsn.Min(s.durable, rb.To)
+		s.shared = lsn.Min(s.shared, rb.To)
 	}
 	for _, c := range rd.Chunks {
 		if c.Offset == 0 {
@@ -141,6 +143,7 @@ func (s *memStorage) carry(rd rep.Ready) ([]RecID, error) {
 		s.baseLSN = in.Snap.LSN
 		s.log.Reset(in.Snap.LSN)
 		s.durable = in.Snap.LSN
+		s.shared = lsn.Min(s.shared, in.Snap.LSN)
 	}
 	for _, r := range rd.Append {
 		if err := s.log.AppendAt(r); err != nil {
@@ -188,6 +191,10 @@ func (s *memStorage) Sync() (lsn.LSN, error) {
 func (s *memStorage) Durable() lsn.LSN { return s.durable }
 
 func (s *memStorage) DamageNextInstall() { s.damage = true }
+
+// KeepShared keeps at as if stored at once: it survives Crash.
+func (s *memStorage) KeepShared(at lsn.LSN) { s.shared = at }
+func (s *memStorage) Shared() lsn.LSN       { return s.shared }
 
 func (s *memStorage) snapshot(id uint64) (rep.SnapInfo, rep.SnapshotReader, error) {
 	data, err := s.Data()

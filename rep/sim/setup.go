@@ -301,6 +301,9 @@ func (s *Sim) newCore(st *member) *sitecore.Core {
 		ec := *cc.Elect
 		s.ecfg = &ec
 	}
+	if cc.Rep != nil && !st.witness {
+		cc.Rep.Shared = st.store.Shared() // what env gives the runtime (site.Config.CoreConfig)
+	}
 	if cc.Rep != nil && s.monitor == 0 {
 		s.monitor = cc.Rep.HeartbeatMonitorTicks
 	}

@@ -114,6 +114,10 @@ type Result struct {
 	// BadSnapshots: installs that found their snapshot damaged
 	// (Faults.BadSnapshot) and started the init over, or halted.
 	BadSnapshots int
+	// DiscardChecks: inits whose discard point was compared with the
+	// installing master's record there (checkDiscard); DiscardsShared:
+	// those of them that kept less than the whole log.
+	DiscardChecks, DiscardsShared int
 	// Reads: lease reads answered, token reads answered and refused as
 	// never to be applied. The token counts depend on the applier's
 	// progress in real time, so they are not in the hash.

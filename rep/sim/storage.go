@@ -50,6 +50,12 @@ type Storage interface {
 	// checksum: it fails with env.ErrBadSnapshot, having carried out the
 	// rollback and chunks before it and nothing after.
 	DamageNextInstall()
+	// KeepShared keeps rep's Status.Shared across crashes and restarts,
+	// as the runtime has env store it (env.Replica.KeepShared); Shared
+	// gives back what is kept, for Config.Shared at a restart. A
+	// rollback or an install below it lowers it.
+	KeepShared(at lsn.LSN)
+	Shared() lsn.LSN
 	// Release drops a snapshot the core refused.
 	Release(id uint64)
 	// LastGen is the generation of the record at Log().Last(), also when
