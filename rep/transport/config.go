@@ -81,6 +81,11 @@ type Config struct {
 	// descriptors. Established connections are not counted: there is
 	// one per peer.
 	MaxHandshakes int
+	// MaxHandshakesPerHost bounds those from one remote IP address, so
+	// that one host holding connections open in their handshake cannot
+	// take every slot from members connecting from the others. 0: only
+	// MaxHandshakes bounds them.
+	MaxHandshakesPerHost int
 
 	// Logger receives connection events and refusals; nil discards.
 	Logger *slog.Logger
@@ -99,6 +104,9 @@ func DefaultConfig() Config {
 		RecvQueueLen:      4096,
 		MaxFrameSize:      DefaultMaxFrameSize,
 		MaxHandshakes:     64,
+		// A member has one connection to a site, two while a
+		// reconnection races the old one's end.
+		MaxHandshakesPerHost: 8,
 	}
 }
 
@@ -167,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxHandshakes <= 0 {
 		bad("MaxHandshakes (%d) must be > 0", c.MaxHandshakes)
+	}
+	if c.MaxHandshakesPerHost < 0 {
+		bad("MaxHandshakesPerHost (%d) must be >= 0 (0 = only MaxHandshakes)", c.MaxHandshakesPerHost)
 	}
 	if c.SendQueueLen <= 0 {
 		bad("SendQueueLen (%d) must be > 0", c.SendQueueLen)

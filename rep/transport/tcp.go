@@ -43,6 +43,9 @@ type TCP struct {
 	// second under a flood.
 	handshaking    atomic.Int64
 	overflowLogged atomic.Int64
+	// hostShaking counts them by remote IP (Config.MaxHandshakesPerHost).
+	hostMu      sync.Mutex
+	hostShaking map[string]int
 }
 
 // peer is one configured site and its current connection, if any.
@@ -299,23 +302,67 @@ func (t *TCP) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		if t.handshaking.Add(1) > int64(t.cfg.MaxHandshakes) {
-			t.handshaking.Add(-1)
+		host := remoteHost(s)
+		if why := t.startHandshake(host); why != "" {
 			t.inboundRefused.Add(1)
 			s.Close()
 			if now := time.Now().UnixNano(); now-t.overflowLogged.Load() > int64(time.Second) {
 				t.overflowLogged.Store(now)
-				t.log.Warn("transport: too many connections in their handshake; closing new ones until some finish",
-					"limit", t.cfg.MaxHandshakes, "remote", s.RemoteAddr().String())
+				t.log.Warn("transport: too many connections in their handshake "+why+"; closing new ones until some finish",
+					"limit", t.cfg.MaxHandshakes, "per_host", t.cfg.MaxHandshakesPerHost, "remote", s.RemoteAddr().String())
 			}
 			continue
 		}
 		if !t.track(s) {
-			t.handshaking.Add(-1)
+			t.endHandshake(host)
 			return
 		}
 		t.wg.Add(1)
-		go t.serveInbound(s)
+		go t.serveInbound(s, host)
+	}
+}
+
+// remoteHost is the IP address a connection comes from.
+func remoteHost(s net.Conn) string {
+	a := s.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(a); err == nil {
+		return h
+	}
+	return a
+}
+
+// startHandshake counts an inbound connection from host into its
+// handshake, or says why it is refused: past MaxHandshakes, or past
+// MaxHandshakesPerHost from that host.
+func (t *TCP) startHandshake(host string) string {
+	if t.handshaking.Add(1) > int64(t.cfg.MaxHandshakes) {
+		t.handshaking.Add(-1)
+		return "in all"
+	}
+	if limit := t.cfg.MaxHandshakesPerHost; limit > 0 {
+		t.hostMu.Lock()
+		defer t.hostMu.Unlock()
+		if t.hostShaking[host] >= limit {
+			t.handshaking.Add(-1)
+			return "from " + host
+		}
+		if t.hostShaking == nil {
+			t.hostShaking = map[string]int{}
+		}
+		t.hostShaking[host]++
+	}
+	return ""
+}
+
+// endHandshake ends the count startHandshake began.
+func (t *TCP) endHandshake(host string) {
+	t.handshaking.Add(-1)
+	if t.cfg.MaxHandshakesPerHost > 0 {
+		t.hostMu.Lock()
+		if t.hostShaking[host]--; t.hostShaking[host] <= 0 {
+			delete(t.hostShaking, host)
+		}
+		t.hostMu.Unlock()
 	}
 }
 
@@ -335,11 +382,12 @@ func (t *TCP) sleep(d time.Duration, stop <-chan struct{}) bool {
 }
 
 // serveInbound runs the accepting side of the handshake, then the
-// connection. It owns s.
-func (t *TCP) serveInbound(s net.Conn) {
+// connection. It owns s, and the handshake count startHandshake took for
+// host.
+func (t *TCP) serveInbound(s net.Conn, host string) {
 	defer t.wg.Done()
 	defer t.untrack(s)
-	shook := sync.OnceFunc(func() { t.handshaking.Add(-1) })
+	shook := sync.OnceFunc(func() { t.endHandshake(host) })
 	defer shook()
 	remote := s.RemoteAddr().String()
 	fail := func(msg string, err error) {

@@ -401,16 +401,18 @@ func TestMembership(t *testing.T) {
 // send a hello: past MaxHandshakes they are closed at once and counted,
 // the established connection between the sites keeps working, and once
 // the stalled ones are gone new connections get their handshake again.
+// closedAtOnce reports whether the far end closes c within 300 ms.
+func closedAtOnce(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_, err := c.Read(make([]byte, 1))
+	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
 func TestHandshakeFloodBounded(t *testing.T) {
 	checkNoLeak(t)
 	sites := group(t, 2, func(c *Config) { c.MaxHandshakes = 4 })
 	waitConnected(t, sites...)
 	addr := sites[1].Addr().String()
-	closedAtOnce := func(c net.Conn) bool {
-		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		_, err := c.Read(make([]byte, 1))
-		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-	}
 	var flood []net.Conn
 	for range 20 {
 		c, err := net.Dial("tcp", addr)
@@ -447,5 +449,49 @@ func TestHandshakeFloodBounded(t *testing.T) {
 	defer c.Close()
 	if closedAtOnce(c) {
 		t.Fatal("a connection after the flood was refused")
+	}
+}
+
+// One host holding connections open in their handshake gets
+// MaxHandshakesPerHost of them, not every slot: a member connecting
+// from another address still gets in.
+func TestHandshakeFloodFromOneHostLeavesOthersIn(t *testing.T) {
+	checkNoLeak(t)
+	sites := group(t, 2, func(c *Config) { c.MaxHandshakes, c.MaxHandshakesPerHost = 8, 3 })
+	waitConnected(t, sites...)
+	addr := sites[1].Addr().String()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	var flood []net.Conn
+	for range 10 {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Skipf("no second loopback address to flood from: %v", err)
+		}
+		defer c.Close()
+		flood = append(flood, c)
+	}
+	waitFor(t, "7 refusals", func() bool { return sites[1].Stats().InboundRefused >= 7 })
+	open := 0
+	for _, c := range flood {
+		if !closedAtOnce(c) {
+			open++
+		}
+	}
+	if open != 3 {
+		t.Fatalf("%d flood connections from one host left in their handshake, want MaxHandshakesPerHost = 3", open)
+	}
+	// Another host (127.0.0.1, the members') still has slots.
+	for i := range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if closedAtOnce(c) {
+			t.Fatalf("connection %d from another host refused while one host held its share", i)
+		}
+	}
+	if got := sites[1].Stats().InboundRefused; got != 7 {
+		t.Fatalf("%d connections refused, want the 7 over the flooding host's share", got)
 	}
 }
