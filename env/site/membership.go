@@ -325,33 +325,19 @@ func mapChangeErr(master SiteID, err error) error {
 // defaultPromoteLag is Config.PromoteLagBytes's default.
 const defaultPromoteLag = 1 << 20
 
-// promote starts the promotion of a joining member that has caught up,
-// on its own goroutine (a change waits for the loop), one at a time.
+// promote starts the promotion of a joining member that has caught up
+// (sitecore.Core.Promotion, the simulator's rule too), on its own
+// goroutine (a change waits for the loop), one at a time.
 func (s *Site) promote(ms Membership) {
-	if s.promoting.Load() || s.c.CanChangeMembership() != nil {
+	if s.promoting.Load() {
 		return
 	}
 	lag := s.cfg.PromoteLagBytes
 	if lag <= 0 {
 		lag = defaultPromoteLag
 	}
-	last := s.c.Status().Rep.Last
-	for _, x := range s.c.Sites() {
-		m, ok := ms.Find(x.ID)
-		if !ok || !m.Joining || !x.Connected || x.Acked.IsZero() || s.e.Distance(x.Acked, last) > lag {
-			continue
-		}
-		next := ms.Clone()
-		for i := range next.Members {
-			if next.Members[i].ID == x.ID {
-				next.Members[i].NonVoting, next.Members[i].Joining = false, false
-			}
-		}
-		if s.c.CheckChange(ms, next) != nil {
-			continue // it stays non-voting (SetVoting says why)
-		}
+	if id, _, ok := s.c.Promotion(ms, lag, s.e.Distance); ok {
 		s.promoting.Store(true)
-		id := x.ID
 		go func() {
 			defer s.promoting.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), 4*s.cfg.ackTimeout())
@@ -362,6 +348,5 @@ func (s *Site) promote(ms Membership) {
 			}
 			s.log.Info("site: joining member promoted to voting", "site", uint64(id))
 		}()
-		return
 	}
 }

@@ -132,6 +132,38 @@ func (c *Core) CanChangeMembership() error {
 	return nil
 }
 
+// Promotion returns the joining member a master should promote to
+// voting now, and the membership that does so: one that is connected,
+// has acknowledged a record, is within lag bytes of the master's newest
+// record (distance measures the log between two positions, env's
+// Distance), and whose promotion passes CheckChange, the first in site
+// order. ok is false when there is none or when no change may start
+// (CanChangeMembership). The runtime (env/site) and the simulator both
+// promote by it.
+func (c *Core) Promotion(ms rep.Membership, lag int64, distance func(a, b lsn.LSN) int64) (id rep.SiteID, next rep.Membership, ok bool) {
+	if c.CanChangeMembership() != nil {
+		return 0, rep.Membership{}, false
+	}
+	last := c.rep.Last()
+	for _, x := range c.Sites() {
+		m, in := ms.Find(x.ID)
+		if !in || !m.Joining || !x.Connected || x.Acked.IsZero() || distance(x.Acked, last) > lag {
+			continue
+		}
+		next = ms.Clone()
+		for i := range next.Members {
+			if next.Members[i].ID == x.ID {
+				next.Members[i].NonVoting, next.Members[i].Joining = false, false
+			}
+		}
+		if c.CheckChange(ms, next) != nil {
+			continue // it stays non-voting (the master's SetVoting says why)
+		}
+		return x.ID, next, true
+	}
+	return 0, rep.Membership{}, false
+}
+
 // othersVote says whether another site votes: a master alone commits
 // on its own and needs no own-generation record first.
 func (c *Core) othersVote() bool {

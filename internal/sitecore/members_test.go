@@ -2,10 +2,12 @@ package sitecore
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"logship/elect"
 	"logship/rep"
+	"logship/wal/lsn"
 )
 
 func members(ids ...rep.SiteID) rep.Membership {
@@ -180,5 +182,69 @@ func TestCheckChangeElectableQuorums(t *testing.T) {
 	}
 	if err := c.CheckChange(all, members(1, 3)); !errors.Is(err, ErrUnsafeChange) {
 		t.Fatalf("two voters removed at once: %v", err)
+	}
+}
+
+// TestPromotionFollowsTheLag: a master promotes a joining member once it
+// is connected and has acknowledged a record within the lag of the
+// master's newest; never a view (non-voting, not joining), never while
+// a change is pending. The runtime and the simulator both promote so.
+func TestPromotionFollowsTheLag(t *testing.T) {
+	h := newHarness(t, 5, nil)
+	ms := members(1, 2, 3)
+	ms.Members = append(ms.Members, rep.Member{ID: 4, NonVoting: true, Joining: true}, rep.Member{ID: 5, NonVoting: true})
+	for _, id := range h.ids {
+		if err := h.sites[id].c.SetMembership(ms, h.ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := h.waitMaster(2000)
+	c := h.sites[m].c
+	if _, _, ok := c.Promotion(ms, 1<<20, records(h.sites[m].log)); ok {
+		t.Fatal("promoted before a record of the master's generation is permanent")
+	}
+	h.commit(m, "own")
+	// Site 4 cut off falls behind by the records written meanwhile.
+	h.partition(4, true)
+	for i := range 3 {
+		h.commit(m, fmt.Sprintf("while 4 is away %d", i))
+	}
+	h.partition(4, false)
+	h.tick(1) // 4 is connected but has not caught up yet
+	dist := records(h.sites[m].log)
+	if id, _, ok := c.Promotion(ms, 2, dist); ok {
+		t.Fatalf("promoted %d more than 2 records behind", id)
+	}
+	id, next, ok := c.Promotion(ms, 10, dist)
+	if !ok || id != 4 {
+		t.Fatalf("Promotion within a lag of 10 records = %d %t, want 4", id, ok)
+	}
+	if x, _ := next.Find(4); !x.Voting() {
+		t.Fatalf("the promotion leaves 4 %+v", x)
+	}
+	if x, _ := next.Find(5); x.Voting() {
+		t.Fatal("the promotion made the view 5 voting")
+	}
+	// No change while one is pending: the master writes it, cut off.
+	h.partition(m, true)
+	h.memberCommit(m, next)
+	if _, _, ok := c.Promotion(next, 1<<20, dist); ok {
+		t.Fatal("a promotion offered while a change is pending")
+	}
+}
+
+// records is a distance in records of log (rep.MemLog's), standing in
+// for env's bytes.
+func records(l *rep.MemLog) func(a, b lsn.LSN) int64 {
+	return func(a, b lsn.LSN) int64 {
+		var n int64
+		for cur := a; cur.Less(b); n++ {
+			r, err := l.Next(cur)
+			if err != nil {
+				break
+			}
+			cur = r.LSN
+		}
+		return n
 	}
 }

@@ -173,8 +173,9 @@ func (s *envStorage) Durable() lsn.LSN { return s.r.Durable() }
 
 func (s *envStorage) DamageNextInstall() { s.damage = true }
 
-func (s *envStorage) KeepShared(at lsn.LSN) { s.r.KeepShared(at) }
-func (s *envStorage) Shared() lsn.LSN       { return s.r.Shared() }
+func (s *envStorage) Distance(a, b lsn.LSN) int64 { return s.e.Distance(a, b) }
+func (s *envStorage) KeepShared(at lsn.LSN)       { s.r.KeepShared(at) }
+func (s *envStorage) Shared() lsn.LSN             { return s.r.Shared() }
 
 func (s *envStorage) LastGen() uint64 {
 	if r, err := s.r.Read(s.r.Last()); err == nil {

@@ -39,13 +39,17 @@ type memberRun struct {
 	rng   *rand.Rand
 	spare rep.SiteID // starts outside the group
 	prob  float64    // chance per tick of a change
+	// lag is the master's promotion lag (site.Config.PromoteLagBytes):
+	// the runtime's default, or small enough that a joining member
+	// waits to catch up.
+	lag int64
 }
 
 func (mr memberRun) String() string {
 	if !mr.on {
 		return "off"
 	}
-	return fmt.Sprintf("spare=%d p=%.2f", mr.spare, mr.prob)
+	return fmt.Sprintf("spare=%d p=%.2f lag=%d", mr.spare, mr.prob, mr.lag)
 }
 
 // drawMembers decides whether the run changes membership.
@@ -73,6 +77,8 @@ func (s *Sim) drawMembers() {
 	}
 	s.mem.on = true
 	s.mem.prob = []float64{0.02, 0.05, 0.1}[s.mem.rng.IntN(3)]
+	// Drawn apart, so that mem.rng's draws stay as they were.
+	s.mem.lag = []int64{1 << 20, 2048, 128}[rand.New(rand.NewPCG(s.cfg.Seed^0x5bd1e995, s.cfg.Seed)).IntN(3)]
 }
 
 // dataIDs lists every data site of the run: the sites every core hears
@@ -221,7 +227,7 @@ func (s *Sim) appendLocal(m *member, recs []rep.Record) {
 
 // memberDuties: a master that is no longer a voting member steps down
 // once that is permanent; a master promotes a joining member that has
-// caught up (acknowledged its commit point).
+// caught up, by the runtime's rule (sitecore.Core.Promotion).
 func (s *Sim) memberDuties(m *member) {
 	if !s.mem.on || !m.data() || m.halted || m.status.Role != rep.RoleMaster {
 		return
@@ -236,21 +242,8 @@ func (s *Sim) memberDuties(m *member) {
 		s.process(m)
 		return
 	}
-	if m.core.CanChangeMembership() != nil {
-		return
-	}
-	commit := m.core.Status().Rep.Commit
-	for _, x := range m.core.Sites() {
-		mem, in := ms.Find(x.ID)
-		if !in || !mem.Joining || !x.Connected || x.Acked.Less(commit) || x.Acked.IsZero() {
-			continue
-		}
-		mem.NonVoting, mem.Joining = false, false
-		if m.core.CheckChange(ms, with(ms, mem)) != nil {
-			continue // it stays non-voting, as the runtime leaves it
-		}
-		s.writeMembers(m, with(ms, mem), fmt.Sprintf("promote %d", x.ID))
-		return
+	if id, next, ok := m.core.Promotion(ms, s.mem.lag, m.store.Distance); ok {
+		s.writeMembers(m, next, fmt.Sprintf("promote %d", id))
 	}
 }
 

@@ -192,6 +192,21 @@ func (s *memStorage) Durable() lsn.LSN { return s.durable }
 
 func (s *memStorage) DamageNextInstall() { s.damage = true }
 
+// Distance counts as env's does, segments for log files.
+func (s *memStorage) Distance(a, b lsn.LSN) int64 {
+	if a.IsZero() {
+		a = lsn.New(1, 0)
+	}
+	if !a.Less(b) {
+		return 0
+	}
+	if a.File == b.File {
+		return int64(b.Offset - a.Offset)
+	}
+	seg := int64(s.log.SegmentSize)
+	return int64(b.File-a.File-1)*seg + int64(b.Offset) + max(seg-int64(a.Offset), 0)
+}
+
 // KeepShared keeps at as if stored at once: it survives Crash.
 func (s *memStorage) KeepShared(at lsn.LSN) { s.shared = at }
 func (s *memStorage) Shared() lsn.LSN       { return s.shared }

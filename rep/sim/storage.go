@@ -56,6 +56,9 @@ type Storage interface {
 	// rollback or an install below it lowers it.
 	KeepShared(at lsn.LSN)
 	Shared() lsn.LSN
+	// Distance is the log's bytes from a to b, as env.Env.Distance
+	// counts them (a master's promotion rule reads it).
+	Distance(a, b lsn.LSN) int64
 	// Release drops a snapshot the core refused.
 	Release(id uint64)
 	// LastGen is the generation of the record at Log().Last(), also when
