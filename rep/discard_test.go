@@ -59,19 +59,26 @@ func TestInitKeepsTheFormerMastersDivergentTailInTheRollbackFile(t *testing.T) {
 	}
 }
 
+// restartAsClientOf2 restarts deposedHarness's site 1 with cfg as a
+// client of the new master 2, and lets it sync.
+func restartAsClientOf2(t *testing.T, h *harness, cfg Config) {
+	t.Helper()
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.node(1).n = n
+	h.client(1, 2)
+	h.stabilize()
+	h.requireDataEqual(2, 1)
+}
+
 // A site that restarted knows no commit point: it cannot tell which of
 // its records the master holds, so it keeps every record of its log.
 func TestRestartedSiteKeepsItsWholeLogWhenInitialised(t *testing.T) {
 	h, shared, lost := deposedHarness(t)
 	hn := h.node(1)
-	n, err := New(hn.n.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hn.n = n
-	h.client(1, 2)
-	h.stabilize()
-	h.requireDataEqual(2, 1)
+	restartAsClientOf2(t, h, hn.n.cfg)
 	want := append([]Record{shared}, lost...)
 	if !slices.EqualFunc(hn.rollback, want, sameRecord) {
 		t.Fatalf("rollback file = %s, want the whole log %s", fmtLog(hn.rollback), fmtLog(want))
@@ -98,14 +105,7 @@ func TestRestartedSiteWithKeptSharedDiscardsOnlyItsOwn(t *testing.T) {
 	}
 	cfg := hn.n.cfg
 	cfg.Shared, cfg.MaxRollbackBytes = kept, own // the whole log is over it
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hn.n = n
-	h.client(1, 2)
-	h.stabilize()
-	h.requireDataEqual(2, 1)
+	restartAsClientOf2(t, h, cfg)
 	if !slices.EqualFunc(hn.rollback, lost, sameRecord) {
 		t.Fatalf("rollback file = %s, want %s", fmtLog(hn.rollback), fmtLog(lost))
 	}

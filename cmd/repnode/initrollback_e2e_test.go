@@ -50,6 +50,21 @@ func deposedTail(t *testing.T, bin string, g group) (dir1 string, small []string
 	return dir1, small, m2
 }
 
+// formerMasterBack runs deposedTail, writes c0 on the new master and
+// starts site 1 again as its client, with the extra flags. It returns
+// site 1, its directory, c0's position and repadmin.
+func formerMasterBack(t *testing.T, extra ...string) (c1 *proc, dir1, at, admin string) {
+	t.Helper()
+	bin := buildBinary(t)
+	admin = buildRepadmin(t)
+	g := newGroup(t, 2)
+	dir1, small, m2 := deposedTail(t, bin, g)
+	at = putKeys(t, m2, "c", 1)
+	args := append(append(g.args(1, dir1), small...), "--client", "--master-id", "2")
+	c1 = startProc(t, bin, g.http[1], append(args, extra...)...)
+	return c1, dir1, at, admin
+}
+
 // rollbackDump is `repadmin log dump --rollback --dir dir`.
 func rollbackDump(t *testing.T, admin, dir string) string {
 	t.Helper()
@@ -76,12 +91,7 @@ func requireLostKept(t *testing.T, admin, dir string) {
 // log it would verify against. It is rebuilt by internal init, and the
 // tail the init throws away is in a rollback file.
 func TestInternalInitKeepsFormerMastersTailInRollbackFile(t *testing.T) {
-	bin, admin := buildBinary(t), buildRepadmin(t)
-	g := newGroup(t, 2)
-	dir1, small, m2 := deposedTail(t, bin, g)
-	at := putKeys(t, m2, "c", 1)
-
-	c1 := startProc(t, bin, g.http[1], append(append(g.args(1, dir1), small...), "--client", "--master-id", "2")...)
+	c1, dir1, at, admin := formerMasterBack(t)
 	if !hasKeys(t, c1, "b", 400, at) {
 		t.Fatalf("the former master lacks the new master's writes\n%s", c1.log())
 	}
@@ -103,12 +113,7 @@ func TestInternalInitKeepsFormerMastersTailInRollbackFile(t *testing.T) {
 // saying so, until repadmin allow-rollback; then it is rebuilt and the
 // tail is in a rollback file.
 func TestMaxRollbackBytesRefusesUntilAllowed(t *testing.T) {
-	bin, admin := buildBinary(t), buildRepadmin(t)
-	g := newGroup(t, 2)
-	dir1, small, m2 := deposedTail(t, bin, g)
-	at := putKeys(t, m2, "c", 1)
-
-	c1 := startProc(t, bin, g.http[1], append(append(g.args(1, dir1), small...), "--client", "--master-id", "2", "--max-rollback-bytes", "512")...)
+	c1, dir1, at, admin := formerMasterBack(t, "--max-rollback-bytes", "512")
 	var st api.Status
 	eventually(t, 15*time.Second, "site 1 refuses to discard its log", func() bool {
 		st = status(t, c1)
@@ -156,12 +161,7 @@ func TestMaxRollbackBytesRefusesUntilAllowed(t *testing.T) {
 // records of about 250 bytes) does not: no refusal, no operator, and
 // only the tail in the rollback file.
 func TestRestartedSiteDiscardsOnlyItsOwnTail(t *testing.T) {
-	bin, admin := buildBinary(t), buildRepadmin(t)
-	g := newGroup(t, 2)
-	dir1, small, m2 := deposedTail(t, bin, g)
-	at := putKeys(t, m2, "c", 1)
-
-	c1 := startProc(t, bin, g.http[1], append(append(g.args(1, dir1), small...), "--client", "--master-id", "2", "--max-rollback-bytes", "1024")...)
+	c1, dir1, at, admin := formerMasterBack(t, "--max-rollback-bytes", "1024")
 	if !hasKeys(t, c1, "b", 400, at) {
 		t.Fatalf("the former master lacks the new master's writes (sync state %s)\n%s", status(t, c1).SyncState, c1.log())
 	}

@@ -408,28 +408,41 @@ func closedAtOnce(c net.Conn) bool {
 	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
+// floodFrom opens n connections to addr with d that send nothing; the
+// test's end closes them.
+func floodFrom(t *testing.T, d *net.Dialer, addr string, n int) []net.Conn {
+	t.Helper()
+	var flood []net.Conn
+	for range n {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial from %v: %v", d.LocalAddr, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		flood = append(flood, c)
+	}
+	return flood
+}
+
+// stillOpen counts the connections the far end has not closed.
+func stillOpen(conns []net.Conn) int {
+	open := 0
+	for _, c := range conns {
+		if !closedAtOnce(c) {
+			open++
+		}
+	}
+	return open
+}
+
 func TestHandshakeFloodBounded(t *testing.T) {
 	checkNoLeak(t)
 	sites := group(t, 2, func(c *Config) { c.MaxHandshakes = 4 })
 	waitConnected(t, sites...)
 	addr := sites[1].Addr().String()
-	var flood []net.Conn
-	for range 20 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		flood = append(flood, c)
-	}
+	flood := floodFrom(t, &net.Dialer{}, addr, 20)
 	waitFor(t, "16 refusals", func() bool { return sites[1].Stats().InboundRefused >= 16 })
-	open := 0
-	for _, c := range flood {
-		if !closedAtOnce(c) {
-			open++
-		}
-	}
-	if open != 4 {
+	if open := stillOpen(flood); open != 4 {
 		t.Fatalf("%d flood connections left in their handshake, want MaxHandshakes = 4", open)
 	}
 	if err := sites[0].Send(2, []byte("still here")); err != nil {
@@ -460,24 +473,9 @@ func TestHandshakeFloodFromOneHostLeavesOthersIn(t *testing.T) {
 	sites := group(t, 2, func(c *Config) { c.MaxHandshakes, c.MaxHandshakesPerHost = 8, 3 })
 	waitConnected(t, sites...)
 	addr := sites[1].Addr().String()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
-	var flood []net.Conn
-	for range 10 {
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			t.Skipf("no second loopback address to flood from: %v", err)
-		}
-		defer c.Close()
-		flood = append(flood, c)
-	}
+	flood := floodFrom(t, &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}, addr, 10)
 	waitFor(t, "7 refusals", func() bool { return sites[1].Stats().InboundRefused >= 7 })
-	open := 0
-	for _, c := range flood {
-		if !closedAtOnce(c) {
-			open++
-		}
-	}
-	if open != 3 {
+	if open := stillOpen(flood); open != 3 {
 		t.Fatalf("%d flood connections from one host left in their handshake, want MaxHandshakesPerHost = 3", open)
 	}
 	// Another host (127.0.0.1, the members') still has slots.
