@@ -6,14 +6,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -42,10 +40,7 @@ const metricsMaxConns = 64
 // serve.
 func (n *node) listenHTTP(cfg Config, handler http.Handler, log *slog.Logger) (_ *front, err error) {
 	a := n.auth // openNode read the credentials
-	tlsConf, err := loadHTTPTLS(cfg.Security, n.httpCert)
-	if err != nil {
-		return nil, UsageError{Err: err}
-	}
+	tlsConf := httpTLS(n.httpCert, n.httpCA)
 	f := &front{}
 	defer func() {
 		if err != nil {
@@ -141,25 +136,26 @@ func longRequests(next http.Handler) http.Handler {
 	})
 }
 
-// loadHTTPTLS builds the HTTPS configuration from --http-tls-* and
-// --http-client-ca, or nil for plain HTTP.
-func loadHTTPTLS(s daemon.Security, cert *certFile) (*tls.Config, error) {
-	if s.HTTPTLSCert == "" || cert == nil {
-		return nil, nil
+// httpTLS is the HTTPS configuration of the HTTP and RESP ports from
+// --http-tls-* (cert) and --http-client-ca (ca, nil if not set), or nil
+// for plain HTTP. Each handshake reads the pair and the CA a reload
+// read last.
+func httpTLS(cert *certFile, ca *caFile) *tls.Config {
+	if cert == nil {
+		return nil
 	}
 	c := &tls.Config{GetCertificate: cert.serve, MinVersion: tls.VersionTLS12}
-	if s.HTTPClientCA != "" {
-		pem, err := os.ReadFile(s.HTTPClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("--http-client-ca: %v", err)
+	if ca != nil {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		base := c.Clone()
+		c.ClientCAs = ca.cur.Load()
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			hc := base.Clone()
+			hc.ClientCAs = ca.cur.Load()
+			return hc, nil
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--http-client-ca %s: no PEM certificate found", s.HTTPClientCA)
-		}
-		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
-	return c, nil
+	return c
 }
 
 // limitListener accepts at most max connections at once (0: no limit);

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,13 +121,9 @@ func askToJoin(ctx context.Context, cfg Config, log *slog.Logger) (joinContact, 
 		j.token = strings.TrimSpace(string(b))
 	}
 	if cfg.JoinCA != "" {
-		pem, err := os.ReadFile(cfg.JoinCA)
+		pool, err := readPool("--join-ca", cfg.JoinCA)
 		if err != nil {
-			return joinContact{}, UsageError{Err: fmt.Errorf("--join-ca: %w", err)}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return joinContact{}, UsageError{Err: fmt.Errorf("--join-ca %s: no PEM certificate found", cfg.JoinCA)}
+			return joinContact{}, UsageError{Err: err}
 		}
 		j.scheme = "https"
 		j.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}

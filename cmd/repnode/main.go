@@ -122,8 +122,10 @@ type node struct {
 	log     *slog.Logger
 	metrics *metrics
 	auth    *authz // nil: no credentials checked (auth.go)
-	// The certificates a reload reads again (reload.go); nil without TLS.
+	// The certificates and CAs a reload reads again (reload.go); nil
+	// without TLS (httpCA: without --http-client-ca).
 	httpCert, replCert *certFile
+	httpCA, replCA     *caFile
 	// everMember: this site has been a member since it started
 	// (members.go), so leaving the membership is a removal.
 	everMember atomic.Bool
@@ -219,7 +221,7 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if _, err := cfg.AckPolicy(); err != nil {
 		return nil, UsageError{Err: fmt.Errorf("--ack: %v", err)}
 	}
-	tlsConf, replCert, err := loadTLS(cfg)
+	tlsConf, replCert, replCA, err := loadTLS(cfg)
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}
@@ -227,11 +229,17 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}
-	n := &node{cfg: cfg, log: log, replCert: replCert}
+	n := &node{cfg: cfg, log: log, replCert: replCert, replCA: replCA}
 	if cfg.HTTPTLSCert != "" {
-		// One pair for the HTTP and RESP ports, read again by a reload.
+		// One pair and one client CA for the HTTP and RESP ports, read
+		// again by a reload.
 		if n.httpCert, err = loadCertFile("--http-tls-cert/--http-tls-key", cfg.HTTPTLSCert, cfg.HTTPTLSKey); err != nil {
 			return nil, UsageError{Err: err}
+		}
+		if cfg.HTTPClientCA != "" {
+			if n.httpCA, err = loadCAFile("--http-client-ca", cfg.HTTPClientCA); err != nil {
+				return nil, UsageError{Err: err}
+			}
 		}
 	}
 	// Credentials for --http (and the RESP port's AUTH): auth.go.
@@ -324,23 +332,25 @@ func startRole(s *site.Site, cfg Config, log *slog.Logger) error {
 }
 
 // loadTLS builds the mutual-TLS configuration from --tls-*, or nil; its
-// certificate is read again by a reload (reload.go).
-func loadTLS(cfg Config) (*tls.Config, *certFile, error) {
+// certificate and CA are read again by a reload (reload.go).
+func loadTLS(cfg Config) (*tls.Config, *certFile, *caFile, error) {
 	if cfg.TLSCert == "" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	cf, err := loadCertFile("--tls-cert/--tls-key", cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	pem, err := os.ReadFile(cfg.TLSCA)
+	ca, err := loadCAFile("--tls-ca", cfg.TLSCA)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--tls-ca: %v", err)
+		return nil, nil, nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, nil, fmt.Errorf("--tls-ca %s: no PEM certificate found", cfg.TLSCA)
-	}
+	return replTLS(cf, ca.cur.Load()), cf, ca, nil
+}
+
+// replTLS is the replication port's TLS configuration: cf's pair on
+// both sides, pool for both checks.
+func replTLS(cf *certFile, pool *x509.CertPool) *tls.Config {
 	return &tls.Config{
 		GetCertificate:       cf.serve,
 		GetClientCertificate: cf.present,
@@ -348,5 +358,5 @@ func loadTLS(cfg Config) (*tls.Config, *certFile, error) {
 		ClientCAs:            pool,
 		ClientAuth:           tls.RequireAndVerifyClientCert,
 		MinVersion:           tls.VersionTLS12,
-	}, cf, nil
+	}
 }

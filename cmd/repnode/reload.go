@@ -2,20 +2,23 @@ package main
 
 // Reloading credentials without a restart (SIGHUP), as PostgreSQL
 // reloads pg_hba.conf and its certificate: --auth-tokens, the HTTP and
-// RESP ports' certificate (--http-tls-cert/--http-tls-key) and the
-// replication port's (--tls-cert/--tls-key). Restarting a master to
-// rotate a token or a certificate costs the group a failover; a reload
-// costs nothing. Connections already open keep the credentials they
-// were admitted with; every request and handshake after the reload
+// RESP ports' certificate (--http-tls-cert/--http-tls-key) and client
+// CA (--http-client-ca), the replication port's certificate
+// (--tls-cert/--tls-key) and CA (--tls-ca). Restarting a master to
+// rotate a token, a certificate or a CA costs the group a failover; a
+// reload costs nothing. Connections already open keep the credentials
+// they were admitted with; every request and handshake after the reload
 // checks the new ones. What fails to load keeps what was in use, and
 // the log says which file and why.
 //
-// The CA files (--tls-ca, --http-client-ca) and the token roles of
-// certificates (--auth-cert-roles) are read at start only.
+// The token roles of certificates (--auth-cert-roles) and the group
+// secret are read at start only.
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"sync/atomic"
 )
 
@@ -54,6 +57,45 @@ func (c *certFile) present(*tls.CertificateRequestInfo) (*tls.Certificate, error
 	return c.cur.Load(), nil
 }
 
+// caFile is a CA bundle read from a file, read again by a reload;
+// handshakes verify against whichever pool was read last.
+type caFile struct {
+	flag, path string
+	cur        atomic.Pointer[x509.CertPool]
+}
+
+func loadCAFile(flag, path string) (*caFile, error) {
+	c := &caFile{flag: flag, path: path}
+	if err := c.reload(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// reload reads the bundle again; on an error the pool in use stays.
+func (c *caFile) reload() error {
+	pool, err := readPool(c.flag, c.path)
+	if err != nil {
+		return err
+	}
+	c.cur.Store(pool)
+	return nil
+}
+
+// readPool reads a PEM bundle of CA certificates; flag names it in the
+// errors.
+func readPool(flag, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", flag, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no PEM certificate found", flag, path)
+	}
+	return pool, nil
+}
+
 // reload reads the credentials again (SIGHUP) and logs what it did.
 func (n *node) reload() {
 	if n.auth != nil && n.auth.tokensPath != "" {
@@ -73,4 +115,24 @@ func (n *node) reload() {
 			n.log.Info("reload: certificate reloaded", "flags", c.flag, "cert", c.cert)
 		}
 	}
+	if c := n.httpCA; c != nil {
+		n.reloadCA(c, nil)
+	}
+	if c := n.replCA; c != nil {
+		n.reloadCA(c, func() error { return n.tr.SetTLS(replTLS(n.replCert, c.cur.Load())) })
+	}
+}
+
+// reloadCA reads a CA bundle again and hands it on with apply (nil: its
+// users read the pool at each handshake).
+func (n *node) reloadCA(c *caFile, apply func() error) {
+	err := c.reload()
+	if err == nil && apply != nil {
+		err = apply()
+	}
+	if err != nil {
+		n.log.Error("reload: CA not reloaded; the one in use stays", "err", err)
+		return
+	}
+	n.log.Info("reload: CA reloaded", "flag", c.flag, "file", c.path)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -107,7 +109,7 @@ func TestReloadOnSIGHUPProcess(t *testing.T) {
 // read last; a pair that fails to load leaves the one in use.
 func TestReloadReplicationCertificate(t *testing.T) {
 	ca, caFile, cert, key := httpsFiles(t)
-	conf, cf, err := loadTLS(Config{TLSCert: cert, TLSKey: key, TLSCA: caFile})
+	conf, cf, _, err := loadTLS(Config{TLSCert: cert, TLSKey: key, TLSCA: caFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,4 +162,80 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReloadCAs: a reload reads --http-client-ca and --tls-ca again.
+// After another CA is written over them, the HTTP port and the
+// replication port accept client certificates from the new CA and
+// refuse those of the old; a CA file that fails to load keeps the one
+// in use.
+func TestReloadCAs(t *testing.T) {
+	ca, caFile, cert, key := httpsFiles(t)
+	replCAFile := filepath.Join(t.TempDir(), "repl-ca.pem")
+	copyFile(t, caFile, replCAFile)
+	n, url := startFront(t, func(c *Config) {
+		c.HTTPTLSCert, c.HTTPTLSKey, c.HTTPClientCA = cert, key, caFile
+		c.TLSCert, c.TLSKey, c.TLSCA = cert, key, replCAFile
+	})
+	ca2 := newTestCA(t)
+	oldClient, newClient := clientCert(t, ca, "ops", ca), clientCert(t, ca2, "ops", ca)
+	httpOK := func(c *tls.Config) bool {
+		code, _, err := doAuthErr(tlsClient(c), "GET", url+"/v1/status")
+		return err == nil && code == 200
+	}
+	// replOK: the replication port keeps a connection whose client
+	// certificate it accepted (waiting for the hello), and ends one it
+	// refused with an alert.
+	replOK := func(c *tls.Config) bool {
+		t.Helper()
+		conn, err := tls.Dial("tcp", n.tr.Addr().String(), c)
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err = conn.Read(make([]byte, 1))
+		return errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	if !httpOK(oldClient) || !replOK(oldClient) || httpOK(newClient) || replOK(newClient) {
+		t.Fatal("before the reload: want the first CA's client certificates accepted and the second's refused")
+	}
+	ca2File, err := ca2.WriteCA(t.TempDir(), "ca2.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, ca2File, caFile)
+	copyFile(t, ca2File, replCAFile)
+	n.reload()
+	if httpOK(oldClient) || replOK(oldClient) {
+		t.Fatal("after the reload a client certificate of the old CA is accepted")
+	}
+	if !httpOK(newClient) || !replOK(newClient) {
+		t.Fatal("after the reload a client certificate of the new CA is refused")
+	}
+	for _, f := range []string{caFile, replCAFile} {
+		if err := os.WriteFile(f, []byte("no certificate here"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.reload()
+	if !httpOK(newClient) || !replOK(newClient) {
+		t.Fatal("a CA file that failed to load changed the CA in use")
+	}
+}
+
+// doAuthErr sends one request without a token and returns its status or
+// the error that kept it from an answer.
+func doAuthErr(c *http.Client, method, url string) (int, []byte, error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }

@@ -105,10 +105,7 @@ type respConn struct {
 
 // startRESP listens on --resp and serves RESP until close.
 func (n *node) startRESP() (*respServer, error) {
-	tlsConf, err := loadHTTPTLS(n.cfg.Security, n.httpCert) // the HTTP port's certificate and client CA
-	if err != nil {
-		return nil, UsageError{Err: err}
-	}
+	tlsConf := httpTLS(n.httpCert, n.httpCA) // the HTTP port's certificate and client CA
 	ln, err := net.Listen("tcp", n.cfg.RESP)
 	if err != nil {
 		return nil, fmt.Errorf("--resp %s: %w", n.cfg.RESP, err)

@@ -142,14 +142,8 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.TLS != nil {
-		if len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil {
-			bad("TLS has no certificate")
-		}
-		if c.TLS.ClientCAs == nil {
-			bad("TLS.ClientCAs is nil (mutual authentication needs the group CA)")
-		}
-		if c.TLS.RootCAs == nil {
-			bad("TLS.RootCAs is nil (mutual authentication needs the group CA)")
+		for _, p := range tlsProblems(c.TLS) {
+			bad("%s", p)
 		}
 	}
 	if c.GroupSecret != nil && len(c.GroupSecret) < MinGroupSecret {
@@ -193,3 +187,19 @@ func (c Config) Validate() error {
 
 // minMaxFrameSize keeps MaxFrameSize above what the handshake needs.
 const minMaxFrameSize = 1024
+
+// tlsProblems lists what keeps c from mutual authentication (Config.TLS,
+// TCP.SetTLS).
+func tlsProblems(c *tls.Config) []string {
+	var ps []string
+	if len(c.Certificates) == 0 && c.GetCertificate == nil {
+		ps = append(ps, "TLS has no certificate")
+	}
+	if c.ClientCAs == nil {
+		ps = append(ps, "TLS.ClientCAs is nil (mutual authentication needs the group CA)")
+	}
+	if c.RootCAs == nil {
+		ps = append(ps, "TLS.RootCAs is nil (mutual authentication needs the group CA)")
+	}
+	return ps
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,13 +19,16 @@ import (
 // TLS) connection per pair of sites, opened by the site with the lower ID.
 // See the package documentation for the connection rule and queue policy.
 type TCP struct {
-	cfg       Config
-	log       *slog.Logger
-	ln        net.Listener
-	pmu       sync.RWMutex
-	peers     map[ID]*peer // guarded by pmu; see AddPeer, RemovePeer
-	recv      chan Message
-	serverTLS *tls.Config
+	cfg   Config
+	log   *slog.Logger
+	ln    net.Listener
+	pmu   sync.RWMutex
+	peers map[ID]*peer // guarded by pmu; see AddPeer, RemovePeer
+	recv  chan Message
+	// The TLS configurations new handshakes use: the dialing side's
+	// (Config.TLS) and the accepting side's (its clone, client
+	// certificates required); nil without TLS. SetTLS replaces them.
+	clientTLS, serverTLS atomic.Pointer[tls.Config]
 
 	ctx     context.Context // cancelled by Close; aborts dials in progress
 	cancel  context.CancelFunc
@@ -95,10 +99,7 @@ func New(cfg Config) (*TCP, error) {
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	if cfg.TLS != nil {
-		// Mutual authentication is not optional once TLS is on: a site
-		// without a certificate from the group's CA must get nothing.
-		t.serverTLS = cfg.TLS.Clone()
-		t.serverTLS.ClientAuth = tls.RequireAndVerifyClientCert
+		t.storeTLS(cfg.TLS)
 	}
 	t.wg.Add(1)
 	go t.acceptLoop()
@@ -128,6 +129,46 @@ func (t *TCP) peerList() []*peer {
 
 // known reports whether id is a current peer; the handshake uses it.
 func (t *TCP) known(id ID) bool { return t.peer(id) != nil }
+
+// SetTLS replaces the TLS configuration of the handshakes to come, both
+// sides (a reload of the group's CA or of a certificate): connections
+// already up keep the one they were made with. It fails on a transport
+// started without TLS, which cannot turn it on, and on a configuration
+// Config.Validate would refuse; the one in use then stays.
+func (t *TCP) SetTLS(c *tls.Config) error {
+	if t.clientTLS.Load() == nil {
+		return errors.New("transport: SetTLS on a transport started without TLS")
+	}
+	if c == nil {
+		return errors.New("transport: SetTLS with no configuration: TLS cannot be turned off")
+	}
+	if ps := tlsProblems(c); len(ps) > 0 {
+		return fmt.Errorf("transport: SetTLS: %s", strings.Join(ps, "; "))
+	}
+	t.storeTLS(c)
+	return nil
+}
+
+// storeTLS makes c the configuration of the handshakes to come. Mutual
+// authentication is not optional once TLS is on: a site without a
+// certificate from the group's CA must get nothing.
+func (t *TCP) storeTLS(c *tls.Config) {
+	st := c.Clone()
+	st.ClientAuth = tls.RequireAndVerifyClientCert
+	if g := st.GetConfigForClient; g != nil {
+		// Not even a per-handshake configuration may turn it off.
+		st.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			pc, err := g(h)
+			if pc != nil {
+				pc = pc.Clone()
+				pc.ClientAuth = tls.RequireAndVerifyClientCert
+			}
+			return pc, err
+		}
+	}
+	t.clientTLS.Store(c.Clone())
+	t.serverTLS.Store(st)
+}
 
 // Addr returns the address the transport listens on.
 func (t *TCP) Addr() net.Addr { return t.ln.Addr() }
@@ -400,8 +441,8 @@ func (t *TCP) serveInbound(s net.Conn, host string) {
 	}
 	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
 	var c net.Conn = s
-	if t.serverTLS != nil {
-		tc := tls.Server(s, t.serverTLS)
+	if st := t.serverTLS.Load(); st != nil {
+		tc := tls.Server(s, st)
 		if err := tc.HandshakeContext(t.ctx); err != nil {
 			fail("TLS handshake failed, connection refused", err)
 			return
@@ -599,8 +640,8 @@ func (t *TCP) dialHello(p *peer) (s, c net.Conn, me hello, err error) {
 	}
 	s.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
 	c = s
-	if t.cfg.TLS != nil {
-		cfg := t.cfg.TLS.Clone()
+	if base := t.clientTLS.Load(); base != nil {
+		cfg := base.Clone()
 		if cfg.ServerName == "" {
 			cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
 		}

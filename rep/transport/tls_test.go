@@ -140,3 +140,68 @@ func TestVerifyPeerBindsCertToID(t *testing.T) {
 		}
 	}
 }
+
+// TestSetTLSChangesTheHandshakesToCome: site 2 is told to trust another
+// CA than the one the group's certificates come from. Connections up
+// stay; new ones fail both ways: site 2 refuses site 1's certificate
+// when 1 dials (the accepting side's pool), and refuses site 3's when it
+// dials 3 (the dialling side's). Trusting the group's CA again brings
+// them back. A transport without TLS cannot have it turned on, and an
+// incomplete configuration changes nothing.
+func TestSetTLSChangesTheHandshakesToCome(t *testing.T) {
+	checkNoLeak(t)
+	groupCA, otherCA := newCA(t, "group CA"), newCA(t, "other CA")
+	sites := group(t, 3, func(c *Config) { c.TLS = groupCA.site(t, fmt.Sprintf("site-%d", c.SelfID), groupCA.Pool) })
+	waitConnected(t, sites...)
+	one, two, three := sites[0], sites[1], sites[2]
+	if err := two.SetTLS(groupCA.site(t, "site-2", otherCA.Pool)); err != nil {
+		t.Fatal(err)
+	}
+	if !two.Connected(1) || !two.Connected(3) {
+		t.Fatal("SetTLS dropped connections that were up")
+	}
+	redial := func(from, to *TCP) {
+		t.Helper()
+		if err := from.RemovePeer(to.cfg.SelfID); err != nil {
+			t.Fatal(err)
+		}
+		if err := from.AddPeer(to.cfg.SelfID, to.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := two.Stats().InboundRefused
+	redial(one, two)   // 1 dials 2: 2 accepts against the other CA
+	redial(two, three) // 2 dials 3: 2 verifies 3 against the other CA
+	waitFor(t, "refusals both ways", func() bool {
+		return two.Stats().InboundRefused > refused && one.Stats().Peers[2].DialFailures > 0 &&
+			two.Stats().Peers[3].DialFailures > 0
+	})
+	if two.Connected(1) || two.Connected(3) {
+		t.Fatal("site 2 connected with certificates its new CA did not sign")
+	}
+	if e := two.Stats().Peers[3].LastError; !strings.Contains(e, "certificate") {
+		t.Fatalf("site 2 dialling 3 failed with %q, want a certificate error", e)
+	}
+
+	if err := two.SetTLS(groupCA.site(t, "site-2", groupCA.Pool)); err != nil {
+		t.Fatal(err)
+	}
+	waitConnected(t, sites...)
+	if err := one.Send(2, []byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, two); string(m.Body) != "back" {
+		t.Fatalf("got %q", m.Body)
+	}
+
+	if err := two.SetTLS(&tls.Config{Certificates: groupCA.site(t, "site-2", groupCA.Pool).Certificates}); err == nil || !strings.Contains(err.Error(), "ClientCAs") {
+		t.Fatalf("SetTLS without the CA pools: %v", err)
+	}
+	if err := two.SetTLS(nil); err == nil {
+		t.Fatal("SetTLS(nil) turned TLS off")
+	}
+	plain := group(t, 1, nil)[0]
+	if err := plain.SetTLS(groupCA.site(t, "site-1", groupCA.Pool)); err == nil {
+		t.Fatal("SetTLS turned TLS on")
+	}
+}
