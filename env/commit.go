@@ -133,11 +133,15 @@ func (e *Env) begin(ctx context.Context, fn func(*Tx) error, keep bool) (*Pendin
 	return p, nil
 }
 
-// runLocked runs the transaction of p under the writer mutex. The mutex
+// runLocked runs the transaction of p under the writer mutex, taken once
+// the records received as a client are applied (lockCaughtUp). The mutex
 // is released by a defer, so that a panic in fn leaves the store usable
 // for whoever recovers it (begin leaves the group commit run).
 func (e *Env) runLocked(p *Pending, fn func(*Tx) error, keep bool) {
-	e.mu.Lock()
+	if err := e.lockCaughtUp(); err != nil {
+		p.Epoch, p.err = e.epoch.Load(), err
+		return
+	}
 	defer e.mu.Unlock()
 	p.Epoch = e.epoch.Load()
 	if !e.writable {

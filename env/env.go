@@ -441,10 +441,41 @@ func (e *Env) distance(a, b lsn.LSN) int64 {
 	return d
 }
 
+// lockCaughtUp takes the writer mutex for a transaction or a read of the
+// latest data on a master, once the records it received as a client are
+// applied (remote), so that it reads what its former master wrote. It
+// waits for the applier without the mutex: the runtime's loop takes the
+// mutex to shut local commits out (Shut), and must not wait out a new
+// master's backlog of records to apply, during which it would send no
+// heartbeat and no ack. If local commits are shut out meanwhile it
+// returns at once (the caller refuses a commit). On an error the mutex
+// is not held.
+func (e *Env) lockCaughtUp() error {
+	for {
+		e.mu.Lock()
+		if !e.remote || !e.writable {
+			return nil
+		}
+		last := e.log.Last()
+		if applied, _, _ := e.appliedPos(); last.IsZero() || !applied.Less(last) {
+			e.remote = false
+			return nil
+		}
+		e.mu.Unlock()
+		if err := e.syncAll(); err != nil {
+			return err
+		}
+		if err := e.waitApplied(context.Background(), last); err != nil {
+			return fmt.Errorf("env: apply records received before this transaction: %w", err)
+		}
+	}
+}
+
 // applyRemote makes every record in the log durable and waits until the
 // applier has applied them, so that a transaction on a site that was just
 // a client reads what its former master wrote. The caller holds mu; the
-// applier never waits for mu.
+// applier never waits for mu. lockCaughtUp has done this already unless
+// local commits were shut out since.
 func (e *Env) applyRemote() error {
 	last := e.log.Last()
 	if !last.IsZero() {

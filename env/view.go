@@ -88,7 +88,9 @@ func (e *Env) viewLatest(fn func(*ReadTx) error) (lsn.LSN, error) {
 	}
 	defer e.exit()
 	return e.inRun(func() (lsn.LSN, uint64, error) {
-		e.mu.Lock()
+		if err := e.lockCaughtUp(); err != nil {
+			return lsn.Zero, e.epoch.Load(), err
+		}
 		defer e.mu.Unlock()
 		epoch := e.epoch.Load()
 		if err := e.failure(); err != nil {
