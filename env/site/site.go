@@ -73,6 +73,7 @@ type Site struct {
 	// xferOutcome ends the Transfer caller's wait, after the next publish.
 	xferOutcome  func()
 	stall        stallState         // fsync-stall watch (stall.go)
+	slowest      turnStep           // the slowest storage step of this turn (stall.go)
 	halted       bool               // the environment failed and the core halted
 	badSnapshots int                // damaged snapshots in a row (install.go); the loop's
 	known        map[SiteID]lsn.LSN // acked positions, kept across roles (keep.go)
@@ -267,14 +268,19 @@ func (s *Site) run() {
 				}
 			}
 		case <-tick.C:
+			began = time.Now()
 			s.tick()
 		case <-s.kick:
+			began = time.Now()
 		case <-syncStart:
 			// A group commit starts its fsync: ship its records now, so
 			// the clients' fsyncs overlap the master's (commit.go).
 			syncStart = s.e.SyncStarts()
+			began = time.Now()
 		case <-applied:
+			began = time.Now()
 		case f := <-s.cmds:
+			began = time.Now()
 			f()
 		}
 		s.takeLocal()
@@ -342,30 +348,31 @@ func (s *Site) process() {
 func (s *Site) carryOut(rd sitecore.Ready) bool {
 	ctx := context.Background()
 	if a := rd.Admit; a != nil && !a.Open {
-		last := s.e.Shut()
+		var last lsn.LSN
+		_ = s.timed("shutting local commits out", func() error { last = s.e.Shut(); return nil })
 		s.c.Advance(rd)
 		s.c.Fenced(last)
 		return true
 	}
 	if a := rd.Admit; a != nil {
-		s.e.Admit(a.Gen)
+		_ = s.timed("admitting local commits", func() error { s.e.Admit(a.Gen); return nil })
 	}
 	if rb := rd.Rollback; rb != nil {
 		s.log.Warn("rep: rolling back local commits made as this site stopped being master",
 			"to", rb.To.String(), "from", rb.From.String())
-		if _, _, err := s.r.Rollback(ctx, *rb); err != nil {
+		if err := s.timed("rolling back raced local commits", func() error { _, _, err := s.r.Rollback(ctx, *rb); return err }); err != nil {
 			return s.storageFailed("rolling back local commits made as rep stopped being master", err)
 		}
 	}
 	if rd.State != nil {
-		if err := s.store.Save(*rd.State); err != nil {
+		if err := s.timed("persisting the election state", func() error { return s.store.Save(*rd.State) }); err != nil {
 			return s.storageFailed("persisting the election state", err)
 		}
 	}
 	if in := rd.Rep.Install; in != nil {
 		s.publishInstalling(in.Snap.Size)
 	}
-	if err := s.r.CarryOut(ctx, rd.Rep, s.sendRep); err != nil {
+	if err := s.timed("carrying out replication (log writes, rollback, install)", func() error { return s.r.CarryOut(ctx, rd.Rep, s.sendRep) }); err != nil {
 		// A damaged snapshot, unless the store has failed already (a
 		// halted site's retries of this Ready fail with its failure,
 		// which may be the third damaged snapshot).
@@ -402,7 +409,8 @@ func (s *Site) carryOut(rd sitecore.Ready) bool {
 	s.c.Advance(rd)
 	s.afterLog(rd)
 	if len(rd.Rep.Append) > 0 {
-		at, err := s.r.Sync()
+		var at lsn.LSN
+		err := s.timed("syncing the log", func() (err error) { at, err = s.r.Sync(); return err })
 		if err != nil {
 			return s.storageFailed("syncing the log", err)
 		}

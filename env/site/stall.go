@@ -89,10 +89,31 @@ const slowTurn = 100 * time.Millisecond
 // silence is what starts elections, so a slow turn is worth a line.
 func (s *Site) watchTurn(began time.Time) {
 	d := time.Since(began)
+	step := s.slowest
+	s.slowest = turnStep{}
 	if d < slowTurn {
 		return
 	}
 	s.slowTurns.Add(1)
 	s.log.Warn("site: one turn of the replication loop took long; heartbeats and acks waited meanwhile",
-		"took", d.Round(time.Millisecond).String(), "role", s.c.Status().Rep.Role.String())
+		"took", d.Round(time.Millisecond).String(), "role", s.c.Status().Rep.Role.String(),
+		"slowest_step", step.name, "step_took", step.took.Round(time.Millisecond).String())
+}
+
+// turnStep is a step of a turn of the loop that waits on storage, and
+// how long it took; the slowest of a turn is named when the turn is slow.
+type turnStep struct {
+	name string
+	took time.Duration
+}
+
+// timed runs one storage step of a turn and keeps it if it is the
+// turn's slowest so far.
+func (s *Site) timed(name string, f func() error) error {
+	start := time.Now()
+	err := f()
+	if d := time.Since(start); d > s.slowest.took {
+		s.slowest = turnStep{name, d}
+	}
+	return err
 }
