@@ -1,0 +1,73 @@
+package site
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is a log destination safe for the loop and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A turn of the loop that takes over slowTurn is counted and logged
+// whatever started it (here a command), naming its slowest storage step
+// and that step's duration; the next turn starts with no slowest step.
+func TestSlowTurnNamesItsSlowestStep(t *testing.T) {
+	var logs lockedBuffer
+	ecfg := testConfig()
+	ecfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s := startRepSite(t, newTestNet(t), 1, []SiteID{1}, t.TempDir(), ecfg, func(c *Config) { c.Logger = ecfg.Logger })
+	before := s.e.Stats().SlowTurns
+	err := s.e.do(func() error {
+		_ = s.e.timed("a quick step", func() error { return nil })
+		return s.e.timed("a slow step", func() error { time.Sleep(2 * slowTurn); return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the slow turn counted", func() bool { return s.e.Stats().SlowTurns > before })
+	waitFor(t, 5*time.Second, "the slow turn logged", func() bool { return strings.Contains(logs.String(), `slowest_step="a slow step"`) })
+	line := ""
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "took long") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "step_took=") || strings.Contains(line, "step_took=0s") {
+		t.Fatalf("the slow step's duration is missing: %s", line)
+	}
+	// A slow turn with no storage step names none: the last turn's
+	// slowest step does not carry over.
+	if err := s.e.do(func() error { time.Sleep(2 * slowTurn); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the second slow turn logged", func() bool { return strings.Count(logs.String(), "took long") >= 2 })
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	last := ""
+	for _, l := range lines {
+		if strings.Contains(l, "took long") {
+			last = l
+		}
+	}
+	if !strings.Contains(last, `slowest_step=""`) {
+		t.Fatalf("a turn without storage steps names one: %s", last)
+	}
+}
