@@ -34,6 +34,11 @@ type envStorage struct {
 	// pending is the last local commit, appended but not yet durable.
 	pending *env.Pending
 	damage  bool // DamageNextInstall
+	// shared is the shared record as the run keeps it (KeepShared). env
+	// stores its own with the applier's batches, which run on their own
+	// goroutine: what a crash leaves of that depends on timing, and a
+	// seed must replay the same run, so a restart reads this one.
+	shared lsn.LSN
 }
 
 // newEnvStorage opens the env of a site at dir with cfg (the daemon's
@@ -88,6 +93,12 @@ func (s *envStorage) Carry(rd rep.Ready, send func(rep.Message)) ([]RecID, *Snap
 	}
 	if err := s.r.CarryOut(context.Background(), rd, send); err != nil {
 		return rolled, nil, err
+	}
+	if rb := rd.Rollback; rb != nil {
+		s.shared = lsn.Min(s.shared, rb.To)
+	}
+	if in := rd.Install; in != nil {
+		s.shared = lsn.Min(s.shared, in.Snap.LSN)
 	}
 	if !rd.TakeSnapshot {
 		return rolled, nil, nil
@@ -174,8 +185,11 @@ func (s *envStorage) Durable() lsn.LSN { return s.r.Durable() }
 func (s *envStorage) DamageNextInstall() { s.damage = true }
 
 func (s *envStorage) Distance(a, b lsn.LSN) int64 { return s.e.Distance(a, b) }
-func (s *envStorage) KeepShared(at lsn.LSN)       { s.r.KeepShared(at) }
-func (s *envStorage) Shared() lsn.LSN             { return s.r.Shared() }
+
+// KeepShared hands at to env too, so that its storing and lowering run
+// under the run's faults; Shared gives back the run's own (see shared).
+func (s *envStorage) KeepShared(at lsn.LSN) { s.shared = at; s.r.KeepShared(at) }
+func (s *envStorage) Shared() lsn.LSN       { return s.shared }
 
 func (s *envStorage) LastGen() uint64 {
 	if r, err := s.r.Read(s.r.Last()); err == nil {
