@@ -305,7 +305,8 @@ func (s *Site) receive(tm transport.Message) {
 		if s.takeAddrs(id, tm.Body) {
 			return
 		}
-		if err := s.c.Receive(id, tm.Body); err != nil {
+		// Timed as a step: serving a catch-up reads the log here.
+		if err := s.timed("stepping a received message", func() error { return s.c.Receive(id, tm.Body) }); err != nil {
 			s.log.Warn("rep: dropped a message", "from", uint64(id), "bytes", len(tm.Body), "err", err)
 		}
 	}
