@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"logship/internal/daemon"
+	"logship/internal/testlog"
 	"logship/internal/testpki"
 	"logship/rep/transport"
 )
@@ -82,24 +81,6 @@ func TestPeerVerifierNames(t *testing.T) {
 	}
 }
 
-// syncBuf is a log destination several goroutines write.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestVerifyPeerRefusesWrongIDOverTCP runs three transports over real
 // TCP on 127.0.0.1, with the group's CA and --tls-id-from cn as repnode
 // sets it: sites 1 and 2 hold certificates naming themselves, site 3 one
@@ -117,7 +98,7 @@ func TestVerifyPeerRefusesWrongIDOverTCP(t *testing.T) {
 		}
 		lns[id], addrs[id] = ln, ln.Addr().String()
 	}
-	logs := map[transport.ID]*syncBuf{}
+	logs := map[transport.ID]*testlog.Buffer{}
 	trs := map[transport.ID]*transport.TCP{}
 	for id, name := range names {
 		tc, err := ca.TLSConfig(name, ca.Pool)
@@ -134,7 +115,7 @@ func TestVerifyPeerRefusesWrongIDOverTCP(t *testing.T) {
 		}
 		cfg.TLS, cfg.VerifyPeer = tc, peerVerifier("cn")
 		cfg.ReconnectMin, cfg.ReconnectMax = 5*time.Millisecond, 50*time.Millisecond
-		logs[id] = &syncBuf{}
+		logs[id] = &testlog.Buffer{}
 		cfg.Logger = slog.New(slog.NewTextHandler(logs[id], nil))
 		tr, err := transport.New(cfg)
 		if err != nil {

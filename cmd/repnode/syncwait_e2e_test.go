@@ -1,31 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"logship/internal/testlog"
 )
-
-// lockedBuffer collects a child process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRepadminSyncWaitFollowsANewMaster: `repadmin sync --wait` on a
 // delayed client whose master goes away mid-sync follows the site that
@@ -56,7 +38,7 @@ func TestRepadminSyncWaitFollowsANewMaster(t *testing.T) {
 		t.Fatalf("stop site 1: %v", err)
 	}
 
-	var out lockedBuffer
+	var out testlog.Buffer
 	cmd := exec.Command(admin, "--node", c3.http, "sync", "--wait", "--interval", "20ms", "--timeout", "60s")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

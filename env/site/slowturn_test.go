@@ -1,37 +1,19 @@
 package site
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"logship/internal/testlog"
 )
-
-// lockedBuffer is a log destination safe for the loop and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A turn of the loop that takes over slowTurn is counted and logged
 // whatever started it (here a command), naming its slowest storage step
 // and that step's duration; the next turn starts with no slowest step.
 func TestSlowTurnNamesItsSlowestStep(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	ecfg := testConfig()
 	ecfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	s := startRepSite(t, newTestNet(t), 1, []SiteID{1}, t.TempDir(), ecfg, func(c *Config) { c.Logger = ecfg.Logger })
