@@ -428,17 +428,7 @@ func (e *Env) distance(a, b lsn.LSN) int64 {
 	if a.IsZero() {
 		a = firstLSN // nothing yet: from where the first record goes
 	}
-	if !a.Less(b) {
-		return 0
-	}
-	if a.File == b.File {
-		return int64(b.Offset - a.Offset)
-	}
-	d := int64(b.File-a.File-1)*e.cfg.LogFileSize + int64(b.Offset)
-	if rest := e.cfg.LogFileSize - int64(a.Offset); rest > 0 {
-		d += rest
-	}
-	return d
+	return lsn.Distance(a, b, e.cfg.LogFileSize)
 }
 
 // lockCaughtUp takes the writer mutex for a transaction or a read of the

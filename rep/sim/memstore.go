@@ -195,16 +195,9 @@ func (s *memStorage) DamageNextInstall() { s.damage = true }
 // Distance counts as env's does, segments for log files.
 func (s *memStorage) Distance(a, b lsn.LSN) int64 {
 	if a.IsZero() {
-		a = lsn.New(1, 0)
+		a = lsn.New(1, 0) // where MemLog's first record goes
 	}
-	if !a.Less(b) {
-		return 0
-	}
-	if a.File == b.File {
-		return int64(b.Offset - a.Offset)
-	}
-	seg := int64(s.log.SegmentSize)
-	return int64(b.File-a.File-1)*seg + int64(b.Offset) + max(seg-int64(a.Offset), 0)
+	return lsn.Distance(a, b, int64(s.log.SegmentSize))
 }
 
 // KeepShared keeps at as if stored at once: it survives Crash.

@@ -61,6 +61,20 @@ func Min(l, m LSN) LSN {
 	return l
 }
 
+// Distance estimates the log bytes from a to b in a log whose files hold
+// fileSize bytes: 0 if b is not after a; within one file the offsets'
+// difference; across files the rest of a's file, every file between as
+// full, and b's offset.
+func Distance(a, b LSN, fileSize int64) int64 {
+	if !a.Less(b) {
+		return 0
+	}
+	if a.File == b.File {
+		return int64(b.Offset - a.Offset)
+	}
+	return int64(b.File-a.File-1)*fileSize + int64(b.Offset) + max(fileSize-int64(a.Offset), 0)
+}
+
 // String formats l as "file/offset".
 func (l LSN) String() string {
 	var b [21]byte

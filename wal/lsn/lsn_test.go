@@ -104,3 +104,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b LSN
+		want int64
+	}{
+		{New(1, 100), New(1, 100), 0},
+		{New(2, 0), New(1, 500), 0},         // b before a
+		{New(1, 100), New(1, 350), 250},     // one file
+		{New(1, 900), New(2, 50), 100 + 50}, // rest of file 1, then 50
+		{New(1, 900), New(4, 10), 100 + 2*1000 + 10},
+		{New(1, 1200), New(2, 10), 10}, // a past a full file: no negative rest
+	} {
+		if got := Distance(c.a, c.b, 1000); got != c.want {
+			t.Errorf("Distance(%v, %v, 1000) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}
