@@ -337,19 +337,14 @@ func (e *Env) waitDurable(at lsn.LSN, epoch uint64) error {
 	}
 }
 
-// runTxLocked runs fn under the writer mutex (held) and appends its
-// record. It returns the record's token (zero if fn wrote nothing), the
+// runTxLocked runs fn under the writer mutex (held, every record
+// received as a client applied: runLocked) and appends its record. It returns the record's token (zero if fn wrote nothing), the
 // LSN to make durable (the record, or the last one in the log, which fn
 // could read), with keep a copy of the payload, and whether the record
 // is a Mark (no writes).
 func (e *Env) runTxLocked(fn func(*Tx) error, keep bool) (Token, lsn.LSN, []byte, bool, error) {
 	if err := e.failure(); err != nil {
 		return Token{}, lsn.Zero, nil, false, err
-	}
-	if e.remote {
-		if err := e.applyRemote(); err != nil {
-			return Token{}, lsn.Zero, nil, false, err
-		}
 	}
 	applied, _, _ := e.appliedPos()
 	e.ov.prune(applied) // before the Tx opens its bbolt snapshot
@@ -464,8 +459,8 @@ func (e *Env) lockCaughtUp() error {
 // applyRemote makes every record in the log durable and waits until the
 // applier has applied them, so that a transaction on a site that was just
 // a client reads what its former master wrote. The caller holds mu; the
-// applier never waits for mu. lockCaughtUp has done this already unless
-// local commits were shut out since.
+// applier never waits for mu. A read of the latest data needs it only
+// when local commits were shut out after lockCaughtUp let it go.
 func (e *Env) applyRemote() error {
 	last := e.log.Last()
 	if !last.IsZero() {

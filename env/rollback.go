@@ -116,7 +116,7 @@ func (e *Env) rollbackTo(ctx context.Context, at lsn.LSN, visit func(wal.Record)
 			}
 		}
 		mb := btx.Bucket(bucketMeta)
-		if err := capShared(mb, at); err != nil {
+		if _, err := capShared(mb, at); err != nil {
 			return err
 		}
 		if !undoData {

@@ -58,11 +58,15 @@ func (e *Env) cutShared(at lsn.LSN) {
 	e.ap.sharedSaved = lsn.Min(e.ap.sharedSaved, at)
 }
 
-// capShared lowers the stored shared record to at, if it is past it.
-func capShared(mb *bolt.Bucket, at lsn.LSN) error {
+// capShared lowers the stored shared record to at, if it is past it,
+// and returns the record stored then (Zero if none).
+func capShared(mb *bolt.Bucket, at lsn.LSN) (lsn.LSN, error) {
 	v := mb.Get(keyShared)
-	if len(v) != 8 || !at.Less(getLSN(v)) {
-		return nil
+	if len(v) != 8 {
+		return lsn.Zero, nil
 	}
-	return putMarker(mb, keyShared, at)
+	if kept := getLSN(v); !at.Less(kept) {
+		return kept, nil
+	}
+	return at, putMarker(mb, keyShared, at)
 }

@@ -226,7 +226,8 @@ func (e *Env) installData(tmp string, h snapHeader) error {
 	e.ap.mu.Lock()
 	defer e.ap.mu.Unlock()
 
-	if err := markInstall(tmp, h); err != nil {
+	shared, err := markInstall(tmp, h)
+	if err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}
@@ -235,7 +236,7 @@ func (e *Env) installData(tmp string, h snapHeader) error {
 	// process; Open finishes the install from the marker.
 	e.endServed()
 	e.dbMu.Lock()
-	err := func() error {
+	err = func() error {
 		e.rc.drop()
 		if err := e.db.Close(); err != nil {
 			return fmt.Errorf("close data file: %w", err)
@@ -273,15 +274,8 @@ func (e *Env) installData(tmp string, h snapHeader) error {
 	e.ap.reset(lsn.Zero, h.end)
 	// The installed file's shared record is its source's, capped at the
 	// snapshot (markInstall), and is this site's from now on.
-	var m metaState
-	if err := e.db.View(func(btx *bolt.Tx) (err error) {
-		m, err = readMeta(btx)
-		return err
-	}); err != nil {
-		return e.fail(fmt.Errorf("env: install snapshot: %w", err))
-	}
-	e.shared.Store(packLSN(m.shared))
-	e.ap.sharedSaved = m.shared
+	e.shared.Store(packLSN(shared))
+	e.ap.sharedSaved = shared
 	e.delayCut(h.applied)
 	e.ov.reset()
 	e.gen = h.gen
@@ -347,12 +341,14 @@ func copyData(f *os.File, r io.Reader, crc hash.Hash32, n int64) error {
 
 // markInstall opens the received data file and sets it up as this
 // environment's: the install marker set, no rollback marker, the
-// checkpoint at the snapshot.
-func markInstall(path string, h snapHeader) error {
+// checkpoint at the snapshot. It returns the shared record the file now
+// keeps (shared.go).
+func markInstall(path string, h snapHeader) (lsn.LSN, error) {
 	db, err := bolt.Open(path, 0o644, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		return fmt.Errorf("%w: open: %w", ErrBadSnapshot, err)
+		return lsn.Zero, fmt.Errorf("%w: open: %w", ErrBadSnapshot, err)
 	}
+	var shared lsn.LSN
 	err = db.Update(func(btx *bolt.Tx) error {
 		if btx.Bucket(bucketData) == nil || btx.Bucket(bucketMeta) == nil {
 			return fmt.Errorf("%w: not an environment's data file", ErrBadSnapshot)
@@ -369,7 +365,8 @@ func markInstall(path string, h snapHeader) error {
 		}
 		// The source's shared record, at most the snapshot's: the log
 		// starts after it.
-		if err := capShared(mb, h.applied); err != nil {
+		var err error
+		if shared, err = capShared(mb, h.applied); err != nil {
 			return err
 		}
 		return putMarker(mb, keyInstall, h.end)
@@ -378,9 +375,9 @@ func markInstall(path string, h snapHeader) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("env: install snapshot: %w", err)
+		return lsn.Zero, fmt.Errorf("env: install snapshot: %w", err)
 	}
-	return nil
+	return shared, nil
 }
 
 func syncDir(dir string) error {

@@ -144,16 +144,16 @@ func httpTLS(cert *certFile, ca *caFile) *tls.Config {
 	if cert == nil {
 		return nil
 	}
-	c := &tls.Config{GetCertificate: cert.serve, MinVersion: tls.VersionTLS12}
-	if ca != nil {
-		c.ClientAuth = tls.RequireAndVerifyClientCert
-		base := c.Clone()
-		c.ClientCAs = ca.cur.Load()
-		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			hc := base.Clone()
-			hc.ClientCAs = ca.cur.Load()
-			return hc, nil
+	current := func() *tls.Config {
+		c := &tls.Config{GetCertificate: cert.serve, MinVersion: tls.VersionTLS12}
+		if ca != nil {
+			c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, ca.cur.Load()
 		}
+		return c
+	}
+	c := current()
+	if ca != nil {
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return current(), nil }
 	}
 	return c
 }

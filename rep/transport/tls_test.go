@@ -205,3 +205,30 @@ func TestSetTLSChangesTheHandshakesToCome(t *testing.T) {
 		t.Fatal("SetTLS turned TLS on")
 	}
 }
+
+// A TLS configuration whose GetConfigForClient turns client certificates
+// off (as a per-handshake configuration built in haste might) does not
+// open the port: the accepting side still requires and verifies one.
+func TestGetConfigForClientCannotDropMutualAuth(t *testing.T) {
+	checkNoLeak(t)
+	ca := newCA(t, "group CA")
+	sites := group(t, 2, func(c *Config) {
+		c.TLS = ca.site(t, fmt.Sprintf("site-%d", c.SelfID), ca.Pool)
+		if c.SelfID == 2 {
+			lax := c.TLS.Clone()
+			lax.ClientAuth = tls.NoClientCert
+			c.TLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return lax, nil }
+		}
+	})
+	waitConnected(t, sites...) // a site with a certificate still gets in
+	refused := sites[1].Stats().InboundRefused
+	conn, err := tls.Dial("tcp", sites[1].Addr().String(), &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"})
+	if err == nil {
+		defer conn.Close()
+		_, err = conn.Read(make([]byte, 1)) // TLS 1.3 reports the refusal here
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate required") {
+		t.Fatalf("a client without a certificate: %v, want the handshake refused (certificate required)", err)
+	}
+	waitFor(t, "the refusal counted", func() bool { return sites[1].Stats().InboundRefused > refused })
+}
