@@ -73,7 +73,7 @@ type Site struct {
 	// xferOutcome ends the Transfer caller's wait, after the next publish.
 	xferOutcome  func()
 	stall        stallState         // fsync-stall watch (stall.go)
-	slowest      turnStep           // the slowest storage step of this turn (stall.go)
+	steps        []turnStep         // this turn's steps that may wait on storage, by kind (stall.go)
 	halted       bool               // the environment failed and the core halted
 	badSnapshots int                // damaged snapshots in a row (install.go); the loop's
 	known        map[SiteID]lsn.LSN // acked positions, kept across roles (keep.go)
@@ -286,9 +286,7 @@ func (s *Site) run() {
 		s.takeLocal()
 		applied = s.reportApplied()
 		s.process()
-		if !began.IsZero() {
-			s.watchTurn(began)
-		}
+		s.watchTurn(began)
 	}
 }
 

@@ -89,31 +89,44 @@ const slowTurn = 100 * time.Millisecond
 // silence is what starts elections, so a slow turn is worth a line.
 func (s *Site) watchTurn(began time.Time) {
 	d := time.Since(began)
-	step := s.slowest
-	s.slowest = turnStep{}
+	var most turnStep
+	for _, st := range s.steps {
+		if st.took > most.took {
+			most = st
+		}
+	}
+	s.steps = s.steps[:0]
 	if d < slowTurn {
 		return
 	}
 	s.slowTurns.Add(1)
 	s.log.Warn("site: one turn of the replication loop took long; heartbeats and acks waited meanwhile",
 		"took", d.Round(time.Millisecond).String(), "role", s.c.Status().Rep.Role.String(),
-		"slowest_step", step.name, "step_took", step.took.Round(time.Millisecond).String())
+		"slowest_step", most.name, "step_took", most.took.Round(time.Millisecond).String(), "step_times", most.n)
 }
 
-// turnStep is a step of a turn of the loop that waits on storage, and
-// how long it took; the slowest of a turn is named when the turn is slow.
+// turnStep is a kind of step of a turn of the loop that may wait on
+// storage, how many times the turn took it and how long it took in all:
+// a turn that steps 256 messages at 2 ms each is slow for them, though
+// none of them is.
 type turnStep struct {
 	name string
+	n    int
 	took time.Duration
 }
 
-// timed runs one storage step of a turn and keeps it if it is the
-// turn's slowest so far.
+// timed runs one step of a turn, adding its time to its kind's.
 func (s *Site) timed(name string, f func() error) error {
 	start := time.Now()
 	err := f()
-	if d := time.Since(start); d > s.slowest.took {
-		s.slowest = turnStep{name, d}
+	d := time.Since(start)
+	for i := range s.steps {
+		if s.steps[i].name == name {
+			s.steps[i].n++
+			s.steps[i].took += d
+			return err
+		}
 	}
+	s.steps = append(s.steps, turnStep{name, 1, d})
 	return err
 }
