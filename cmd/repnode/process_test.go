@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,20 +40,36 @@ func buildBinary(t *testing.T) string {
 // kernel handed out for "port 0" is the kind it also gives to outgoing
 // connections, and the sites' own dials could take it before the site
 // that should listen there starts.
+//
+// A port is handed out at most once per test binary: a test picks all its
+// addresses before it starts any site, so a port free at the second pick
+// may be the one the first pick returned (CI once gave one port as one
+// site's HTTP address and another's replication address).
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	handedMu.Lock()
+	defer handedMu.Unlock()
 	for range 1000 {
 		port := 10000 + rand.IntN(ephemeralLow()-10000)
+		if handed[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue // taken
 		}
 		ln.Close()
+		handed[port] = true
 		return ln.Addr().String()
 	}
 	t.Fatal("no free port below the ephemeral range")
 	return ""
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{} // ports freeAddr returned
+)
 
 // ephemeralLow is the first port of the kernel's ephemeral range (32768
 // if it cannot be read).

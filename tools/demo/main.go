@@ -182,14 +182,25 @@ func fail(err error) {
 }
 
 // freeAddr returns a 127.0.0.1 address nobody listens on right now.
+// freeAddr returns a loopback address nobody listens on now, and never
+// the same one twice: the kernel may give a closed port out again.
 func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		a := l.Addr().String()
+		l.Close()
+		if !handed[a] {
+			handed[a] = true
+			return a
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	panic("demo: no fresh loopback port in 100 tries")
 }
+
+var handed = map[string]bool{} // addresses freeAddr returned
 
 func (s *site) start() {
 	if s.logf == nil {
