@@ -86,6 +86,7 @@ type chunk struct {
 
 type stats struct {
 	appends, appendBytes, syncs, syncNanos, writes, writeBytes, prealloc atomic.Uint64
+	walked                                                               atomic.Uint64
 }
 
 // Stats is a snapshot of counters.
@@ -93,6 +94,9 @@ type Stats struct {
 	Appends, AppendBytes, Syncs, SyncNanos, Writes, WriteBytes uint64
 	// PreallocBytes counts the zeros laid ahead of the writer.
 	PreallocBytes uint64
+	// WalkedRecords counts the records read to decide whether an LSN
+	// that failed to read is inside a record or damaged.
+	WalkedRecords uint64
 }
 
 // Sub returns the counts accumulated since prev.
@@ -106,6 +110,7 @@ func (s Stats) Sub(prev Stats) Stats {
 		WriteBytes:  s.WriteBytes - prev.WriteBytes,
 
 		PreallocBytes: s.PreallocBytes - prev.PreallocBytes,
+		WalkedRecords: s.WalkedRecords - prev.WalkedRecords,
 	}
 }
 
@@ -120,6 +125,7 @@ func (l *Log) Stats() Stats {
 		WriteBytes:  l.st.writeBytes.Load(),
 
 		PreallocBytes: l.st.prealloc.Load(),
+		WalkedRecords: l.st.walked.Load(),
 	}
 }
 
@@ -279,6 +285,7 @@ func (l *Log) appendLocked(at lsn.LSN, payload []byte) {
 		c = &l.pending[len(l.pending)-1]
 	}
 	c.data, _ = appendRecord(c.data, at, l.prevOff, payload)
+	c.seg.noteStart(at.Offset)
 	size := RecordHeaderSize + len(payload)
 	l.prevOff = at.Offset
 	l.last = at

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"io"
 
 	"logship/wal/lsn"
 	"logship/wal/vfs"
@@ -74,7 +75,7 @@ func (l *Log) readOnce(at lsn.LSN, haveWmu bool) (Record, uint32, error) {
 	if err != nil {
 		if _, ok := err.(*CorruptError); ok {
 			// Slow path: is `at` a record start at all?
-			return Record{}, 0, classify(f, at, s.firstOff, limit, err)
+			return Record{}, 0, l.classify(s, f, at, limit, err)
 		}
 		return Record{}, 0, fmt.Errorf("wal: read %s: %w", at, err)
 	}
@@ -132,7 +133,7 @@ func (l *Log) locate(at lsn.LSN, haveWmu bool) (*segment, uint32, error) {
 
 // readRecordAt reads and checks the record at `at` in f, whose records
 // lie between firstOff and limit. Damage is a *CorruptError.
-func readRecordAt(f vfs.File, at lsn.LSN, firstOff, limit uint32) (Record, uint32, error) {
+func readRecordAt(f io.ReaderAt, at lsn.LSN, firstOff, limit uint32) (Record, uint32, error) {
 	if uint64(at.Offset)+RecordHeaderSize > uint64(limit) {
 		return Record{}, 0, corruptAt(at, "record header runs past the end of the data (%d)", limit)
 	}
@@ -160,14 +161,34 @@ func readRecordAt(f vfs.File, at lsn.LSN, firstOff, limit uint32) (Record, uint3
 }
 
 // classify decides, after the record at `at` failed to verify, whether `at`
-// is a record start at all, by walking the file's records from the first.
-// It returns ErrNotRecordStart, or the damage (bad, or an earlier record
-// that breaks the walk).
-func classify(f vfs.File, at lsn.LSN, firstOff, limit uint32, bad error) error {
-	pos, start := firstOff, firstOff
+// is a record start at all, by walking s's records from the last known
+// start before it. It returns ErrNotRecordStart, or the damage (bad, or an
+// earlier record that breaks the walk). The starts the walk passes are
+// kept (segment.starts), unless the log was cut meanwhile.
+func (l *Log) classify(s *segment, f vfs.File, at lsn.LSN, limit uint32, bad error) error {
+	l.mu.Lock()
+	gen := l.gen
+	pos := s.startBefore(at.Offset)
+	l.mu.Unlock()
+	var found []uint32
+	start, noted := pos, pos
+	ra := &readAhead{f: f, buf: make([]byte, 0, readAheadBytes)}
+	defer func() {
+		if len(found) > 0 {
+			l.mu.Lock()
+			if l.gen == gen {
+				s.learnStarts(found)
+			}
+			l.mu.Unlock()
+		}
+	}()
 	for pos < at.Offset {
 		start = pos
-		rec, _, err := readRecordAt(f, lsn.New(at.File, pos), firstOff, limit)
+		if pos-noted >= startsEvery {
+			found, noted = append(found, pos), pos
+		}
+		l.st.walked.Add(1)
+		rec, _, err := readRecordAt(ra, lsn.New(at.File, pos), s.firstOff, limit)
 		if err != nil {
 			if _, ok := err.(*CorruptError); ok {
 				return fmt.Errorf("%w (found while looking for %s)", err, at)
@@ -180,4 +201,32 @@ func classify(f vfs.File, at lsn.LSN, firstOff, limit uint32, bad error) error {
 		return bad
 	}
 	return fmt.Errorf("%w: %s is inside the record at %s", ErrNotRecordStart, at, lsn.New(at.File, start))
+}
+
+// readAheadBytes is how much a walk over records reads at once.
+const readAheadBytes = 32 << 10
+
+// readAhead serves a walk's small reads of consecutive records from one
+// larger read of the file: one system call for many records, not two per
+// record.
+type readAhead struct {
+	f   io.ReaderAt
+	off int64 // where buf starts in the file
+	buf []byte
+}
+
+func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.off && off+int64(len(p)) <= r.off+int64(len(r.buf)) {
+		return copy(p, r.buf[off-r.off:]), nil
+	}
+	if len(p) > cap(r.buf)/2 {
+		return r.f.ReadAt(p, off)
+	}
+	n, _ := r.f.ReadAt(r.buf[:cap(r.buf)], off)
+	r.off, r.buf = off, r.buf[:n]
+	if n < len(p) {
+		// Short: let the file say why.
+		return r.f.ReadAt(p, off)
+	}
+	return copy(p, r.buf), nil
 }

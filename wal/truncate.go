@@ -40,6 +40,7 @@ func (l *Log) TruncateAfter(at lsn.LSN) error {
 	l.segs = l.segs[:i+1]
 	s := l.segs[i]
 	s.end = newEnd.Offset
+	s.cutStarts(newEnd.Offset)
 	l.end, l.last, l.prevOff = newEnd, at, at.Offset
 	l.written = newEnd
 	l.durable = lsn.Min(l.durable, newEnd)
