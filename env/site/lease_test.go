@@ -284,3 +284,34 @@ func TestViewLeaseNeedsLeases(t *testing.T) {
 		}
 	})
 }
+
+// A master whose loop is held up past its lease deadline says, in its
+// election status, that it cannot write: the status the loop last
+// published predates the stall, and the core's clock stood still with
+// the loop, so only the deadline knows.
+func TestStalledMasterStatusSaysTheLeaseRanOut(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		net := newTestNet(t)
+		sites := startLeaseGroup(t, net, 3, nil)
+		m := waitOneMaster(t, 10*time.Second, sites)
+		repPut(t, m.e, "k", "v")
+		if es, err := m.e.ElectStatus(); err != nil || es.WriteErr != nil {
+			t.Fatalf("master's election status before the stall: %+v %v", es, err)
+		}
+		stalled := make(chan error, 1)
+		go func() {
+			stalled <- m.e.do(func() error { time.Sleep(3 * defaultLeaseTimeout); return nil })
+		}()
+		time.Sleep(2 * defaultLeaseTimeout) // fake clock: well inside the stall, past the lease
+		es, err := m.e.ElectStatus()
+		if err != nil || !errors.Is(es.WriteErr, ErrLeaseExpired) {
+			t.Fatalf("election status of a master stalled past its lease: WriteErr %v (err %v), want ErrLeaseExpired", es.WriteErr, err)
+		}
+		if _, err := leaseGet(m, "k"); !errors.Is(err, ErrLeaseExpired) {
+			t.Fatalf("lease read on the stalled master: %v, want ErrLeaseExpired", err)
+		}
+		if err := <-stalled; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -119,14 +119,18 @@ type turnStep struct {
 func (s *Site) timed(name string, f func() error) error {
 	start := time.Now()
 	err := f()
-	d := time.Since(start)
+	s.addStep(name, time.Since(start))
+	return err
+}
+
+// addStep adds a step of kind name that took d to the turn's.
+func (s *Site) addStep(name string, d time.Duration) {
 	for i := range s.steps {
 		if s.steps[i].name == name {
 			s.steps[i].n++
 			s.steps[i].took += d
-			return err
+			return
 		}
 	}
 	s.steps = append(s.steps, turnStep{name, 1, d})
-	return err
 }

@@ -83,10 +83,13 @@ func (c Config) Validate() error {
 // Core is one site's replication logic. It is not safe for concurrent
 // use: one goroutine (the runtime's loop, or the simulator) owns it.
 type Core struct {
-	id  rep.SiteID
-	rep *rep.Node   // nil on a witness
-	el  *elect.Node // nil with elections off
-	log rep.LogReader
+	id rep.SiteID
+	// stepped names the type of the last message Receive decoded, for
+	// the driver's diagnostics of slow turns.
+	stepped string
+	rep     *rep.Node   // nil on a witness
+	el      *elect.Node // nil with elections off
+	log     rep.LogReader
 
 	witnesses []rep.SiteID
 	witUp     map[rep.SiteID]bool
@@ -230,7 +233,12 @@ func (c *Core) Receive(from rep.SiteID, body []byte) error {
 	return err
 }
 
+// Stepped names the type of the last message Receive decoded ("" before
+// any, or when the last one did not decode).
+func (c *Core) Stepped() string { return c.stepped }
+
 func (c *Core) receive(from rep.SiteID, body []byte) error {
+	c.stepped = ""
 	if len(body) == 0 || body[0] != EnvelopeRep && body[0] != EnvelopeElect {
 		return fmt.Errorf("sitecore: a message from %d with no envelope byte (%d bytes)", from, len(body))
 	}
@@ -242,6 +250,7 @@ func (c *Core) receive(from rep.SiteID, body []byte) error {
 		if err != nil {
 			return err
 		}
+		c.stepped = m.Type.String()
 		if uint64(m.From) != uint64(from) {
 			return fmt.Errorf("%w: From %d on the connection of site %d", elect.ErrBadMessage, m.From, from)
 		}
@@ -261,6 +270,7 @@ func (c *Core) receive(from rep.SiteID, body []byte) error {
 	if err != nil {
 		return err
 	}
+	c.stepped = m.Type.String()
 	if err := c.checkRepGen(m); err != nil {
 		return err
 	}
