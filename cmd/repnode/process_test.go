@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -108,6 +109,7 @@ func startProc(t *testing.T, bin, httpAddr string, args ...string) *proc {
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		p.stop(t)
+		p.keepLog(t)
 		if t.Failed() {
 			// The last lines of each site's log say what it was doing.
 			l := p.log()
@@ -148,6 +150,26 @@ func (p *proc) running(t *testing.T) {
 		p.done <- err
 		t.Fatalf("repnode --http %s exited unexpectedly: %v (ProcessState %v)", p.http, err, p.cmd.ProcessState)
 	default:
+	}
+}
+
+// keepLogs: where every site's log is copied when its test ends, for
+// reading the logs of a run that passed (a soak's slow turns, say).
+var keepLogs = flag.String("e2e.logs", "", "directory to copy every repnode log into as its test ends")
+
+// keepLog copies p's log into -e2e.logs, named for the test and the
+// site's HTTP address.
+func (p *proc) keepLog(t *testing.T) {
+	if *keepLogs == "" {
+		return
+	}
+	name := strings.NewReplacer("/", "_", ":", "_").Replace(t.Name() + "-" + p.http + "-" + time.Now().Format("150405.000"))
+	err := os.MkdirAll(*keepLogs, 0o755)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(*keepLogs, name+".log"), []byte(p.log()), 0o644)
+	}
+	if err != nil {
+		t.Logf("-e2e.logs: %v", err)
 	}
 }
 
