@@ -58,6 +58,7 @@ type Stats struct {
 	SyncsDelayed      uint64
 	Syncs             uint64  // syncs with a master started
 	VerifyRequests    uint64  // VERIFY_REQ sent (walk-back steps + 1 per sync)
+	VerifySkipped     uint64  // records stepped over unasked: past the master's log end
 	SyncPoint         lsn.LSN // gauge: the last sync point found
 	Rollbacks         uint64
 	StartupsDone      uint64

@@ -2,6 +2,8 @@ package rep
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -217,4 +219,42 @@ func TestDupMasterSameGenerationYields(t *testing.T) {
 	h.put(2, "b")
 	h.stabilize()
 	h.requireLogsEqual(2, 1)
+}
+
+// A deposed master whose tail runs far past the new master's log asks
+// only about records the new master's log reaches: the rest it steps
+// over unasked, and still rolls all of it back.
+func TestLongDivergedTailPastTheMastersEndCostsOneQuestion(t *testing.T) {
+	h := newHarness(t, 3)
+	h.group()
+	h.put(1, "a", "b")
+	h.stabilize()
+	h.partition(1, 2)
+	h.partition(1, 3)
+	var lost []Record
+	for i := range 30 {
+		lost = append(lost, h.put(1, fmt.Sprintf("lost-%02d", i))...)
+	}
+	h.stabilize()
+	h.master(2)
+	h.client(3, 2)
+	h.stabilize()
+	h.put(2, "c")
+	h.stabilize()
+	h.heal()
+	h.client(1, 2)
+	h.stabilize()
+
+	h.requireLogsEqual(2, 1)
+	if !slices.EqualFunc(h.node(1).rollback, lost, sameRecord) {
+		t.Fatalf("rollback file = %s, want the 30 lost records", fmtLog(h.node(1).rollback))
+	}
+	// The first question is about our last record; the master's answer
+	// names its log end, so the second is about our last record not past
+	// it, and so on until one matches: a handful, not one per lost record.
+	s := h.node(1).n.Stats()
+	if s.VerifyRequests > 4 || s.VerifySkipped == 0 || s.Rollbacks != 1 {
+		t.Fatalf("verify requests %d, skipped %d, rollbacks %d: want a few requests for 30 lost records", s.VerifyRequests, s.VerifySkipped, s.Rollbacks)
+	}
+	t.Logf("30 lost records: %d VERIFY_REQ, %d records stepped over", s.VerifyRequests, s.VerifySkipped)
 }

@@ -23,7 +23,8 @@ func (n *Node) startSync() {
 }
 
 // handleVerify compares the master's identity of the record at verifyLSN
-// with ours: a match is the sync point; a mismatch steps back one record;
+// with ours: a match is the sync point; a mismatch steps back one record,
+// or to our last record not past the master's log end;
 // no record left, or VERIFY_FAIL (the master archived that far back),
 // means the logs do not overlap and the client needs internal init.
 func (n *Node) handleVerify(m Message) {
@@ -43,6 +44,13 @@ func (n *Node) handleVerify(m Message) {
 		}
 	}
 	prev, err := n.log.Prev(m.LSN)
+	// The master's log ends at m.Last: our records past it cannot match,
+	// so step over them here rather than ask about each (a deposed
+	// master's tail can be long, and each question costs a round trip).
+	for err == nil && m.Last.Less(prev) {
+		n.stats.VerifySkipped++
+		prev, err = n.log.Prev(prev)
+	}
 	if !n.c.diverged || prev.Less(n.c.divergedBelow) {
 		// prev is Zero on error: everything is then in doubt.
 		n.c.diverged, n.c.divergedBelow = true, prev
