@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"logship/internal/testwait"
 	"logship/rep"
 	"logship/wal/lsn"
 )
@@ -45,7 +46,7 @@ func TestShutDoesNotWaitForTheBacklogOfANewMaster(t *testing.T) {
 		done <- err
 	}()
 	// The transaction is waiting for the applier before Shut comes.
-	waitFor(t, 10*time.Second, "the transaction to wait for the backlog", func() bool { return dst.waiters.Load() > 0 })
+	testwait.For(t, 10*time.Second, "the transaction to wait for the backlog", func() bool { return dst.waiters.Load() > 0 })
 	shut := make(chan lsn.LSN, 1)
 	go func() { shut <- dst.Shut() }()
 	select {

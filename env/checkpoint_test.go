@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"logship/internal/testwait"
 	"logship/wal/lsn"
 )
 
@@ -103,7 +104,7 @@ func TestPeriodicCheckpointRemovesLogs(t *testing.T) {
 	for i := range 200 {
 		put(t, e, "b", fmt.Sprintf("k%04d", i), string(val))
 	}
-	waitFor(t, within, "a periodic checkpoint to remove the first log file", func() bool {
+	testwait.For(t, within, "a periodic checkpoint to remove the first log file", func() bool {
 		_, err := os.Stat(first)
 		return os.IsNotExist(err) && e.Stats().Checkpoints > 0
 	})

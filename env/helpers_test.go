@@ -231,18 +231,4 @@ func diffData(a, b map[string]map[string]string) string {
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		<-tick.C
-	}
-}
-
 const within = 20 * time.Second

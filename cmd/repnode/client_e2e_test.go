@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"logship/client"
+	"logship/internal/testwait"
 )
 
 // TestGoClientFollowsTheMaster: the Go client, given only a client
@@ -22,7 +23,7 @@ func TestGoClientFollowsTheMaster(t *testing.T) {
 	}
 	m := electedMaster(t, procs)
 	c1, c2 := m%3+1, (m+1)%3+1
-	eventually(t, 10*time.Second, "the clients know the master's HTTP address", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the clients know the master's HTTP address", func() bool {
 		return status(t, procs[c1]).MasterHTTP == g.http[m] && status(t, procs[c2]).MasterHTTP == g.http[m]
 	})
 	cl, err := client.New(client.Config{Sites: []string{g.http[c1], g.http[c2]}, MaxAttempts: 40,

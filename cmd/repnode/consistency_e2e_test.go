@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 	"logship/wal/lsn"
 )
 
@@ -59,7 +60,7 @@ func TestPriorityZeroAckDoesNotMakeWritesPermanent(t *testing.T) {
 	// Every site up: writes are permanent, and the master counts site 3
 	// as unelectable once it has heard from it.
 	perm := writePermanent(t, procs[1], "up", 5)
-	eventually(t, 5*time.Second, "the master sees site 3 as unelectable", func() bool {
+	testwait.Poll(t, 5*time.Second, 50*time.Millisecond, "the master sees site 3 as unelectable", func() bool {
 		for _, s := range status(t, procs[1]).Sites {
 			if s.ID == 3 {
 				return s.Electability == "unelectable"
@@ -141,7 +142,7 @@ func TestLeaseReadNeverReturnsRolledBackWrite(t *testing.T) {
 	if code, body, _ := do(t, "PUT", murl, "old"); code != 200 || !decode[api.WriteResult](t, body).Permanent {
 		t.Fatalf("PUT old: %d %s", code, body)
 	}
-	eventually(t, 5*time.Second, "a lease read of the old value", func() bool {
+	testwait.Poll(t, 5*time.Second, 50*time.Millisecond, "a lease read of the old value", func() bool {
 		code, body, _ := do(t, "GET", murl, "")
 		return code == 200 && string(body) == "old"
 	})
@@ -178,14 +179,14 @@ func TestLeaseReadNeverReturnsRolledBackWrite(t *testing.T) {
 	}
 	nm := electedMaster(t, rest)
 	px.cut(m, false)
-	eventually(t, 15*time.Second, "a lease read on the new master", func() bool {
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "a lease read on the new master", func() bool {
 		code, body, _ := do(t, "GET", "http://"+procs[nm].http+"/v1/kv/b/x", "")
 		if code == 200 && string(body) != "old" {
 			t.Fatalf("new master's lease read: %q, want the old value", body)
 		}
 		return code == 200
 	})
-	eventually(t, 15*time.Second, "the old master rejoins as a client of the new one", func() bool {
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "the old master rejoins as a client of the new one", func() bool {
 		st := status(t, procs[m])
 		return st.Role == "client" && st.Master == uint64(nm) && st.SyncState == "ready"
 	})
@@ -209,7 +210,7 @@ func TestTokenReadNeverSucceedsOnAnotherRecord(t *testing.T) {
 	}
 	m := electedMaster(t, procs)
 	writePermanent(t, procs[m], "base", 3)
-	eventually(t, 10*time.Second, "every site caught up", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "every site caught up", func() bool {
 		last := status(t, procs[m]).LastLSN
 		for _, p := range procs {
 			if st := status(t, p); st.AppliedLSN != last {
@@ -233,7 +234,7 @@ func TestTokenReadNeverSucceedsOnAnotherRecord(t *testing.T) {
 	}
 	nm := electedMaster(t, rest)
 	var w api.WriteResult
-	eventually(t, 10*time.Second, "a permanent write on the new master", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "a permanent write on the new master", func() bool {
 		code, body, _ := do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/k", "new")
 		w = decode[api.WriteResult](t, body)
 		return code == 200 && w.Permanent
@@ -248,7 +249,7 @@ func TestTokenReadNeverSucceedsOnAnotherRecord(t *testing.T) {
 		t.Fatalf("token read of %s on the deposed master answered %q", w.Token, body)
 	}
 	px.cut(m, false)
-	eventually(t, 15*time.Second, "the deposed master synced and serves the token read", func() bool {
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "the deposed master synced and serves the token read", func() bool {
 		code, body, _ := do(t, "GET", url, "")
 		return code == 200 && string(body) == "new"
 	})
@@ -321,7 +322,7 @@ func TestMasterWithFailedStorageStepsDown(t *testing.T) {
 	writePermanent(t, procs[nm], "new", 3)
 	procs[m].stop(t)
 	procs[m] = startProc(t, bin, g.http[m], g.args(m, dirs[m])...)
-	eventually(t, 15*time.Second, "the repaired site rejoins as a client", func() bool {
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "the repaired site rejoins as a client", func() bool {
 		st := status(t, procs[m])
 		return st.Role == "client" && st.Master == uint64(nm) && st.SyncState == "ready" && !st.StorageFailed
 	})
@@ -341,7 +342,7 @@ func TestClientWithFailedStorageSaysSo(t *testing.T) {
 	gen := status(t, procs[m]).Gen
 	c := m%3 + 1
 	limitFileSize(t, procs[c], 1)
-	eventually(t, 15*time.Second, "the client reports its storage failure", func() bool {
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "the client reports its storage failure", func() bool {
 		do(t, "PUT", "http://"+procs[m].http+"/v1/kv/b/k", strings.Repeat("v", 100))
 		st := status(t, procs[c])
 		return st.StorageFailed && st.SyncState == "storage_failed" && st.Error != ""
@@ -371,7 +372,7 @@ func TestDamagedOldLogRecordDoesNotCrashMaster(t *testing.T) {
 	gen := status(t, procs[m]).Gen
 	c := m%3 + 1
 	putKeys(t, procs[m], "a", 5)
-	eventually(t, 10*time.Second, "the client caught up", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the client caught up", func() bool {
 		return status(t, procs[c]).AppliedLSN == status(t, procs[m]).LastLSN
 	})
 	cLast := status(t, procs[c]).LastLSN
@@ -403,7 +404,7 @@ func TestDamagedOldLogRecordDoesNotCrashMaster(t *testing.T) {
 	f.Close()
 
 	procs[c] = startProc(t, bin, g.http[c], args(c)...)
-	eventually(t, 30*time.Second, "the client has every write", func() bool {
+	testwait.Poll(t, 30*time.Second, 50*time.Millisecond, "the client has every write", func() bool {
 		return hasKeys(t, procs[c], "b", 600, last)
 	})
 	procs[m].running(t)

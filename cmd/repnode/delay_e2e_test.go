@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 	"logship/wal/lsn"
 )
 
@@ -33,7 +34,7 @@ func TestDelayedReplica(t *testing.T) {
 		return decode[api.Status](t, body)
 	}
 	var m int
-	eventually(t, 20*time.Second, "a master elected among sites 1 and 2", func() bool {
+	testwait.Poll(t, 20*time.Second, 50*time.Millisecond, "a master elected among sites 1 and 2", func() bool {
 		for _, id := range []int{1, 2} {
 			if st := status(id); st.Role == "master" && st.Election != nil && st.Election.CanWrite {
 				m = id
@@ -43,7 +44,7 @@ func TestDelayedReplica(t *testing.T) {
 		return false
 	})
 	mURL, dURL := "http://"+procs[m].http, "http://"+procs[3].http
-	eventually(t, 20*time.Second, "site 3 a client of the master", func() bool {
+	testwait.Poll(t, 20*time.Second, 50*time.Millisecond, "site 3 a client of the master", func() bool {
 		st := status(3)
 		return st.Role == "client" && st.Master == uint64(m) && st.SyncState == "ready"
 	})

@@ -17,6 +17,7 @@ import (
 
 	"logship/cmd/internal/api"
 	"logship/internal/testpki"
+	"logship/internal/testwait"
 )
 
 // buildRepadmin builds cmd/repadmin next to the test's repnode binary.
@@ -122,7 +123,7 @@ func TestDelayedClientWaitsForRepadminSync(t *testing.T) {
 	c := startProc(t, bin, g.http[2], append(g.args(2, t.TempDir()), "--client", "--delay-client")...)
 
 	at := putKeys(t, m, "k", 10)
-	eventually(t, 10*time.Second, "the delayed client reports sync_state delayed", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the delayed client reports sync_state delayed", func() bool {
 		return status(t, c).SyncState == "delayed"
 	})
 	// It heard its master and still holds nothing: a bounded look at the
@@ -171,7 +172,7 @@ func TestPeerServesClient(t *testing.T) {
 	// peer: until then rep asks the master, which is right but not what
 	// this test is about.
 	c3 = startProc(t, bin, g.http[3], append(g.args(3, dir3), "--client", "--master-id", "1", "--peer", "2", "--delay-client")...)
-	eventually(t, 10*time.Second, "site 3 waits for sync, connected to its peer", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "site 3 waits for sync, connected to its peer", func() bool {
 		st := status(t, c3)
 		for _, s := range st.Sites {
 			if s.ID == 2 {
@@ -274,10 +275,10 @@ func TestTLSWrongCertificateGetsNoData(t *testing.T) {
 	}
 	// The lower id dials, so the master dials site 3, rejects the
 	// certificate site 3 shows, and site 3 sees the handshake fail.
-	eventually(t, 10*time.Second, "the TLS handshake between the master and site 3 fails", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the TLS handshake between the master and site 3 fails", func() bool {
 		return metric(t, c3, "logship_transport_inbound_refused_total") >= 1
 	})
-	eventually(t, 10*time.Second, "the master's log says why site 3 cannot connect", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the master's log says why site 3 cannot connect", func() bool {
 		return strings.Contains(m.log(), "certificate")
 	})
 	for _, s := range status(t, m).Sites {
@@ -305,7 +306,7 @@ func TestTLSWrongCertificateGetsNoData(t *testing.T) {
 func electedMaster(t *testing.T, procs map[int]*proc) int {
 	t.Helper()
 	var m int
-	eventually(t, 15*time.Second, "one master elected that accepts writes", func() bool {
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "one master elected that accepts writes", func() bool {
 		m = 0
 		for id, p := range procs {
 			st := status(t, p)
@@ -342,7 +343,7 @@ func TestRepadminTransfer(t *testing.T) {
 	if got := electedMaster(t, procs); got != to {
 		t.Fatalf("after transfer to %d the master is %d", to, got)
 	}
-	eventually(t, 10*time.Second, "the old master follows the new one", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the old master follows the new one", func() bool {
 		st := status(t, procs[m])
 		return st.Role == "client" && st.Master == uint64(to)
 	})
@@ -392,7 +393,7 @@ func TestRepadminSyncDelayToggle(t *testing.T) {
 		t.Fatalf("stop master: %v", err)
 	}
 	m = startProc(t, bin, g.http[1], append(g.args(1, dir1), "--master", "--ack", "none")...)
-	eventually(t, 10*time.Second, "the client waits for sync at the new master", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the client waits for sync at the new master", func() bool {
 		return status(t, c).SyncState == "delayed"
 	})
 	at = putKeys(t, m, "b", 3)
@@ -444,7 +445,7 @@ func TestWitnessProcess(t *testing.T) {
 	other := 3 - m
 	nm := electedMaster(t, map[int]*proc{other: procs[other]})
 	var body []byte
-	eventually(t, 10*time.Second, "the surviving data site accepts a write", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the surviving data site accepts a write", func() bool {
 		var code int
 		code, body, _ = do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/after", "x")
 		return code == 200
@@ -474,7 +475,7 @@ func TestLeaseReadsProcess(t *testing.T) {
 	m := electedMaster(t, procs)
 	putKeys(t, procs[m], "l", 1)
 	mURL := "http://" + procs[m].http + "/v1/kv/b/l0"
-	eventually(t, 10*time.Second, "a lease read on the master succeeds", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "a lease read on the master succeeds", func() bool {
 		code, _, _ := do(t, "GET", mURL, "")
 		return code == 200
 	})
@@ -490,7 +491,7 @@ func TestLeaseReadsProcess(t *testing.T) {
 		}
 		p.done <- <-p.done
 	}
-	eventually(t, 5*time.Second, "lease reads on the cut-off master fail", func() bool {
+	testwait.Poll(t, 5*time.Second, 50*time.Millisecond, "lease reads on the cut-off master fail", func() bool {
 		code, _, _ := do(t, "GET", mURL, "")
 		return code == 503
 	})

@@ -13,6 +13,7 @@ import (
 
 	"logship/cmd/internal/api"
 	"logship/env"
+	"logship/internal/testwait"
 )
 
 // loadResult is what one writer of underLoad saw.
@@ -127,7 +128,7 @@ func TestSIGKILLMasterUnderLoad(t *testing.T) {
 		defer close(loaded)
 		results = underLoad(url, "k", 8, 2000, stop)
 	}()
-	eventually(t, 20*time.Second, "the master commits under load", func() bool {
+	testwait.Poll(t, 20*time.Second, 50*time.Millisecond, "the master commits under load", func() bool {
 		return metric(t, procs[m], "logship_commits_total") >= 300
 	})
 	if err := procs[m].cmd.Process.Kill(); err != nil {
@@ -159,7 +160,7 @@ func TestSIGKILLMasterUnderLoad(t *testing.T) {
 	}
 	nm := electedMaster(t, rest)
 	var after api.WriteResult
-	eventually(t, 10*time.Second, "the new master accepts a write", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the new master accepts a write", func() bool {
 		code, body, _ := do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/after-kill", "x")
 		if code != 200 {
 			return false
@@ -185,7 +186,7 @@ func TestSIGKILLMasterUnderLoad(t *testing.T) {
 		t.Fatalf("PUT after the old master restarted: %d %s", code, body)
 	}
 	last := decode[api.WriteResult](t, body).LSN
-	eventually(t, 30*time.Second, "every site applied the last write", func() bool {
+	testwait.Poll(t, 30*time.Second, 50*time.Millisecond, "every site applied the last write", func() bool {
 		for _, p := range procs {
 			st := status(t, p)
 			if st.AppliedLSN != last || (p != procs[nm] && st.Role != "client") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 )
 
 // deposedTail sets up a former master with a tail nobody else has, that
@@ -115,7 +116,7 @@ func TestInternalInitKeepsFormerMastersTailInRollbackFile(t *testing.T) {
 func TestMaxRollbackBytesRefusesUntilAllowed(t *testing.T) {
 	c1, dir1, at, admin := formerMasterBack(t, "--max-rollback-bytes", "512")
 	var st api.Status
-	eventually(t, 15*time.Second, "site 1 refuses to discard its log", func() bool {
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "site 1 refuses to discard its log", func() bool {
 		st = status(t, c1)
 		return st.SyncState == "rollback_refused"
 	})

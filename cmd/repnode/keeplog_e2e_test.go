@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"logship/internal/testwait"
 	"logship/wal/lsn"
 )
 
@@ -37,7 +38,7 @@ func TestLaggingClientKeptWithinBudget(t *testing.T) {
 			m := startProc(t, bin, g.http[1], append(append(g.args(1, dirM), opts...), "--master", "--ack", "none")...)
 			cl := startProc(t, bin, g.http[2], append(append(g.args(2, dirC), opts...), "--client")...)
 			at := putKeys(t, m, "a", 5)
-			eventually(t, 10*time.Second, "the master knows the client has every record", func() bool {
+			testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the master knows the client has every record", func() bool {
 				st := status(t, m)
 				return len(st.Sites) == 1 && st.Sites[0].LSN == at
 			})
@@ -54,7 +55,7 @@ func TestLaggingClientKeptWithinBudget(t *testing.T) {
 				t.Fatalf("the master's log grew from file %d to %d only", acked.File, end.File)
 			}
 			ckpts := metric(t, m, "logship_checkpoints_total")
-			eventually(t, 10*time.Second, "two checkpoints after the writes", func() bool {
+			testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "two checkpoints after the writes", func() bool {
 				return metric(t, m, "logship_checkpoints_total") >= ckpts+2
 			})
 			st := status(t, m)
@@ -80,7 +81,7 @@ func TestLaggingClientKeptWithinBudget(t *testing.T) {
 				if v := metric(t, m, `logship_site_log_let_go{site="2"}`); v != 1 {
 					t.Errorf(`logship_site_log_let_go{site="2"} = %v, want 1`, v)
 				}
-				eventually(t, 10*time.Second, "the master removed the log the client needs", func() bool {
+				testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the master removed the log the client needs", func() bool {
 					return firstLogFile(t, dirM) > acked.File
 				})
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 )
 
 // linFault is the fault in the middle of a round of TestSoakLinearizable.
@@ -305,7 +306,7 @@ func TestSoakLinearizable(t *testing.T) {
 func leaseRead(t *testing.T, p *proc, id int, key string, now func() int64) linOp {
 	t.Helper()
 	var op linOp
-	eventually(t, 10*time.Second, fmt.Sprintf("a lease read of %s on master %d", key, id), func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, fmt.Sprintf("a lease read of %s on master %d", key, id), func() bool {
 		op = linOp{Client: linClients, In: linInput{Key: key}, Site: id, Call: now()}
 		code, body, _ := do(t, "GET", "http://"+p.http+"/v1/kv/lin/"+key+"?lease=true", "")
 		op.Return = now()

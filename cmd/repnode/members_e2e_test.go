@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 )
 
 // members reads a site's GET /v1/members.
@@ -44,7 +45,7 @@ func startFounders(t *testing.T, bin string, g group, extra ...string) (map[int]
 	}
 	procs := startTogether(t, bin, g, args)
 	var m int
-	eventually(t, 20*time.Second, "one master elected", func() bool {
+	testwait.Poll(t, 20*time.Second, 50*time.Millisecond, "one master elected", func() bool {
 		m = 0
 		for id, p := range procs {
 			if st := status(t, p); st.Role == "master" && st.Election != nil && st.Election.CanWrite {
@@ -83,7 +84,7 @@ func TestMemberJoinsUnderLoad(t *testing.T) {
 	contact := procs[m%3+1]
 	dir4 := t.TempDir()
 	p4 := startProc(t, bin, g.http[4], "--dir", dir4, "--id", "4", "--listen", g.rep[4], "--join", contact.http)
-	eventually(t, 30*time.Second, "site 4 added and promoted to voting", func() bool {
+	testwait.Poll(t, 30*time.Second, 50*time.Millisecond, "site 4 added and promoted to voting", func() bool {
 		r, ok := memberOf(members(t, master), 4)
 		return ok && r.Voting
 	})
@@ -128,7 +129,7 @@ func TestMemberJoinsUnderLoad(t *testing.T) {
 	}
 	p4 = startProc(t, bin, g.http[4], "--dir", dir4, "--id", "4", "--listen", g.rep[4], "--join", freeAddr(t))
 	at := putKeys(t, master, "back", 5)
-	eventually(t, 20*time.Second, "restarted site 4 holds the new writes", func() bool { return hasKeys(t, p4, "back", 5, at) })
+	testwait.Poll(t, 20*time.Second, 50*time.Millisecond, "restarted site 4 holds the new writes", func() bool { return hasKeys(t, p4, "back", 5, at) })
 	if st := status(t, p4); st.Membership == nil || st.Membership.State != "voting" {
 		t.Fatalf("restarted site 4 membership %+v", st.Membership)
 	}
@@ -143,7 +144,7 @@ func TestMemberJoinsUnderLoad(t *testing.T) {
 	procs[4] = p4
 	delete(procs, m)
 	var nm int
-	eventually(t, 20*time.Second, "a new master after the old one died", func() bool {
+	testwait.Poll(t, 20*time.Second, 50*time.Millisecond, "a new master after the old one died", func() bool {
 		nm = 0
 		for id, p := range procs {
 			if st := status(t, p); st.Role == "master" && st.Election != nil && st.Election.CanWrite {
@@ -154,7 +155,7 @@ func TestMemberJoinsUnderLoad(t *testing.T) {
 	})
 	var code int
 	var body []byte
-	eventually(t, 10*time.Second, "the new master accepts a write", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the new master accepts a write", func() bool {
 		code, body, _ = do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/failover", "x")
 		return code == 200
 	})
@@ -214,7 +215,7 @@ func TestReplaceDeadSite(t *testing.T) {
 		t.Fatalf("repadmin site add: %s", out)
 	}
 	p5 := startProc(t, bin, http5, "--dir", t.TempDir(), "--id", "5", "--listen", rep5, "--join", master.http, "--ack", "all", "--ack-timeout", "300ms")
-	eventually(t, 30*time.Second, "site 5 promoted to voting", func() bool {
+	testwait.Poll(t, 30*time.Second, 50*time.Millisecond, "site 5 promoted to voting", func() bool {
 		r, ok := memberOf(members(t, master), 5)
 		return ok && r.Voting
 	})
@@ -247,7 +248,7 @@ func TestReadReplicaPromotedAndRemovedSiteSaysSo(t *testing.T) {
 	dir4 := t.TempDir()
 	p4 := startProc(t, bin, g.http[4], "--dir", dir4, "--id", "4", "--listen", g.rep[4], "--join", master.http, "--join-non-voting")
 	at := putKeys(t, master, "r", 5)
-	eventually(t, 20*time.Second, "the read replica holds the writes", func() bool { return hasKeys(t, p4, "r", 5, at) })
+	testwait.Poll(t, 20*time.Second, 50*time.Millisecond, "the read replica holds the writes", func() bool { return hasKeys(t, p4, "r", 5, at) })
 	// Caught up, it stays non-voting: a read replica is not promoted.
 	time.Sleep(time.Second) // give a wrong auto-promotion its chance
 	if r, ok := memberOf(members(t, master), 4); !ok || r.Voting {
@@ -266,18 +267,18 @@ func TestReadReplicaPromotedAndRemovedSiteSaysSo(t *testing.T) {
 	if !strings.Contains(out, "site 4 is now a voting member") {
 		t.Fatalf("repadmin site promote: %s", out)
 	}
-	eventually(t, 10*time.Second, "site 4 knows it votes", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "site 4 knows it votes", func() bool {
 		st := status(t, p4)
 		return st.Membership != nil && st.Membership.State == "voting"
 	})
 
 	// Removed, it says so.
 	admin(t, adminBin, "--node", master.http, "site", "remove", "--id", "4")
-	eventually(t, 10*time.Second, "the removed site says it was removed", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the removed site says it was removed", func() bool {
 		st := status(t, p4)
 		return st.Membership != nil && st.Membership.State == "removed" && strings.Contains(st.Membership.Note, "site 4 was removed from the group at LSN")
 	})
-	eventually(t, 5*time.Second, "the removed site's log says it was removed", func() bool {
+	testwait.Poll(t, 5*time.Second, 50*time.Millisecond, "the removed site's log says it was removed", func() bool {
 		return strings.Contains(p4.log(), "site 4 was removed from the group at LSN")
 	})
 	code, body, _ := do(t, "POST", "http://"+master.http+"/v1/admin/members/4/voting", `{"voting":true}`)
@@ -292,7 +293,7 @@ func TestReadReplicaPromotedAndRemovedSiteSaysSo(t *testing.T) {
 	}
 	p4 = startProc(t, bin, g.http[4], "--dir", dir4, "--id", "4", "--listen", g.rep[4], "--join", master.http)
 	want := "site 4 is not a member of the group: ask an operator to run repadmin site add --id 4"
-	eventually(t, 10*time.Second, "the restarted removed site says it is not a member", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the restarted removed site says it is not a member", func() bool {
 		st := status(t, p4)
 		return st.Membership != nil && st.Membership.State == "not_member" && strings.Contains(st.Membership.Note, want) &&
 			strings.Contains(p4.log(), want)
@@ -325,7 +326,7 @@ func TestStraySiteSaysItIsNotAMember(t *testing.T) {
 	stray := startProc(t, bin, g.http[3], g.args(3, t.TempDir())...)
 
 	want := "site 3 is not a member of the group: sites 1 and 2 refuse it as unknown; ask an operator to run repadmin site add --id 3"
-	eventually(t, 15*time.Second, "the stray site says it is not a member", func() bool {
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "the stray site says it is not a member", func() bool {
 		st := status(t, stray)
 		return st.Membership != nil && st.Membership.State == "not_member" && strings.Contains(st.Membership.Note, want) &&
 			strings.Contains(stray.log(), want)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"logship/internal/testwait"
 )
 
 // TestRepadminMonitoringAgainstRealSites: repadmin sync --wait follows a
@@ -17,7 +19,7 @@ func TestRepadminMonitoringAgainstRealSites(t *testing.T) {
 	at := putKeys(t, m, "k", 50)
 	// Delayed with the master's generation known: a sync started before
 	// NEWMASTER arrives is undone by it (the client delays again).
-	eventually(t, 10*time.Second, "the delayed client has heard its master", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the delayed client has heard its master", func() bool {
 		st := status(t, c)
 		return st.SyncState == "delayed" && st.Gen > 0
 	})
@@ -33,7 +35,7 @@ func TestRepadminMonitoringAgainstRealSites(t *testing.T) {
 		t.Fatal("sync --wait returned before the client held the master's writes")
 	}
 	// The client reports what it applied: the master sees it caught up.
-	eventually(t, 10*time.Second, "the master sees site 2 applied to its last record", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the master sees site 2 applied to its last record", func() bool {
 		st := status(t, m)
 		return len(st.Sites) == 1 && st.Sites[0].AppliedLSN == st.LastLSN && st.Sites[0].LagSeconds == 0
 	})

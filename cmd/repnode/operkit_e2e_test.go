@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 )
 
 // TestDiscoveryHealthAndGroupView: three elected sites learn each
@@ -29,7 +30,7 @@ func TestDiscoveryHealthAndGroupView(t *testing.T) {
 	}
 	m := electedMaster(t, procs)
 	c := m%3 + 1
-	eventually(t, 10*time.Second, "every site's HTTP address known to the master and the client", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "every site's HTTP address known to the master and the client", func() bool {
 		ms, cs := status(t, procs[m]), status(t, procs[c])
 		if ms.HTTPAddr != g.http[m] || ms.MasterHTTP != g.http[m] || cs.MasterHTTP != g.http[m] {
 			return false
@@ -63,7 +64,7 @@ func TestDiscoveryHealthAndGroupView(t *testing.T) {
 		if code, body, _ := do(t, "GET", "http://"+p.http+"/healthz", ""); code != 200 {
 			t.Errorf("site %d /healthz: %d %s", id, code, body)
 		}
-		eventually(t, 10*time.Second, fmt.Sprintf("site %d ready", id), func() bool {
+		testwait.Poll(t, 10*time.Second, 50*time.Millisecond, fmt.Sprintf("site %d ready", id), func() bool {
 			code, _, _ := do(t, "GET", "http://"+p.http+"/readyz", "")
 			return code == 200
 		})
@@ -232,7 +233,7 @@ func startTogether(t *testing.T, bin string, g group, args map[int][]string) map
 		procs[id] = p
 	}
 	for id, p := range procs {
-		eventually(t, 15*time.Second, fmt.Sprintf("site %d answers /v1/status", id), func() bool {
+		testwait.Poll(t, 15*time.Second, 50*time.Millisecond, fmt.Sprintf("site %d answers /v1/status", id), func() bool {
 			p.running(t)
 			resp, err := (&http.Client{Timeout: time.Second}).Get("http://" + p.http + "/v1/status")
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"logship/internal/daemon"
 	"logship/internal/testlog"
 	"logship/internal/testpki"
+	"logship/internal/testwait"
 	"logship/rep/transport"
 )
 
@@ -124,8 +125,8 @@ func TestVerifyPeerRefusesWrongIDOverTCP(t *testing.T) {
 		t.Cleanup(func() { tr.Close() })
 		trs[id] = tr
 	}
-	eventually(t, 10*time.Second, "sites 1 and 2 connect", func() bool { return trs[1].Connected(2) && trs[2].Connected(1) })
-	eventually(t, 10*time.Second, "sites 1 and 2 refuse site 3", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "sites 1 and 2 connect", func() bool { return trs[1].Connected(2) && trs[2].Connected(1) })
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "sites 1 and 2 refuse site 3", func() bool {
 		return trs[1].Stats().Peers[3].DialFailures > 0 && trs[2].Stats().Peers[3].DialFailures > 0
 	})
 	for _, id := range []transport.ID{1, 2} {
@@ -138,7 +139,7 @@ func TestVerifyPeerRefusesWrongIDOverTCP(t *testing.T) {
 		}
 	}
 	// Site 3 knocks at 1 and 2 on start: they refuse it as acceptors and log why.
-	eventually(t, 10*time.Second, "site 1 logs why it refused site 3", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "site 1 logs why it refused site 3", func() bool {
 		l := logs[1].String()
 		return strings.Contains(l, "claims site 3 but the certificate names another site")
 	})

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 	"logship/wal/lsn"
 )
 
@@ -201,18 +202,6 @@ func (p *proc) stop(t *testing.T) error {
 	}
 }
 
-// eventually polls cond every 50 ms for up to d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond) // a real process gives no event for "up": poll
-	}
-}
-
 func TestTwoSites(t *testing.T) {
 	bin := buildBinary(t)
 	rep1, rep2 := freeAddr(t), freeAddr(t)
@@ -258,7 +247,7 @@ func TestTwoSites(t *testing.T) {
 	if code != 200 || cs.Role != "client" || cs.Master != 1 || cs.ID != 2 || len(cs.Sites) != 1 || cs.Sites[0].ID != 1 {
 		t.Fatalf("client status: %d %s", code, body)
 	}
-	eventually(t, 10*time.Second, "master sees site 2 connected and caught up", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "master sees site 2 connected and caught up", func() bool {
 		_, body, _ := do(t, "GET", mURL+"/v1/status", "")
 		ms := decode[api.Status](t, body)
 		return ms.Role == "master" && len(ms.Sites) == 1 && ms.Sites[0].ID == 2 && ms.Sites[0].Connected &&
@@ -370,7 +359,7 @@ func TestElectionFailover(t *testing.T) {
 		return found, found != 0
 	}
 	var m int
-	eventually(t, 15*time.Second, "one master elected", func() bool { var ok bool; m, ok = masterOf(1, 2, 3); return ok })
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "one master elected", func() bool { var ok bool; m, ok = masterOf(1, 2, 3); return ok })
 
 	perm := writePermanent(t, procs[m], "k", 20)
 
@@ -385,7 +374,7 @@ func TestElectionFailover(t *testing.T) {
 		}
 	}
 	var nm int
-	eventually(t, 15*time.Second, "a new master after SIGKILL", func() bool { var ok bool; nm, ok = masterOf(rest...); return ok })
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "a new master after SIGKILL", func() bool { var ok bool; nm, ok = masterOf(rest...); return ok })
 	_, mbody, _ := do(t, "GET", "http://"+procs[nm].http+"/metrics", "")
 	for _, want := range []string{"logship_election_generation", "logship_can_write 1", `logship_role{role="master"} 1`} {
 		if !strings.Contains(string(mbody), want) {
@@ -394,7 +383,7 @@ func TestElectionFailover(t *testing.T) {
 	}
 	var code int
 	var body []byte
-	eventually(t, 10*time.Second, "the new master accepts a write", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the new master accepts a write", func() bool {
 		code, body, _ = do(t, "PUT", "http://"+procs[nm].http+"/v1/kv/b/after", "x")
 		return code == 200
 	})

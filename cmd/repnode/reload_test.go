@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"logship/internal/testwait"
 )
 
 // TestReloadTokensAndCertificate: a reload reads --auth-tokens and the
@@ -93,7 +95,7 @@ func TestReloadOnSIGHUPProcess(t *testing.T) {
 	if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the new token admitted and the old one refused", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the new token admitted and the old one refused", func() bool {
 		a, _, _ := doAuth(t, c, "GET", url, newTok, "")
 		b, _, _ := doAuth(t, c, "GET", url, oldTok, "")
 		return a == 200 && b == http.StatusUnauthorized

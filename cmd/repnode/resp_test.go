@@ -15,6 +15,7 @@ import (
 
 	"logship/env"
 	"logship/env/site"
+	"logship/internal/testwait"
 	"logship/wal/lsn"
 )
 
@@ -601,7 +602,7 @@ func TestRESPConnectionLimits(t *testing.T) {
 	if !a.closedByServer() || !b.closedByServer() {
 		t.Fatal("idle connections stay open past --resp-idle-timeout")
 	}
-	eventually(t, 5*time.Second, "room for a connection", func() bool { return rs.conns.Load() == 0 })
+	testwait.Poll(t, 5*time.Second, 50*time.Millisecond, "room for a connection", func() bool { return rs.conns.Load() == 0 })
 	wantReply(t, "PING after the idle ones closed", dialRESP(t, rs.addr).do("PING"), "PONG")
 }
 
@@ -639,7 +640,7 @@ func TestRESPLeaseReadsProcess(t *testing.T) {
 	}
 	m := electedMaster(t, procs)
 	c := dialRESP(t, resp[m])
-	eventually(t, 10*time.Second, "a RESP write and lease read on the master succeed", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "a RESP write and lease read on the master succeed", func() bool {
 		return c.do("SET", "l", "v") == "OK" && fmt.Sprintf("%s", c.do("GET", "l")) == "v"
 	})
 	for id, p := range procs {
@@ -652,7 +653,7 @@ func TestRESPLeaseReadsProcess(t *testing.T) {
 		p.done <- <-p.done
 	}
 	var last any
-	eventually(t, 5*time.Second, "RESP reads on the cut-off master fail", func() bool {
+	testwait.Poll(t, 5*time.Second, 50*time.Millisecond, "RESP reads on the cut-off master fail", func() bool {
 		last = c.do("GET", "l")
 		_, isErr := last.(respErr)
 		return isErr

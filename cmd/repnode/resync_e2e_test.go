@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 )
 
 // resyncMB is the size of the store the re-sync tests build: several
@@ -163,7 +164,7 @@ func resyncUnderLoad(t *testing.T, procs map[int]*proc, m int, what string, star
 	go func() { loaded <- underLoad("http://"+procs[m].http, "during-", 4, 100000, stop) }()
 	began := time.Now()
 	procs[3] = start()
-	eventually(t, 3*time.Minute, what, func() bool { return done(procs[3]) })
+	testwait.Poll(t, 3*time.Minute, 50*time.Millisecond, what, func() bool { return done(procs[3]) })
 	t.Logf("%s: %d MiB in %v", what, resyncMB(t), time.Since(began).Round(time.Millisecond))
 	close(stop)
 	res := <-loaded
@@ -308,11 +309,11 @@ func TestClientsCatchUpAtTheirOwnPace(t *testing.T) {
 	durable := func(id int) string { return status(t, clients[id]).DurableLSN }
 
 	clients[2] = startProc(t, bin, g.http[2], append(g.args(2, dirs[2]), "--client")...)
-	eventually(t, time.Minute, "site 2 catching up", func() bool { return durable(2) != from2 })
+	testwait.Poll(t, time.Minute, 50*time.Millisecond, "site 2 catching up", func() bool { return durable(2) != from2 })
 	clients[3] = startProc(t, bin, g.http[3], append(g.args(3, dirs[3]), "--client")...)
 	at3 := durable(2)
 	var at3done string
-	eventually(t, 2*time.Minute, "site 3 caught up", func() bool {
+	testwait.Poll(t, 2*time.Minute, 50*time.Millisecond, "site 3 caught up", func() bool {
 		if !caughtUp(3) {
 			return false
 		}
@@ -325,7 +326,7 @@ func TestClientsCatchUpAtTheirOwnPace(t *testing.T) {
 	if at3done == at3 {
 		t.Fatalf("the far client made no progress while the near one caught up (stayed at %s)", at3)
 	}
-	eventually(t, 3*time.Minute, "site 2 caught up", func() bool { return caughtUp(2) })
+	testwait.Poll(t, 3*time.Minute, 50*time.Millisecond, "site 2 caught up", func() bool { return caughtUp(2) })
 	t.Logf("site 2 went from %s to %s while site 3 caught up; the log ends at %s", at3, at3done, end)
 }
 
@@ -350,14 +351,14 @@ func TestInternalInitResumesAfterKill(t *testing.T) {
 	// Past two of the 32 MiB points at which the client records what it
 	// holds durably, and not done.
 	var done, total int64
-	eventually(t, 2*time.Minute, "the init under way", func() bool {
+	testwait.Poll(t, 2*time.Minute, 50*time.Millisecond, "the init under way", func() bool {
 		st := status(t, c)
 		done, total = st.InitDone, st.InitTotal
 		return st.SyncState == "init" && st.InitTotal > 0 && done > 80<<20 && done < st.InitTotal-(32<<20)
 	})
 	c.kill(t)
 	c = startProc(t, bin, g.http[2], args...)
-	eventually(t, 3*time.Minute, "the client in sync after its restart", func() bool {
+	testwait.Poll(t, 3*time.Minute, 50*time.Millisecond, "the client in sync after its restart", func() bool {
 		return status(t, c).SyncState == "ready"
 	})
 	if v := metric(t, c, "logship_inits_resumed_total"); v != 1 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"logship/internal/testwait"
 )
 
 // TestGroupSecretProcess: three repnode processes without TLS; the
@@ -32,10 +34,10 @@ func TestGroupSecretProcess(t *testing.T) {
 	if !hasKeys(t, c2, "s", 10, at) {
 		t.Fatalf("site 2 (the group's secret) lacks the writes\n%s", c2.log())
 	}
-	eventually(t, 10*time.Second, "site 3 refuses the master's connection and logs why", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "site 3 refuses the master's connection and logs why", func() bool {
 		return strings.Contains(c3.log(), "does not know this group's secret")
 	})
-	eventually(t, 10*time.Second, "the master logs why it cannot connect to site 3", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the master logs why it cannot connect to site 3", func() bool {
 		return strings.Contains(m.log(), "group secret not proven")
 	})
 	for _, s := range status(t, m).Sites {
@@ -79,7 +81,7 @@ func TestTLSIDFromProcess(t *testing.T) {
 	if !hasKeys(t, c2, "s", 10, at) {
 		t.Fatalf("site 2 lacks the writes\n%s", c2.log())
 	}
-	eventually(t, 10*time.Second, "the master logs why site 3 is refused", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "the master logs why site 3 is refused", func() bool {
 		return strings.Contains(m.log(), "claims site 3 but the certificate names another site")
 	})
 	if code, _, _ := do(t, "GET", "http://"+c3.http+"/v1/kv/b/s0", ""); code == 200 {

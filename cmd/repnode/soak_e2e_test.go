@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"logship/cmd/internal/api"
+	"logship/internal/testwait"
 	"logship/wal/lsn"
 )
 
@@ -245,7 +246,7 @@ func readBack(t *testing.T, procs map[int]*proc, m, round int, key, minLSN strin
 func settle(t *testing.T, procs map[int]*proc, m int, path string) api.WriteResult {
 	t.Helper()
 	var w api.WriteResult
-	eventually(t, 20*time.Second, "the master accepts a write", func() bool {
+	testwait.Poll(t, 20*time.Second, 50*time.Millisecond, "the master accepts a write", func() bool {
 		code, body, _ := do(t, "PUT", "http://"+procs[m].http+path, "end")
 		if code != 200 {
 			return false
@@ -257,7 +258,7 @@ func settle(t *testing.T, procs map[int]*proc, m int, path string) api.WriteResu
 	if err != nil {
 		t.Fatalf("write answered lsn %q: %v", w.LSN, err)
 	}
-	eventually(t, 30*time.Second, fmt.Sprintf("every site follows %d and applied %s", m, w.LSN), func() bool {
+	testwait.Poll(t, 30*time.Second, 50*time.Millisecond, fmt.Sprintf("every site follows %d and applied %s", m, w.LSN), func() bool {
 		for id, p := range procs {
 			p.running(t)
 			st := status(t, p)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"logship/internal/testlog"
+	"logship/internal/testwait"
 )
 
 // TestRepadminSyncWaitFollowsANewMaster: `repadmin sync --wait` on a
@@ -30,7 +31,7 @@ func TestRepadminSyncWaitFollowsANewMaster(t *testing.T) {
 	if !hasKeys(t, c2, "k", 200, at) {
 		t.Fatal("site 2 lacks the master's writes")
 	}
-	eventually(t, 10*time.Second, "site 3 delays its sync with master 1", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "site 3 delays its sync with master 1", func() bool {
 		st := status(t, c3)
 		return st.SyncState == "delayed" && st.Master == 1 && st.Gen == 1 && st.BehindBytes > 0
 	})
@@ -54,7 +55,7 @@ func TestRepadminSyncWaitFollowsANewMaster(t *testing.T) {
 			<-exited
 		}
 	})
-	eventually(t, 10*time.Second, "sync --wait waits on a sync started with the stopped master", func() bool {
+	testwait.Poll(t, 10*time.Second, 50*time.Millisecond, "sync --wait waits on a sync started with the stopped master", func() bool {
 		st := status(t, c3)
 		return st.SyncState != "delayed" && st.Master == 1 && strings.Count(out.String(), "\n") >= 3
 	})

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"logship/internal/testwait"
 )
 
 func TestAddrsRoundTripAndRefuseDamage(t *testing.T) {
@@ -53,7 +55,7 @@ func TestSitesLearnEachOthersClientAddresses(t *testing.T) {
 		return len(got) == len(ids)-1
 	}
 	for _, s := range sites {
-		waitFor(t, 10*time.Second, "every peer's addresses", func() bool { return want(s) })
+		testwait.For(t, 10*time.Second, "every peer's addresses", func() bool { return want(s) })
 	}
 	// Site 3 restarts advertising a new HTTP address: the others learn it
 	// when it reconnects.
@@ -61,7 +63,7 @@ func TestSitesLearnEachOthersClientAddresses(t *testing.T) {
 	startRepSite(t, net, 3, ids, sites[2].dir, testConfig(), func(c *Config) {
 		c.Advertise = ClientAddrs{HTTP: "new-host:9"}
 	})
-	waitFor(t, 10*time.Second, "site 3's new address at site 1", func() bool {
+	testwait.For(t, 10*time.Second, "site 3's new address at site 1", func() bool {
 		return sites[0].e.PeerAddrs()[3].HTTP == "new-host:9"
 	})
 	if st := sites[0].e.Stats(); st.BadMessages != 0 {

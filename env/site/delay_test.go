@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"logship/env"
+	"logship/internal/testwait"
 	"logship/rep"
 )
 
@@ -86,7 +87,7 @@ func TestDriverDelayedReplicaPromotedAppliesAll(t *testing.T) {
 		if err := d.e.StartMaster(2); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, within, "site 2 master", func() bool { return d.status(t).Role == rep.RoleMaster })
+		testwait.For(t, within, "site 2 master", func() bool { return d.status(t).Role == rep.RoleMaster })
 		// Bounded first (a read through the writer's view below waits
 		// holding the writer mutex, which would stop the fake clock).
 		ctx, cancel := context.WithTimeout(t.Context(), delay/2)

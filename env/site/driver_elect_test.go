@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"logship/env"
+	"logship/internal/testwait"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func startElectGroup(t *testing.T, net *testNet, n int) []*repSite {
 func waitOneMaster(t *testing.T, within time.Duration, live []*repSite) *repSite {
 	t.Helper()
 	var m *repSite
-	waitFor(t, within, "one master and ready clients", func() bool {
+	testwait.For(t, within, "one master and ready clients", func() bool {
 		m = nil
 		for _, s := range live {
 			if s.status(t).Role == rep.RoleMaster {
@@ -376,7 +377,7 @@ func TestElectMalformedEnvelopeCountedNotFatal(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitFor(t, within, "bad messages counted", func() bool { return m.stats(t).BadMessages == before+5 })
+		testwait.For(t, within, "bad messages counted", func() bool { return m.stats(t).BadMessages == before+5 })
 		if tok := repPut(t, m.e, "a", "1"); !tok.Permanent {
 			t.Fatal("commit after garbage not permanent")
 		}

@@ -17,6 +17,7 @@ import (
 
 	"logship/env"
 	"logship/internal/sitecore"
+	"logship/internal/testwait"
 	"logship/rep"
 	"logship/rep/transport"
 	"logship/rep/transport/memnet"
@@ -221,20 +222,6 @@ func (s *repSite) stop() {
 	_ = s.tr.Close()
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		<-tick.C
-	}
-}
-
 func (s *repSite) status(t testing.TB) Status {
 	t.Helper()
 	return s.e.Status()
@@ -265,7 +252,7 @@ func (s *repSite) waitEvent(t testing.TB, within time.Duration, typ EventType) R
 // caughtUp waits until s is a ready client holding at least at, applied.
 func (s *repSite) caughtUp(t testing.TB, within time.Duration, at env.Token) {
 	t.Helper()
-	waitFor(t, within, fmt.Sprintf("site %d to reach %s", s.id, at.LSN), func() bool {
+	testwait.For(t, within, fmt.Sprintf("site %d to reach %s", s.id, at.LSN), func() bool {
 		st := s.status(t)
 		return st.SyncState == rep.SyncReady && !st.DurableLSN.Less(at.LSN)
 	})

@@ -3,6 +3,7 @@ package site
 import (
 	"fmt"
 	"logship/env"
+	"logship/internal/testwait"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func TestDriverArchiveDuringInitKeepsRetainedLog(t *testing.T) {
 		net.setFilter(func(from, to transport.ID, m rep.Message) bool { return m.Type == rep.MsgPageReq })
 		net.setLink(1, 2, true)
 		s[1].waitEvent(t, within, rep.EventInitStarted)
-		waitFor(t, within, "the master serves the init", func() bool { return s[0].stats(t).InitsServed > 0 })
+		testwait.For(t, within, "the master serves the init", func() bool { return s[0].stats(t).InitsServed > 0 })
 		first := tok.LSN.File
 		for i := 0; tok.LSN.File < first+3; i++ {
 			tok = repPut(t, s[0].e, fmt.Sprint("m", i), strings.Repeat("w", 1000))

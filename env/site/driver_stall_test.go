@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"logship/env"
+	"logship/internal/testwait"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestFsyncStallStepsDown(t *testing.T) {
 			tok, err := m.e.Update(ctx, func(tx *env.Tx) error { return tx.Put("b", []byte("stuck"), []byte("v")) })
 			stuck <- result{tok, err}
 		}()
-		waitFor(t, within, "the commit's fsync to stall", func() bool { return inj[m.id].Holding() > 0 })
+		testwait.For(t, within, "the commit's fsync to stall", func() bool { return inj[m.id].Holding() > 0 })
 		stalled := time.Now()
 
 		// Within a bounded time another site is master and takes writes.

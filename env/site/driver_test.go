@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"logship/env"
+	"logship/internal/testwait"
 	"slices"
 	"strings"
 	"sync"
@@ -229,7 +230,7 @@ func startCutOffMaster(t *testing.T, net *testNet, ecfg env.Config) ([]*repSite,
 	})
 	// The master's generation marker (markGeneration) commits on a
 	// goroutine of its own: wait for it, or it could land after base.
-	waitFor(t, within, "the master's generation marker", func() bool { return !s[0].status(t).CommitLSN.IsZero() })
+	testwait.For(t, within, "the master's generation marker", func() bool { return !s[0].status(t).CommitLSN.IsZero() })
 	base := repPut(t, s[0].e, "shared", "1")
 	s[1].caughtUp(t, within, base)
 	s[2].caughtUp(t, within, base)
@@ -311,7 +312,7 @@ func TestDriverNoAutoInitClientGetsErrJoinFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.waitEvent(t, within, rep.EventJoinFailure)
-		waitFor(t, within, "join failure status", func() bool { return c.status(t).Err != nil })
+		testwait.For(t, within, "join failure status", func() bool { return c.status(t).Err != nil })
 		err := c.e.View(func(*env.ReadTx) error { return nil })
 		if !errors.Is(err, ErrJoinFailure) || !errors.Is(err, rep.ErrJoinFailure) {
 			t.Fatalf("View on a join-failed client: %v", err)
@@ -353,7 +354,7 @@ func TestDriverNoWaitClientFailsWithErrLockoutDuringSync(t *testing.T) {
 		if err := c.e.StartClient(1); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, within, "lockout", func() bool { return c.status(t).Lockout })
+		testwait.For(t, within, "lockout", func() bool { return c.status(t).Lockout })
 		if err := c.e.View(func(*env.ReadTx) error { return nil }); !errors.Is(err, ErrLockout) || !errors.Is(err, rep.ErrLockout) {
 			t.Fatalf("View during sync: %v", err)
 		}
@@ -387,7 +388,7 @@ func TestDriverDelayedClientStaysBehindUntilSync(t *testing.T) {
 		if err := c.e.StartClient(1); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, within, "delayed with the master's generation", func() bool {
+		testwait.For(t, within, "delayed with the master's generation", func() bool {
 			st := c.status(t)
 			return st.Gen == 1 && st.SyncState == rep.SyncDelayed
 		})
@@ -426,7 +427,7 @@ func TestDriverWarmReconnectResendsZeroAcknowledgedBytes(t *testing.T) {
 			tok = repPut(t, s[0].e, fmt.Sprint("k", i), strings.Repeat("v", 100))
 		}
 		s[1].caughtUp(t, within, tok)
-		waitFor(t, within, "ack", func() bool { return s[0].status(t).Sites[0].Acked == tok.LSN })
+		testwait.For(t, within, "ack", func() bool { return s[0].status(t).Sites[0].Acked == tok.LSN })
 		before, cbefore := s[0].stats(t), s[1].stats(t)
 		net.setLink(1, 2, false)
 		s[0].waitEvent(t, within, rep.EventConnectBroken)
@@ -466,7 +467,7 @@ func TestDriverMalformedMessagesAreCountedNotFatal(t *testing.T) {
 		if err := s[1].ep.Send(1, []byte{0xc1, 0xff, 0x00}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, within, "bad message counted", func() bool { return s[0].stats(t).BadMessages == 1 })
+		testwait.For(t, within, "bad message counted", func() bool { return s[0].stats(t).BadMessages == 1 })
 		s[1].caughtUp(t, within, repPut(t, s[0].e, "a", "1"))
 		_ = context.Background
 	})
@@ -521,7 +522,7 @@ func TestLocalCommitsReachRepInLogOrder(t *testing.T) {
 		}
 		last := m.status(t).LSN
 		for _, o := range others(s, m) {
-			waitFor(t, 10*time.Second, "the client to hold the master's log", func() bool {
+			testwait.For(t, 10*time.Second, "the client to hold the master's log", func() bool {
 				st := o.status(t)
 				return st.LSN == last && st.Err == nil
 			})
@@ -584,7 +585,7 @@ func TestDriverThirdDamagedSnapshotHalts(t *testing.T) {
 			return true
 		})
 		net.setLink(1, 2, true)
-		waitFor(t, within, "the client's store to fail", func() bool { return s[1].env.Failure() != nil })
+		testwait.For(t, within, "the client's store to fail", func() bool { return s[1].env.Failure() != nil })
 		if err := s[1].env.Failure(); !errors.Is(err, env.ErrBadSnapshot) {
 			t.Fatalf("the client failed with %v, want a bad snapshot", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"logship/env"
+	"logship/internal/testwait"
 	"strings"
 	"sync"
 	"testing"
@@ -127,7 +128,7 @@ func TestTransferLosesNothing(t *testing.T) {
 	t.Cleanup(stopWriters)
 	// Let the writers get going, so commits are in flight when the
 	// transfer begins.
-	waitFor(t, within, "writes in flight", func() bool {
+	testwait.For(t, within, "writes in flight", func() bool {
 		st := m.e.Stats()
 		return st.Perms >= 60
 	})
@@ -145,7 +146,7 @@ func TestTransferLosesNothing(t *testing.T) {
 	}
 	// The target became master before it announced it; its published
 	// status may trail by a moment.
-	waitFor(t, time.Second, "the target's status to show it master", func() bool {
+	testwait.For(t, time.Second, "the target's status to show it master", func() bool {
 		ts := target.status(t)
 		return ts.Role == rep.RoleMaster && ts.Gen == st.Gen
 	})
@@ -254,7 +255,7 @@ func TestTransferErrors(t *testing.T) {
 			t.Fatalf("writes refused after a transfer to a disconnected target failed: %v %v", es.WriteErr, err)
 		}
 		net.setLink(transport.ID(m.id), transport.ID(client.id), true)
-		waitFor(t, within, "the link back up", func() bool { return m.ep.Connected(transport.ID(client.id)) })
+		testwait.For(t, within, "the link back up", func() bool { return m.ep.Connected(transport.ID(client.id)) })
 
 		// A target that cannot catch up (connected, but the log does not
 		// reach it): the transfer times out, fails with ErrTransferFailed
@@ -273,7 +274,7 @@ func TestTransferErrors(t *testing.T) {
 		if st := m.status(t); st.Role != rep.RoleMaster || st.Gen != gen {
 			t.Fatalf("master after the failed transfer: role %s gen %d", st.Role, st.Gen)
 		}
-		waitFor(t, within, "writes to resume", func() bool {
+		testwait.For(t, within, "writes to resume", func() bool {
 			es, err := m.e.ElectStatus()
 			return err == nil && es.WriteErr == nil
 		})
@@ -350,14 +351,14 @@ func TestSetDelayClientAtRunTime(t *testing.T) {
 			}
 			// The target announced itself before publishing its new
 			// status: give that a moment.
-			waitFor(t, time.Second, "the target to accept writes", func() bool {
+			testwait.For(t, time.Second, "the target to accept writes", func() bool {
 				es, err := to.e.ElectStatus()
 				return err == nil && es.WriteErr == nil && to.status(t).Role == rep.RoleMaster
 			})
 		}
 		stayBehind := func(master *repSite, key string) env.Token {
 			t.Helper()
-			waitFor(t, within, "the delayed client to wait for Sync", func() bool {
+			testwait.For(t, within, "the delayed client to wait for Sync", func() bool {
 				st := delayed.status(t)
 				return st.Master == master.id && st.SyncState == rep.SyncDelayed
 			})

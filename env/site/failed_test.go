@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"logship/env"
+	"logship/internal/testwait"
 	"logship/rep"
 	"logship/wal/vfs"
 )
@@ -97,7 +98,7 @@ func TestMasterNamesClientWhoseDataDiffers(t *testing.T) {
 		tok := repPut(t, s[0].e, "c", "1")
 		c.caughtUp(t, within, tok)
 		s[1].caughtUp(t, within, tok)
-		waitFor(t, within, "the master names site 3", func() bool {
+		testwait.For(t, within, "the master names site 3", func() bool {
 			for _, x := range s[0].status(t).Sites {
 				switch {
 				case x.ID == 3 && !x.DataMismatch.IsZero():

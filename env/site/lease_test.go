@@ -3,6 +3,7 @@ package site
 import (
 	"errors"
 	"logship/env"
+	"logship/internal/testwait"
 	"sync"
 	"testing"
 	"time"
@@ -121,7 +122,7 @@ func TestLeaseReadRefusedWhenCutOff(t *testing.T) {
 		}
 		// The lease runs out within LeaseTimeout of the last grant.
 		var expiredAt time.Time
-		waitFor(t, 3*time.Second, "lease reads to fail", func() bool {
+		testwait.For(t, 3*time.Second, "lease reads to fail", func() bool {
 			_, err := leaseGet(m, "k")
 			if err == nil {
 				return false
@@ -146,7 +147,7 @@ func TestLeaseReadRefusedWhenCutOff(t *testing.T) {
 			}
 		}
 		var nm *repSite
-		waitFor(t, 10*time.Second, "a new writable master", func() bool {
+		testwait.For(t, 10*time.Second, "a new writable master", func() bool {
 			nm = anotherWritable(t, live, m)
 			return nm != nil
 		})

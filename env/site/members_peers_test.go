@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"logship/env"
+	"logship/internal/testwait"
 	"logship/rep/transport"
 )
 
@@ -66,7 +67,7 @@ func TestMembersDriveTransportPeers(t *testing.T) {
 		if err := m.e.AddMember(ctx, Member{ID: 4, Addr: "127.0.0.1:9"}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, within, "every site to dial site 4", func() bool {
+		testwait.For(t, within, "every site to dial site 4", func() bool {
 			for _, id := range ids {
 				if addr, _ := recs[id].state(4); addr != "127.0.0.1:9" {
 					return false
@@ -82,7 +83,7 @@ func TestMembersDriveTransportPeers(t *testing.T) {
 		if err := m.e.RemoveMember(ctx, 4); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, within, "every site to drop site 4", func() bool {
+		testwait.For(t, within, "every site to drop site 4", func() bool {
 			for _, x := range sites {
 				if _, gone := recs[x.id].state(4); !gone || x.e.Members().Has(4) {
 					return false

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"logship/internal/testwait"
 	"logship/rep"
 	"logship/rep/transport"
 )
@@ -48,7 +49,7 @@ func TestMembersRecordRolledBackReverts(t *testing.T) {
 		for _, x := range live {
 			net.setLink(transport.ID(m.id), transport.ID(x.id), true)
 		}
-		waitFor(t, within, "the old master to roll the record back", func() bool {
+		testwait.For(t, within, "the old master to roll the record back", func() bool {
 			ms := m.e.Members()
 			st := m.status(t)
 			return st.Role == rep.RoleClient && !ms.Has(9) && len(ms.Members) == 3 && ms.LSN.IsZero()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"logship/internal/testwait"
 	"logship/rep"
 )
 
@@ -68,7 +69,7 @@ func TestMembersJoinPromoteRemove(t *testing.T) {
 			t.Fatalf("AddMember twice: %v, want ErrMemberExists", err)
 		}
 		all := append(append([]*repSite(nil), s...), n4)
-		waitFor(t, within, "site 4 promoted to voting on every site", func() bool {
+		testwait.For(t, within, "site 4 promoted to voting on every site", func() bool {
 			for _, x := range all {
 				ms := x.e.Members()
 				if mem, ok := ms.Find(4); !ok || !mem.Voting() || mem.Joining || ms.Pending || x.status(t).MemberErr != nil {
@@ -91,7 +92,7 @@ func TestMembersJoinPromoteRemove(t *testing.T) {
 		if err := m.e.RemoveMember(ctx, client.id); !errors.Is(err, ErrUnknownMember) {
 			t.Fatalf("RemoveMember twice: %v, want ErrUnknownMember", err)
 		}
-		waitFor(t, within, "the removed site to know it", func() bool {
+		testwait.For(t, within, "the removed site to know it", func() bool {
 			return errors.Is(client.status(t).MemberErr, ErrNotMember)
 		})
 		client.stop() // a removed site's loss costs the group nothing
@@ -116,7 +117,7 @@ func TestMembersJoinPromoteRemove(t *testing.T) {
 				rest = append(rest, x)
 			}
 		}
-		waitFor(t, within, "the removed master to step down", func() bool { return m.status(t).Role != rep.RoleMaster })
+		testwait.For(t, within, "the removed master to step down", func() bool { return m.status(t).Role != rep.RoleMaster })
 		m2 := waitOneMaster(t, within, rest)
 		tok = repPut(t, m2.e, "after-master-removed", "v")
 		if !tok.Permanent {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"logship/env"
+	"logship/internal/testwait"
 	"logship/wal/lsn"
 )
 
@@ -90,7 +91,7 @@ func TestDriverSiteProgressCaughtUpThenStopped(t *testing.T) {
 		}
 		// Caught up: sent = flushed = applied = the master's last record, no
 		// lag of any kind. Applied arrives on the client's next tick.
-		waitFor(t, within, "both clients reported applied", func() bool {
+		testwait.For(t, within, "both clients reported applied", func() bool {
 			st := s[0].status(t)
 			for _, x := range st.Sites {
 				if x.AppliedLSN != st.LSN {
@@ -123,12 +124,12 @@ func TestDriverSiteProgressCaughtUpThenStopped(t *testing.T) {
 			t.Fatalf("no site %d", id)
 			return SiteStatus{}
 		}
-		waitFor(t, within, "site 3 seen down", func() bool { return !lagOf(3).Connected })
+		testwait.For(t, within, "site 3 seen down", func() bool { return !lagOf(3).Connected })
 		tok = repPut(t, s[0].e, "after", "1")
-		waitFor(t, within, "site 3 lagging", func() bool { return lagOf(3).LagTime > 0 })
+		testwait.For(t, within, "site 3 lagging", func() bool { return lagOf(3).LagTime > 0 })
 		first := lagOf(3)
 		// Lag is an age: it grows with the clock alone, republished each tick.
-		waitFor(t, within, "site 3's lag to age", func() bool { return lagOf(3).LagTime > first.LagTime })
+		testwait.For(t, within, "site 3's lag to age", func() bool { return lagOf(3).LagTime > first.LagTime })
 		for i := range 5 {
 			tok = repPut(t, s[0].e, fmt.Sprint("more", i), "v")
 		}
@@ -140,7 +141,7 @@ func TestDriverSiteProgressCaughtUpThenStopped(t *testing.T) {
 		if second.CatchUpETA == 0 {
 			t.Fatalf("stopped site reports it is caught up: %+v", second)
 		}
-		waitFor(t, within, "site 2 caught up again", func() bool {
+		testwait.For(t, within, "site 2 caught up again", func() bool {
 			x := lagOf(2)
 			return x.FlushedLSN == tok.LSN && x.LagBytes == 0 && x.LagTime == 0
 		})

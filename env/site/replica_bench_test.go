@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"logship/env"
+	"logship/internal/testwait"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -241,7 +242,7 @@ func BenchmarkCatchUp100kRecords(b *testing.B) {
 		if err := c.e.StartClient(1); err != nil {
 			b.Fatal(err)
 		}
-		waitFor(b, 5*time.Minute, "catch-up", func() bool {
+		testwait.For(b, 5*time.Minute, "catch-up", func() bool {
 			st := c.status(b)
 			return !st.DurableLSN.Less(last)
 		})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"logship/internal/testlog"
+	"logship/internal/testwait"
 )
 
 // A turn of the loop that takes over slowTurn is counted and logged
@@ -30,8 +31,8 @@ func TestSlowTurnNamesItsSlowestStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the slow turn counted", func() bool { return s.e.Stats().SlowTurns > before })
-	waitFor(t, 5*time.Second, "the slow turn logged", func() bool { return strings.Contains(logs.String(), `slowest_step="a slow step"`) })
+	testwait.For(t, 5*time.Second, "the slow turn counted", func() bool { return s.e.Stats().SlowTurns > before })
+	testwait.For(t, 5*time.Second, "the slow turn logged", func() bool { return strings.Contains(logs.String(), `slowest_step="a slow step"`) })
 	line := ""
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "took long") {
@@ -46,7 +47,7 @@ func TestSlowTurnNamesItsSlowestStep(t *testing.T) {
 	if err := s.e.do(func() error { time.Sleep(2 * slowTurn); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the second slow turn logged", func() bool { return strings.Count(logs.String(), "took long") >= 2 })
+	testwait.For(t, 5*time.Second, "the second slow turn logged", func() bool { return strings.Count(logs.String(), "took long") >= 2 })
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	last := ""
 	for _, l := range lines {

@@ -11,6 +11,7 @@ import (
 	"logship/elect"
 	"logship/env"
 	"logship/internal/sitecore"
+	"logship/internal/testwait"
 	"logship/rep"
 	"logship/rep/transport"
 )
@@ -24,7 +25,7 @@ func waitMirrored(t *testing.T, m *repSite, w *testWitness) {
 	if !tok.Permanent {
 		t.Fatal("commit with both data sites up not permanent")
 	}
-	waitFor(t, 10*time.Second, "the master to release the witness's grant", func() bool {
+	testwait.For(t, 10*time.Second, "the master to release the witness's grant", func() bool {
 		st := w.w.Status()
 		return st.Holder == 0 && st.Master == m.id
 	})
@@ -63,7 +64,7 @@ func TestWitnessBreaksTie(t *testing.T) {
 		oldGen := m.status(t).Gen
 		m.stop()
 		surv := other(data, m)
-		waitFor(t, 10*time.Second, "the surviving data site to be a writable master", func() bool { return writable(t, surv) })
+		testwait.For(t, 10*time.Second, "the surviving data site to be a writable master", func() bool { return writable(t, surv) })
 		st := w.w.Status()
 		if st.Master != surv.id || st.Holder != surv.id {
 			t.Fatalf("witness status %+v: want master and grant holder %d", st, surv.id)
@@ -78,7 +79,7 @@ func TestWitnessBreaksTie(t *testing.T) {
 		// Not mirrored: writes go on under the grant, and are not permanent,
 		// since the witness is not counted for acks.
 		var tok env.Token
-		waitFor(t, 10*time.Second, "a write on the new master", func() bool {
+		testwait.For(t, 10*time.Second, "a write on the new master", func() bool {
 			var err error
 			tok, err = tryPut(surv, "after", "failover", 3*time.Second)
 			return err == nil
@@ -109,7 +110,7 @@ func TestWitnessRefusesSecondGrant(t *testing.T) {
 
 		// The data sites lose each other; both still reach the witness.
 		net.setLink(transport.ID(m.id), transport.ID(o.id), false)
-		waitFor(t, 10*time.Second, "the master to take the witness's grant", func() bool {
+		testwait.For(t, 10*time.Second, "the master to take the witness's grant", func() bool {
 			return w.w.Status().Holder == m.id && writable(t, m)
 		})
 		// For a while: the master keeps writing under the grant; the other
@@ -144,7 +145,7 @@ func TestWitnessRefusesSecondGrant(t *testing.T) {
 		// the default (consistency) the witness still refuses the other site,
 		// which holds none of the not-mirrored commits. Nobody writes.
 		net.setLink(transport.ID(m.id), transport.ID(w.id), false)
-		waitFor(t, 5*time.Second, "the master to stop writing without a grant", func() bool { return !writable(t, m) })
+		testwait.For(t, 5*time.Second, "the master to stop writing without a grant", func() bool { return !writable(t, m) })
 		if _, err := tryPut(m, "late", "v", time.Second); !errors.Is(err, ErrNotMaster) || !errors.Is(err, elect.ErrNotMirrored) {
 			t.Fatalf("write on the master after its grant lapsed: %v, want ErrNotMaster and elect.ErrNotMirrored", err)
 		}
@@ -186,9 +187,9 @@ func TestWitnessGrantAfterExpiryFailsOver(t *testing.T) {
 		o := other(data, m)
 		waitMirrored(t, m, w)
 		net.setLink(transport.ID(m.id), transport.ID(o.id), false)
-		waitFor(t, 10*time.Second, "the master to take the grant", func() bool { return w.w.Status().Holder == m.id })
+		testwait.For(t, 10*time.Second, "the master to take the grant", func() bool { return w.w.Status().Holder == m.id })
 		net.setLink(transport.ID(m.id), transport.ID(w.id), false)
-		waitFor(t, 10*time.Second, "the other data site to be a writable master", func() bool {
+		testwait.For(t, 10*time.Second, "the other data site to be a writable master", func() bool {
 			if writable(t, m) && writable(t, o) {
 				t.Fatal("two data sites accept writes")
 			}
@@ -212,7 +213,7 @@ func TestWitnessDropsRepMessages(t *testing.T) {
 		m := waitOneMaster(t, 10*time.Second, data)
 		// Quiet: the other data site has applied the master's first record
 		// and said so (its last ACK).
-		waitFor(t, 5*time.Second, "the client to report the master's log applied", func() bool {
+		testwait.For(t, 5*time.Second, "the client to report the master's log applied", func() bool {
 			st := m.status(t)
 			for _, x := range st.Sites {
 				if !x.Witness && x.AppliedLSN != st.LSN {
@@ -228,7 +229,7 @@ func TestWitnessDropsRepMessages(t *testing.T) {
 		if err := m.ep.Send(transport.ID(w.id), b); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, "the witness to drop the rep message", func() bool { return w.w.Status().RepDropped == 1 })
+		testwait.For(t, 5*time.Second, "the witness to drop the rep message", func() bool { return w.w.Status().RepDropped == 1 })
 		// And the other way round: a rep message from the witness is ignored.
 		b, err = sitecore.Encode(rep.Message{V: rep.Version, Type: rep.MsgAck, From: w.id, To: m.id, Gen: 1})
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"logship/internal/testwait"
 )
 
 func TestHelloRoundTrip(t *testing.T) {
@@ -116,7 +118,7 @@ func TestHandshakeRefusals(t *testing.T) {
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.reason) {
 				t.Fatalf("dialer got %v, want %v with reason %q", err, tc.want, tc.reason)
 			}
-			waitFor(t, "refusal logged", func() bool {
+			testwait.For(t, 10*time.Second, "refusal logged", func() bool {
 				_, ok := logs.find("connection refused", tc.reason)
 				return ok
 			})
@@ -150,10 +152,10 @@ func TestHandshakeWrongGroupBetweenSites(t *testing.T) {
 			c.Logger = slogger(logs)
 		}
 	})
-	waitFor(t, "dial failure", func() bool {
+	testwait.For(t, 10*time.Second, "dial failure", func() bool {
 		return strings.Contains(sites[0].Stats().Peers[2].LastError, "wrong group")
 	})
-	waitFor(t, "acceptor to log the reason", func() bool {
+	testwait.For(t, 10*time.Second, "acceptor to log the reason", func() bool {
 		_, ok := logs.find("connection refused", `site 1 is in group "test"`)
 		return ok
 	})

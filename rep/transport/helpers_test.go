@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"logship/internal/testwait"
 )
 
 // logBuffer is a slog handler that keeps every record as text, so tests
@@ -56,20 +58,6 @@ func (l *logBuffer) find(subs ...string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// waitFor polls cond until it holds or the deadline passes. Real sockets
-// give no event to wait on for "the peer has reconnected", so tests poll,
-// but always with a bound.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // testConfig is a config with short timeouts for loopback tests.
@@ -131,7 +119,7 @@ func group(t testing.TB, n int, mod func(*Config)) []*TCP {
 // waitConnected waits until every site is connected to every other one.
 func waitConnected(t testing.TB, sites ...*TCP) {
 	t.Helper()
-	waitFor(t, "full mesh", func() bool {
+	testwait.For(t, 10*time.Second, "full mesh", func() bool {
 		for _, a := range sites {
 			for _, b := range sites {
 				if a != b && !a.Connected(b.cfg.SelfID) {

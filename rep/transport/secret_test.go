@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"logship/internal/testwait"
 )
 
 var (
@@ -39,7 +41,7 @@ func TestGroupSecretAdmitsAndRefuses(t *testing.T) {
 	if m := next(t, s2); string(m.Body) != "hello" {
 		t.Fatalf("got %q", m.Body)
 	}
-	waitFor(t, "refusals", func() bool {
+	testwait.For(t, 10*time.Second, "refusals", func() bool {
 		return s1.Stats().Peers[3].DialFailures > 0 && s1.Stats().Peers[4].DialFailures > 0 &&
 			s2.Stats().Peers[3].DialFailures > 0 && s3.Stats().Peers[4].DialFailures > 0 &&
 			s3.Stats().InboundRefused > 0 && s4.Stats().InboundRefused > 0
@@ -145,7 +147,7 @@ func TestGroupSecretReplayRefused(t *testing.T) {
 	if typ != frameAuth || !bytes.Equal(body, proof(goodSecret, fromAcceptor, "test", 1, 2, me.Nonce, na1)) {
 		t.Fatalf("honest handshake: answer type %d %q, want site 2's proof", typ, body)
 	}
-	waitFor(t, "site 2 to drop the closed connection", func() bool { return !tr.Connected(1) })
+	testwait.For(t, 10*time.Second, "site 2 to drop the closed connection", func() bool { return !tr.Connected(1) })
 
 	na2, typ, body := handshake(func([]byte) []byte { return recorded })
 	if bytes.Equal(na1, na2) {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"logship/internal/testwait"
 )
 
 func TestThreeSitesAllDirections(t *testing.T) {
@@ -42,7 +44,7 @@ func TestThreeSitesAllDirections(t *testing.T) {
 	for _, a := range sites {
 		// The writer counts after its write returns, which may be after
 		// the peer has read the frames.
-		waitFor(t, "send counters", func() bool {
+		testwait.For(t, 10*time.Second, "send counters", func() bool {
 			for _, ps := range a.Stats().Peers {
 				if ps.FramesSent != rounds {
 					return false
@@ -103,7 +105,7 @@ func TestSendErrors(t *testing.T) {
 		t.Errorf("oversized: %v", err)
 	}
 	sites[1].Close()
-	waitFor(t, "disconnect", func() bool { return !sites[0].Connected(2) })
+	testwait.For(t, 10*time.Second, "disconnect", func() bool { return !sites[0].Connected(2) })
 	if err := sites[0].Send(2, nil); !errors.Is(err, ErrNotConnected) {
 		t.Errorf("disconnected: %v", err)
 	}
@@ -125,7 +127,7 @@ func TestRestartReconnects(t *testing.T) {
 			addr := old.Addr().String()
 			old.Close()
 			survivor := sites[1-victim]
-			waitFor(t, "survivor to notice", func() bool { return !survivor.Connected(old.cfg.SelfID) })
+			testwait.For(t, 10*time.Second, "survivor to notice", func() bool { return !survivor.Connected(old.cfg.SelfID) })
 
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -185,7 +187,7 @@ func TestFullQueueDrops(t *testing.T) {
 	defer tr.Close()
 	stalled := <-accepted
 	defer stalled.Close()
-	waitFor(t, "connection", func() bool { return tr.Connected(2) })
+	testwait.For(t, 10*time.Second, "connection", func() bool { return tr.Connected(2) })
 
 	body := make([]byte, 64<<10)
 	start := time.Now()
@@ -376,7 +378,7 @@ func TestMembership(t *testing.T) {
 	if err := sites[1].RemovePeer(3); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "site 3 to lose site 2", func() bool { return !third.Connected(2) })
+	testwait.For(t, 10*time.Second, "site 3 to lose site 2", func() bool { return !third.Connected(2) })
 	if err := sites[1].Send(3, nil); !errors.Is(err, ErrUnknownSite) {
 		t.Fatalf("send to removed site: %v", err)
 	}
@@ -441,7 +443,7 @@ func TestHandshakeFloodBounded(t *testing.T) {
 	waitConnected(t, sites...)
 	addr := sites[1].Addr().String()
 	flood := floodFrom(t, &net.Dialer{}, addr, 20)
-	waitFor(t, "16 refusals", func() bool { return sites[1].Stats().InboundRefused >= 16 })
+	testwait.For(t, 10*time.Second, "16 refusals", func() bool { return sites[1].Stats().InboundRefused >= 16 })
 	if open := stillOpen(flood); open != 4 {
 		t.Fatalf("%d flood connections left in their handshake, want MaxHandshakes = 4", open)
 	}
@@ -454,7 +456,7 @@ func TestHandshakeFloodBounded(t *testing.T) {
 	for _, c := range flood {
 		c.Close()
 	}
-	waitFor(t, "the handshakes to end", func() bool { return sites[1].handshaking.Load() == 0 })
+	testwait.For(t, 10*time.Second, "the handshakes to end", func() bool { return sites[1].handshaking.Load() == 0 })
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -474,7 +476,7 @@ func TestHandshakeFloodFromOneHostLeavesOthersIn(t *testing.T) {
 	waitConnected(t, sites...)
 	addr := sites[1].Addr().String()
 	flood := floodFrom(t, &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}, addr, 10)
-	waitFor(t, "7 refusals", func() bool { return sites[1].Stats().InboundRefused >= 7 })
+	testwait.For(t, 10*time.Second, "7 refusals", func() bool { return sites[1].Stats().InboundRefused >= 7 })
 	if open := stillOpen(flood); open != 3 {
 		t.Fatalf("%d flood connections from one host left in their handshake, want MaxHandshakesPerHost = 3", open)
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"logship/internal/testpki"
+	"logship/internal/testwait"
 )
 
 // testCA wraps testpki.CA for this package's tests.
@@ -59,7 +61,7 @@ func TestTLSMutualAuth(t *testing.T) {
 	}
 	// Wait until every rogue connection has been tried and refused, from
 	// both sides, then check that nothing got through.
-	waitFor(t, "refusals", func() bool {
+	testwait.For(t, 10*time.Second, "refusals", func() bool {
 		return honest2.Stats().InboundRefused > 0 && honest3.Stats().InboundRefused > 0 &&
 			honest2.Stats().Peers[4].DialFailures > 0 && honest3.Stats().Peers[4].DialFailures > 0 &&
 			sites[0].Stats().Peers[2].DialFailures > 0 && sites[0].Stats().Peers[3].DialFailures > 0
@@ -121,7 +123,7 @@ func TestVerifyPeerBindsCertToID(t *testing.T) {
 		c.VerifyPeer = verify
 	})
 	waitConnected(t, sites[1], sites[2])
-	waitFor(t, "refusals", func() bool {
+	testwait.For(t, 10*time.Second, "refusals", func() bool {
 		return sites[1].Stats().InboundRefused > 0 && sites[2].Stats().InboundRefused > 0 &&
 			sites[1].Stats().Peers[4].DialFailures > 0 && sites[2].Stats().Peers[4].DialFailures > 0 &&
 			sites[0].Stats().Peers[2].DialFailures > 0
@@ -172,7 +174,7 @@ func TestSetTLSChangesTheHandshakesToCome(t *testing.T) {
 	refused := two.Stats().InboundRefused
 	redial(one, two)   // 1 dials 2: 2 accepts against the other CA
 	redial(two, three) // 2 dials 3: 2 verifies 3 against the other CA
-	waitFor(t, "refusals both ways", func() bool {
+	testwait.For(t, 10*time.Second, "refusals both ways", func() bool {
 		return two.Stats().InboundRefused > refused && one.Stats().Peers[2].DialFailures > 0 &&
 			two.Stats().Peers[3].DialFailures > 0
 	})
@@ -230,5 +232,5 @@ func TestGetConfigForClientCannotDropMutualAuth(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "certificate required") {
 		t.Fatalf("a client without a certificate: %v, want the handshake refused (certificate required)", err)
 	}
-	waitFor(t, "the refusal counted", func() bool { return sites[1].Stats().InboundRefused > refused })
+	testwait.For(t, 10*time.Second, "the refusal counted", func() bool { return sites[1].Stats().InboundRefused > refused })
 }
