@@ -6,6 +6,7 @@ SEEDS    ?= 2000
 ROUNDS   ?= 100
 SOAKARGS ?=
 SOAKSITES ?= 3
+SOAKLOGS ?=
 
 .PHONY: all build test vet fmt-check lint race fuzz bench bench-rep bench-resync sim soak demo clean
 
@@ -88,9 +89,9 @@ sim:
 # linearizable. `make test` runs two rounds of each. A failure logs the
 # seed that repeats the same choices (-soak.seed). SOAKARGS adds repnode
 # flags to every site, e.g. SOAKARGS=--leases; SOAKSITES sets the group
-# size (both TestSoakFaults only).
+# size (both TestSoakFaults only). SOAKLOGS=DIR keeps every site's log.
 soak:
-	$(GO) test -run 'TestSoakFaults$$|TestSoakLinearizable$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS) -soak.sites=$(SOAKSITES) -soak.args='$(SOAKARGS)'
+	$(GO) test -run 'TestSoakFaults$$|TestSoakLinearizable$$' -count=1 -timeout 60m -v ./cmd/repnode/ -soak.rounds=$(ROUNDS) -soak.sites=$(SOAKSITES) -soak.args='$(SOAKARGS)' -e2e.logs='$(SOAKLOGS)'
 
 # The main job: three repnode sites on 127.0.0.1 elect a master, replicate,
 # lose the master to SIGKILL and fail over; the old master rejoins.
