@@ -211,7 +211,7 @@ func appendSyncParallel(b *testing.B, l *Log, writers int, payload []byte) (int,
 // start, near the end of a 3 MiB file of 128-byte records: what a master
 // does for each VERIFY_REQ of a client whose log diverged from its own.
 // "opened" is the log as appended to; "reopened" is the same log opened
-// again, whose first such read walks the file once to learn its starts.
+// again, whose recovery scan noted the file's record starts.
 func BenchmarkReadInsideARecord(b *testing.B) {
 	dir := b.TempDir()
 	l, err := Open(dir, Options{Logger: quiet, SegmentSize: 8 << 20})

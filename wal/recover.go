@@ -222,7 +222,13 @@ func (l *Log) recoverLast() error {
 		return err
 	}
 	size := int64(s.end)
-	res, err := scanSegment(f, s.header(), size, nil)
+	// The scan reads every record anyway: note their starts, so the
+	// reopened log's first walk in this file is as short as a later one.
+	// Only the log's opener sees s yet, so Log.mu is not needed.
+	res, err := scanSegment(f, s.header(), size, func(r Record) error {
+		s.noteStart(r.LSN.Offset)
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -46,9 +46,10 @@ func walkedInside(t *testing.T, l *Log, at lsn.LSN) uint64 {
 // Deciding that an offset is inside a record walks the records from the
 // nearest known record start, not from the file's first record, and
 // stays right after a truncation rewrites the file's tail with records
-// of other sizes and after the log is opened again.
+// of other sizes and after the log is opened again (recovery notes the
+// last file's starts; a first walk learns an older file's).
 func TestNotARecordStartWalksFromTheNearestKnownStart(t *testing.T) {
-	o := Options{FS: vfs.NewMem(), SegmentSize: 1 << 20, Logger: quiet}
+	o := Options{FS: vfs.NewMem(), SegmentSize: 512 << 10, Logger: quiet}
 	l := mustOpen(t, testDir, o)
 	ats := appendN(t, l, 0, 1500) // about 250 KiB in one file
 	if ats[0].File != ats[len(ats)-1].File {
@@ -83,14 +84,34 @@ func TestNotARecordStartWalksFromTheNearestKnownStart(t *testing.T) {
 		t.Fatalf("after a truncation: a read inside a record walked %d records, want at most %d", most, bound)
 	}
 
-	// Opened again, the log knows no starts: the first walk learns them.
+	// Fill the file, so that the next record starts file 2.
+	var more []lsn.LSN
+	for i := 9000; len(more) == 0 || more[len(more)-1].File == ats[0].File; i++ {
+		more = append(more, appendN(t, l, i, 1)...)
+	}
+	if err := l.Sync(more[len(more)-1]); err != nil {
+		t.Fatal(err)
+	}
+	ats = append(ats, more[:len(more)-1]...)
+	second := appendN(t, l, 20000, 1500)
+	second = append([]lsn.LSN{more[len(more)-1]}, second...)
+	if err := l.Sync(second[len(second)-1]); err != nil {
+		t.Fatal(err)
+	}
+
+	// Opened again: recovery scans the last file and notes its starts,
+	// so even the first walk there is short; the first walk in file 1
+	// learns that file's.
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	l = mustOpen(t, testDir, o)
 	defer l.Close()
-	t.Logf("first walk after reopening: %d records", walkedInside(t, l, ats[len(ats)-1]))
-	if most := checkStarts(t, l, ats); most > bound {
+	if n := walkedInside(t, l, second[len(second)-1]); n > bound {
+		t.Fatalf("after reopening, the first read inside a record of the last file walked %d records, want at most %d", n, bound)
+	}
+	t.Logf("first walk in file 1 after reopening: %d records", walkedInside(t, l, ats[len(ats)-1]))
+	if most := checkStarts(t, l, append(ats, second...)); most > bound {
 		t.Fatalf("after reopening: a read inside a record walked %d records, want at most %d", most, bound)
 	}
 }
