@@ -202,13 +202,19 @@ func TestRollbackLimitRefusesInitDiscardUntilAllowed(t *testing.T) {
 // rolledBackHarness is sync_test's deposed master whose unacked tail the
 // new master still has the sync point for: a plain rollback.
 func rolledBackHarness(t *testing.T, opts ...func(SiteID, *Config)) (*harness, []Record) {
+	return divergedHarness(t, []string{"lost1", "lost2"}, opts...)
+}
+
+// divergedHarness is rolledBackHarness with the payloads master 1
+// commits alone.
+func divergedHarness(t *testing.T, payloads []string, opts ...func(SiteID, *Config)) (*harness, []Record) {
 	h := newHarness(t, 3, opts...)
 	h.group()
 	h.put(1, "a", "b")
 	h.stabilize()
 	h.partition(1, 2)
 	h.partition(1, 3)
-	lost := h.put(1, "lost1", "lost2")
+	lost := h.put(1, payloads...)
 	h.stabilize()
 	h.master(2)
 	h.client(3, 2)

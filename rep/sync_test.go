@@ -225,25 +225,11 @@ func TestDupMasterSameGenerationYields(t *testing.T) {
 // only about records the new master's log reaches: the rest it steps
 // over unasked, and still rolls all of it back.
 func TestLongDivergedTailPastTheMastersEndCostsOneQuestion(t *testing.T) {
-	h := newHarness(t, 3)
-	h.group()
-	h.put(1, "a", "b")
-	h.stabilize()
-	h.partition(1, 2)
-	h.partition(1, 3)
-	var lost []Record
+	var payloads []string
 	for i := range 30 {
-		lost = append(lost, h.put(1, fmt.Sprintf("lost-%02d", i))...)
+		payloads = append(payloads, fmt.Sprintf("lost-%02d", i))
 	}
-	h.stabilize()
-	h.master(2)
-	h.client(3, 2)
-	h.stabilize()
-	h.put(2, "c")
-	h.stabilize()
-	h.heal()
-	h.client(1, 2)
-	h.stabilize()
+	h, lost := divergedHarness(t, payloads)
 
 	h.requireLogsEqual(2, 1)
 	if !slices.EqualFunc(h.node(1).rollback, lost, sameRecord) {
