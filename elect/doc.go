@@ -78,6 +78,8 @@
 // compares (generation, then site ID): the lower one yields, becomes a
 // client of the other and tells it with MASTER carrying its own
 // generation; both emit [EventDupMaster] naming the master that stays.
+// The one that stays answers a claimant's claim once a heartbeat
+// interval: every message a deposed master had queued carries the claim.
 //
 // # Master leases
 //

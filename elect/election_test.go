@@ -374,3 +374,47 @@ func TestVotesSentBeforeTheConnectionAreResentWhenItComesUp(t *testing.T) {
 		t.Fatalf("master = %d, want site 1 (priority 200) well before the full-election wait (%d ticks)\n%s", m, full, h.dump())
 	}
 }
+
+// A master that hears a stale master's claim in every message that master
+// had queued answers it once a heartbeat interval, not once a message:
+// one DupMaster event and one MASTER, and another after the interval in
+// case that one was lost.
+func TestStaleClaimsAreAnsweredOnceAHeartbeat(t *testing.T) {
+	h := newHarness(t, 3)
+	h.handMasters = true
+	n := h.node(2).n
+	n.becomeMaster(7)
+	h.process(2)
+	count := func() (events, masters int) {
+		rd := n.Ready()
+		for _, e := range rd.Events {
+			if e.Type == EventDupMaster {
+				events++
+			}
+		}
+		for _, m := range rd.Messages {
+			if m.Type == MsgMaster && m.To == 1 {
+				masters++
+			}
+		}
+		n.Advance(rd)
+		return events, masters
+	}
+	for range 16 {
+		n.MasterSeen(1, 5)
+	}
+	if e, m := count(); e != 1 || m != 1 {
+		t.Fatalf("16 claims in one tick: %d DupMaster events, %d MASTER to the claimant; want 1 and 1", e, m)
+	}
+	if s := n.Stats(); s.DupMasters != 16 {
+		t.Fatalf("DupMasters = %d, want every claim counted (16)", s.DupMasters)
+	}
+	for range h.node(2).cfg.HeartbeatTicks {
+		n.Tick()
+	}
+	n.MasterSeen(1, 5)
+	n.MasterSeen(3, 6) // another claimant is answered on its own
+	if e, m := count(); e != 2 || m != 1 {
+		t.Fatalf("claims a heartbeat later: %d DupMaster events, %d MASTER to site 1; want 2 and 1", e, m)
+	}
+}

@@ -20,6 +20,10 @@ type Node struct {
 	master SiteID
 	gen    uint64 // generation of the known master (0 = none known yet)
 
+	// toldStale: the stale master claim this master last answered, per
+	// claimant, and when (see MasterSeen).
+	toldStale map[SiteID]staleClaim
+
 	lastGen uint64 // own last record: generation and LSN
 	lastLSN lsn.LSN
 
@@ -65,7 +69,7 @@ func New(cfg Config, hs HardState) (*Node, error) {
 	if hs.VotedFor != 0 && hs.Promised < hs.EGen {
 		hs.Promised = hs.EGen // state persisted before Promised existed
 	}
-	n := &Node{cfg: cfg, sites: map[SiteID]Site{}, priority: cfg.Priority, hs: hs}
+	n := &Node{cfg: cfg, sites: map[SiteID]Site{}, priority: cfg.Priority, hs: hs, toldStale: map[SiteID]staleClaim{}}
 	if hs.Electability == ElectabilityUnknown || int(hs.Electability) >= len(electabilityNames) {
 		// First start (or a state saved before electability was kept):
 		// the class is the configured priority's, from now on.
@@ -296,6 +300,9 @@ func (n *Node) Announce(id SiteID) {
 	n.send(Message{Type: MsgMaster, To: id, Gen: n.gen})
 }
 
+// staleClaim is a stale master's claim of gen, answered at tick at.
+type staleClaim struct{ gen, at uint64 }
+
 // MasterSeen tells the node that site id is master of gen: a MASTER
 // message, or rep's NEWMASTER or HEARTBEAT. A site that hears a current
 // master does not start or join an election. A master that hears another
@@ -314,7 +321,14 @@ func (n *Node) MasterSeen(id SiteID, gen uint64) {
 	if n.role == RoleMaster {
 		n.stats.DupMasters++
 		if gen < n.gen || gen == n.gen && id < n.cfg.ID {
-			// We stay; make the other yield.
+			// We stay; make the other yield. Every message a deposed
+			// master had queued carries its claim: answer a claim once a
+			// heartbeat interval (the answer may be lost), not once a
+			// message.
+			if c, ok := n.toldStale[id]; ok && c.gen == gen && n.now < c.at+uint64(max(n.cfg.HeartbeatTicks, 1)) {
+				return
+			}
+			n.toldStale[id] = staleClaim{gen: gen, at: n.now}
 			n.event(EventDupMaster, n.cfg.ID, n.gen)
 			n.send(Message{Type: MsgMaster, To: id, Gen: n.gen})
 			return
