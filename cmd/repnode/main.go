@@ -177,7 +177,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		defer func() { wcancel(); <-watched }()
 	}
 	served := f.serve()
-	// SIGHUP reads the credentials again (reload.go).
+	// SIGHUP reads the credentials and the group secret again (reload.go).
 	hup, hupDone := make(chan os.Signal, 1), make(chan struct{})
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() { signal.Stop(hup); close(hupDone) }()
@@ -225,7 +225,7 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}
-	secret, err := loadGroupSecret(cfg.Security)
+	secret, accepted, err := loadGroupSecret(cfg.Security)
 	if err != nil {
 		return nil, UsageError{Err: err}
 	}
@@ -267,7 +267,7 @@ func openNode(cfg Config, base *slog.Logger) (_ *node, err error) {
 	if tlsConf != nil && tcfg.VerifyPeer == nil {
 		log.Warn("replication TLS without --tls-id-from: any certificate of the group's CA may claim any site id (docs/security.md)")
 	}
-	tcfg.GroupSecret = secret
+	tcfg.GroupSecret, tcfg.GroupSecretsAccepted = secret, accepted
 	n.tr, err = transport.New(tcfg)
 	if err != nil {
 		return nil, fmt.Errorf("replication transport on --listen %s: %w", cfg.Listen, err)

@@ -103,22 +103,34 @@ func wantName(rule string, id uint64) string {
 	return fmt.Sprintf("DNS name %s%d or URI %s%d", sitePrefix, id, siteURI, id)
 }
 
-// loadGroupSecret reads --group-secret-file: its content, without
-// surrounding white space (a trailing newline is not part of it), or nil.
-func loadGroupSecret(s daemon.Security) ([]byte, error) {
+// loadGroupSecret reads --group-secret-file: one secret a line, without
+// surrounding white space (blank lines are skipped). The first is the one
+// this site proves; the others it also accepts from peers, for a
+// rotation (docs/security.md). nil without the flag.
+func loadGroupSecret(s daemon.Security) (secret []byte, accepted [][]byte, err error) {
 	if s.GroupSecretFile == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err := daemon.CheckSecretFile("group-secret-file", s.GroupSecretFile); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b, err := os.ReadFile(s.GroupSecretFile)
 	if err != nil {
-		return nil, fmt.Errorf("--group-secret-file: %v", err)
+		return nil, nil, fmt.Errorf("--group-secret-file: %v", err)
 	}
-	b = bytes.TrimSpace(b)
-	if len(b) < transport.MinGroupSecret {
-		return nil, fmt.Errorf("--group-secret-file %s: the secret is %d bytes, need at least %d (e.g. openssl rand -hex 32)", s.GroupSecretFile, len(b), transport.MinGroupSecret)
+	var lines [][]byte
+	for i, l := range bytes.Split(b, []byte("\n")) {
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 {
+			continue
+		}
+		if len(l) < transport.MinGroupSecret {
+			return nil, nil, fmt.Errorf("--group-secret-file %s: the secret on line %d is %d bytes, need at least %d (e.g. openssl rand -hex 32)", s.GroupSecretFile, i+1, len(l), transport.MinGroupSecret)
+		}
+		lines = append(lines, l)
 	}
-	return b, nil
+	if len(lines) == 0 {
+		return nil, nil, fmt.Errorf("--group-secret-file %s: no secret in it (e.g. openssl rand -hex 32)", s.GroupSecretFile)
+	}
+	return lines[0], lines[1:], nil
 }

@@ -152,8 +152,9 @@ func TestVerifyPeerRefusesWrongIDOverTCP(t *testing.T) {
 	}
 }
 
-// TestLoadGroupSecret: the secret is the file's content without the
-// trailing newline; a short one, or one others can read, is refused.
+// TestLoadGroupSecret: the secret is the file's first line without
+// surrounding white space, the other lines are secrets also accepted; a
+// short one, an empty file, or one others can read, is refused.
 func TestLoadGroupSecret(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string, mode os.FileMode) string {
@@ -167,14 +168,24 @@ func TestLoadGroupSecret(t *testing.T) {
 		return p
 	}
 	good := write("good", "0123456789abcdef0123456789abcdef\n", 0o600)
-	b, err := loadGroupSecret(daemon.Security{GroupSecretFile: good})
-	if err != nil || string(b) != "0123456789abcdef0123456789abcdef" {
-		t.Fatalf("loadGroupSecret = %q, %v", b, err)
+	b, acc, err := loadGroupSecret(daemon.Security{GroupSecretFile: good})
+	if err != nil || string(b) != "0123456789abcdef0123456789abcdef" || len(acc) != 0 {
+		t.Fatalf("loadGroupSecret = %q, %q, %v", b, acc, err)
 	}
-	if _, err := loadGroupSecret(daemon.Security{GroupSecretFile: write("short", "abc\n", 0o600)}); err == nil || !strings.Contains(err.Error(), "need at least") {
-		t.Errorf("short secret: %v", err)
+	two := write("two", "  next-secret-0123456789abcdef \n\n0123456789abcdef0123456789abcdef\n", 0o600)
+	b, acc, err = loadGroupSecret(daemon.Security{GroupSecretFile: two})
+	if err != nil || string(b) != "next-secret-0123456789abcdef" || len(acc) != 1 || string(acc[0]) != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("two secrets: loadGroupSecret = %q, %q, %v", b, acc, err)
 	}
-	if _, err := loadGroupSecret(daemon.Security{GroupSecretFile: write("open", "0123456789abcdef0123\n", 0o644)}); err == nil || !strings.Contains(err.Error(), "mode 0644") {
+	for name, body := range map[string]string{"short": "abc\n", "short-second": "0123456789abcdef0123\nabc\n", "empty": "\n \n"} {
+		if _, _, err := loadGroupSecret(daemon.Security{GroupSecretFile: write(name, body, 0o600)}); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+	}
+	if _, _, err := loadGroupSecret(daemon.Security{GroupSecretFile: write("short2", "0123456789abcdef0123\nabc\n", 0o600)}); err == nil || !strings.Contains(err.Error(), "line 2 is 3 bytes") {
+		t.Errorf("short second secret: %v", err)
+	}
+	if _, _, err := loadGroupSecret(daemon.Security{GroupSecretFile: write("open", "0123456789abcdef0123\n", 0o644)}); err == nil || !strings.Contains(err.Error(), "mode 0644") {
 		t.Errorf("world-readable secret: %v", err)
 	}
 }

@@ -11,8 +11,12 @@ package main
 // checks the new ones. What fails to load keeps what was in use, and
 // the log says which file and why.
 //
-// The token roles of certificates (--auth-cert-roles) and the group
-// secret are read at start only.
+// So is the group secret (--group-secret-file), whose file may hold the
+// next or the previous secret beside the current one, one a line: the
+// first is proved, every one accepted, and a rotation is three reloads of
+// every site (docs/security.md). A reload cannot turn the secret on or
+// off. The token roles of certificates (--auth-cert-roles), a flag, are
+// read at start only.
 
 import (
 	"crypto/tls"
@@ -120,6 +124,17 @@ func (n *node) reload() {
 	}
 	if c := n.replCA; c != nil {
 		n.reloadCA(c, func() error { return n.tr.SetTLS(replTLS(n.replCert, c.cur.Load())) })
+	}
+	if f := n.cfg.GroupSecretFile; f != "" {
+		secret, accepted, err := loadGroupSecret(n.cfg.Security)
+		if err == nil {
+			err = n.tr.SetGroupSecret(secret, accepted)
+		}
+		if err != nil {
+			n.log.Error("reload: group secret not reloaded; the one in use stays", "err", err)
+		} else {
+			n.log.Info("reload: group secret reloaded", "file", f, "also_accepted", len(accepted))
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +52,30 @@ func TestGroupSecretProcess(t *testing.T) {
 	if v := metric(t, c3, "logship_log_records_received_total"); v > 0 {
 		t.Errorf("site 3 received %v log records", v)
 	}
+
+	// A reload lets site 3 in without a restart: its file now also
+	// holds the group's secret (the first line is still the one it
+	// proves), and the master, which dials it, proves the group's.
+	secret("other", "00000000000000000000000000000000\n4f1c0d2e9a7b6c5d4e3f2a1b0c9d8e7f")
+	if err := c3.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Poll(t, 15*time.Second, 50*time.Millisecond, "the master connected to site 3 after its reload", func() bool {
+		for _, s := range status(t, m).Sites {
+			if s.ID == 3 && s.Connected {
+				return true
+			}
+		}
+		return false
+	})
+	if !hasKeys(t, c3, "s", 10, at) {
+		t.Fatalf("site 3 lacks the writes after its reload\n%s", c3.log())
+	}
+	if !strings.Contains(c3.log(), "reload: group secret reloaded") {
+		t.Errorf("site 3's log does not say the group secret was reloaded:\n%s", c3.log())
+	}
+	m.running(t)
+	c3.running(t)
 }
 
 // TestTLSIDFromProcess: mutual TLS with --tls-id-from cn; site 3 holds a

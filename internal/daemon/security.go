@@ -49,7 +49,8 @@ type Security struct {
 	TLSIDFrom string `toml:"tls-id-from"`
 
 	// GroupSecretFile holds the secret every site of the group proves it
-	// knows in the transport handshake.
+	// knows in the transport handshake, one a line: the first is proved,
+	// every one accepted (a rotation by reloads).
 	GroupSecretFile string `toml:"group-secret-file"`
 }
 
@@ -198,5 +199,5 @@ func bindSecurityFlags(fs *flag.FlagSet, s *Security) {
 	fs.DurationVar(&s.HTTPIdleTimeout, "http-idle-timeout", s.HTTPIdleTimeout, "close a keep-alive HTTP connection idle this long (0 = none)")
 	fs.IntVar(&s.HTTPMaxConns, "http-max-conns", s.HTTPMaxConns, "most HTTP connections open at once; more wait to be accepted (0 = no limit)")
 	fs.StringVar(&s.TLSIDFrom, "tls-id-from", s.TLSIDFrom, "with --tls-*: a peer's certificate must name the site id it claims: cn (CommonName site-N) or san (DNS name site-N or URI logship://site/N)")
-	fs.StringVar(&s.GroupSecretFile, "group-secret-file", s.GroupSecretFile, "file holding the group's shared secret: peers prove they know it in the replication handshake (every site must have it; mode 600)")
+	fs.StringVar(&s.GroupSecretFile, "group-secret-file", s.GroupSecretFile, "file holding the group's shared secret: peers prove they know it in the replication handshake (every site must have it; mode 600). Further lines are secrets also accepted, for a rotation by SIGHUP")
 }

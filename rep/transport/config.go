@@ -49,6 +49,10 @@ type Config struct {
 	// wire), so without TLS a site cannot claim another's ID, and with
 	// TLS it is a second lock. Every site must have the same one.
 	GroupSecret []byte
+	// GroupSecretsAccepted are more secrets a peer may prove, for a
+	// rotation without a restart: a site proves GroupSecret, and accepts
+	// it or any of these (TCP.SetGroupSecret; docs/security.md).
+	GroupSecretsAccepted [][]byte
 
 	// DialTimeout bounds a dial plus the TLS and transport handshakes.
 	DialTimeout time.Duration
@@ -146,8 +150,8 @@ func (c Config) Validate() error {
 			bad("%s", p)
 		}
 	}
-	if c.GroupSecret != nil && len(c.GroupSecret) < MinGroupSecret {
-		bad("GroupSecret is %d bytes, need at least %d", len(c.GroupSecret), MinGroupSecret)
+	for _, p := range secretProblems(c.GroupSecret, c.GroupSecretsAccepted) {
+		bad("%s", p)
 	}
 	if c.VerifyPeer != nil && c.TLS == nil {
 		bad("VerifyPeer is set but TLS is nil")

@@ -99,7 +99,7 @@ func (t *TCP) knock(p *peer) {
 const knockUnknownEvery = 2 * time.Second
 
 func (t *TCP) knockOnce(p *peer) error {
-	s, c, _, err := t.dialHello(p)
+	s, c, _, err := t.dialHello(p, t.secrets.Load())
 	if s != nil {
 		defer t.untrack(s) // closes it
 	}

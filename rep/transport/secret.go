@@ -22,16 +22,25 @@ package transport
 // the other's. A site that has no secret, or another one, is refused on
 // both sides with ErrAuth.
 //
+// A rotation without a restart: a site proves with its secret and
+// accepts it or any of Config.GroupSecretsAccepted. The acceptor answers
+// with a proof under the secret the dialer proved, so two sites whose
+// lists share a secret connect whichever each presents. Rotating from
+// old to new takes three reloads of every site (docs/security.md):
+// accept new, present new (still accepting old), drop old.
+//
 // Knocks (knock.go) are answered before the proof: a knock only makes the
 // lower site dial, which then runs the whole handshake.
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 )
 
 const (
@@ -43,6 +52,58 @@ const (
 	// site built before the change.
 	authLabel = "logship transport group-secret v1"
 )
+
+// groupSecrets is what a site proves and accepts: the first is the one
+// it proves with, every one is accepted. Empty: no group secret.
+type groupSecrets [][]byte
+
+func newGroupSecrets(present []byte, accepted [][]byte) *groupSecrets {
+	if present == nil {
+		return &groupSecrets{}
+	}
+	g := groupSecrets{present}
+	for _, a := range accepted {
+		if !slices.ContainsFunc(g, func(b []byte) bool { return bytes.Equal(a, b) }) {
+			g = append(g, a)
+		}
+	}
+	return &g
+}
+
+// present is the secret this site proves with (nil: none).
+func (g groupSecrets) present() []byte {
+	if len(g) == 0 {
+		return nil
+	}
+	return g[0]
+}
+
+// proofs returns the proof from side dir under each accepted secret.
+func (g groupSecrets) proofs(dir direction, group string, dialer, acceptor ID, nd, na []byte) [][]byte {
+	out := make([][]byte, len(g))
+	for i, sec := range g {
+		out[i] = proof(sec, dir, group, dialer, acceptor, nd, na)
+	}
+	return out
+}
+
+// secretProblems lists what is wrong with a group secret and the
+// secrets accepted beside it.
+func secretProblems(present []byte, accepted [][]byte) []string {
+	var ps []string
+	if present != nil && len(present) < MinGroupSecret {
+		ps = append(ps, fmt.Sprintf("GroupSecret is %d bytes, need at least %d", len(present), MinGroupSecret))
+	}
+	if present == nil && len(accepted) > 0 {
+		ps = append(ps, "GroupSecretsAccepted is set but GroupSecret is not")
+	}
+	for i, a := range accepted {
+		if len(a) < MinGroupSecret {
+			ps = append(ps, fmt.Sprintf("GroupSecretsAccepted[%d] is %d bytes, need at least %d", i, len(a), MinGroupSecret))
+		}
+	}
+	return ps
+}
 
 // newNonce returns nonceSize random bytes, or nil when the transport has
 // no secret (a hello without a nonce).
@@ -94,25 +155,27 @@ func checkSecretHello(secret []byte, h hello) error {
 	return nil
 }
 
-// readProof reads the peer's auth frame (or its reject) and checks it
-// against want.
-func readProof(r io.Reader, peer ID, want []byte) error {
+// readProof reads the peer's auth frame (or its reject) and returns
+// which of want it matches.
+func readProof(r io.Reader, peer ID, want [][]byte) (int, error) {
 	typ, body, err := readFrame(r, maxHandshakeFrame)
 	if err != nil {
-		return fmt.Errorf("read group-secret proof: %w", err)
+		return 0, fmt.Errorf("read group-secret proof: %w", err)
 	}
 	switch typ {
 	case frameAuth:
-		if !hmac.Equal(body, want) {
-			return fmt.Errorf("%w: site %d does not know this group's secret (wrong --group-secret-file?)", ErrAuth, peer)
+		for i, w := range want {
+			if hmac.Equal(body, w) {
+				return i, nil
+			}
 		}
-		return nil
+		return 0, fmt.Errorf("%w: site %d does not know this group's secret (wrong --group-secret-file?)", ErrAuth, peer)
 	case frameReject:
 		code, reason, err := decodeReject(body)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		return fmt.Errorf("refused by peer: %w (%s)", code.err(), reason)
+		return 0, fmt.Errorf("refused by peer: %w (%s)", code.err(), reason)
 	}
-	return fmt.Errorf("%w: frame type %d where a group-secret proof belongs", ErrHandshake, typ)
+	return 0, fmt.Errorf("%w: frame type %d where a group-secret proof belongs", ErrHandshake, typ)
 }

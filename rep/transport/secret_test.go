@@ -180,3 +180,98 @@ func TestValidateGroupSecret(t *testing.T) {
 	}
 	c.Listener.Close()
 }
+
+// A rotation of the group secret without a restart, step by step as
+// docs/security.md gives it, reloading one site at a time, with every
+// connection redialled after each reload: every connection the steps
+// allow comes up, whichever of two sites presents which secret (site 2
+// moves first, so it dials site 3 with the next secret and is dialled by
+// site 1 with the old one), and a site that dropped the old secret
+// refuses a site that still proves it.
+func TestGroupSecretRotationByReload(t *testing.T) {
+	checkNoLeak(t)
+	oldS, newS := goodSecret, []byte("the group's next secret, 32 b...")
+	sites := group(t, 3, func(c *Config) { c.GroupSecret = oldS })
+	waitConnected(t, sites...)
+	redialAll := func() {
+		t.Helper()
+		for _, from := range sites {
+			for _, to := range sites {
+				if from == to {
+					continue
+				}
+				if err := from.RemovePeer(to.cfg.SelfID); err != nil {
+					t.Fatal(err)
+				}
+				if err := from.AddPeer(to.cfg.SelfID, to.Addr().String()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	step := func(site int, present []byte, accepted ...[]byte) {
+		t.Helper()
+		if err := sites[site-1].SetGroupSecret(present, accepted); err != nil {
+			t.Fatal(err)
+		}
+		redialAll()
+		waitConnected(t, sites...)
+	}
+	// Out of order, site 2 presents the next secret before the others
+	// accept it: site 1 still dials it with the old one, which site 2
+	// accepts, and site 2 answers under the secret site 1 proved, not
+	// under its own. (Site 3 does not know the next secret: site 2's
+	// dial to it fails until step 1 is done.)
+	if err := sites[1].SetGroupSecret(newS, [][]byte{oldS}); err != nil {
+		t.Fatal(err)
+	}
+	redialAll()
+	waitConnected(t, sites[0], sites[1])
+	waitConnected(t, sites[0], sites[2])
+	if err := sites[1].SetGroupSecret(oldS, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// 1: accept the next secret, still present the old one.
+	for id := 1; id <= 3; id++ {
+		step(id, oldS, newS)
+	}
+	// 2: present the next secret, still accept the old one.
+	for _, id := range []int{2, 1, 3} {
+		step(id, newS, oldS)
+	}
+	// 3: drop the old secret.
+	for id := 1; id <= 3; id++ {
+		step(id, newS)
+	}
+
+	// A site still proving the old secret is refused now.
+	one, two, three := sites[0], sites[1], sites[2]
+	if err := three.SetGroupSecret(oldS, nil); err != nil {
+		t.Fatal(err)
+	}
+	redialAll()
+	testwait.For(t, 10*time.Second, "site 3 refused by both", func() bool {
+		return one.Stats().Peers[3].DialFailures > 0 && two.Stats().Peers[3].DialFailures > 0
+	})
+	for _, s := range []*TCP{one, two} {
+		if s.Connected(3) {
+			t.Fatalf("site %d connected to site 3, which proves the dropped secret", s.cfg.SelfID)
+		}
+		if e := s.Stats().Peers[3].LastError; !strings.Contains(e, ErrAuth.Error()) {
+			t.Fatalf("site %d dialling 3: last error %q, want %v", s.cfg.SelfID, e, ErrAuth)
+		}
+	}
+	waitConnected(t, one, two)
+
+	if err := one.SetGroupSecret(nil, nil); err == nil {
+		t.Fatal("SetGroupSecret turned the group secret off")
+	}
+	if err := one.SetGroupSecret(newS, [][]byte{[]byte("short")}); err == nil || !strings.Contains(err.Error(), "GroupSecretsAccepted[0] is 5 bytes") {
+		t.Fatalf("SetGroupSecret with a short accepted secret: %v", err)
+	}
+	plain := group(t, 1, nil)[0]
+	if err := plain.SetGroupSecret(newS, nil); err == nil {
+		t.Fatal("SetGroupSecret turned a group secret on")
+	}
+}

@@ -29,6 +29,10 @@ type TCP struct {
 	// (Config.TLS) and the accepting side's (its clone, client
 	// certificates required); nil without TLS. SetTLS replaces them.
 	clientTLS, serverTLS atomic.Pointer[tls.Config]
+	// secrets: the group secret new handshakes prove and those they
+	// accept (Config.GroupSecret, GroupSecretsAccepted); SetGroupSecret
+	// replaces them.
+	secrets atomic.Pointer[groupSecrets]
 
 	ctx     context.Context // cancelled by Close; aborts dials in progress
 	cancel  context.CancelFunc
@@ -101,6 +105,7 @@ func New(cfg Config) (*TCP, error) {
 	if cfg.TLS != nil {
 		t.storeTLS(cfg.TLS)
 	}
+	t.secrets.Store(newGroupSecrets(cfg.GroupSecret, cfg.GroupSecretsAccepted))
 	t.wg.Add(1)
 	go t.acceptLoop()
 	for id, addr := range cfg.Peers {
@@ -129,6 +134,24 @@ func (t *TCP) peerList() []*peer {
 
 // known reports whether id is a current peer; the handshake uses it.
 func (t *TCP) known(id ID) bool { return t.peer(id) != nil }
+
+// SetGroupSecret makes secret the group secret the handshakes to come
+// prove, and it or any of accepted the ones they accept from peers (a
+// rotation: docs/security.md). Connections already up stay. A reload
+// cannot turn the group secret on or off (peers of either kind would be
+// refused until they all changed too: restart them instead), and a
+// secret Config.Validate would refuse is refused; the ones in use then
+// stay.
+func (t *TCP) SetGroupSecret(secret []byte, accepted [][]byte) error {
+	if (secret == nil) != (t.secrets.Load().present() == nil) {
+		return errors.New("transport: SetGroupSecret cannot turn the group secret on or off; restart the site")
+	}
+	if ps := secretProblems(secret, accepted); len(ps) > 0 {
+		return fmt.Errorf("transport: SetGroupSecret: %s", strings.Join(ps, "; "))
+	}
+	t.secrets.Store(newGroupSecrets(secret, accepted))
+	return nil
+}
 
 // SetTLS replaces the TLS configuration of the handshakes to come, both
 // sides (a reload of the group's CA or of a certificate): connections
@@ -431,6 +454,7 @@ func (t *TCP) serveInbound(s net.Conn, host string) {
 	shook := sync.OnceFunc(func() { t.endHandshake(host) })
 	defer shook()
 	remote := s.RemoteAddr().String()
+	sec := t.secrets.Load() // one handshake, one set of secrets
 	fail := func(msg string, err error) {
 		t.inboundRefused.Add(1)
 		t.log.Warn("transport: "+msg, "remote", remote, "reason", err)
@@ -476,7 +500,7 @@ func (t *TCP) serveInbound(s net.Conn, host string) {
 			// ID knocks instead (knock.go): dial it now.
 			return h, fmt.Errorf("%w: site %d dialled site %d, but the lower ID dials", errKnock, h.ID, t.cfg.SelfID)
 		}
-		return h, checkSecretHello(t.cfg.GroupSecret, h)
+		return h, checkSecretHello(sec.present(), h)
 	}()
 	if errors.Is(err, errKnock) {
 		t.knockedBy(h.ID)
@@ -489,20 +513,21 @@ func (t *TCP) serveInbound(s net.Conn, host string) {
 		c.Write(appendFrame(nil, frameReject, encodeReject(codeOf(err), err.Error())))
 		return
 	}
-	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName, Nonce: newNonce(t.cfg.GroupSecret)}
+	me := hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName, Nonce: newNonce(sec.present())}
 	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
 		fail("write hello", err)
 		return
 	}
-	if sec := t.cfg.GroupSecret; sec != nil {
-		// The dialer proves first (secret.go), then this side.
-		want := proof(sec, fromDialer, t.cfg.GroupName, h.ID, t.cfg.SelfID, h.Nonce, me.Nonce)
-		if err := readProof(br, h.ID, want); err != nil {
+	if sec.present() != nil {
+		// The dialer proves first (secret.go), then this side, under
+		// the secret the dialer proved.
+		i, err := readProof(br, h.ID, sec.proofs(fromDialer, t.cfg.GroupName, h.ID, t.cfg.SelfID, h.Nonce, me.Nonce))
+		if err != nil {
 			fail("connection refused", err)
 			c.Write(appendFrame(nil, frameReject, encodeReject(codeOf(err), err.Error())))
 			return
 		}
-		mine := proof(sec, fromAcceptor, t.cfg.GroupName, h.ID, t.cfg.SelfID, h.Nonce, me.Nonce)
+		mine := proof((*sec)[i], fromAcceptor, t.cfg.GroupName, h.ID, t.cfg.SelfID, h.Nonce, me.Nonce)
 		if _, err := c.Write(appendFrame(nil, frameAuth, mine)); err != nil {
 			fail("write group-secret proof", err)
 			return
@@ -575,7 +600,8 @@ func (t *TCP) dialLoop(p *peer) {
 // connection until it fails. up reports whether the connection was
 // established; err is why it could not be.
 func (t *TCP) dialOnce(p *peer) (up bool, err error) {
-	s, c, me, err := t.dialHello(p)
+	sec := t.secrets.Load() // one handshake, one set of secrets
+	s, c, me, err := t.dialHello(p, sec)
 	if s != nil {
 		defer t.untrack(s)
 	}
@@ -595,16 +621,18 @@ func (t *TCP) dialOnce(p *peer) (up bool, err error) {
 	if err := verifyIdentity(t.cfg.VerifyPeer, h.ID, c); err != nil {
 		return false, err
 	}
-	if err := checkSecretHello(t.cfg.GroupSecret, h); err != nil {
+	if err := checkSecretHello(sec.present(), h); err != nil {
 		return false, err
 	}
-	if sec := t.cfg.GroupSecret; sec != nil {
-		mine := proof(sec, fromDialer, t.cfg.GroupName, t.cfg.SelfID, h.ID, me.Nonce, h.Nonce)
+	if sec.present() != nil {
+		mine := proof(sec.present(), fromDialer, t.cfg.GroupName, t.cfg.SelfID, h.ID, me.Nonce, h.Nonce)
 		if _, err := c.Write(appendFrame(nil, frameAuth, mine)); err != nil {
 			return false, fmt.Errorf("write group-secret proof: %w", err)
 		}
-		want := proof(sec, fromAcceptor, t.cfg.GroupName, t.cfg.SelfID, h.ID, me.Nonce, h.Nonce)
-		if err := readProof(br, h.ID, want); err != nil {
+		// The acceptor proves under the secret it accepted ours as: ours
+		// if its list holds it. Accepting any of ours keeps a rotation's
+		// middle step working both ways.
+		if _, err := readProof(br, h.ID, sec.proofs(fromAcceptor, t.cfg.GroupName, t.cfg.SelfID, h.ID, me.Nonce, h.Nonce)); err != nil {
 			return false, err
 		}
 	}
@@ -617,8 +645,9 @@ func (t *TCP) dialOnce(p *peer) (up bool, err error) {
 // dialHello dials p, runs TLS if configured and sends this site's hello,
 // all within DialTimeout: the dialer's side of the handshake up to the
 // answer. s is the socket (tracked: the caller untracks it), c the
-// connection to use (TLS over s, or s).
-func (t *TCP) dialHello(p *peer) (s, c net.Conn, me hello, err error) {
+// connection to use (TLS over s, or s). The hello carries a nonce when
+// sec has a secret.
+func (t *TCP) dialHello(p *peer, sec *groupSecrets) (s, c net.Conn, me hello, err error) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
 	defer cancel()
 	dial := t.cfg.Dial
@@ -651,7 +680,7 @@ func (t *TCP) dialHello(p *peer) (s, c net.Conn, me hello, err error) {
 		}
 		c = tc
 	}
-	me = hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName, Nonce: newNonce(t.cfg.GroupSecret)}
+	me = hello{Version: ProtocolVersion, ID: t.cfg.SelfID, Group: t.cfg.GroupName, Nonce: newNonce(sec.present())}
 	if _, err := c.Write(appendFrame(nil, frameHello, me.encode())); err != nil {
 		return s, nil, me, fmt.Errorf("write hello: %w", err)
 	}
