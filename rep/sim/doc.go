@@ -48,7 +48,8 @@
 // # Fault model
 //
 //   - Network: per-message loss, duplication, reordering and delay
-//     (memnet), partitions into two groups for a while, and mutes (a
+//     (memnet), partitions into two groups for a while, single links cut
+//     for a while (connectivity that is not transitive), and mutes (a
 //     site's messages lost without a connection event, as a hung process).
 //   - Sites: crash at any tick, or between shipping a commit and making it
 //     durable (unsynced log bytes lost, or a torn prefix kept), silently

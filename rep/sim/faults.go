@@ -2,7 +2,9 @@ package sim
 
 import (
 	"cmp"
+	"maps"
 	"math/rand/v2"
+	"slices"
 
 	"logship/rep"
 	"logship/rep/transport"
@@ -25,6 +27,12 @@ type Faults struct {
 	Crash, Torn, CommitCrash float64
 	// Partition: the sites split in two groups for a while.
 	Partition float64
+	// Link: the link between two random sites is cut for a while, both
+	// ways, the others staying up: connectivity is then not transitive
+	// (a site reaches two that cannot reach each other), which no split
+	// into two groups gives. Drawn, and decided, from an RNG of its own,
+	// like BadSnapshot.
+	Link float64
 	// Failover (appointment): the run deposes a live master and appoints
 	// the most up-to-date live electable site.
 	Failover float64
@@ -156,6 +164,9 @@ func (s *Sim) faults() {
 		s.partitionUntil = 0
 		s.tracef("partition healed")
 		s.net.Heal()
+		for _, k := range s.cutLinks() {
+			s.setLink(k, false) // a cut link outlasts the partition
+		}
 	} else if s.partitionUntil == 0 && s.rng.Float64() < s.f.Partition {
 		var a, b []transport.ID
 		for _, m := range s.sites {
@@ -172,6 +183,7 @@ func (s *Sim) faults() {
 			s.net.Partition(a, b)
 		}
 	}
+	s.linkFaults()
 	if s.g.Elect {
 		// No appointments: elections replace them. A mute takes a site
 		// off the network without telling anyone.
@@ -343,6 +355,45 @@ func (s *Sim) appoint(why string) bool {
 	return true
 }
 
+// linkFaults heals the cut links whose time is up and, with chance
+// Faults.Link, cuts another (drawn from linkRng).
+func (s *Sim) linkFaults() {
+	for _, k := range s.cutLinks() {
+		if s.now >= s.linkCuts[k] {
+			delete(s.linkCuts, k)
+			s.tracef("link %d-%d restored", k[0], k[1])
+			s.setLink(k, true)
+		}
+	}
+	if len(s.sites) < 3 || s.linkRng.Float64() >= s.f.Link {
+		return
+	}
+	a := s.sites[s.linkRng.IntN(len(s.sites))].id
+	b := s.sites[s.linkRng.IntN(len(s.sites))].id
+	k := [2]rep.SiteID{min(a, b), max(a, b)}
+	if a == b || s.linkCuts[k] != 0 {
+		return
+	}
+	s.linkCuts[k] = s.now + 20 + s.linkRng.IntN(150)
+	s.res.LinkCuts++
+	s.tracef("link %d-%d cut until %d", k[0], k[1], s.linkCuts[k])
+	s.setLink(k, false)
+}
+
+// cutLinks returns the links cut, in order: map order would make runs
+// differ from their seed.
+func (s *Sim) cutLinks() [][2]rep.SiteID {
+	ks := slices.Collect(maps.Keys(s.linkCuts))
+	slices.SortFunc(ks, func(a, b [2]rep.SiteID) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	return ks
+}
+
+// setLink cuts (up false) or restores both directions of link k.
+func (s *Sim) setLink(k [2]rep.SiteID, up bool) {
+	s.net.SetLink(transport.ID(k[0]), transport.ID(k[1]), up)
+	s.net.SetLink(transport.ID(k[1]), transport.ID(k[0]), up)
+}
+
 // healAll ends the faults: partitions heal, a perfect network replaces
 // the lossy one, crashed and halted sites restart repaired, commits stop
 // and every site syncs each tick.
@@ -351,6 +402,7 @@ func (s *Sim) healAll() {
 	s.heal = true
 	s.healAt = s.now
 	s.partitionUntil = 0
+	clear(s.linkCuts)
 	s.crashSoon = nil
 	for _, m := range s.sites {
 		m.mutedTill = 0

@@ -54,6 +54,9 @@ type Config struct {
 	// NoBadSnapshots: no damaged snapshots (Faults.BadSnapshot 0), so
 	// that a seed recorded before they were drawn replays its run.
 	NoBadSnapshots bool
+	// NoLinkCuts: no single cut links (Faults.Link 0), for the same
+	// reason.
+	NoLinkCuts bool
 
 	// promiseAll (tests of the checker only): hold every policy to
 	// quorum's promise.
@@ -99,7 +102,7 @@ type Result struct {
 	Faults Faults
 	// Counters of what happened.
 	Commits, Permanent, NotPermanent, Exempt int
-	Crashes, Failovers, Partitions           int
+	Crashes, Failovers, Partitions, LinkCuts int
 	RolledBack, Inits                        int
 	Messages                                 uint64
 	// Elections won, mute faults, and the ticks from the end of the
@@ -130,8 +133,8 @@ type Result struct {
 func (r Result) Failed() bool { return len(r.Violations) > 0 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("seed %d: %s\n  %d ticks, %d commits (%d permanent, %d not, %d exempt), %d crashes, %d storage faults, %d failovers, %d partitions, %d rolled back, %d inits, %d msgs, hash %016x",
-		r.Seed, r.Group, r.Ticks, r.Commits, r.Permanent, r.NotPermanent, r.Exempt, r.Crashes, r.StorageFaults, r.Failovers, r.Partitions, r.RolledBack, r.Inits, r.Messages, r.Hash)
+	s := fmt.Sprintf("seed %d: %s\n  %d ticks, %d commits (%d permanent, %d not, %d exempt), %d crashes, %d storage faults, %d failovers, %d partitions, %d links cut, %d rolled back, %d inits, %d msgs, hash %016x",
+		r.Seed, r.Group, r.Ticks, r.Commits, r.Permanent, r.NotPermanent, r.Exempt, r.Crashes, r.StorageFaults, r.Failovers, r.Partitions, r.LinkCuts, r.RolledBack, r.Inits, r.Messages, r.Hash)
 	s += fmt.Sprintf("; %d lease reads, %d token reads, %d never applied; %d transfers, %d priority changes, %d delayed syncs, %d membership changes, %d damaged snapshots",
 		r.LeaseReads, r.TokenReads, r.NeverApplied, r.Transfers, r.PriorityChanges, r.DelayedSyncs, r.MemberChanges, r.BadSnapshots)
 	if r.Group.Elect {
@@ -226,12 +229,16 @@ type Sim struct {
 	g   Group
 	rng *rand.Rand
 	f   Faults
-	// badRng decides Faults.BadSnapshot, apart from rng.
-	badRng *rand.Rand
-	net    *memnet.Network
-	dir    string
-	sites  []*member
-	now    int
+	// badRng decides Faults.BadSnapshot, linkRng Faults.Link, apart
+	// from rng.
+	badRng, linkRng *rand.Rand
+	// linkCuts: the links cut (Faults.Link), lower ID first, and until
+	// when.
+	linkCuts map[[2]rep.SiteID]int
+	net      *memnet.Network
+	dir      string
+	sites    []*member
+	now      int
 
 	// The master as the run knows it: appointed, or, in election mode,
 	// the newest elected.
@@ -313,6 +320,12 @@ func run(cfg Config, faulty func(*Sim)) (res Result, err error) {
 	if cfg.NoBadSnapshots {
 		s.f.BadSnapshot = 0
 	}
+	s.linkRng = rand.New(rand.NewPCG(cfg.Seed^0x11ac11ac11ac11ac, cfg.Seed))
+	s.f.Link = []float64{0, 0, 0.005, 0.02}[s.linkRng.IntN(4)]
+	if cfg.NoLinkCuts {
+		s.f.Link = 0
+	}
+	s.linkCuts = map[[2]rep.SiteID]int{}
 	if cfg.Faults != nil {
 		s.f = *cfg.Faults
 	}

@@ -93,6 +93,7 @@ func main() {
 		total.Crashes += res.Crashes
 		total.Failovers += res.Failovers
 		total.Partitions += res.Partitions
+		total.LinkCuts += res.LinkCuts
 		total.RolledBack += res.RolledBack
 		total.Inits += res.Inits
 		total.BadSnapshots += res.BadSnapshots
@@ -114,9 +115,9 @@ func main() {
 		modes[modeOf(res.Group)]++
 		acks[res.Group.Ack]++
 	}
-	fmt.Printf("simrun: %d seeds from %d (%s storage) in %s: %d ticks, %d messages, %d commits (%d permanent, %d exempt), %d crashes, %d failovers, %d partitions, %d records rolled back, %d inits (%d damaged snapshots; %d discards after a shared record, %d checked against the master)\n",
+	fmt.Printf("simrun: %d seeds from %d (%s storage) in %s: %d ticks, %d messages, %d commits (%d permanent, %d exempt), %d crashes, %d failovers, %d partitions, %d links cut, %d records rolled back, %d inits (%d damaged snapshots; %d discards after a shared record, %d checked against the master)\n",
 		*seeds, *from, cfg.Storage, time.Since(start).Round(time.Millisecond), total.Ticks, total.Messages,
-		total.Commits, total.Permanent, total.Exempt, total.Crashes, total.Failovers, total.Partitions, total.RolledBack, total.Inits, total.BadSnapshots, total.DiscardsShared, total.DiscardChecks)
+		total.Commits, total.Permanent, total.Exempt, total.Crashes, total.Failovers, total.Partitions, total.LinkCuts, total.RolledBack, total.Inits, total.BadSnapshots, total.DiscardsShared, total.DiscardChecks)
 	fmt.Printf("simrun: groups %v, ack policies %v; %d elections won, %d storage faults, %d lease reads, %d token reads (%d never applied), %d transfers, %d priority changes, %d membership changes in %d runs\n",
 		modes, acks, total.Elections, total.StorageFaults, total.LeaseReads, total.TokenReads, total.NeverApplied, total.Transfers, total.PriorityChanges, total.MemberChanges, memberRuns)
 	if len(failed) > 0 {
