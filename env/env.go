@@ -128,6 +128,10 @@ type Stats struct {
 	AppliedLSN     lsn.LSN // last record applied (not a counter)
 	LastLSN        lsn.LSN // last record in the log (not a counter)
 	LogKeepLetGo   uint64  // lagging sites let go past Config.LogKeepBytes
+	// LogWalkedRecords: records the log read to tell an LSN inside a
+	// record from damage (wal.Stats.WalkedRecords): what a master does
+	// for each VERIFY_REQ of a client walking back a diverged log.
+	LogWalkedRecords uint64
 
 	// The log's fsyncs (one per group commit, on a master and a client
 	// alike), with their latency, the write of the pending records
@@ -142,19 +146,20 @@ type Stats struct {
 // Sub returns the counters accumulated since prev; LSNs are s's.
 func (s Stats) Sub(prev Stats) Stats {
 	out := Stats{
-		Commits:        s.Commits - prev.Commits,
-		ReadOnly:       s.ReadOnly - prev.ReadOnly,
-		Aborted:        s.Aborted - prev.Aborted,
-		AppliedBatches: s.AppliedBatches - prev.AppliedBatches,
-		AppliedRecords: s.AppliedRecords - prev.AppliedRecords,
-		AppliedBytes:   s.AppliedBytes - prev.AppliedBytes,
-		RolledBack:     s.RolledBack - prev.RolledBack,
-		Checkpoints:    s.Checkpoints - prev.Checkpoints,
-		LogKeepLetGo:   s.LogKeepLetGo - prev.LogKeepLetGo,
-		AppliedLSN:     s.AppliedLSN,
-		LastLSN:        s.LastLSN,
-		FsyncCount:     s.FsyncCount - prev.FsyncCount,
-		FsyncSeconds:   s.FsyncSeconds - prev.FsyncSeconds,
+		Commits:          s.Commits - prev.Commits,
+		ReadOnly:         s.ReadOnly - prev.ReadOnly,
+		Aborted:          s.Aborted - prev.Aborted,
+		AppliedBatches:   s.AppliedBatches - prev.AppliedBatches,
+		AppliedRecords:   s.AppliedRecords - prev.AppliedRecords,
+		AppliedBytes:     s.AppliedBytes - prev.AppliedBytes,
+		RolledBack:       s.RolledBack - prev.RolledBack,
+		Checkpoints:      s.Checkpoints - prev.Checkpoints,
+		LogKeepLetGo:     s.LogKeepLetGo - prev.LogKeepLetGo,
+		LogWalkedRecords: s.LogWalkedRecords - prev.LogWalkedRecords,
+		AppliedLSN:       s.AppliedLSN,
+		LastLSN:          s.LastLSN,
+		FsyncCount:       s.FsyncCount - prev.FsyncCount,
+		FsyncSeconds:     s.FsyncSeconds - prev.FsyncSeconds,
 	}
 	if len(s.FsyncBucketCounts) == len(prev.FsyncBucketCounts) {
 		out.FsyncBucketCounts = make([]uint64, len(s.FsyncBucketCounts))
@@ -183,6 +188,7 @@ func (e *Env) Stats() Stats {
 	e.fsyncs.fill(&s)
 	if e.enter() == nil {
 		s.LastLSN = e.log.Last()
+		s.LogWalkedRecords = e.log.Stats().WalkedRecords
 		e.exit()
 	}
 	return s
