@@ -1,6 +1,7 @@
 package main
 
-// Authorization on the HTTP port (--auth-tokens, --auth-cert-roles).
+// Authorization on the HTTP port (--auth-tokens, --auth-cert-roles,
+// --auth-cert-roles-file).
 // A request carries a bearer token (Authorization: Bearer TOKEN) or, on
 // HTTPS with --http-client-ca, a client certificate whose common name
 // --auth-cert-roles maps to a role. Roles are ordered: admin implies
@@ -80,10 +81,14 @@ type authz struct {
 	// requests read it.
 	tokens     atomic.Pointer[[]tokenEntry]
 	tokensPath string // --auth-tokens, "" if none
-	// tokensGen counts the loads of tokens: a RESP connection that sent
-	// AUTH checks its token again when it changed.
-	tokensGen atomic.Uint64
-	certRoles map[string]role
+	// gen counts the loads of tokens and certificate roles: a RESP
+	// connection checks its credentials again when it changed.
+	gen atomic.Uint64
+	// certRoles maps verified client certificates' common names to
+	// roles: --auth-cert-roles (fixed) and --auth-cert-roles-file (read
+	// again by a reload), replaced whole.
+	certRoles atomic.Pointer[map[string]role]
+	security  daemon.Security // for reading the roles file again
 	// metricsOpen: GET /metrics on the main port needs no credentials
 	// (no --metrics-auth).
 	metricsOpen bool
@@ -95,18 +100,44 @@ func newAuthz(s daemon.Security) (*authz, error) {
 	if !s.AuthOn() {
 		return nil, nil
 	}
-	a := &authz{metricsOpen: !s.MetricsAuth, certRoles: map[string]role{}, tokensPath: s.AuthTokens}
+	a := &authz{metricsOpen: !s.MetricsAuth, tokensPath: s.AuthTokens, security: s}
 	if _, err := a.loadTokens(); err != nil {
 		return nil, err
 	}
-	roles, err := s.CertRoles()
-	if err != nil {
-		return nil, fmt.Errorf("--auth-cert-roles: %w", err)
-	}
-	for cn, name := range roles {
-		a.certRoles[cn], _ = parseRole(name)
+	if _, err := a.loadCertRoles(); err != nil {
+		return nil, err
 	}
 	return a, nil
+}
+
+// loadCertRoles reads --auth-cert-roles and --auth-cert-roles-file (at
+// start, and again on a reload) and returns how many common names have a
+// role. On an error the roles in use stay.
+func (a *authz) loadCertRoles() (int, error) {
+	inline, err := a.security.CertRoles()
+	if err != nil {
+		return 0, fmt.Errorf("--auth-cert-roles: %w", err)
+	}
+	file, err := a.security.CertRolesFile()
+	if err != nil {
+		return 0, err
+	}
+	roles := map[string]role{}
+	for _, m := range []map[string]string{inline, file} {
+		for cn, name := range m {
+			roles[cn], _ = parseRole(name)
+		}
+	}
+	a.certRoles.Store(&roles)
+	a.gen.Add(1)
+	return len(roles), nil
+}
+
+// roleOfCN is the role a verified client certificate's common name
+// stands for.
+func (a *authz) roleOfCN(cn string) (role, bool) {
+	r, ok := (*a.certRoles.Load())[cn]
+	return r, ok
 }
 
 // loadTokens reads --auth-tokens (at start, and again on a reload) and
@@ -128,7 +159,7 @@ func (a *authz) loadTokens() (int, error) {
 		return 0, err
 	}
 	a.tokens.Store(&ts)
-	a.tokensGen.Add(1)
+	a.gen.Add(1)
 	return len(ts), nil
 }
 
@@ -225,8 +256,8 @@ func (a *authz) check(r *http.Request, need role) error {
 		}
 		how = "token"
 	} else if cn, ok := verifiedCN(r.TLS); ok {
-		if have, ok = a.certRoles[cn]; !ok {
-			return fmt.Errorf("%w: client certificate %q has no role (--auth-cert-roles)", errNoCredentials, cn)
+		if have, ok = a.roleOfCN(cn); !ok {
+			return fmt.Errorf("%w: client certificate %q has no role (--auth-cert-roles, --auth-cert-roles-file)", errNoCredentials, cn)
 		}
 		how = fmt.Sprintf("client certificate %q", cn)
 	} else {
@@ -254,7 +285,8 @@ func (a *authz) certRole(cs *tls.ConnectionState) role {
 		return roleNone
 	}
 	if cn, ok := verifiedCN(cs); ok {
-		return a.certRoles[cn]
+		r, _ := a.roleOfCN(cn)
+		return r
 	}
 	return roleNone
 }

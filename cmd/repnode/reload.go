@@ -1,22 +1,22 @@
 package main
 
 // Reloading credentials without a restart (SIGHUP), as PostgreSQL
-// reloads pg_hba.conf and its certificate: --auth-tokens, the HTTP and
-// RESP ports' certificate (--http-tls-cert/--http-tls-key) and client
-// CA (--http-client-ca), the replication port's certificate
-// (--tls-cert/--tls-key) and CA (--tls-ca). Restarting a master to
-// rotate a token, a certificate or a CA costs the group a failover; a
-// reload costs nothing. Connections already open keep the credentials
-// they were admitted with; every request and handshake after the reload
-// checks the new ones. What fails to load keeps what was in use, and
-// the log says which file and why.
-//
-// So is the group secret (--group-secret-file), whose file may hold the
-// next or the previous secret beside the current one, one a line: the
-// first is proved, every one accepted, and a rotation is three reloads of
-// every site (docs/security.md). A reload cannot turn the secret on or
-// off. The token roles of certificates (--auth-cert-roles), a flag, are
-// read at start only.
+// reloads pg_hba.conf, pg_ident.conf and its certificate: --auth-tokens,
+// --auth-cert-roles-file (the roles of --auth-cert-roles, a flag, stay as
+// started), the HTTP and RESP ports' certificate
+// (--http-tls-cert/--http-tls-key) and client CA (--http-client-ca), the
+// replication port's certificate (--tls-cert/--tls-key) and CA
+// (--tls-ca), and the group secret (--group-secret-file, whose file may
+// hold the next or the previous secret beside the current one, one a
+// line: the first is proved, every one accepted, and a rotation is three
+// reloads of every site, docs/security.md; a reload cannot turn the
+// secret on or off). Restarting a master to rotate a credential costs
+// the group a failover; a reload costs nothing. Connections already open
+// keep the credentials they were admitted with, except that a token or
+// a certificate role taken away stops working on the RESP connections
+// using it; every request and handshake after the reload checks the new
+// ones. What fails to load keeps what was in use, and the log says which
+// file and why.
 
 import (
 	"crypto/tls"
@@ -107,6 +107,13 @@ func (n *node) reload() {
 			n.log.Error("reload: --auth-tokens not reloaded; the tokens in use stay", "err", err)
 		} else {
 			n.log.Info("reload: --auth-tokens reloaded", "file", n.auth.tokensPath, "tokens", k)
+		}
+	}
+	if n.auth != nil && n.auth.security.AuthCertRolesFile != "" {
+		if k, err := n.auth.loadCertRoles(); err != nil {
+			n.log.Error("reload: --auth-cert-roles-file not reloaded; the roles in use stay", "err", err)
+		} else {
+			n.log.Info("reload: --auth-cert-roles-file reloaded", "file", n.auth.security.AuthCertRolesFile, "common_names", k)
 		}
 	}
 	for _, c := range []*certFile{n.httpCert, n.replCert} {

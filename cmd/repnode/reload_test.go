@@ -241,3 +241,69 @@ func doAuthErr(c *http.Client, method, url string) (int, []byte, error) {
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
 }
+
+// TestReloadCertRolesFile: --auth-cert-roles-file is read again by a
+// reload: a certificate given a role is let in with it, a role lowered
+// or taken away holds from the next request; a file that fails to load
+// (a role that does not exist, a common name also in --auth-cert-roles,
+// a mode that lets others change it) keeps the roles in use.
+func TestReloadCertRolesFile(t *testing.T) {
+	ca, caFile, cert, key := httpsFiles(t)
+	roles := filepath.Join(t.TempDir(), "cert-roles")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(roles, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("# nobody yet\nauditor=read\n")
+	n, url := startFront(t, func(c *Config) {
+		c.HTTPTLSCert, c.HTTPTLSKey, c.HTTPClientCA = cert, key, caFile
+		c.AuthCertRoles, c.AuthCertRolesFile = "admin-cli=admin", roles
+	})
+	ops := tlsClient(clientCert(t, ca, "ops", ca))
+	code := func(method, path string) int {
+		t.Helper()
+		c, _, err := doAuthErr(ops, method, url+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := code("GET", "/v1/status"); c != http.StatusUnauthorized {
+		t.Fatalf("a certificate without a role: %d, want 401", c)
+	}
+	write("ops=write\n")
+	n.reload()
+	if g, p := code("GET", "/v1/status"), code("PUT", "/v1/kv/b/k"); g != 200 || p != 200 {
+		t.Fatalf("after ops=write: GET %d, PUT %d, want 200 and 200", g, p)
+	}
+	write("ops=read\n")
+	n.reload()
+	if g, p := code("GET", "/v1/status"), code("PUT", "/v1/kv/b/k"); g != 200 || p != http.StatusForbidden {
+		t.Fatalf("after ops=read: GET %d, PUT %d, want 200 and 403", g, p)
+	}
+	for _, bad := range []string{"ops=superuser\n", "ops=write\nadmin-cli=read\n"} {
+		write(bad)
+		n.reload()
+		if p := code("PUT", "/v1/kv/b/k"); p != http.StatusForbidden {
+			t.Fatalf("after a file that should not load (%q): PUT %d, want 403 (ops still read)", bad, p)
+		}
+	}
+	write("ops=admin\n")
+	if err := os.Chmod(roles, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	n.reload()
+	if p := code("PUT", "/v1/kv/b/k"); p != http.StatusForbidden {
+		t.Fatalf("after a file others may change: PUT %d, want 403 (ops still read)", p)
+	}
+	if err := os.Chmod(roles, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write("")
+	n.reload()
+	if c := code("GET", "/v1/status"); c != http.StatusUnauthorized {
+		t.Fatalf("after the role was taken away: %d, want 401", c)
+	}
+}

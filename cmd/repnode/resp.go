@@ -101,6 +101,7 @@ type respConn struct {
 	authTok  string
 	authGen  uint64
 	certRole role
+	cert     *tls.ConnectionState // the verified client certificate's connection, if TLS
 }
 
 // startRESP listens on --resp and serves RESP until close.

@@ -1,7 +1,7 @@
 package main
 
 // Credentials on the RESP listener: the tokens of --auth-tokens, sent with
-// AUTH, and the client certificates of --auth-cert-roles when the port
+// AUTH, and the client certificates of --auth-cert-roles(-file) when the port
 // runs TLS (it takes the HTTP port's certificate and client CA). Roles
 // are HTTP's: read runs the reads, write the writes too; nothing on this
 // port needs admin.
@@ -38,7 +38,8 @@ func (rc *respConn) allowed(spec *respCmd, name string) string {
 		rc.tls = true
 		if tc, ok := rc.nc.Conn.(*tls.Conn); ok {
 			cs := tc.ConnectionState()
-			rc.certRole = rc.s.n.auth.certRole(&cs)
+			rc.cert = &cs
+			rc.certRole = rc.s.n.auth.certRole(rc.cert)
 			rc.role = max(rc.role, rc.certRole)
 			if rc.role >= need {
 				return ""
@@ -66,26 +67,33 @@ func cmdAuth(rc *respConn, _ redcon.Conn, args [][]byte) (respReply, string) {
 		return fail("WRONGPASS unknown token")
 	}
 	rc.role = max(r, rc.certRole)
-	rc.authTok, rc.authGen = tok, rc.s.n.auth.tokensGen.Load()
+	rc.authTok, rc.authGen = tok, rc.s.n.auth.gen.Load()
 	return ok(replyOK)
 }
 
-// recheck checks the connection's AUTH token again once the tokens were
-// reloaded (SIGHUP): a token removed from the file stops working on the
-// connections that sent it, not only on new ones.
+// recheck checks the connection's AUTH token and certificate again once
+// the credentials were reloaded (SIGHUP): a token removed from the file,
+// or a certificate's role taken away, stops working on the connections
+// already using it, not only on new ones.
 func (rc *respConn) recheck() {
 	a := rc.s.n.auth
-	if rc.authTok == "" || a == nil {
+	if a == nil || rc.authTok == "" && rc.cert == nil {
 		return
 	}
-	g := a.tokensGen.Load()
+	g := a.gen.Load()
 	if g == rc.authGen {
 		return
 	}
 	rc.authGen = g
-	r, known := a.roleOf(rc.authTok)
-	if !known {
-		r, rc.authTok = roleNone, ""
+	r := roleNone
+	if rc.authTok != "" {
+		var known bool
+		if r, known = a.roleOf(rc.authTok); !known {
+			rc.authTok = ""
+		}
+	}
+	if rc.cert != nil {
+		rc.certRole = a.certRole(rc.cert)
 	}
 	rc.role = max(r, rc.certRole)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -105,4 +106,40 @@ func TestRESPReloadedTokens(t *testing.T) {
 	wantReply(t, "GET on the connection of a kept token", kept.do("GET", "k"), "v")
 	wantReply(t, "AUTH with the new token", removed.do("AUTH", newTok), "OK")
 	wantReply(t, "SET with the new token", removed.do("SET", "k", "w"), "OK")
+}
+
+// TestRESPReloadedCertRoles: after a reload (SIGHUP) of
+// --auth-cert-roles-file, a TLS connection whose certificate's role was
+// lowered runs only what the new role allows, and one whose certificate
+// was given a role runs it, without reconnecting.
+func TestRESPReloadedCertRoles(t *testing.T) {
+	ca, caFile, cert, key := httpsFiles(t)
+	roles := filepath.Join(t.TempDir(), "cert-roles")
+	if err := os.WriteFile(roles, []byte("ops=write\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, rs := startRESPSingle(t, func(c *Config) {
+		c.HTTPTLSCert, c.HTTPTLSKey, c.HTTPClientCA = cert, key, caFile
+		c.AuthCertRolesFile = roles
+	})
+	dialTLS := func(cn string) *respClient {
+		t.Helper()
+		nc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", rs.addr, clientCert(t, ca, cn, ca))
+		if err != nil {
+			t.Fatalf("TLS dial: %v", err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return &respClient{t: t, c: nc, rd: bufio.NewReader(nc)}
+	}
+	ops, app := dialTLS("ops"), dialTLS("app")
+	wantReply(t, "SET with a write certificate", ops.do("SET", "k", "v"), "OK")
+	wantErrPrefix(t, "GET with a certificate without a role", app.do("GET", "k"), "NOAUTH")
+
+	if err := os.WriteFile(roles, []byte("ops=read\napp=read\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.reload()
+	wantErrPrefix(t, "SET after the certificate's role was lowered", ops.do("SET", "k", "w"), "NOPERM")
+	wantReply(t, "GET after the certificate's role was lowered", ops.do("GET", "k"), "v")
+	wantReply(t, "GET after the certificate was given a role", app.do("GET", "k"), "v")
 }

@@ -32,6 +32,9 @@ type Security struct {
 	// ("CN=role,..."). Either turns on authorization on --http.
 	AuthTokens    string `toml:"auth-tokens"`
 	AuthCertRoles string `toml:"auth-cert-roles"`
+	// AuthCertRolesFile is a file of "CN=role" lines, beside
+	// AuthCertRoles, read again on SIGHUP.
+	AuthCertRolesFile string `toml:"auth-cert-roles-file"`
 
 	// MetricsListen serves /metrics and /healthz alone on another
 	// address; MetricsAuth requires the read role for /metrics on --http.
@@ -71,30 +74,76 @@ func defaultSecurity() Security {
 }
 
 // AuthOn reports whether the HTTP port checks credentials.
-func (s Security) AuthOn() bool { return s.AuthTokens != "" || s.AuthCertRoles != "" }
+func (s Security) AuthOn() bool {
+	return s.AuthTokens != "" || s.AuthCertRoles != "" || s.AuthCertRolesFile != ""
+}
 
 // CertRoles parses --auth-cert-roles: "CN=role,CN=role".
 func (s Security) CertRoles() (map[string]string, error) {
 	out := map[string]string{}
 	for _, part := range strings.Split(s.AuthCertRoles, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
+		if err := addCertRole(out, part); err != nil {
+			return nil, err
 		}
-		cn, role, ok := strings.Cut(part, "=")
-		cn, role = strings.TrimSpace(cn), strings.TrimSpace(role)
-		if !ok || cn == "" {
-			return nil, fmt.Errorf("%q is not CN=role", part)
-		}
-		if !slices.Contains(Roles, role) {
-			return nil, fmt.Errorf("%q: role %q: want read, write or admin", part, role)
-		}
-		if _, dup := out[cn]; dup {
-			return nil, fmt.Errorf("common name %q listed twice", cn)
-		}
-		out[cn] = role
 	}
 	return out, nil
+}
+
+// CertRolesFile reads --auth-cert-roles-file: one "CN=role" a line,
+// blank lines and lines starting with # skipped, no common name also in
+// --auth-cert-roles (which of the two would stand?). An empty map
+// without the flag.
+func (s Security) CertRolesFile() (map[string]string, error) {
+	out := map[string]string{}
+	if s.AuthCertRolesFile == "" {
+		return out, nil
+	}
+	if err := checkOthersCannotWrite(s.AuthCertRolesFile); err != nil {
+		return nil, fmt.Errorf("--auth-cert-roles-file: %w", err)
+	}
+	b, err := os.ReadFile(s.AuthCertRolesFile)
+	if err != nil {
+		return nil, fmt.Errorf("--auth-cert-roles-file: %w", err)
+	}
+	inline, err := s.CertRoles()
+	if err != nil {
+		return nil, fmt.Errorf("--auth-cert-roles: %w", err)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		if err := addCertRole(out, line); err != nil {
+			return nil, fmt.Errorf("--auth-cert-roles-file %s:%d: %w", s.AuthCertRolesFile, i+1, err)
+		}
+	}
+	for cn := range out {
+		if _, dup := inline[cn]; dup {
+			return nil, fmt.Errorf("--auth-cert-roles-file %s: common name %q is also in --auth-cert-roles", s.AuthCertRolesFile, cn)
+		}
+	}
+	return out, nil
+}
+
+// addCertRole adds one "CN=role" to roles (nothing for a blank part).
+func addCertRole(roles map[string]string, part string) error {
+	part = strings.TrimSpace(part)
+	if part == "" {
+		return nil
+	}
+	cn, role, ok := strings.Cut(part, "=")
+	cn, role = strings.TrimSpace(cn), strings.TrimSpace(role)
+	if !ok || cn == "" {
+		return fmt.Errorf("%q is not CN=role", part)
+	}
+	if !slices.Contains(Roles, role) {
+		return fmt.Errorf("%q: role %q: want read, write or admin", part, role)
+	}
+	if _, dup := roles[cn]; dup {
+		return fmt.Errorf("common name %q listed twice", cn)
+	}
+	roles[cn] = role
+	return nil
 }
 
 // CheckSecretFile refuses a credential file that others may read or
@@ -106,7 +155,19 @@ func CheckSecretFile(name, path string) error {
 	return nil
 }
 
+// checkOthersCannotWrite refuses a file that grants rights (roles) and
+// that other users may change: they could grant themselves admin.
+func checkOthersCannotWrite(path string) error {
+	return checkFileMode(path, 0o002, "lets every user of the machine change it; chmod o-w it")
+}
+
 func checkSecretFile(path string) error {
+	return checkFileMode(path, 0o007, "lets every user of the machine read or change it; chmod 600 (or 640) it")
+}
+
+// checkFileMode refuses a path that is not a regular file, or whose mode
+// has a bit of forbid, saying why.
+func checkFileMode(path string, forbid os.FileMode, why string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -114,8 +175,8 @@ func checkSecretFile(path string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file", path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o007 != 0 {
-		return fmt.Errorf("%s: mode %04o lets every user of the machine read or change it; chmod 600 (or 640) it", path, perm)
+	if perm := fi.Mode().Perm(); perm&forbid != 0 {
+		return fmt.Errorf("%s: mode %04o %s", path, perm, why)
 	}
 	return nil
 }
@@ -136,6 +197,14 @@ func (s Security) validate(c Config, bad func(name, format string, args ...any))
 		}
 		if _, err := s.CertRoles(); err != nil {
 			bad("auth-cert-roles", "%v", err)
+		}
+	}
+	if s.AuthCertRolesFile != "" {
+		if s.HTTPClientCA == "" {
+			bad("auth-cert-roles-file", "needs --http-client-ca: only a verified client certificate may stand for a role")
+		}
+		if _, err := s.CertRolesFile(); err != nil {
+			bad("auth-cert-roles-file", "%v", err)
 		}
 	}
 	if s.AuthTokens != "" {
@@ -192,6 +261,7 @@ func bindSecurityFlags(fs *flag.FlagSet, s *Security) {
 	fs.StringVar(&s.HTTPClientCA, "http-client-ca", s.HTTPClientCA, "require HTTPS clients to present a certificate signed by this CA (PEM)")
 	fs.StringVar(&s.AuthTokens, "auth-tokens", s.AuthTokens, "bearer tokens for --http: a file of 'ROLE TOKEN' lines, role read|write|admin, '#' comments; not readable by others (mode 600); re-read on SIGHUP")
 	fs.StringVar(&s.AuthCertRoles, "auth-cert-roles", s.AuthCertRoles, "with --http-client-ca: client certificate common names standing for roles, CN=role,...")
+	fs.StringVar(&s.AuthCertRolesFile, "auth-cert-roles-file", s.AuthCertRolesFile, "with --http-client-ca: a file of CN=role lines, '#' comments, beside --auth-cert-roles; not writable by others; re-read on SIGHUP")
 	fs.StringVar(&s.MetricsListen, "metrics-listen", s.MetricsListen, "also serve /metrics and /healthz, and nothing else, on this host:port (no credentials asked)")
 	fs.BoolVar(&s.MetricsAuth, "metrics-auth", s.MetricsAuth, "with --auth-tokens: /metrics on --http needs the read role (default: open)")
 	fs.DurationVar(&s.HTTPReadTimeout, "http-read-timeout", s.HTTPReadTimeout, "longest an HTTP client may take to send a request, headers and body (0 = none)")

@@ -102,3 +102,46 @@ func TestCertRoles(t *testing.T) {
 		}
 	}
 }
+
+func TestCertRolesFile(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, body string, mode os.FileMode) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // umask may have removed bits
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := file("good", "# the operators\nops team = admin\n\n  app=read  \n", 0o644)
+	m, err := Security{AuthCertRoles: "cli=write", AuthCertRolesFile: good}.CertRolesFile()
+	if err != nil || m["ops team"] != "admin" || m["app"] != "read" || len(m) != 2 {
+		t.Fatalf("CertRolesFile = %v, %v", m, err)
+	}
+	for name, tc := range map[string]struct {
+		body   string
+		mode   os.FileMode
+		inline string
+		want   string
+	}{
+		"bad role":      {"ops=root\n", 0o644, "", ":1:"},
+		"no role":       {"# x\nops\n", 0o644, "", ":2:"},
+		"twice":         {"a=read\na=write\n", 0o644, "", "listed twice"},
+		"also inline":   {"a=read\n", 0o644, "a=admin", "also in --auth-cert-roles"},
+		"others change": {"a=read\n", 0o666, "", "mode 0666"},
+	} {
+		s := Security{AuthCertRoles: tc.inline, AuthCertRolesFile: file(name, tc.body, tc.mode)}
+		if _, err := s.CertRolesFile(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, tc.want)
+		}
+	}
+	if _, err := LoadConfig(append(append([]string{}, base...), "--auth-cert-roles-file", good), io.Discard); err == nil || !strings.Contains(err.Error(), "--auth-cert-roles-file") {
+		t.Errorf("without --http-client-ca: %v", err)
+	}
+	if m, err := (Security{}).CertRolesFile(); err != nil || len(m) != 0 {
+		t.Errorf("without the flag: %v, %v", m, err)
+	}
+}
