@@ -89,6 +89,36 @@ func TestTxSeesCommittedUnapplied(t *testing.T) {
 	}
 }
 
+// A Mark writes nothing, so it never enters the overlay; a View after
+// one still reflects it (AppliedLSN names it) whether or not the applier
+// got to it. Lease reads wait for what AppliedLSN names, and the
+// simulator's trace holds it: it must not depend on the applier's pace.
+func TestViewReflectsATrailingMark(t *testing.T) {
+	e, g := openGated(t, t.TempDir(), testConfig())
+	put(t, e, "b", "k", "v")
+	mark, err := e.Update(t.Context(), func(tx *Tx) error { tx.Mark(); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		if err := e.View(func(rt *ReadTx) error {
+			if got := rt.AppliedLSN(); got != mark.LSN {
+				t.Errorf("%s: View reflects %s, want the trailing Mark %s", when, got, mark.LSN)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("applier held")
+	g.release()
+	if err := e.WaitApplied(t.Context(), mark); err != nil {
+		t.Fatal(err)
+	}
+	check("applied")
+}
+
 func TestTxErrorWritesNothing(t *testing.T) {
 	e := openTest(t, t.TempDir(), testConfig())
 	put(t, e, "b", "k", "old")

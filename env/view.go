@@ -107,6 +107,15 @@ func (e *Env) viewLatest(fn func(*ReadTx) error) (lsn.LSN, error) {
 		if !e.ov.empty() {
 			at = e.ov.newest()
 		}
+		if !e.remote {
+			// Under the writer mutex, with the client-era backlog
+			// applied, every record in the log is applied, in the
+			// overlay, or a Mark, which writes nothing: the view
+			// reflects the log to its end. Saying so keeps the answer
+			// from depending on whether the applier has reached a
+			// trailing Mark yet.
+			at = lsn.Max(at, e.log.Last())
+		}
 		tx := &Tx{e: e, applied: applied}
 		rt := &ReadTx{tx: tx, at: at}
 		defer func() {

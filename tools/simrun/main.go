@@ -3,6 +3,7 @@
 //
 //	go run ./tools/simrun -seeds 2000 -from 1     # make sim SEEDS=2000
 //	go run ./tools/simrun -seed 1234 -v           # replay one seed, print its trace
+//	go run ./tools/simrun -seeds 500 -twice       # check that every seed replays
 //
 // Each seed draws its group (election mode or appointed masters, leases,
 // a witness, the ack policy, each site's priority and flags) unless -mode
@@ -36,6 +37,7 @@ func main() {
 		tmo     = flag.String("timeouts", "", "election timeouts: default or tight (default: drawn from the seed)")
 		fo      = flag.Bool("failover", false, "measure failover in virtual time over -seeds seeds (with -timeouts, -leases, -silent)")
 		silent  = flag.Bool("silent", false, "with -failover: the master loses power instead of its process dying")
+		twice   = flag.Bool("twice", false, "run each seed twice and count a seed whose two traces differ as failed: a seed must replay")
 	)
 	flag.Parse()
 	if *fo {
@@ -74,6 +76,11 @@ func main() {
 	for s := *from; s < *from+uint64(*seeds); s++ {
 		cfg.Seed = s
 		res, err := sim.Run(cfg)
+		if *twice && err == nil {
+			if again, aerr := sim.Run(cfg); aerr == nil && again.Hash != res.Hash {
+				res.Violations = append(res.Violations, fmt.Sprintf("seed %d does not replay: trace hash %016x, then %016x (diff the traces of two -v runs)", s, res.Hash, again.Hash))
+			}
+		}
 		if *verbose || res.Failed() || err != nil {
 			fmt.Println(res)
 		}
