@@ -67,8 +67,10 @@ type Site struct {
 	marked atomic.Uint64
 
 	// The loop's only.
-	lease    *leaseClock // nil without leases (lease.go)
-	prog     progress    // per-site lag (progress.go)
+	lease *leaseClock // nil without leases (lease.go)
+	// tickedAt is when the core's clock last advanced (tick).
+	tickedAt time.Time
+	prog     progress // per-site lag (progress.go)
 	mismatch map[SiteID]lsn.LSN
 	xfer     *transferWait // planned transfer in progress (transfer.go)
 	// xferOutcome ends the Transfer caller's wait, after the next publish.
@@ -255,21 +257,15 @@ func (s *Site) run() {
 			began = time.Now()
 			s.receive(m)
 			// Take what else has arrived, so a burst costs one fsync.
-		more:
-			for range 256 {
-				select {
-				case m, ok := <-recv:
-					if !ok {
-						recv = nil
-						break more
-					}
-					s.receive(m)
-				default:
-					break more
-				}
-			}
+			recv = s.receiveMore(recv)
 		case <-tick.C:
 			began = time.Now()
+			if s.ticksDue(began) > 1 {
+				// The clock is about to catch up: first what arrived
+				// meanwhile (the acks and grants the late ticks would
+				// otherwise find missing).
+				recv = s.receiveMore(recv)
+			}
 			s.tick()
 		case <-s.kick:
 			began = time.Now()
@@ -315,16 +311,64 @@ func (s *Site) receive(tm transport.Message) {
 	}
 }
 
-// tick advances the core's clock and runs the duties that need the
-// site's own: the lease deadline, the fsync-stall watch, a transfer's
+// receiveMore steps what else has arrived on recv, up to 256 messages,
+// and returns recv (nil once closed).
+func (s *Site) receiveMore(recv <-chan transport.Message) <-chan transport.Message {
+	for range 256 {
+		select {
+		case m, ok := <-recv:
+			if !ok {
+				return nil
+			}
+			s.receive(m)
+		default:
+			return recv
+		}
+	}
+	return recv
+}
+
+// maxCatchUp bounds the ticks one tick may add (a heartbeat monitor's
+// worth): past that, a late loop's silence has been seen anyway.
+const maxCatchUp = 30
+
+// ticksDue is how many ticks the core's clock advances at at: one, or,
+// on a master whose loop was late (the ticker drops the ticks it could
+// not deliver), one per tick interval since the last, up to maxCatchUp.
+// Without catching up, a master's heartbeats and lease requests, which
+// the cores schedule in ticks, would come late by the time the loop
+// lost, though the loop runs again. Only a master catches up: a client
+// counts a lease grant's promise in its own ticks from when it stepped
+// the request, and ticks added later would end that promise before its
+// time in real time; a lagging clock only makes it longer. A master
+// promises nothing in ticks; its own lease, counted in ticks, only ends
+// sooner, and the published deadline is on real time anyway (lease.go).
+func (s *Site) ticksDue(at time.Time) int {
+	if s.tickedAt.IsZero() || s.c.Status().Rep.Role != rep.RoleMaster {
+		return 1
+	}
+	return min(max(int(at.Sub(s.tickedAt)/s.cfg.Timing.Tick), 1), maxCatchUp)
+}
+
+// tick advances the core's clock (ticksDue) and runs the duties that need
+// the site's own: the lease deadline, the fsync-stall watch, a transfer's
 // catch-up check, the storage-failure watch.
 func (s *Site) tick() {
 	at := time.Now()
-	s.c.Tick()
-	if s.lease != nil {
-		now, _ := s.c.LeaseTicks()
-		s.lease.mark(now, at)
+	for i := range s.ticksDue(at) {
+		if i > 0 && s.c.Status().Rep.Role != rep.RoleMaster {
+			break // stepped down in the catch-up: the rest is not a master's
+		}
+		s.c.Tick()
+		if s.lease != nil {
+			// Every tick of a catch-up starts now: a request stamped
+			// with one leaves after now, which keeps the deadline no
+			// later than the grantors' promises.
+			now, _ := s.c.LeaseTicks()
+			s.lease.mark(now, at)
+		}
 	}
+	s.tickedAt = at
 	s.checkStall()
 	s.checkTransfer()
 	s.checkFailed()
