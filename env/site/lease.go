@@ -12,8 +12,9 @@ package site
 //
 // The deadline is anchored on wall time, not on the tick count: the
 // loop's ticker drops ticks when the goroutine is late, so the node's
-// clock can lag real time, and a deadline computed as "now plus the ticks
-// left" would then outlive the grantors' promises. Instead the driver
+// clock can lag real time (a master catches up once its loop runs again,
+// ticksDue, but not while it is stalled), and a deadline computed as "now
+// plus the ticks left" would then outlive the grantors' promises. Instead the driver
 // remembers when each recent tick began and takes the deadline as the
 // start of the tick that stamped the deciding request plus
 // LeaseTicks-ClockSkew ticks of real time. The request left after that
