@@ -304,7 +304,7 @@ func (s *Site) receive(tm transport.Message) {
 		// log here.
 		start := time.Now()
 		err := s.c.Receive(id, tm.Body)
-		s.addStep("stepping "+cmp.Or(s.c.Stepped(), "an undecodable message"), time.Since(start))
+		s.addStep(cmp.Or(s.c.Stepped(), "an undecodable message"), true, time.Since(start))
 		if err != nil {
 			s.log.Warn("rep: dropped a message", "from", uint64(id), "bytes", len(tm.Body), "err", err)
 		}
