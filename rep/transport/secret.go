@@ -24,8 +24,9 @@ package transport
 //
 // A rotation without a restart: a site proves with its secret and
 // accepts it or any of Config.GroupSecretsAccepted. The acceptor answers
-// with a proof under the secret the dialer proved, so two sites whose
-// lists share a secret connect whichever each presents. Rotating from
+// with a proof under the secret the dialer proved, so a connection comes
+// up whenever the acceptor accepts the secret the dialer proves,
+// whichever secret the acceptor itself proves when it dials. Rotating from
 // old to new takes three reloads of every site (docs/security.md):
 // accept new, present new (still accepting old), drop old.
 //

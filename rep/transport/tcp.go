@@ -629,10 +629,10 @@ func (t *TCP) dialOnce(p *peer) (up bool, err error) {
 		if _, err := c.Write(appendFrame(nil, frameAuth, mine)); err != nil {
 			return false, fmt.Errorf("write group-secret proof: %w", err)
 		}
-		// The acceptor proves under the secret it accepted ours as: ours
-		// if its list holds it. Accepting any of ours keeps a rotation's
-		// middle step working both ways.
-		if _, err := readProof(br, h.ID, sec.proofs(fromAcceptor, t.cfg.GroupName, t.cfg.SelfID, h.ID, me.Nonce, h.Nonce)); err != nil {
+		// The acceptor answers under the secret it accepted ours as,
+		// which is the one we proved with.
+		want := proof(sec.present(), fromAcceptor, t.cfg.GroupName, t.cfg.SelfID, h.ID, me.Nonce, h.Nonce)
+		if _, err := readProof(br, h.ID, [][]byte{want}); err != nil {
 			return false, err
 		}
 	}
