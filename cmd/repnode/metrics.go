@@ -102,7 +102,7 @@ var counters = []counter{
 	{desc("commits_total", "Transactions committed on this site."), func(_ repStats, e envStats) uint64 { return e.Commits }},
 	{desc("applied_records_total", "Log records applied to the data file."), func(_ repStats, e envStats) uint64 { return e.AppliedRecords }},
 	{desc("checkpoints_total", "Checkpoints taken."), func(_ repStats, e envStats) uint64 { return e.Checkpoints }},
-	{desc("log_walked_records_total", "Log records read to tell an LSN inside a record from damage: on a master, the cost of answering the VERIFY_REQs of clients walking back diverged logs (a few hundred records each at most)."), func(_ repStats, e envStats) uint64 { return e.LogWalkedRecords }},
+	{desc("log_walked_records_total", "Log records read to tell an LSN inside a record from damage: on a master, the cost of answering the VERIFY_REQs of clients walking back diverged logs (at most 8 KiB of records each)."), func(_ repStats, e envStats) uint64 { return e.LogWalkedRecords }},
 	{desc("log_keep_let_go_total", "Lagging sites let go by a checkpoint: they needed more log than --log-keep-bytes keeps, and will need an internal init."), func(_ repStats, e envStats) uint64 { return e.LogKeepLetGo }},
 	{desc("rolled_back_total", "Transactions undone by rollbacks."), func(_ repStats, e envStats) uint64 { return e.RolledBack }},
 	{desc("perms_total", "Commits reported permanent under the ack policy."), func(r repStats, _ envStats) uint64 { return r.Perms }},

@@ -260,13 +260,14 @@ func (s *Site) run() {
 			recv = s.receiveMore(recv)
 		case <-tick.C:
 			began = time.Now()
-			if s.ticksDue(began) > 1 {
+			n := s.ticksDue(began)
+			if n > 1 {
 				// The clock is about to catch up: first what arrived
 				// meanwhile (the acks and grants the late ticks would
 				// otherwise find missing).
 				recv = s.receiveMore(recv)
 			}
-			s.tick()
+			s.tick(began, n)
 		case <-s.kick:
 			began = time.Now()
 		case <-syncStart:
@@ -350,12 +351,12 @@ func (s *Site) ticksDue(at time.Time) int {
 	return min(max(int(at.Sub(s.tickedAt)/s.cfg.Timing.Tick), 1), maxCatchUp)
 }
 
-// tick advances the core's clock (ticksDue) and runs the duties that need
-// the site's own: the lease deadline, the fsync-stall watch, a transfer's
-// catch-up check, the storage-failure watch.
-func (s *Site) tick() {
-	at := time.Now()
-	for i := range s.ticksDue(at) {
+// tick advances the core's clock by n ticks (ticksDue at at) and runs
+// the duties that need the site's own: the lease deadline, the
+// fsync-stall watch, a transfer's catch-up check, the storage-failure
+// watch.
+func (s *Site) tick(at time.Time, n int) {
+	for i := range n {
 		if i > 0 && s.c.Status().Rep.Role != rep.RoleMaster {
 			break // stepped down in the catch-up: the rest is not a master's
 		}
